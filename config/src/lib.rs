@@ -1,0 +1,66 @@
+//! Switchyard's config: the one file that says which model groups exist,
+//! which replicas serve them, where those run and what the gateway's limits are.
+//!
+//! # Layout
+//! - [`raw`]: serde types that mirror the YAML, `deny_unknown_fields`, loose types.
+//! - [`interp`]: `${VAR}` interpolation on string scalars, so secrets stay in the env.
+//! - [`validate`]: raw -> [`Config`], collecting *every* problem with its field path.
+//! - [`model`]: the validated, immutable types the rest of Switchyard consumes.
+//!
+//! There is one way in: [`load_str`] (or [`load_file`]). The gateway's startup,
+//! `switchyard check`, the demo and (later) reloads all go through it, so a
+//! config that `check` accepts is exactly a config the gateway will serve.
+//!
+//! This crate does no network I/O and knows nothing of HTTP or tokio.
+
+pub mod error;
+pub mod interp;
+pub mod model;
+pub mod raw;
+pub mod secret;
+pub mod validate;
+
+use serde_yaml_ng::Value;
+use sha2::{Digest, Sha256};
+
+pub use error::{ConfigError, FieldError};
+pub use model::*;
+pub use secret::Secret;
+
+/// Parses, interpolates and validates a config from YAML text.
+///
+/// `env` looks up `${VAR}` references; pass `&|k| std::env::var(k).ok()` for the
+/// process environment, or a map in tests.
+pub fn load_str(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let mut value: Value =
+        serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    if value.is_null() {
+        return Err(ConfigError::Invalid(vec![FieldError::new("", "the config is empty")]));
+    }
+    interp::interpolate(&mut value, env).map_err(ConfigError::Invalid)?;
+    let hash = content_hash(&value);
+    let raw: raw::RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        ConfigError::Shape(FieldError::new(path, e.into_inner().to_string()))
+    })?;
+    validate::validate(raw, hash).map_err(ConfigError::Invalid)
+}
+
+/// Reads `path` and calls [`load_str`] with the process environment.
+pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Io { path: path.display().to_string(), source })?;
+    load_str(&text, &|k| std::env::var(k).ok())
+}
+
+fn content_hash(value: &Value) -> String {
+    // Hash the interpolated document, not the text: a rotated secret is a
+    // change, a re-indented file is not.
+    let canonical = serde_yaml_ng::to_string(value).unwrap_or_default();
+    let digest = Sha256::digest(canonical.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests;

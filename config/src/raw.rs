@@ -1,0 +1,165 @@
+//! The file as written: serde types that mirror the YAML one to one.
+//!
+//! Everything a human may get wrong is kept loose here (enums as strings,
+//! numbers as `i64`/`f64`) so that [`crate::validate`] can report *all*
+//! problems with their field path, instead of serde stopping at the first.
+//! Unknown fields are rejected: a typo (`max_concurency`) must not silently
+//! fall back to a default.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Listeners and limits.
+    #[serde(default)]
+    pub server: RawServer,
+    /// Cloud id -> where it runs.
+    #[serde(default)]
+    pub clouds: BTreeMap<String, RawCloud>,
+    /// Model groups that clients name in `model`.
+    #[serde(default)]
+    pub models: Vec<RawModel>,
+    /// The replicas that serve them.
+    #[serde(default)]
+    pub replicas: Vec<RawReplica>,
+}
+
+/// `server:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Data-plane listen address.
+    pub listen: Option<String>,
+    /// Admin listen address.
+    pub admin_listen: Option<String>,
+    /// Bearer token the admin API requires.
+    pub admin_token: Option<String>,
+    /// Size and time limits.
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+/// `server.limits:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Largest request body accepted.
+    pub max_body_bytes: Option<i64>,
+    /// Largest request head (request line + headers) accepted.
+    pub max_header_bytes: Option<i64>,
+    /// Time a client has to send its request head.
+    pub header_read_timeout_ms: Option<i64>,
+    /// Time a client has to send its request body.
+    pub body_read_timeout_ms: Option<i64>,
+    /// Time to open a TCP connection to a replica.
+    pub connect_timeout_ms: Option<i64>,
+    /// Deadline for a replica's response headers.
+    pub request_timeout_ms: Option<i64>,
+    /// Longest gap between two chunks of a response body.
+    pub stream_idle_timeout_ms: Option<i64>,
+    /// Time in-flight requests get to finish on shutdown.
+    pub shutdown_grace_ms: Option<i64>,
+    /// How long an idle pooled upstream connection is kept.
+    pub pool_idle_timeout_ms: Option<i64>,
+    /// Idle pooled connections kept per replica.
+    pub pool_max_idle_per_host: Option<i64>,
+}
+
+/// `clouds.<id>:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCloud {
+    /// `aws`, `azure` or `private`.
+    pub provider: String,
+    /// Free-form region name (`us-east-1`, `westeurope`, `dc-fra`).
+    pub region: Option<String>,
+}
+
+/// `models[i]:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    /// Name clients put in `model`.
+    pub name: String,
+    /// Versions with their traffic weights.
+    #[serde(default)]
+    pub versions: Vec<RawVersion>,
+    /// Groups to use when this one cannot serve.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    /// How a replica is chosen inside a version.
+    #[serde(default)]
+    pub routing: RawRouting,
+}
+
+/// `models[i].versions[j]:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVersion {
+    /// Version name (`v1`, `2025-06-01`).
+    pub name: String,
+    /// Share of unpinned traffic, 0..=100.
+    pub weight: i64,
+}
+
+/// `models[i].routing:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouting {
+    /// Replica-choice policy name.
+    pub policy: Option<String>,
+}
+
+/// `replicas[i]:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplica {
+    /// Unique id; live stats are keyed by it.
+    pub id: String,
+    /// Model group served.
+    pub model: String,
+    /// Version of that group served (may be omitted when the group has one).
+    pub version: Option<String>,
+    /// Cloud id from `clouds`.
+    pub cloud: String,
+    /// Base URL of the replica.
+    pub url: String,
+    /// Wire protocol the replica speaks.
+    pub protocol: Option<String>,
+    /// Model name to send upstream instead of the group name.
+    pub upstream_model: Option<String>,
+    /// Concurrent requests the replica can take (GPU slots).
+    pub max_concurrency: Option<i64>,
+    /// Price of the replica's tokens.
+    pub cost: Option<RawCost>,
+    /// Credentials sent to this replica only.
+    pub auth: Option<RawAuth>,
+}
+
+/// `replicas[i].cost:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCost {
+    /// Price per 1,000 input tokens.
+    #[serde(default)]
+    pub input_per_1k: f64,
+    /// Price per 1,000 output tokens.
+    #[serde(default)]
+    pub output_per_1k: f64,
+}
+
+/// `replicas[i].auth:` either `bearer: TOKEN` or `header: NAME` + `value: SECRET`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// Sent as `Authorization: Bearer <bearer>`.
+    pub bearer: Option<String>,
+    /// Custom header name (`api-key`, `x-api-key`).
+    pub header: Option<String>,
+    /// Value for `header`.
+    pub value: Option<String>,
+}

@@ -1,0 +1,161 @@
+//! Loading and validation, through the one public entry point.
+
+use super::*;
+
+const GOOD: &str = r#"
+server:
+  listen: 127.0.0.1:8080
+  admin_listen: 127.0.0.1:9090
+clouds:
+  onprem: { provider: private, region: fra }
+  aws-east: { provider: aws, region: us-east-1 }
+models:
+  - name: chat
+    versions:
+      - { name: v1, weight: 90 }
+      - { name: v2, weight: 10 }
+    fallbacks: [small]
+  - name: small
+    versions: [{ name: v1, weight: 100 }]
+replicas:
+  - { id: a, model: chat, version: v1, cloud: onprem, url: "http://10.0.0.1:8000", max_concurrency: 8 }
+  - { id: b, model: chat, version: v2, cloud: aws-east, url: "http://10.0.0.2:8000",
+      auth: { bearer: "${KEY}" }, cost: { input_per_1k: 0.5, output_per_1k: 1.5 } }
+  - { id: c, model: small, cloud: onprem, url: "http://10.0.0.3:8000/base", protocol: kserve_v2 }
+"#;
+
+fn env(k: &str) -> Option<String> {
+    (k == "KEY").then(|| "sk-secret-value".to_string())
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match load_str(text, &env) {
+        Ok(_) => panic!("config was accepted"),
+        Err(e) => e.field_errors().iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn a_good_config_loads_with_defaults_filled_in() {
+    let c = load_str(GOOD, &env).unwrap();
+    assert_eq!(c.models.len(), 2);
+    assert_eq!(c.replicas[2].version, "v1", "single-version group implies the version");
+    assert_eq!(c.replicas[2].protocol, Protocol::KserveV2);
+    assert_eq!(c.replicas[1].provider, Provider::Aws);
+    assert_eq!(c.replicas[2].max_concurrency, 64);
+    assert_eq!(c.server.limits.max_body_bytes, 8 << 20);
+    match &c.replicas[1].auth {
+        Some(UpstreamAuth::Bearer(s)) => assert_eq!(s.expose(), "sk-secret-value"),
+        other => panic!("unexpected auth {other:?}"),
+    }
+}
+
+#[test]
+fn serialized_config_redacts_secrets() {
+    let c = load_str(GOOD, &env).unwrap();
+    let json = serde_json::to_string(&c).unwrap();
+    assert!(!json.contains("sk-secret-value"));
+    assert!(json.contains("<redacted>"));
+}
+
+#[test]
+fn hash_tracks_content_not_formatting() {
+    let a = load_str(GOOD, &env).unwrap();
+    let b = load_str(&GOOD.replace("\n  - name: small", "\n\n  - name: small"), &env).unwrap();
+    assert_eq!(a.hash, b.hash);
+    let c = load_str(&GOOD.replace("weight: 90", "weight: 80"), &env).unwrap();
+    assert_ne!(a.hash, c.hash);
+}
+
+#[test]
+fn weight_out_of_range_names_the_field_path() {
+    let errs = errors(&GOOD.replace("weight: 90", "weight: 140"));
+    assert_eq!(errs, vec!["models[0].versions[0].weight: must be 0..=100, got 140"]);
+}
+
+#[test]
+fn all_problems_are_listed_not_just_the_first() {
+    let bad = GOOD
+        .replace("model: small, cloud: onprem", "model: nope, cloud: mars")
+        .replace("id: b,", "id: a,")
+        .replace("http://10.0.0.1:8000", "ftp://x")
+        .replace("weight: 10 }", "weight: 0 }")
+        .replace("weight: 90", "weight: 0");
+    let errs = errors(&bad);
+    let joined = errs.join("\n");
+    for expected in [
+        "replicas[2].model: unknown model group `nope`",
+        "replicas[2].cloud: unknown cloud `mars`",
+        "replicas[1].id: duplicate replica id `a`",
+        "replicas[0].url: scheme `ftp` is not allowed",
+        "models[0].versions: total weight is 0",
+    ] {
+        assert!(joined.contains(expected), "missing {expected:?} in:\n{joined}");
+    }
+}
+
+#[test]
+fn unknown_fields_are_rejected_with_their_path() {
+    let errs = errors(&GOOD.replace("max_concurrency: 8", "max_concurency: 8"));
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("replicas[0]"), "{errs:?}");
+    assert!(errs[0].contains("unknown field `max_concurency`"), "{errs:?}");
+}
+
+#[test]
+fn wrong_types_name_the_field() {
+    let errs = errors(&GOOD.replace("weight: 90", "weight: lots"));
+    assert!(errs[0].starts_with("models[0].versions[0].weight"), "{errs:?}");
+}
+
+#[test]
+fn missing_env_var_is_reported_at_its_field() {
+    let errs = match load_str(GOOD, &|_| None) {
+        Err(e) => e.field_errors(),
+        Ok(_) => panic!("accepted"),
+    };
+    assert_eq!(errs[0].path, "replicas[1].auth.bearer");
+    assert!(errs[0].reason.contains("KEY is not set"));
+}
+
+#[test]
+fn references_are_checked() {
+    let errs = errors(&GOOD.replace("fallbacks: [small]", "fallbacks: [chat, ghost]")).join("\n");
+    assert!(errs.contains("models[0].fallbacks[0]: a group cannot fall back to itself"));
+    assert!(errs.contains("models[0].fallbacks[1]: unknown model group `ghost`"));
+    let errs = errors(&GOOD.replace("version: v2,", "version: v9,")).join("\n");
+    assert!(errs.contains("replicas[1].version: model group `chat` has no version `v9`"), "{errs}");
+    assert!(errs.contains("models[0].versions[1]: `chat@v2` has weight 10 but no replica"));
+}
+
+#[test]
+fn urls_must_be_plain_http_destinations() {
+    for (url, reason) in [
+        ("not a url", "is not a URL"),
+        ("http://user:pw@h:1", "must not carry credentials"),
+        ("http://h:1/?a=b", "query"),
+        ("http://0.0.0.0:1", "0.0.0.0"),
+    ] {
+        let errs = errors(&GOOD.replace("http://10.0.0.1:8000", url)).join("\n");
+        assert!(errs.contains(&format!("replicas[0].url: ")), "{errs}");
+        assert!(errs.contains(reason), "{url}: {errs}");
+    }
+}
+
+#[test]
+fn public_admin_listener_requires_a_token() {
+    let errs = errors(&GOOD.replace("admin_listen: 127.0.0.1:9090", "admin_listen: 0.0.0.0:9090"));
+    assert!(errs[0].starts_with("server.admin_token: required"), "{errs:?}");
+    let with_token = GOOD.replace(
+        "admin_listen: 127.0.0.1:9090",
+        "admin_listen: 0.0.0.0:9090\n  admin_token: t0ken",
+    );
+    assert!(load_str(&with_token, &env).is_ok());
+}
+
+#[test]
+fn syntax_errors_and_empty_files_are_explained() {
+    assert!(matches!(load_str("models: [", &env), Err(ConfigError::Syntax(_))));
+    let e = load_str("", &env).unwrap_err();
+    assert!(e.to_string().contains("empty"));
+}

@@ -1,0 +1,421 @@
+//! Raw -> validated. Collects every problem with its field path.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use url::Url;
+
+use crate::model::*;
+use crate::raw::*;
+use crate::{FieldError, Secret};
+
+/// Turns a parsed file into a [`Config`], or lists every problem found.
+pub fn validate(raw: RawConfig, hash: String) -> Result<Config, Vec<FieldError>> {
+    let mut v = Validator::default();
+    let server = v.server(raw.server);
+    let clouds = v.clouds(raw.clouds);
+    let models = v.models(raw.models);
+    let replicas = v.replicas(raw.replicas, &models, &clouds);
+    v.cross_checks(&models, &replicas);
+    if v.errors.is_empty() {
+        Ok(Config { server, clouds, models, replicas, hash })
+    } else {
+        Err(v.errors)
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    fn err(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.errors.push(FieldError::new(path, reason));
+    }
+
+    fn server(&mut self, raw: RawServer) -> ServerConfig {
+        let listen = self.addr("server.listen", raw.listen.as_deref(), "0.0.0.0:8080");
+        let admin_listen =
+            self.addr("server.admin_listen", raw.admin_listen.as_deref(), "127.0.0.1:9090");
+        let admin_token = match raw.admin_token {
+            Some(t) if t.is_empty() => {
+                self.err("server.admin_token", "must not be empty (omit it to disable admin auth)");
+                None
+            }
+            Some(t) => Some(Secret::new(t)),
+            None => None,
+        };
+        if admin_token.is_none() && !admin_listen.ip().is_loopback() {
+            self.err(
+                "server.admin_token",
+                format!(
+                    "required when server.admin_listen ({admin_listen}) is not a loopback address: \
+                     the admin API can change routing"
+                ),
+            );
+        }
+        if listen == admin_listen && listen.port() != 0 {
+            self.err("server.admin_listen", "must differ from server.listen");
+        }
+        let limits = self.limits(raw.limits);
+        ServerConfig { listen, admin_listen, admin_token, limits }
+    }
+
+    fn addr(&mut self, path: &str, raw: Option<&str>, default: &str) -> SocketAddr {
+        let text = raw.unwrap_or(default);
+        text.parse().unwrap_or_else(|_| {
+            self.err(path, format!("`{text}` is not an IP:port address (e.g. 127.0.0.1:8080)"));
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        })
+    }
+
+    fn limits(&mut self, raw: RawLimits) -> Limits {
+        let d = Limits::default();
+        let p = "server.limits";
+        Limits {
+            max_body_bytes: self.int(p, "max_body_bytes", raw.max_body_bytes, 1, 1 << 30)
+                .unwrap_or(d.max_body_bytes),
+            max_header_bytes: self.int(p, "max_header_bytes", raw.max_header_bytes, 8192, 1 << 20)
+                .unwrap_or(d.max_header_bytes),
+            header_read_timeout: self.ms(p, "header_read_timeout_ms", raw.header_read_timeout_ms)
+                .unwrap_or(d.header_read_timeout),
+            body_read_timeout: self.ms(p, "body_read_timeout_ms", raw.body_read_timeout_ms)
+                .unwrap_or(d.body_read_timeout),
+            connect_timeout: self.ms(p, "connect_timeout_ms", raw.connect_timeout_ms)
+                .unwrap_or(d.connect_timeout),
+            request_timeout: self.ms(p, "request_timeout_ms", raw.request_timeout_ms)
+                .unwrap_or(d.request_timeout),
+            stream_idle_timeout: self.ms(p, "stream_idle_timeout_ms", raw.stream_idle_timeout_ms)
+                .unwrap_or(d.stream_idle_timeout),
+            shutdown_grace: self.ms(p, "shutdown_grace_ms", raw.shutdown_grace_ms)
+                .unwrap_or(d.shutdown_grace),
+            pool_idle_timeout: self.ms(p, "pool_idle_timeout_ms", raw.pool_idle_timeout_ms)
+                .unwrap_or(d.pool_idle_timeout),
+            pool_max_idle_per_host: self
+                .int(p, "pool_max_idle_per_host", raw.pool_max_idle_per_host, 0, 65_536)
+                .unwrap_or(d.pool_max_idle_per_host),
+        }
+    }
+
+    /// `None` when absent or invalid (the error is recorded); the caller uses the default.
+    fn int(&mut self, base: &str, field: &str, v: Option<i64>, min: i64, max: i64) -> Option<usize> {
+        let v = v?;
+        if (min..=max).contains(&v) {
+            Some(v as usize)
+        } else {
+            self.err(format!("{base}.{field}"), format!("must be {min}..={max}, got {v}"));
+            None
+        }
+    }
+
+    fn ms(&mut self, base: &str, field: &str, v: Option<i64>) -> Option<Duration> {
+        self.int(base, field, v, 1, 24 * 3600 * 1000).map(|ms| Duration::from_millis(ms as u64))
+    }
+
+    fn clouds(&mut self, raw: BTreeMap<String, RawCloud>) -> BTreeMap<String, Cloud> {
+        let mut out = BTreeMap::new();
+        for (id, c) in raw {
+            let path = format!("clouds.{id}");
+            self.name(&path, &id);
+            let provider = match c.provider.as_str() {
+                "aws" => Provider::Aws,
+                "azure" => Provider::Azure,
+                "private" => Provider::Private,
+                other => {
+                    self.err(
+                        format!("{path}.provider"),
+                        format!("unknown provider `{other}` (expected aws, azure or private)"),
+                    );
+                    continue;
+                }
+            };
+            out.insert(id.clone(), Cloud { id, provider, region: c.region });
+        }
+        out
+    }
+
+    /// Names appear in URLs, headers and `group@version`: keep them plain.
+    fn name(&mut self, path: &str, name: &str) {
+        if name.is_empty() {
+            self.err(path, "must not be empty");
+        } else if let Some(c) =
+            name.chars().find(|c| !(c.is_ascii_alphanumeric() || "._-:/".contains(*c)))
+        {
+            self.err(path, format!("`{name}` contains `{c}`; use letters, digits and . _ - : /"));
+        }
+    }
+
+    fn models(&mut self, raw: Vec<RawModel>) -> Vec<ModelGroup> {
+        if raw.is_empty() {
+            self.err("models", "at least one model group is required");
+        }
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for (i, m) in raw.into_iter().enumerate() {
+            let path = format!("models[{i}]");
+            self.name(&format!("{path}.name"), &m.name);
+            if !seen.insert(m.name.clone()) {
+                self.err(format!("{path}.name"), format!("duplicate model group `{}`", m.name));
+            }
+            let versions = self.versions(&path, m.versions);
+            let policy = match m.routing.policy.as_deref() {
+                None | Some("least_loaded") => Policy::LeastLoaded,
+                Some("round_robin") => Policy::RoundRobin,
+                Some(other) => {
+                    self.err(
+                        format!("{path}.routing.policy"),
+                        format!("unknown policy `{other}` (expected least_loaded or round_robin)"),
+                    );
+                    Policy::LeastLoaded
+                }
+            };
+            out.push(ModelGroup {
+                name: m.name,
+                versions,
+                fallbacks: m.fallbacks,
+                routing: Routing { policy },
+            });
+        }
+        // Fallbacks need the full list of names.
+        let names: HashSet<&str> = out.iter().map(|m| m.name.as_str()).collect();
+        for (i, m) in out.iter().enumerate() {
+            for (j, f) in m.fallbacks.iter().enumerate() {
+                let path = format!("models[{i}].fallbacks[{j}]");
+                if f == &m.name {
+                    self.err(path, "a group cannot fall back to itself");
+                } else if !names.contains(f.as_str()) {
+                    self.errors.push(FieldError::new(path, format!("unknown model group `{f}`")));
+                }
+            }
+        }
+        out
+    }
+
+    fn versions(&mut self, path: &str, raw: Vec<RawVersion>) -> Vec<Version> {
+        if raw.is_empty() {
+            self.err(format!("{path}.versions"), "at least one version is required");
+            return Vec::new();
+        }
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for (j, v) in raw.into_iter().enumerate() {
+            let vpath = format!("{path}.versions[{j}]");
+            self.name(&format!("{vpath}.name"), &v.name);
+            if !seen.insert(v.name.clone()) {
+                self.err(format!("{vpath}.name"), format!("duplicate version `{}`", v.name));
+            }
+            if !(0..=100).contains(&v.weight) {
+                self.err(format!("{vpath}.weight"), format!("must be 0..=100, got {}", v.weight));
+            }
+            out.push(Version { name: v.name, weight: v.weight.clamp(0, 100) as u32 });
+        }
+        if out.iter().all(|v| v.weight == 0) {
+            self.err(
+                format!("{path}.versions"),
+                "total weight is 0: at least one version needs weight > 0",
+            );
+        }
+        out
+    }
+
+    fn replicas(
+        &mut self,
+        raw: Vec<RawReplica>,
+        models: &[ModelGroup],
+        clouds: &BTreeMap<String, Cloud>,
+    ) -> Vec<Replica> {
+        let by_name: HashMap<&str, &ModelGroup> =
+            models.iter().map(|m| (m.name.as_str(), m)).collect();
+        let mut ids = HashSet::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for (i, r) in raw.into_iter().enumerate() {
+            let path = format!("replicas[{i}]");
+            self.name(&format!("{path}.id"), &r.id);
+            if !ids.insert(r.id.clone()) {
+                self.err(format!("{path}.id"), format!("duplicate replica id `{}`", r.id));
+            }
+            let group = by_name.get(r.model.as_str()).copied();
+            if group.is_none() {
+                self.err(format!("{path}.model"), format!("unknown model group `{}`", r.model));
+            }
+            let version = self.replica_version(&path, group, r.version);
+            let provider = match clouds.get(&r.cloud) {
+                Some(c) => c.provider,
+                None => {
+                    self.err(format!("{path}.cloud"), unknown_cloud(&r.cloud, clouds));
+                    Provider::Private
+                }
+            };
+            let url = self.url(&format!("{path}.url"), &r.url);
+            let protocol = match r.protocol.as_deref() {
+                None | Some("openai") => Protocol::OpenAi,
+                Some("kserve_v2") => Protocol::KserveV2,
+                Some(other) => {
+                    self.err(
+                        format!("{path}.protocol"),
+                        format!("unknown protocol `{other}` (expected openai or kserve_v2)"),
+                    );
+                    Protocol::OpenAi
+                }
+            };
+            let max_concurrency = self
+                .int(&path, "max_concurrency", r.max_concurrency, 1, 100_000)
+                .unwrap_or(64) as u32;
+            let cost = self.cost(&path, r.cost);
+            let auth = self.auth(&path, r.auth);
+            if let Some(m) = &r.upstream_model {
+                if m.is_empty() {
+                    self.err(format!("{path}.upstream_model"), "must not be empty");
+                }
+            }
+            if let Some(url) = url {
+                out.push(Replica {
+                    id: r.id,
+                    model: r.model,
+                    version,
+                    cloud: r.cloud,
+                    provider,
+                    url,
+                    protocol,
+                    upstream_model: r.upstream_model,
+                    max_concurrency,
+                    cost,
+                    auth,
+                });
+            }
+        }
+        out
+    }
+
+    fn replica_version(
+        &mut self,
+        path: &str,
+        group: Option<&ModelGroup>,
+        version: Option<String>,
+    ) -> String {
+        let Some(group) = group else { return version.unwrap_or_default() };
+        match version {
+            Some(v) if group.versions.iter().any(|gv| gv.name == v) => v,
+            Some(v) => {
+                let known: Vec<&str> = group.versions.iter().map(|v| v.name.as_str()).collect();
+                self.err(
+                    format!("{path}.version"),
+                    format!("model group `{}` has no version `{v}` (it has: {})", group.name,
+                        known.join(", ")),
+                );
+                v
+            }
+            None if group.versions.len() == 1 => group.versions[0].name.clone(),
+            None => {
+                self.err(
+                    format!("{path}.version"),
+                    format!("required: model group `{}` has several versions", group.name),
+                );
+                String::new()
+            }
+        }
+    }
+
+    fn url(&mut self, path: &str, text: &str) -> Option<Url> {
+        let url = match Url::parse(text) {
+            Ok(u) => u,
+            Err(e) => {
+                self.err(path, format!("`{text}` is not a URL: {e}"));
+                return None;
+            }
+        };
+        match url.scheme() {
+            "http" => {}
+            "https" => {
+                self.err(path, "https upstreams are not supported by this build yet; use http");
+                return None;
+            }
+            s => {
+                self.err(path, format!("scheme `{s}` is not allowed (expected http)"));
+                return None;
+            }
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            self.err(path, "must name a host");
+            return None;
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            self.err(path, "must not carry credentials; use the replica's `auth` section");
+            return None;
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            self.err(path, "must not have a query or fragment");
+            return None;
+        }
+        if let Some(url::Host::Ipv4(ip)) = url.host() {
+            if IpAddr::V4(ip).is_unspecified() {
+                self.err(path, "0.0.0.0 is not a destination; name the replica's address");
+                return None;
+            }
+        }
+        Some(url)
+    }
+
+    fn cost(&mut self, path: &str, raw: Option<RawCost>) -> Cost {
+        let Some(c) = raw else { return Cost::default() };
+        for (field, v) in [("input_per_1k", c.input_per_1k), ("output_per_1k", c.output_per_1k)] {
+            if !v.is_finite() || v < 0.0 {
+                self.err(format!("{path}.cost.{field}"), format!("must be >= 0, got {v}"));
+            }
+        }
+        Cost { input_per_1k: c.input_per_1k.max(0.0), output_per_1k: c.output_per_1k.max(0.0) }
+    }
+
+    fn auth(&mut self, path: &str, raw: Option<RawAuth>) -> Option<UpstreamAuth> {
+        let a = raw?;
+        let path = format!("{path}.auth");
+        match (a.bearer, a.header, a.value) {
+            (Some(b), None, None) if !b.is_empty() => Some(UpstreamAuth::Bearer(Secret::new(b))),
+            (None, Some(name), Some(value)) if !value.is_empty() => {
+                if http_token(&name) {
+                    Some(UpstreamAuth::Header { name: name.to_ascii_lowercase(), value: Secret::new(value) })
+                } else {
+                    self.err(format!("{path}.header"), format!("`{name}` is not a valid header name"));
+                    None
+                }
+            }
+            _ => {
+                self.err(path, "set either `bearer`, or `header` and `value`, all non-empty");
+                None
+            }
+        }
+    }
+
+    fn cross_checks(&mut self, models: &[ModelGroup], replicas: &[Replica]) {
+        for (i, m) in models.iter().enumerate() {
+            for (j, v) in m.versions.iter().enumerate() {
+                let served = replicas.iter().any(|r| r.model == m.name && r.version == v.name);
+                if !served && v.weight > 0 {
+                    self.err(
+                        format!("models[{i}].versions[{j}]"),
+                        format!(
+                            "`{}@{}` has weight {} but no replica serves it",
+                            m.name, v.name, v.weight
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn unknown_cloud(id: &str, clouds: &BTreeMap<String, Cloud>) -> String {
+    if clouds.is_empty() {
+        format!("unknown cloud `{id}` (no `clouds` are defined)")
+    } else {
+        let known: Vec<&str> = clouds.keys().map(String::as_str).collect();
+        format!("unknown cloud `{id}` (defined: {})", known.join(", "))
+    }
+}
+
+fn http_token(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
