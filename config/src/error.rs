@@ -19,7 +19,10 @@ impl FieldError {
     /// Builds an error for `path`; `reason` says what is wrong and, where it
     /// helps, what would be accepted.
     pub fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { path: path.into(), reason: reason.into() }
+        Self {
+            path: path.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -72,5 +75,8 @@ impl ConfigError {
 }
 
 fn list(errs: &[FieldError]) -> String {
-    errs.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")
+    errs.iter()
+        .map(|e| format!("  - {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -18,7 +18,11 @@ pub fn interpolate(
 ) -> Result<(), Vec<FieldError>> {
     let mut errors = Vec::new();
     walk(value, &mut String::new(), env, &mut errors);
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 fn walk(
@@ -82,7 +86,9 @@ pub fn expand(input: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Strin
                 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 || name.starts_with(|c: char| c.is_ascii_digit())
             {
-                return Err(format!("`${{{name}}}` is not a valid environment variable name"));
+                return Err(format!(
+                    "`${{{name}}}` is not a valid environment variable name"
+                ));
             }
             match (env(name), default) {
                 (Some(v), _) => out.push_str(&v),
@@ -107,7 +113,11 @@ pub fn expand(input: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Strin
 /// than a short prefix, since the string may hold part of a secret.
 fn redact_hint(input: &str) -> String {
     let prefix: String = input.chars().take(12).collect();
-    if prefix.len() < input.len() { format!("{prefix}...") } else { prefix }
+    if prefix.len() < input.len() {
+        format!("{prefix}...")
+    } else {
+        prefix
+    }
 }
 
 #[cfg(test)]
@@ -127,12 +137,19 @@ mod tests {
         assert_eq!(expand("Bearer ${KEY}", &env).unwrap(), "Bearer sk-1");
         assert_eq!(expand("${NOPE:-fallback}", &env).unwrap(), "fallback");
         assert_eq!(expand("${EMPTY:-x}", &env).unwrap(), "");
-        assert_eq!(expand("cost $5 and $${KEY}", &env).unwrap(), "cost $5 and ${KEY}");
+        assert_eq!(
+            expand("cost $5 and $${KEY}", &env).unwrap(),
+            "cost $5 and ${KEY}"
+        );
     }
 
     #[test]
     fn missing_and_malformed_variables_are_errors() {
-        assert!(expand("${NOPE}", &env).unwrap_err().contains("NOPE is not set"));
+        assert!(
+            expand("${NOPE}", &env)
+                .unwrap_err()
+                .contains("NOPE is not set")
+        );
         assert!(expand("${KEY", &env).unwrap_err().contains("unclosed"));
         assert!(expand("${1X}", &env).unwrap_err().contains("not a valid"));
     }

@@ -35,7 +35,10 @@ pub fn load_str(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Conf
     let mut value: Value =
         serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
     if value.is_null() {
-        return Err(ConfigError::Invalid(vec![FieldError::new("", "the config is empty")]));
+        return Err(ConfigError::Invalid(vec![FieldError::new(
+            "",
+            "the config is empty",
+        )]));
     }
     interp::interpolate(&mut value, env).map_err(ConfigError::Invalid)?;
     let hash = content_hash(&value);
@@ -49,8 +52,10 @@ pub fn load_str(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Conf
 
 /// Reads `path` and calls [`load_str`] with the process environment.
 pub fn load_file(path: &std::path::Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Io { path: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     load_str(&text, &|k| std::env::var(k).ok())
 }
 

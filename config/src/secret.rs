@@ -28,7 +28,10 @@ impl Secret {
         if ours.len() != presented.len() {
             return false;
         }
-        ours.iter().zip(presented).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        ours.iter()
+            .zip(presented)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
     }
 }
 

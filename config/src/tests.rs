@@ -39,7 +39,10 @@ fn errors(text: &str) -> Vec<String> {
 fn a_good_config_loads_with_defaults_filled_in() {
     let c = load_str(GOOD, &env).unwrap();
     assert_eq!(c.models.len(), 2);
-    assert_eq!(c.replicas[2].version, "v1", "single-version group implies the version");
+    assert_eq!(
+        c.replicas[2].version, "v1",
+        "single-version group implies the version"
+    );
     assert_eq!(c.replicas[2].protocol, Protocol::KserveV2);
     assert_eq!(c.replicas[1].provider, Provider::Aws);
     assert_eq!(c.replicas[2].max_concurrency, 64);
@@ -61,7 +64,11 @@ fn serialized_config_redacts_secrets() {
 #[test]
 fn hash_tracks_content_not_formatting() {
     let a = load_str(GOOD, &env).unwrap();
-    let b = load_str(&GOOD.replace("\n  - name: small", "\n\n  - name: small"), &env).unwrap();
+    let b = load_str(
+        &GOOD.replace("\n  - name: small", "\n\n  - name: small"),
+        &env,
+    )
+    .unwrap();
     assert_eq!(a.hash, b.hash);
     let c = load_str(&GOOD.replace("weight: 90", "weight: 80"), &env).unwrap();
     assert_ne!(a.hash, c.hash);
@@ -70,7 +77,10 @@ fn hash_tracks_content_not_formatting() {
 #[test]
 fn weight_out_of_range_names_the_field_path() {
     let errs = errors(&GOOD.replace("weight: 90", "weight: 140"));
-    assert_eq!(errs, vec!["models[0].versions[0].weight: must be 0..=100, got 140"]);
+    assert_eq!(
+        errs,
+        vec!["models[0].versions[0].weight: must be 0..=100, got 140"]
+    );
 }
 
 #[test]
@@ -90,7 +100,10 @@ fn all_problems_are_listed_not_just_the_first() {
         "replicas[0].url: scheme `ftp` is not allowed",
         "models[0].versions: total weight is 0",
     ] {
-        assert!(joined.contains(expected), "missing {expected:?} in:\n{joined}");
+        assert!(
+            joined.contains(expected),
+            "missing {expected:?} in:\n{joined}"
+        );
     }
 }
 
@@ -99,13 +112,19 @@ fn unknown_fields_are_rejected_with_their_path() {
     let errs = errors(&GOOD.replace("max_concurrency: 8", "max_concurency: 8"));
     assert_eq!(errs.len(), 1);
     assert!(errs[0].starts_with("replicas[0]"), "{errs:?}");
-    assert!(errs[0].contains("unknown field `max_concurency`"), "{errs:?}");
+    assert!(
+        errs[0].contains("unknown field `max_concurency`"),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn wrong_types_name_the_field() {
     let errs = errors(&GOOD.replace("weight: 90", "weight: lots"));
-    assert!(errs[0].starts_with("models[0].versions[0].weight"), "{errs:?}");
+    assert!(
+        errs[0].starts_with("models[0].versions[0].weight"),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -124,7 +143,10 @@ fn references_are_checked() {
     assert!(errs.contains("models[0].fallbacks[0]: a group cannot fall back to itself"));
     assert!(errs.contains("models[0].fallbacks[1]: unknown model group `ghost`"));
     let errs = errors(&GOOD.replace("version: v2,", "version: v9,")).join("\n");
-    assert!(errs.contains("replicas[1].version: model group `chat` has no version `v9`"), "{errs}");
+    assert!(
+        errs.contains("replicas[1].version: model group `chat` has no version `v9`"),
+        "{errs}"
+    );
     assert!(errs.contains("models[0].versions[1]: `chat@v2` has weight 10 but no replica"));
 }
 
@@ -145,7 +167,10 @@ fn urls_must_be_plain_http_destinations() {
 #[test]
 fn public_admin_listener_requires_a_token() {
     let errs = errors(&GOOD.replace("admin_listen: 127.0.0.1:9090", "admin_listen: 0.0.0.0:9090"));
-    assert!(errs[0].starts_with("server.admin_token: required"), "{errs:?}");
+    assert!(
+        errs[0].starts_with("server.admin_token: required"),
+        "{errs:?}"
+    );
     let with_token = GOOD.replace(
         "admin_listen: 127.0.0.1:9090",
         "admin_listen: 0.0.0.0:9090\n  admin_token: t0ken",
@@ -155,7 +180,10 @@ fn public_admin_listener_requires_a_token() {
 
 #[test]
 fn syntax_errors_and_empty_files_are_explained() {
-    assert!(matches!(load_str("models: [", &env), Err(ConfigError::Syntax(_))));
+    assert!(matches!(
+        load_str("models: [", &env),
+        Err(ConfigError::Syntax(_))
+    ));
     let e = load_str("", &env).unwrap_err();
     assert!(e.to_string().contains("empty"));
 }

@@ -19,7 +19,13 @@ pub fn validate(raw: RawConfig, hash: String) -> Result<Config, Vec<FieldError>>
     let replicas = v.replicas(raw.replicas, &models, &clouds);
     v.cross_checks(&models, &replicas);
     if v.errors.is_empty() {
-        Ok(Config { server, clouds, models, replicas, hash })
+        Ok(Config {
+            server,
+            clouds,
+            models,
+            replicas,
+            hash,
+        })
     } else {
         Err(v.errors)
     }
@@ -37,11 +43,17 @@ impl Validator {
 
     fn server(&mut self, raw: RawServer) -> ServerConfig {
         let listen = self.addr("server.listen", raw.listen.as_deref(), "0.0.0.0:8080");
-        let admin_listen =
-            self.addr("server.admin_listen", raw.admin_listen.as_deref(), "127.0.0.1:9090");
+        let admin_listen = self.addr(
+            "server.admin_listen",
+            raw.admin_listen.as_deref(),
+            "127.0.0.1:9090",
+        );
         let admin_token = match raw.admin_token {
             Some(t) if t.is_empty() => {
-                self.err("server.admin_token", "must not be empty (omit it to disable admin auth)");
+                self.err(
+                    "server.admin_token",
+                    "must not be empty (omit it to disable admin auth)",
+                );
                 None
             }
             Some(t) => Some(Secret::new(t)),
@@ -60,13 +72,21 @@ impl Validator {
             self.err("server.admin_listen", "must differ from server.listen");
         }
         let limits = self.limits(raw.limits);
-        ServerConfig { listen, admin_listen, admin_token, limits }
+        ServerConfig {
+            listen,
+            admin_listen,
+            admin_token,
+            limits,
+        }
     }
 
     fn addr(&mut self, path: &str, raw: Option<&str>, default: &str) -> SocketAddr {
         let text = raw.unwrap_or(default);
         text.parse().unwrap_or_else(|_| {
-            self.err(path, format!("`{text}` is not an IP:port address (e.g. 127.0.0.1:8080)"));
+            self.err(
+                path,
+                format!("`{text}` is not an IP:port address (e.g. 127.0.0.1:8080)"),
+            );
             SocketAddr::from(([127, 0, 0, 1], 0))
         })
     }
@@ -75,43 +95,69 @@ impl Validator {
         let d = Limits::default();
         let p = "server.limits";
         Limits {
-            max_body_bytes: self.int(p, "max_body_bytes", raw.max_body_bytes, 1, 1 << 30)
+            max_body_bytes: self
+                .int(p, "max_body_bytes", raw.max_body_bytes, 1, 1 << 30)
                 .unwrap_or(d.max_body_bytes),
-            max_header_bytes: self.int(p, "max_header_bytes", raw.max_header_bytes, 8192, 1 << 20)
+            max_header_bytes: self
+                .int(p, "max_header_bytes", raw.max_header_bytes, 8192, 1 << 20)
                 .unwrap_or(d.max_header_bytes),
-            header_read_timeout: self.ms(p, "header_read_timeout_ms", raw.header_read_timeout_ms)
+            header_read_timeout: self
+                .ms(p, "header_read_timeout_ms", raw.header_read_timeout_ms)
                 .unwrap_or(d.header_read_timeout),
-            body_read_timeout: self.ms(p, "body_read_timeout_ms", raw.body_read_timeout_ms)
+            body_read_timeout: self
+                .ms(p, "body_read_timeout_ms", raw.body_read_timeout_ms)
                 .unwrap_or(d.body_read_timeout),
-            connect_timeout: self.ms(p, "connect_timeout_ms", raw.connect_timeout_ms)
+            connect_timeout: self
+                .ms(p, "connect_timeout_ms", raw.connect_timeout_ms)
                 .unwrap_or(d.connect_timeout),
-            request_timeout: self.ms(p, "request_timeout_ms", raw.request_timeout_ms)
+            request_timeout: self
+                .ms(p, "request_timeout_ms", raw.request_timeout_ms)
                 .unwrap_or(d.request_timeout),
-            stream_idle_timeout: self.ms(p, "stream_idle_timeout_ms", raw.stream_idle_timeout_ms)
+            stream_idle_timeout: self
+                .ms(p, "stream_idle_timeout_ms", raw.stream_idle_timeout_ms)
                 .unwrap_or(d.stream_idle_timeout),
-            shutdown_grace: self.ms(p, "shutdown_grace_ms", raw.shutdown_grace_ms)
+            shutdown_grace: self
+                .ms(p, "shutdown_grace_ms", raw.shutdown_grace_ms)
                 .unwrap_or(d.shutdown_grace),
-            pool_idle_timeout: self.ms(p, "pool_idle_timeout_ms", raw.pool_idle_timeout_ms)
+            pool_idle_timeout: self
+                .ms(p, "pool_idle_timeout_ms", raw.pool_idle_timeout_ms)
                 .unwrap_or(d.pool_idle_timeout),
             pool_max_idle_per_host: self
-                .int(p, "pool_max_idle_per_host", raw.pool_max_idle_per_host, 0, 65_536)
+                .int(
+                    p,
+                    "pool_max_idle_per_host",
+                    raw.pool_max_idle_per_host,
+                    0,
+                    65_536,
+                )
                 .unwrap_or(d.pool_max_idle_per_host),
         }
     }
 
     /// `None` when absent or invalid (the error is recorded); the caller uses the default.
-    fn int(&mut self, base: &str, field: &str, v: Option<i64>, min: i64, max: i64) -> Option<usize> {
+    fn int(
+        &mut self,
+        base: &str,
+        field: &str,
+        v: Option<i64>,
+        min: i64,
+        max: i64,
+    ) -> Option<usize> {
         let v = v?;
         if (min..=max).contains(&v) {
             Some(v as usize)
         } else {
-            self.err(format!("{base}.{field}"), format!("must be {min}..={max}, got {v}"));
+            self.err(
+                format!("{base}.{field}"),
+                format!("must be {min}..={max}, got {v}"),
+            );
             None
         }
     }
 
     fn ms(&mut self, base: &str, field: &str, v: Option<i64>) -> Option<Duration> {
-        self.int(base, field, v, 1, 24 * 3600 * 1000).map(|ms| Duration::from_millis(ms as u64))
+        self.int(base, field, v, 1, 24 * 3600 * 1000)
+            .map(|ms| Duration::from_millis(ms as u64))
     }
 
     fn clouds(&mut self, raw: BTreeMap<String, RawCloud>) -> BTreeMap<String, Cloud> {
@@ -131,7 +177,14 @@ impl Validator {
                     continue;
                 }
             };
-            out.insert(id.clone(), Cloud { id, provider, region: c.region });
+            out.insert(
+                id.clone(),
+                Cloud {
+                    id,
+                    provider,
+                    region: c.region,
+                },
+            );
         }
         out
     }
@@ -140,10 +193,14 @@ impl Validator {
     fn name(&mut self, path: &str, name: &str) {
         if name.is_empty() {
             self.err(path, "must not be empty");
-        } else if let Some(c) =
-            name.chars().find(|c| !(c.is_ascii_alphanumeric() || "._-:/".contains(*c)))
+        } else if let Some(c) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "._-:/".contains(*c)))
         {
-            self.err(path, format!("`{name}` contains `{c}`; use letters, digits and . _ - : /"));
+            self.err(
+                path,
+                format!("`{name}` contains `{c}`; use letters, digits and . _ - : /"),
+            );
         }
     }
 
@@ -157,7 +214,10 @@ impl Validator {
             let path = format!("models[{i}]");
             self.name(&format!("{path}.name"), &m.name);
             if !seen.insert(m.name.clone()) {
-                self.err(format!("{path}.name"), format!("duplicate model group `{}`", m.name));
+                self.err(
+                    format!("{path}.name"),
+                    format!("duplicate model group `{}`", m.name),
+                );
             }
             let versions = self.versions(&path, m.versions);
             let policy = match m.routing.policy.as_deref() {
@@ -186,7 +246,8 @@ impl Validator {
                 if f == &m.name {
                     self.err(path, "a group cannot fall back to itself");
                 } else if !names.contains(f.as_str()) {
-                    self.errors.push(FieldError::new(path, format!("unknown model group `{f}`")));
+                    self.errors
+                        .push(FieldError::new(path, format!("unknown model group `{f}`")));
                 }
             }
         }
@@ -195,7 +256,10 @@ impl Validator {
 
     fn versions(&mut self, path: &str, raw: Vec<RawVersion>) -> Vec<Version> {
         if raw.is_empty() {
-            self.err(format!("{path}.versions"), "at least one version is required");
+            self.err(
+                format!("{path}.versions"),
+                "at least one version is required",
+            );
             return Vec::new();
         }
         let mut seen = HashSet::new();
@@ -204,12 +268,21 @@ impl Validator {
             let vpath = format!("{path}.versions[{j}]");
             self.name(&format!("{vpath}.name"), &v.name);
             if !seen.insert(v.name.clone()) {
-                self.err(format!("{vpath}.name"), format!("duplicate version `{}`", v.name));
+                self.err(
+                    format!("{vpath}.name"),
+                    format!("duplicate version `{}`", v.name),
+                );
             }
             if !(0..=100).contains(&v.weight) {
-                self.err(format!("{vpath}.weight"), format!("must be 0..=100, got {}", v.weight));
+                self.err(
+                    format!("{vpath}.weight"),
+                    format!("must be 0..=100, got {}", v.weight),
+                );
             }
-            out.push(Version { name: v.name, weight: v.weight.clamp(0, 100) as u32 });
+            out.push(Version {
+                name: v.name,
+                weight: v.weight.clamp(0, 100) as u32,
+            });
         }
         if out.iter().all(|v| v.weight == 0) {
             self.err(
@@ -234,11 +307,17 @@ impl Validator {
             let path = format!("replicas[{i}]");
             self.name(&format!("{path}.id"), &r.id);
             if !ids.insert(r.id.clone()) {
-                self.err(format!("{path}.id"), format!("duplicate replica id `{}`", r.id));
+                self.err(
+                    format!("{path}.id"),
+                    format!("duplicate replica id `{}`", r.id),
+                );
             }
             let group = by_name.get(r.model.as_str()).copied();
             if group.is_none() {
-                self.err(format!("{path}.model"), format!("unknown model group `{}`", r.model));
+                self.err(
+                    format!("{path}.model"),
+                    format!("unknown model group `{}`", r.model),
+                );
             }
             let version = self.replica_version(&path, group, r.version);
             let provider = match clouds.get(&r.cloud) {
@@ -295,15 +374,20 @@ impl Validator {
         group: Option<&ModelGroup>,
         version: Option<String>,
     ) -> String {
-        let Some(group) = group else { return version.unwrap_or_default() };
+        let Some(group) = group else {
+            return version.unwrap_or_default();
+        };
         match version {
             Some(v) if group.versions.iter().any(|gv| gv.name == v) => v,
             Some(v) => {
                 let known: Vec<&str> = group.versions.iter().map(|v| v.name.as_str()).collect();
                 self.err(
                     format!("{path}.version"),
-                    format!("model group `{}` has no version `{v}` (it has: {})", group.name,
-                        known.join(", ")),
+                    format!(
+                        "model group `{}` has no version `{v}` (it has: {})",
+                        group.name,
+                        known.join(", ")
+                    ),
                 );
                 v
             }
@@ -311,7 +395,10 @@ impl Validator {
             None => {
                 self.err(
                     format!("{path}.version"),
-                    format!("required: model group `{}` has several versions", group.name),
+                    format!(
+                        "required: model group `{}` has several versions",
+                        group.name
+                    ),
                 );
                 String::new()
             }
@@ -329,7 +416,10 @@ impl Validator {
         match url.scheme() {
             "http" => {}
             "https" => {
-                self.err(path, "https upstreams are not supported by this build yet; use http");
+                self.err(
+                    path,
+                    "https upstreams are not supported by this build yet; use http",
+                );
                 return None;
             }
             s => {
@@ -342,7 +432,10 @@ impl Validator {
             return None;
         }
         if !url.username().is_empty() || url.password().is_some() {
-            self.err(path, "must not carry credentials; use the replica's `auth` section");
+            self.err(
+                path,
+                "must not carry credentials; use the replica's `auth` section",
+            );
             return None;
         }
         if url.query().is_some() || url.fragment().is_some() {
@@ -351,7 +444,10 @@ impl Validator {
         }
         if let Some(url::Host::Ipv4(ip)) = url.host() {
             if IpAddr::V4(ip).is_unspecified() {
-                self.err(path, "0.0.0.0 is not a destination; name the replica's address");
+                self.err(
+                    path,
+                    "0.0.0.0 is not a destination; name the replica's address",
+                );
                 return None;
             }
         }
@@ -360,12 +456,21 @@ impl Validator {
 
     fn cost(&mut self, path: &str, raw: Option<RawCost>) -> Cost {
         let Some(c) = raw else { return Cost::default() };
-        for (field, v) in [("input_per_1k", c.input_per_1k), ("output_per_1k", c.output_per_1k)] {
+        for (field, v) in [
+            ("input_per_1k", c.input_per_1k),
+            ("output_per_1k", c.output_per_1k),
+        ] {
             if !v.is_finite() || v < 0.0 {
-                self.err(format!("{path}.cost.{field}"), format!("must be >= 0, got {v}"));
+                self.err(
+                    format!("{path}.cost.{field}"),
+                    format!("must be >= 0, got {v}"),
+                );
             }
         }
-        Cost { input_per_1k: c.input_per_1k.max(0.0), output_per_1k: c.output_per_1k.max(0.0) }
+        Cost {
+            input_per_1k: c.input_per_1k.max(0.0),
+            output_per_1k: c.output_per_1k.max(0.0),
+        }
     }
 
     fn auth(&mut self, path: &str, raw: Option<RawAuth>) -> Option<UpstreamAuth> {
@@ -375,14 +480,23 @@ impl Validator {
             (Some(b), None, None) if !b.is_empty() => Some(UpstreamAuth::Bearer(Secret::new(b))),
             (None, Some(name), Some(value)) if !value.is_empty() => {
                 if http_token(&name) {
-                    Some(UpstreamAuth::Header { name: name.to_ascii_lowercase(), value: Secret::new(value) })
+                    Some(UpstreamAuth::Header {
+                        name: name.to_ascii_lowercase(),
+                        value: Secret::new(value),
+                    })
                 } else {
-                    self.err(format!("{path}.header"), format!("`{name}` is not a valid header name"));
+                    self.err(
+                        format!("{path}.header"),
+                        format!("`{name}` is not a valid header name"),
+                    );
                     None
                 }
             }
             _ => {
-                self.err(path, "set either `bearer`, or `header` and `value`, all non-empty");
+                self.err(
+                    path,
+                    "set either `bearer`, or `header` and `value`, all non-empty",
+                );
                 None
             }
         }
@@ -391,7 +505,9 @@ impl Validator {
     fn cross_checks(&mut self, models: &[ModelGroup], replicas: &[Replica]) {
         for (i, m) in models.iter().enumerate() {
             for (j, v) in m.versions.iter().enumerate() {
-                let served = replicas.iter().any(|r| r.model == m.name && r.version == v.name);
+                let served = replicas
+                    .iter()
+                    .any(|r| r.model == m.name && r.version == v.name);
                 if !served && v.weight > 0 {
                     self.err(
                         format!("models[{i}].versions[{j}]"),
@@ -417,5 +533,7 @@ fn unknown_cloud(id: &str, clouds: &BTreeMap<String, Cloud>) -> String {
 
 fn http_token(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

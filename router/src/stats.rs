@@ -1,0 +1,217 @@
+//! Live per-replica numbers, kept outside the swapped config.
+//!
+//! A [`ReplicaStats`] is created once per replica id and survives config
+//! reloads (the [`StatsRegistry`] hands the same `Arc` to every table built
+//! while the replica exists), so in-flight counts stay exact across a swap:
+//! a request admitted under the old table releases its slot on the same
+//! counter the new table reads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+
+/// Weight of the newest sample in the latency EWMA.
+const EWMA_ALPHA: f64 = 0.2;
+
+/// Counters and gauges for one replica. All lock-free.
+#[derive(Debug, Default)]
+pub struct ReplicaStats {
+    in_flight: AtomicU32,
+    requests: AtomicU64,
+    errors: AtomicU64,
+    /// f64 bits of the EWMA of response latency in microseconds; 0 = no sample yet.
+    ewma_latency_us: AtomicU64,
+}
+
+impl ReplicaStats {
+    /// Takes one of `max` concurrency slots, or `None` when all are taken.
+    ///
+    /// A compare-and-swap, not load-then-add: two requests racing for the last
+    /// slot cannot both win, so a replica never sees more than `max`.
+    pub fn try_acquire(self: &Arc<Self>, max: u32) -> Option<InFlightGuard> {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        Some(InFlightGuard {
+            stats: Arc::clone(self),
+            started: Instant::now(),
+            finished: false,
+        })
+    }
+
+    /// Requests currently holding a slot.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Requests ever admitted to this replica.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests that ended in an upstream error (connect, timeout, 5xx, cut body).
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Smoothed latency of successful responses; `None` before the first one.
+    pub fn ewma_latency(&self) -> Option<Duration> {
+        let us = f64::from_bits(self.ewma_latency_us.load(Ordering::Relaxed));
+        (us > 0.0).then(|| Duration::from_secs_f64(us / 1e6))
+    }
+
+    fn record_latency(&self, sample: Duration) {
+        let sample_us = (sample.as_secs_f64() * 1e6).max(1.0);
+        let _ = self
+            .ewma_latency_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                let old = f64::from_bits(bits);
+                let new = if old == 0.0 {
+                    sample_us
+                } else {
+                    old + EWMA_ALPHA * (sample_us - old)
+                };
+                Some(new.to_bits())
+            });
+    }
+}
+
+/// How a request that held a slot ended, as far as the replica's record goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The replica answered in full (any status the client caused counts here).
+    Success,
+    /// The replica failed: connect error, timeout, 5xx, or a body cut short.
+    Failure,
+    /// The client went away first; says nothing about the replica.
+    Cancelled,
+}
+
+/// Holds one concurrency slot of one replica until dropped.
+///
+/// The gateway attaches it to the *response body*, not the handler, so a
+/// streaming response keeps its slot until the last byte is sent or the
+/// client disconnects, whichever comes first.
+#[derive(Debug)]
+pub struct InFlightGuard {
+    stats: Arc<ReplicaStats>,
+    started: Instant,
+    finished: bool,
+}
+
+impl InFlightGuard {
+    /// Records how the request ended and releases the slot.
+    pub fn finish(mut self, outcome: Outcome) {
+        self.record(outcome);
+    }
+
+    /// Records the outcome now but keeps the slot (used when headers arrive:
+    /// latency to first byte is what the EWMA tracks).
+    pub fn record(&mut self, outcome: Outcome) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        match outcome {
+            Outcome::Success => self.stats.record_latency(self.started.elapsed()),
+            Outcome::Failure => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::Cancelled => {}
+        }
+    }
+
+    /// Marks an already-recorded success as a failure after all (the body
+    /// broke after good headers).
+    pub fn fail_late(&mut self) {
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        self.finished = true;
+    }
+
+    /// The replica's stats this slot belongs to.
+    pub fn stats(&self) -> &Arc<ReplicaStats> {
+        &self.stats
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.stats.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Replica id -> live stats, shared by every table built from every config.
+#[derive(Debug, Default)]
+pub struct StatsRegistry {
+    by_id: DashMap<String, (String, Arc<ReplicaStats>)>,
+}
+
+impl StatsRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The stats for replica `id` at `url`. The same id at the same URL gets
+    /// the same counters it had; a changed URL is a different server and
+    /// starts fresh.
+    pub fn get(&self, id: &str, url: &str) -> Arc<ReplicaStats> {
+        if let Some(e) = self.by_id.get(id) {
+            if e.0 == url {
+                return Arc::clone(&e.1);
+            }
+        }
+        let fresh = Arc::new(ReplicaStats::default());
+        self.by_id
+            .insert(id.to_owned(), (url.to_owned(), Arc::clone(&fresh)));
+        fresh
+    }
+
+    /// Forgets replicas that are no longer configured. Requests still holding
+    /// their `Arc` finish normally.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.by_id.retain(|id, _| keep(id));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_capped_and_released_on_drop() {
+        let s = Arc::new(ReplicaStats::default());
+        let a = s.try_acquire(2).unwrap();
+        let b = s.try_acquire(2).unwrap();
+        assert!(s.try_acquire(2).is_none());
+        assert_eq!(s.in_flight(), 2);
+        drop(a);
+        assert_eq!(s.in_flight(), 1);
+        b.finish(Outcome::Failure);
+        assert_eq!((s.in_flight(), s.errors(), s.requests()), (0, 1, 2));
+    }
+
+    #[test]
+    fn ewma_moves_toward_samples() {
+        let s = ReplicaStats::default();
+        assert!(s.ewma_latency().is_none());
+        s.record_latency(Duration::from_millis(100));
+        s.record_latency(Duration::from_millis(200));
+        let ms = s.ewma_latency().unwrap().as_secs_f64() * 1e3;
+        assert!((119.0..121.0).contains(&ms), "{ms}");
+    }
+
+    #[test]
+    fn registry_keeps_stats_by_id_and_resets_on_new_url() {
+        let r = StatsRegistry::new();
+        let a = r.get("a", "http://x");
+        let _slot = a.try_acquire(1).unwrap();
+        assert_eq!(r.get("a", "http://x").in_flight(), 1);
+        assert_eq!(r.get("a", "http://y").in_flight(), 0);
+    }
+}

@@ -1,0 +1,135 @@
+//! The replica table: a config turned into what routing needs, built once per
+//! config generation and then only read.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use switchyard_config::{Config, Policy, Protocol, Replica};
+
+use crate::stats::{ReplicaStats, StatsRegistry};
+
+/// One replica: its validated config plus its live stats.
+#[derive(Debug)]
+pub struct Entry {
+    /// What the config says about it.
+    pub replica: Replica,
+    /// Live numbers, shared across config generations.
+    pub stats: Arc<ReplicaStats>,
+}
+
+/// One version of a group, with the indices of the replicas serving it.
+#[derive(Debug)]
+pub struct VersionSlot {
+    /// Version name.
+    pub name: String,
+    /// Traffic weight.
+    pub weight: u32,
+    /// Indices into [`ReplicaTable::entries`].
+    pub replicas: Vec<usize>,
+}
+
+/// A model group as routing sees it.
+#[derive(Debug)]
+pub struct Group {
+    /// Group name.
+    pub name: String,
+    /// Versions in config order.
+    pub versions: Vec<VersionSlot>,
+    /// Groups to try when this one cannot serve.
+    pub fallbacks: Vec<String>,
+    /// Replica-choice policy.
+    pub policy: Policy,
+    /// Round-robin position (only the `round_robin` policy reads it).
+    pub(crate) cursor: AtomicUsize,
+}
+
+impl Group {
+    /// Whether any replica of this group speaks `protocol`.
+    pub fn speaks(&self, table: &ReplicaTable, protocol: Protocol) -> bool {
+        self.versions
+            .iter()
+            .flat_map(|v| &v.replicas)
+            .any(|&i| table.entries[i].replica.protocol == protocol)
+    }
+}
+
+/// Everything routing reads for one config generation. Immutable once built
+/// (apart from atomics), so it can sit in an `ArcSwap` and be read by every
+/// request without locks.
+#[derive(Debug)]
+pub struct ReplicaTable {
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) groups: HashMap<String, Group>,
+    /// Group names in config order, for listings.
+    pub(crate) order: Vec<String>,
+}
+
+impl ReplicaTable {
+    /// Builds the table for `config`, taking live stats from `registry` so
+    /// that replicas carried over from the previous config keep their numbers.
+    pub fn build(config: &Config, registry: &StatsRegistry) -> Self {
+        let entries: Vec<Entry> = config
+            .replicas
+            .iter()
+            .map(|r| Entry {
+                replica: r.clone(),
+                stats: registry.get(&r.id, r.url.as_str()),
+            })
+            .collect();
+        let mut groups = HashMap::with_capacity(config.models.len());
+        for m in &config.models {
+            let versions = m
+                .versions
+                .iter()
+                .map(|v| VersionSlot {
+                    name: v.name.clone(),
+                    weight: v.weight,
+                    replicas: entries
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, e)| e.replica.model == m.name && e.replica.version == v.name)
+                        .map(|(i, _)| i)
+                        .collect(),
+                })
+                .collect();
+            groups.insert(
+                m.name.clone(),
+                Group {
+                    name: m.name.clone(),
+                    versions,
+                    fallbacks: m.fallbacks.clone(),
+                    policy: m.routing.policy,
+                    cursor: AtomicUsize::new(0),
+                },
+            );
+        }
+        let order = config.models.iter().map(|m| m.name.clone()).collect();
+        Self {
+            entries,
+            groups,
+            order,
+        }
+    }
+
+    /// Whether replica `id` is in this table; the gateway uses it to prune the
+    /// stats registry once a new table is serving.
+    pub fn contains(&self, id: &str) -> bool {
+        self.entries.iter().any(|e| e.replica.id == id)
+    }
+
+    /// All replicas, in config order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The group called `name`.
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.get(name)
+    }
+
+    /// Groups in config order.
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.order.iter().filter_map(|n| self.groups.get(n))
+    }
+}

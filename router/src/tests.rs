@@ -1,0 +1,164 @@
+//! Routing decisions over small tables built from real config text.
+
+use switchyard_config::{Protocol, load_str};
+
+use super::*;
+
+fn table(yaml: &str) -> ReplicaTable {
+    let cfg = load_str(yaml, &|_| None).unwrap();
+    ReplicaTable::build(&cfg, &StatsRegistry::new())
+}
+
+const TWO_VERSIONS: &str = r#"
+clouds: { c: { provider: private } }
+models:
+  - name: chat
+    versions: [{ name: v1, weight: 80 }, { name: v2, weight: 20 }]
+    fallbacks: [small]
+  - name: small
+    versions: [{ name: v1, weight: 100 }]
+  - name: triton
+    versions: [{ name: v1, weight: 100 }]
+replicas:
+  - { id: a, model: chat, version: v1, cloud: c, url: "http://127.0.0.1:1", max_concurrency: 2 }
+  - { id: b, model: chat, version: v1, cloud: c, url: "http://127.0.0.1:2", max_concurrency: 2 }
+  - { id: c, model: chat, version: v2, cloud: c, url: "http://127.0.0.1:3", max_concurrency: 1 }
+  - { id: s, model: small, cloud: c, url: "http://127.0.0.1:4", max_concurrency: 1 }
+  - { id: t, model: triton, cloud: c, url: "http://127.0.0.1:5", protocol: kserve_v2 }
+"#;
+
+fn req(model: &str) -> RouteRequest<'_> {
+    RouteRequest {
+        model,
+        protocol: Protocol::OpenAi,
+    }
+}
+
+fn ids(t: &ReplicaTable, r: &Ranking) -> Vec<String> {
+    r.candidates
+        .iter()
+        .map(|&i| t.entries()[i].replica.id.clone())
+        .collect()
+}
+
+#[test]
+fn version_weights_are_respected() {
+    let t = table(TWO_VERSIONS);
+    let n = 20_000u64;
+    let v2 = (0..n)
+        .filter(|&i| {
+            let r = t
+                .rank(&req("chat"), i.wrapping_mul(0x2545_F491_4F6C_DD1D))
+                .unwrap();
+            t.entries()[r.candidates[0]].replica.version == "v2"
+        })
+        .count() as f64;
+    let share = v2 / n as f64;
+    assert!((0.18..0.22).contains(&share), "v2 share {share}");
+}
+
+#[test]
+fn ranking_spills_to_sibling_version_then_fallback_group() {
+    let t = table(TWO_VERSIONS);
+    let r = t.rank(&req("chat"), 7).unwrap();
+    let ids = ids(&t, &r);
+    assert_eq!(ids.len(), 4);
+    assert_eq!(ids[3], "s", "fallback group comes last: {ids:?}");
+}
+
+#[test]
+fn pinned_version_gets_only_that_version() {
+    let t = table(TWO_VERSIONS);
+    let r = t.rank(&req("chat@v2"), 1).unwrap();
+    assert_eq!(ids(&t, &r), vec!["c"]);
+    let err = t.rank(&req("chat@v9"), 1).unwrap_err();
+    assert_eq!(
+        err,
+        RouteError::UnknownVersion {
+            group: "chat".into(),
+            version: "v9".into()
+        }
+    );
+}
+
+#[test]
+fn unknown_model_and_wrong_protocol_are_distinct_errors() {
+    let t = table(TWO_VERSIONS);
+    assert!(matches!(
+        t.rank(&req("gpt-9"), 1),
+        Err(RouteError::UnknownModel { .. })
+    ));
+    assert!(matches!(
+        t.rank(&req("triton"), 1),
+        Err(RouteError::WrongProtocol { .. })
+    ));
+    let kserve = RouteRequest {
+        model: "triton",
+        protocol: Protocol::KserveV2,
+    };
+    assert_eq!(ids(&t, &t.rank(&kserve, 1).unwrap()), vec!["t"]);
+}
+
+#[test]
+fn least_loaded_prefers_idle_replicas_and_admit_skips_full_ones() {
+    let t = table(TWO_VERSIONS);
+    let pinned = req("chat@v1");
+    // Fill `a` completely.
+    let a = &t.entries()[0];
+    let _g1 = a.stats.try_acquire(2).unwrap();
+    let _g2 = a.stats.try_acquire(2).unwrap();
+    for seed in 0..50 {
+        let r = t.rank(&pinned, seed).unwrap();
+        assert_eq!(ids(&t, &r)[0], "b", "the idle replica ranks first");
+        let admitted = t.admit("chat@v1", &r).unwrap();
+        assert_eq!(admitted.entry.replica.id, "b");
+    }
+    // Fill `b` too: nothing left for the pinned version.
+    let b = &t.entries()[1];
+    let _g3 = b.stats.try_acquire(2).unwrap();
+    let _g4 = b.stats.try_acquire(2).unwrap();
+    let r = t.rank(&pinned, 3).unwrap();
+    assert!(matches!(
+        t.admit("chat@v1", &r),
+        Err(RouteError::NoCapacity { .. })
+    ));
+    // Unpinned traffic spills to v2 and then the fallback group.
+    let r = t.rank(&req("chat"), 3).unwrap();
+    let first = t.admit("chat", &r).unwrap();
+    assert_eq!(first.entry.replica.id, "c");
+    let second = t.admit("chat", &r).unwrap();
+    assert_eq!(second.entry.replica.id, "s");
+}
+
+#[test]
+fn idle_replicas_share_traffic() {
+    let t = table(TWO_VERSIONS);
+    let firsts: std::collections::HashSet<String> = (0..64)
+        .map(|s| ids(&t, &t.rank(&req("chat@v1"), s).unwrap())[0].clone())
+        .collect();
+    assert_eq!(
+        firsts.len(),
+        2,
+        "both idle v1 replicas get first pick sometimes"
+    );
+}
+
+#[test]
+fn round_robin_rotates() {
+    let yaml = TWO_VERSIONS.replace(
+        "    fallbacks: [small]",
+        "    fallbacks: [small]\n    routing: { policy: round_robin }",
+    );
+    let t = table(&yaml);
+    let a = ids(&t, &t.rank(&req("chat@v1"), 0).unwrap())[0].clone();
+    let b = ids(&t, &t.rank(&req("chat@v1"), 0).unwrap())[0].clone();
+    assert_ne!(a, b);
+}
+
+#[test]
+fn parse_model_splits_only_real_pins() {
+    assert_eq!(parse_model("chat@v2"), ("chat", Some("v2")));
+    assert_eq!(parse_model("chat"), ("chat", None));
+    assert_eq!(parse_model("chat@"), ("chat@", None));
+    assert_eq!(parse_model("@v1"), ("@v1", None));
+}
