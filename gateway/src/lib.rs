@@ -1,1 +1,28 @@
+//! Switchyard's gateway: the HTTP data plane (OpenAI-compatible `/v1/*` and
+//! KServe v2 `/v2/*`), the admin API, and the `switchyard` binary.
+//!
+//! # Layout
+//! - [`proxy`]: the request path, top to bottom in `proxy/mod.rs`.
+//! - [`error`]: the data plane's error enum and its one HTTP edge.
+//! - [`state`]: the atomically swapped snapshot (config + replica table +
+//!   upstream clients) and what outlives it (live stats, readiness).
+//! - [`upstream`]: the pooled client and per-replica address/credentials.
+//! - [`server`]: listeners, connection limits and graceful shutdown.
+//! - [`admin`]: probes, `/admin/replicas`, `/admin/config`.
+//! - [`demo`]: the self-contained three-cloud demo.
+//! - [`signal`]: SIGINT/SIGTERM.
+//!
+//! Which replica serves a request is decided by `switchyard-router`; this
+//! crate owns talking HTTP on both sides.
 
+pub mod admin;
+pub mod demo;
+pub mod error;
+pub mod proxy;
+pub mod server;
+pub mod signal;
+pub mod state;
+pub mod upstream;
+
+pub use server::{Running, start, start_on};
+pub use state::Gateway;

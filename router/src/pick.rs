@@ -33,6 +33,8 @@ pub struct Ranking {
 /// A replica with one of its slots held for this request.
 #[derive(Debug)]
 pub struct Admitted<'t> {
+    /// Index of the chosen replica in [`ReplicaTable::entries`].
+    pub index: usize,
     /// The chosen replica.
     pub entry: &'t Entry,
     /// Its slot; release by dropping (or `finish`).
@@ -101,7 +103,7 @@ impl ReplicaTable {
             .find_map(|&i| {
                 let entry = &self.entries[i];
                 let guard = entry.stats.try_acquire(entry.replica.max_concurrency)?;
-                Some(Admitted { entry, guard })
+                Some(Admitted { index: i, entry, guard })
             })
             .ok_or_else(|| RouteError::NoCapacity {
                 model: model.to_owned(),

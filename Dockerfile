@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build: a locked release build, then a small non-root runtime.
+#
+#   docker build -t switchyard .
+#   docker run -p 8080:8080 -v "$PWD/my-config.yaml:/etc/switchyard/config.yaml:ro" switchyard
+#
+# The admin API listens on 127.0.0.1:9090 inside the container unless the
+# config sets server.admin_listen (and then server.admin_token is required).
+
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p switchyard-gateway --bin switchyard \
+ && strip target/release/switchyard
+
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin switchyard \
+ && mkdir -p /etc/switchyard
+COPY --from=build /src/target/release/switchyard /usr/local/bin/switchyard
+COPY examples/ /etc/switchyard/examples/
+COPY examples/minimal.yaml /etc/switchyard/config.yaml
+USER 10001:10001
+ENV SWITCHYARD_LISTEN=0.0.0.0:8080
+EXPOSE 8080 9090
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD ["switchyard", "probe", "127.0.0.1:9090"]
+ENTRYPOINT ["switchyard"]
+CMD ["run", "--config", "/etc/switchyard/config.yaml"]

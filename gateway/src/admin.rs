@@ -1,0 +1,117 @@
+//! The admin API, on its own listener: probes, the replica table, the config.
+//!
+//! `/healthz` and `/readyz` are open (orchestrators probe them); everything
+//! under `/admin/` requires `Authorization: Bearer <server.admin_token>`
+//! when a token is configured.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::state::Gateway;
+
+/// The admin API as a value (tests call it with `oneshot`, no socket).
+pub fn router(gw: Arc<Gateway>) -> Router {
+    let admin = Router::new()
+        .route("/admin/replicas", get(replicas))
+        .route("/admin/config", get(config))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&gw), require_token));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .merge(admin)
+        .with_state(gw)
+}
+
+async fn require_token(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
+    let snap = gw.snapshot();
+    let Some(token) = &snap.config.server.admin_token else {
+        return next.run(req).await;
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+    match presented {
+        Some(p) if token.matches(p) => next.run(req).await,
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(serde_json::json!({ "error": "admin token required (Authorization: Bearer ...)" })),
+        )
+            .into_response(),
+    }
+}
+
+async fn readyz(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
+    if gw.is_ready() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}
+
+/// One row of `GET /admin/replicas`.
+#[derive(Serialize)]
+struct ReplicaRow<'a> {
+    id: &'a str,
+    model: &'a str,
+    version: &'a str,
+    cloud: &'a str,
+    provider: &'static str,
+    url: &'a str,
+    protocol: &'static str,
+    max_concurrency: u32,
+    in_flight: u32,
+    utilization: f64,
+    ewma_latency_ms: Option<f64>,
+    requests: u64,
+    errors: u64,
+    cost: switchyard_config::Cost,
+}
+
+async fn replicas(State(gw): State<Arc<Gateway>>) -> Response {
+    let snap = gw.snapshot();
+    let rows: Vec<ReplicaRow<'_>> = snap
+        .table
+        .entries()
+        .iter()
+        .map(|e| {
+            let r = &e.replica;
+            let in_flight = e.stats.in_flight();
+            ReplicaRow {
+                id: &r.id,
+                model: &r.model,
+                version: &r.version,
+                cloud: &r.cloud,
+                provider: r.provider.as_str(),
+                url: r.url.as_str(),
+                protocol: r.protocol.as_str(),
+                max_concurrency: r.max_concurrency,
+                in_flight,
+                utilization: f64::from(in_flight) / f64::from(r.max_concurrency),
+                ewma_latency_ms: e.stats.ewma_latency().map(|d| d.as_secs_f64() * 1e3),
+                requests: e.stats.requests(),
+                errors: e.stats.errors(),
+                cost: r.cost,
+            }
+        })
+        .collect();
+    Json(serde_json::json!({ "generation": snap.generation, "replicas": rows })).into_response()
+}
+
+async fn config(State(gw): State<Arc<Gateway>>) -> Response {
+    let snap = gw.snapshot();
+    Json(serde_json::json!({
+        "generation": snap.generation,
+        "hash": snap.config.hash,
+        "config": &*snap.config,
+    }))
+    .into_response()
+}

@@ -1,0 +1,121 @@
+//! Response bodies: the boxed type every answer uses, and the wrapper that
+//! holds a replica's concurrency slot for exactly as long as its answer
+//! streams.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use switchyard_router::InFlightGuard;
+use tokio::time::{Instant, Sleep};
+
+/// Error type of response bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of every response the data plane sends.
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+/// A complete, in-memory body.
+pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+pin_project_lite::pin_project! {
+    /// A replica's response body on its way to the client.
+    ///
+    /// - Holds the replica's [`InFlightGuard`]: the slot is released when the
+    ///   last frame has been read or when hyper drops the body because the
+    ///   client went away, so streams and disconnects are counted right.
+    /// - Enforces the idle timeout between frames.
+    /// - Never lets a broken stream look finished: for SSE, an upstream error
+    ///   or stall ends the stream with an in-band error event (and no
+    ///   `[DONE]`); for other bodies the error aborts the response, which the
+    ///   client sees as a reset or a short body, never as a complete answer.
+    pub struct GuardedBody {
+        #[pin]
+        inner: Incoming,
+        #[pin]
+        idle: Sleep,
+        idle_timeout: Duration,
+        guard: Option<InFlightGuard>,
+        sse: bool,
+        done: bool,
+    }
+}
+
+impl GuardedBody {
+    /// Wraps `inner`; `sse` selects the in-band error event on failure.
+    pub fn new(inner: Incoming, guard: InFlightGuard, idle_timeout: Duration, sse: bool) -> Self {
+        Self {
+            inner,
+            idle: tokio::time::sleep(idle_timeout),
+            idle_timeout,
+            guard: Some(guard),
+            sse,
+            done: false,
+        }
+    }
+}
+
+/// The SSE event that ends a stream the replica broke. OpenAI clients treat
+/// a `data:` line with an `error` object as a failed stream.
+fn sse_error_event(message: &str) -> Bytes {
+    let body = serde_json::json!({
+        "error": { "message": message, "type": "server_error", "param": null, "code": "upstream_stream_error" }
+    });
+    Bytes::from(format!("data: {body}\n\n"))
+}
+
+impl Body for GuardedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        if *this.done {
+            return Poll::Ready(None);
+        }
+        let failure = match this.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let deadline = Instant::now() + *this.idle_timeout;
+                this.idle.as_mut().reset(deadline);
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            Poll::Ready(None) => {
+                *this.done = true;
+                this.guard.take();
+                return Poll::Ready(None);
+            }
+            Poll::Ready(Some(Err(e))) => format!("replica stream failed: {e}"),
+            Poll::Pending => {
+                ready!(this.idle.as_mut().poll(cx));
+                format!("replica sent nothing for {} ms", this.idle_timeout.as_millis())
+            }
+        };
+        *this.done = true;
+        if let Some(mut guard) = this.guard.take() {
+            guard.fail_late();
+        }
+        tracing::warn!(error = %failure, "response body cut");
+        if *this.sse {
+            Poll::Ready(Some(Ok(Frame::data(sse_error_event(&failure)))))
+        } else {
+            Poll::Ready(Some(Err(failure.into())))
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.sse { SizeHint::default() } else { self.inner.size_hint() }
+    }
+}

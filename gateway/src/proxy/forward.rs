@@ -1,0 +1,191 @@
+//! Sending the request to the chosen replica and turning its answer into ours.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response};
+use http_body_util::{BodyExt, Full};
+use switchyard_router::{Admitted, Outcome};
+
+use crate::error::ProxyError;
+use crate::proxy::body::{GuardedBody, ProxyBody};
+use crate::state::Snapshot;
+
+/// What to send upstream, already adapted to the replica.
+pub struct Outbound<'a> {
+    /// Method.
+    pub method: Method,
+    /// Path and query on the replica (base path is prepended later).
+    pub path_and_query: String,
+    /// The client's headers (filtered here).
+    pub headers: &'a HeaderMap,
+    /// The body to send.
+    pub body: Bytes,
+    /// Client address, appended to `x-forwarded-for`.
+    pub remote: SocketAddr,
+    /// The request id, sent on so replica logs can be joined with ours.
+    pub request_id: &'a HeaderValue,
+}
+
+/// Headers that describe one hop, never forwarded (RFC 9110 7.6.1), plus the
+/// client's credentials: those are for this gateway, and forwarding them
+/// would hand a client's key to every replica (and a replica's to nobody).
+const NOT_FORWARDED: [HeaderName; 12] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::AUTHORIZATION,
+    header::EXPECT,
+];
+
+const CLIENT_KEYS: [&str; 2] = ["api-key", "x-api-key"];
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_REPLICA: HeaderName = HeaderName::from_static("x-switchyard-replica");
+static X_VERSION: HeaderName = HeaderName::from_static("x-switchyard-version");
+static X_GENERATION: HeaderName = HeaderName::from_static("x-switchyard-config-generation");
+
+/// Sends `out` to the admitted replica and returns its response with our
+/// headers added and its body wrapped to hold the replica's slot.
+pub async fn forward(
+    snap: &Snapshot,
+    admitted: Admitted<'_>,
+    out: Outbound<'_>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let Admitted { index, entry, mut guard } = admitted;
+    let up = &snap.upstreams[index];
+    let limits = &snap.config.server.limits;
+    let uri = up.uri(&out.path_and_query).map_err(|e| ProxyError::BadRequest {
+        message: format!("request path cannot be forwarded: {e}"),
+        param: None,
+    })?;
+
+    let mut req = Request::new(Full::new(out.body));
+    *req.method_mut() = out.method;
+    *req.uri_mut() = uri;
+    let headers = req.headers_mut();
+    copy_end_to_end(out.headers, headers);
+    for key in CLIENT_KEYS {
+        headers.remove(key);
+    }
+    if let Some((name, value)) = &up.auth {
+        headers.insert(name.clone(), value.clone());
+    }
+    append_forwarded_for(headers, out.remote);
+    headers.insert(X_REQUEST_ID.clone(), out.request_id.clone());
+
+    let replica = &entry.replica.id;
+    let sent = tokio::time::timeout(limits.request_timeout, snap.client.request(req)).await;
+    let resp = match sent {
+        Err(_) => {
+            guard.finish(Outcome::Failure);
+            return Err(ProxyError::UpstreamTimeout {
+                replica: replica.clone(),
+                ms: limits.request_timeout.as_millis(),
+            });
+        }
+        Ok(Err(e)) => {
+            guard.finish(Outcome::Failure);
+            return Err(ProxyError::UpstreamConnect { replica: replica.clone(), source: e.into() });
+        }
+        Ok(Ok(resp)) => resp,
+    };
+    guard.record(if resp.status().is_server_error() { Outcome::Failure } else { Outcome::Success });
+
+    let (mut parts, body) = resp.into_parts();
+    let sse = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    strip_hop_by_hop(&mut parts.headers);
+    if sse {
+        // We may append an error event, so the length is ours to decide.
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
+    parts.headers.insert(X_REPLICA.clone(), up.id_header.clone());
+    parts.headers.insert(X_VERSION.clone(), up.version_header.clone());
+    parts.headers.insert(X_GENERATION.clone(), snap.generation_header.clone());
+    let body = GuardedBody::new(body, guard, limits.stream_idle_timeout, sse);
+    Ok(Response::from_parts(parts, body.boxed()))
+}
+
+fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {
+    let listed = connection_listed(from);
+    for (name, value) in from {
+        if !NOT_FORWARDED.contains(name) && !listed.iter().any(|l| l == name.as_str()) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in connection_listed(headers) {
+        headers.remove(name.as_str());
+    }
+    for name in &NOT_FORWARDED[..8] {
+        headers.remove(name);
+    }
+}
+
+/// Header names listed in `Connection:` are hop-by-hop too.
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, remote: SocketAddr) {
+    let ip = remote.ip().to_string();
+    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {ip}"),
+        None => ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(X_FORWARDED_FOR.clone(), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_client_credentials_are_not_forwarded() {
+        let mut from = HeaderMap::new();
+        from.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-hop"));
+        from.insert("x-hop", HeaderValue::from_static("1"));
+        from.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer client-key"));
+        from.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        from.insert("traceparent", HeaderValue::from_static("00-abc-def-01"));
+        let mut to = HeaderMap::new();
+        copy_end_to_end(&from, &mut to);
+        assert!(to.get("x-hop").is_none());
+        assert!(to.get(header::AUTHORIZATION).is_none());
+        assert!(to.get(header::CONNECTION).is_none());
+        assert_eq!(to.get("traceparent").unwrap(), "00-abc-def-01");
+        assert_eq!(to.len(), 2);
+    }
+
+    #[test]
+    fn forwarded_for_appends() {
+        let mut h = HeaderMap::new();
+        append_forwarded_for(&mut h, "10.0.0.1:5".parse().unwrap());
+        append_forwarded_for(&mut h, "127.0.0.1:6".parse().unwrap());
+        assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.1");
+    }
+}

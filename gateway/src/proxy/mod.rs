@@ -1,0 +1,147 @@
+//! The request path, top to bottom. Each phase is one call here and lives in
+//! its own file:
+//!
+//! 1. **snapshot**: load the config generation once; the request keeps it.
+//! 2. **classify** ([`endpoint`]): which endpoint, or 404/405.
+//! 3. **local answers** ([`local`]): `/v1/models`, health, model readiness.
+//! 4. **read body** under the size limit and the body-read timeout.
+//! 5. **target**: the model the client named (OpenAI body field or KServe path).
+//! 6. **rank** candidates (router, pure) and **admit** into a replica slot.
+//! 7. **forward** ([`forward`]) and stream the answer back with the slot
+//!    attached to the body ([`body`]).
+//!
+//! Every error becomes the API's own error JSON in exactly one place,
+//! [`handle`], through [`ProxyError::into_response`].
+
+pub mod body;
+pub mod endpoint;
+pub mod forward;
+pub mod local;
+pub mod openai;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use switchyard_config::{Limits, Protocol};
+use switchyard_router::RouteRequest;
+
+use crate::error::{Api, ProxyError};
+use crate::state::Gateway;
+use body::ProxyBody;
+use endpoint::Endpoint;
+use forward::Outbound;
+
+/// Serves one data-plane request. Never fails: errors are answers too.
+pub async fn handle(gw: &Gateway, req: Request<Incoming>, remote: SocketAddr) -> Response<ProxyBody> {
+    let api = Api::for_path(req.uri().path());
+    let request_id = request_id(req.headers());
+    let mut resp = match serve(gw, req, remote, &request_id).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::debug!(error = %e, kind = e.label(), "request failed");
+            e.into_response(api)
+        }
+    };
+    resp.headers_mut().insert("x-request-id", request_id);
+    resp
+}
+
+async fn serve(
+    gw: &Gateway,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    request_id: &HeaderValue,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    // 1. One snapshot for the whole request.
+    let snap = gw.snapshot();
+
+    // 2-3. What is asked; answer locally what we can.
+    let endpoint = Endpoint::classify(req.method(), req.uri().path())?;
+    let protocol = match &endpoint {
+        Endpoint::ListModels => return Ok(local::list_models(&snap)),
+        Endpoint::Live => return Ok(local::live()),
+        Endpoint::Ready => return Ok(local::ready(gw)),
+        Endpoint::KserveModelReady { model } => return Ok(local::model_ready(&snap, model)),
+        Endpoint::OpenAiInfer => Protocol::OpenAi,
+        Endpoint::KserveInfer { .. } | Endpoint::KserveMetadata { .. } => Protocol::KserveV2,
+    };
+    let (parts, body) = req.into_parts();
+
+    // 4. The whole body, bounded in size and time (routing needs `model`, and a
+    //    buffered body is what lets a later attempt replay it).
+    let body = read_body(body, &parts.headers, &snap.config.server.limits).await?;
+
+    // 5. The model the client named: the OpenAI body's `model`, or the KServe path.
+    let (model, openai) = match &endpoint {
+        Endpoint::KserveInfer { model } | Endpoint::KserveMetadata { model } => (model.clone(), None),
+        _ => {
+            let head = openai::parse(&body)?;
+            (head.model.clone(), Some(head))
+        }
+    };
+
+    // 6. Rank, then take a slot on the best candidate that has one.
+    let route = RouteRequest { model: &model, protocol };
+    let ranking = snap.table.rank(&route, fastrand::u64(..))?;
+    let admitted = snap.table.admit(&model, &ranking)?;
+
+    // 7. Adapt the request to the replica (its model name) and send it.
+    let up = &snap.upstreams[admitted.index];
+    let query = parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let (path_and_query, body) = match (&endpoint, &openai) {
+        (Endpoint::KserveInfer { .. }, _) => {
+            (format!("/v2/models/{}/infer{query}", up.model_name), body)
+        }
+        (Endpoint::KserveMetadata { .. }, _) => (format!("/v2/models/{}{query}", up.model_name), body),
+        (_, Some(head)) => {
+            let body = openai::rewrite_model(&body, head, &up.model_name);
+            (format!("{}{query}", parts.uri.path()), body)
+        }
+        _ => (format!("{}{query}", parts.uri.path()), body),
+    };
+    let out = Outbound {
+        method: parts.method,
+        path_and_query,
+        headers: &parts.headers,
+        body,
+        remote,
+        request_id,
+    };
+    forward::forward(&snap, admitted, out).await
+}
+
+/// Reads the body up to `max_body_bytes`, refusing early on a declared
+/// `Content-Length` over the limit, within `body_read_timeout`.
+async fn read_body(body: Incoming, headers: &HeaderMap, limits: &Limits) -> Result<Bytes, ProxyError> {
+    let limit = limits.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ProxyError::BodyTooLarge { limit });
+    }
+    match tokio::time::timeout(limits.body_read_timeout, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(ProxyError::BodyTimeout { ms: limits.body_read_timeout.as_millis() }),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ProxyError::BodyTooLarge { limit })
+        }
+        Ok(Err(e)) => Err(ProxyError::BodyRead(e)),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// The client's `x-request-id` when it is sane, else a fresh one.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get("x-request-id")
+        .filter(|v| (1..=128).contains(&v.len()))
+        .cloned()
+        .unwrap_or_else(|| {
+            let id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+            HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        })
+}

@@ -1,0 +1,133 @@
+//! The OpenAI request body: find `model` (and `stream`) without building a
+//! DOM, and swap the model name in place so every other byte reaches the
+//! replica exactly as the client sent it.
+
+use bytes::{Bytes, BytesMut};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::ProxyError;
+
+/// What routing needs from an OpenAI request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenAiHead {
+    /// The `model` value, decoded.
+    pub model: String,
+    /// Byte range of the `model` value (with its quotes) in the body.
+    pub span: (usize, usize),
+    /// `stream: true`.
+    pub stream: bool,
+}
+
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    model: Option<&'a RawValue>,
+    stream: Option<bool>,
+}
+
+/// Reads `model` and `stream`. The whole body is still checked to be valid
+/// JSON (serde walks and skips the other fields), so a malformed request is
+/// a 400 here and never a confusing error from a replica.
+pub fn parse(body: &[u8]) -> Result<OpenAiHead, ProxyError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(bad("request body is empty; expected a JSON object", None));
+    }
+    let invalid = |detail: String, param| {
+        bad(&format!("request body is not a valid JSON object{detail}"), param)
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let head: Head<'_> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let param = match e.path().to_string().as_str() {
+            "stream" => Some("stream"),
+            "model" => Some("model"),
+            _ => None,
+        };
+        let at = param.map(|p| format!(" (field `{p}`)")).unwrap_or_default();
+        invalid(format!("{at}: {}", e.inner()), param)
+    })?;
+    de.end().map_err(|e| invalid(format!(": {e}"), None))?;
+    let raw = head.model.ok_or_else(|| bad("missing required parameter: 'model'", Some("model")))?;
+    let model: String = serde_json::from_str(raw.get())
+        .map_err(|_| bad("'model' must be a string", Some("model")))?;
+    if model.is_empty() {
+        return Err(bad("'model' must not be empty", Some("model")));
+    }
+    // `raw` borrows from `body`, so its offset in `body` is where the value sits.
+    let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+    Ok(OpenAiHead { model, span: (start, start + raw.get().len()), stream: head.stream == Some(true) })
+}
+
+/// The body with the `model` value replaced by `name`, or the same bytes
+/// (no copy) when the name is already right.
+pub fn rewrite_model(body: &Bytes, head: &OpenAiHead, name: &str) -> Bytes {
+    if head.model == name {
+        return body.clone();
+    }
+    let quoted = serde_json::to_string(name).unwrap_or_else(|_| format!("\"{name}\""));
+    let (start, end) = head.span;
+    let mut out = BytesMut::with_capacity(body.len() - (end - start) + quoted.len());
+    out.extend_from_slice(&body[..start]);
+    out.extend_from_slice(quoted.as_bytes());
+    out.extend_from_slice(&body[end..]);
+    out.freeze()
+}
+
+fn bad(message: &str, param: Option<&'static str>) -> ProxyError {
+    ProxyError::BadRequest { message: message.to_owned(), param }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_model_and_stream_and_rewrites_only_the_model() {
+        let body = Bytes::from_static(
+            br#"{"messages":[{"role":"user","content":"model: x"}], "model" : "chat@v2","stream":true,"x":{"model":"inner"}}"#,
+        );
+        let head = parse(&body).unwrap();
+        assert_eq!(head.model, "chat@v2");
+        assert!(head.stream);
+        let out = rewrite_model(&body, &head, "meta/llama-3");
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"messages":[{"role":"user","content":"model: x"}], "model" : "meta/llama-3","stream":true,"x":{"model":"inner"}}"#
+        );
+    }
+
+    #[test]
+    fn unchanged_name_is_not_copied() {
+        let body = Bytes::from_static(br#"{"model":"a"}"#);
+        let head = parse(&body).unwrap();
+        assert_eq!(rewrite_model(&body, &head, "a").as_ptr(), body.as_ptr());
+    }
+
+    #[test]
+    fn escaped_model_names_are_decoded() {
+        let body = br#"{"model":"a\u0062c"}"#;
+        assert_eq!(parse(body).unwrap().model, "abc");
+    }
+
+    #[test]
+    fn bad_bodies_are_400s_naming_the_field() {
+        for (body, needle, param) in [
+            (&b""[..], "empty", None),
+            (b"{\"model\": ", "not a valid JSON", None),
+            (b"[1,2]", "not a valid JSON", None),
+            (b"{\"messages\":[]}", "'model'", Some("model")),
+            (b"{\"model\":7}", "must be a string", Some("model")),
+            (b"{\"model\":\"m\"} trailing", "trailing", None),
+            (b"{\"model\":\"m\",\"stream\":\"yes\"}", "field `stream`", Some("stream")),
+            (b"{\"model\":\"a\",\"model\":\"b\"}", "duplicate field", None),
+        ] {
+            match parse(body) {
+                Err(ProxyError::BadRequest { message, param: p }) => {
+                    assert!(message.contains(needle), "{message}");
+                    assert_eq!(p, param, "{message}");
+                }
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(body)),
+            }
+        }
+    }
+}
