@@ -344,10 +344,8 @@ impl Validator {
                 .unwrap_or(64) as u32;
             let cost = self.cost(&path, r.cost);
             let auth = self.auth(&path, r.auth);
-            if let Some(m) = &r.upstream_model {
-                if m.is_empty() {
-                    self.err(format!("{path}.upstream_model"), "must not be empty");
-                }
+            if r.upstream_model.as_ref().is_some_and(String::is_empty) {
+                self.err(format!("{path}.upstream_model"), "must not be empty");
             }
             if let Some(url) = url {
                 out.push(Replica {
@@ -442,14 +440,14 @@ impl Validator {
             self.err(path, "must not have a query or fragment");
             return None;
         }
-        if let Some(url::Host::Ipv4(ip)) = url.host() {
-            if IpAddr::V4(ip).is_unspecified() {
-                self.err(
-                    path,
-                    "0.0.0.0 is not a destination; name the replica's address",
-                );
-                return None;
-            }
+        if let Some(url::Host::Ipv4(ip)) = url.host()
+            && IpAddr::V4(ip).is_unspecified()
+        {
+            self.err(
+                path,
+                "0.0.0.0 is not a destination; name the replica's address",
+            );
+            return None;
         }
         Some(url)
     }

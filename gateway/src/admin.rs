@@ -21,7 +21,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     let admin = Router::new()
         .route("/admin/replicas", get(replicas))
         .route("/admin/config", get(config))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&gw), require_token));
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&gw),
+            require_token,
+        ));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -43,7 +46,9 @@ async fn require_token(State(gw): State<Arc<Gateway>>, req: Request, next: Next)
         _ => (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(serde_json::json!({ "error": "admin token required (Authorization: Bearer ...)" })),
+            Json(
+                serde_json::json!({ "error": "admin token required (Authorization: Bearer ...)" }),
+            ),
         )
             .into_response(),
     }

@@ -15,10 +15,25 @@ pub const CONFIG: &str = include_str!("../../examples/three-clouds.yaml");
 
 /// Fake replicas: env var naming the URL, replica name, model it reports, latency ms.
 const REPLICAS: [(&str, &str, &str, u64); 7] = [
-    ("PRIVATE_1_URL", "private-1", "meta-llama/Llama-3.1-8B-Instruct", 20),
-    ("PRIVATE_2_URL", "private-2", "meta-llama/Llama-3.1-8B-Instruct", 20),
+    (
+        "PRIVATE_1_URL",
+        "private-1",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        20,
+    ),
+    (
+        "PRIVATE_2_URL",
+        "private-2",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        20,
+    ),
     ("AWS_1_URL", "aws-1", "meta-llama/Llama-3.1-8B-Instruct", 45),
-    ("AZURE_1_URL", "azure-1", "meta-llama/Llama-3.3-70B-Instruct", 60),
+    (
+        "AZURE_1_URL",
+        "azure-1",
+        "meta-llama/Llama-3.3-70B-Instruct",
+        60,
+    ),
     ("AWS_2_URL", "aws-2", "chat-small", 40),
     ("AZURE_2_URL", "azure-2", "chat-small", 55),
     ("PRIVATE_3_URL", "private-3", "resnet", 5),
@@ -38,12 +53,17 @@ pub async fn run(listen: SocketAddr, admin_listen: SocketAddr) -> anyhow::Result
             inter_token: Duration::from_millis(25),
             ..ReplicaConfig::default()
         };
-        let replica = FakeReplica::start(cfg).await.context("starting a fake replica")?;
+        let replica = FakeReplica::start(cfg)
+            .await
+            .context("starting a fake replica")?;
         env.insert(var.to_owned(), replica.url());
         replicas.push(replica);
     }
     env.insert("SWITCHYARD_LISTEN".to_owned(), listen.to_string());
-    env.insert("SWITCHYARD_ADMIN_LISTEN".to_owned(), admin_listen.to_string());
+    env.insert(
+        "SWITCHYARD_ADMIN_LISTEN".to_owned(),
+        admin_listen.to_string(),
+    );
     let config = switchyard_config::load_str(CONFIG, &|k| env.get(k).cloned())
         .context("the embedded demo config is invalid")?;
     let running = crate::start(config)

@@ -19,7 +19,11 @@ pub enum Api {
 impl Api {
     /// Paths under `/v2/` speak KServe; everything else answers like OpenAI.
     pub fn for_path(path: &str) -> Self {
-        if path.starts_with("/v2/") { Api::KserveV2 } else { Api::OpenAi }
+        if path.starts_with("/v2/") {
+            Api::KserveV2
+        } else {
+            Api::OpenAi
+        }
     }
 }
 
@@ -79,6 +83,16 @@ pub enum ProxyError {
         #[source]
         source: BoxError,
     },
+    /// The connection to the replica failed after the request was sent
+    /// (reset, malformed response) and before response headers arrived.
+    #[error("replica `{replica}` failed before answering: {source}")]
+    UpstreamFailed {
+        /// Replica id.
+        replica: String,
+        /// Transport or protocol error.
+        #[source]
+        source: BoxError,
+    },
     /// The replica did not answer within the request deadline.
     #[error("replica `{replica}` did not answer within {ms} ms")]
     UpstreamTimeout {
@@ -107,7 +121,9 @@ impl ProxyError {
             ProxyError::BadRequest { .. } | ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ProxyError::UpstreamConnect { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamConnect { .. } | ProxyError::UpstreamFailed { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
             ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -133,6 +149,7 @@ impl ProxyError {
             ProxyError::BodyTimeout { .. } => "body_timeout",
             ProxyError::BodyRead(_) => "body_read",
             ProxyError::UpstreamConnect { .. } => "upstream_connect",
+            ProxyError::UpstreamFailed { .. } => "upstream_failed",
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
             ProxyError::ShuttingDown => "shutting_down",
         }
@@ -150,9 +167,9 @@ impl ProxyError {
     /// OpenAI's `error.code` for this error.
     fn openai_code(&self) -> &'static str {
         match self {
-            ProxyError::Route(RouteError::UnknownModel { .. } | RouteError::UnknownVersion { .. }) => {
-                "model_not_found"
-            }
+            ProxyError::Route(
+                RouteError::UnknownModel { .. } | RouteError::UnknownVersion { .. },
+            ) => "model_not_found",
             ProxyError::Route(RouteError::NoCapacity { .. }) => "rate_limit_exceeded",
             other => other.label(),
         }
@@ -186,7 +203,10 @@ impl ProxyError {
         let mut resp = Response::new(full(Bytes::from(body.to_string())));
         *resp.status_mut() = status;
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Some(secs) = self.retry_after() {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

@@ -69,9 +69,10 @@ fn main() -> ExitCode {
             running.shutdown().await?;
             Ok(())
         }),
-        Command::Demo { listen, admin_listen } => {
-            run_async(switchyard_gateway::demo::run(listen, admin_listen))
-        }
+        Command::Demo {
+            listen,
+            admin_listen,
+        } => run_async(switchyard_gateway::demo::run(listen, admin_listen)),
     }
 }
 
@@ -124,7 +125,10 @@ fn probe(admin: SocketAddr) -> ExitCode {
 }
 
 fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -142,7 +146,9 @@ fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> Exit
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -81,15 +81,27 @@ pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Re
     let until_stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let data_task = tokio::spawn(serve_data(data, Arc::clone(&gateway), until_stopped(stopped.clone())));
+    let data_task = tokio::spawn(serve_data(
+        data,
+        Arc::clone(&gateway),
+        until_stopped(stopped.clone()),
+    ));
     let admin_router = crate::admin::router(Arc::clone(&gateway));
     let admin_stop = until_stopped(stopped);
     let admin_task = tokio::spawn(async move {
-        axum::serve(admin, admin_router).with_graceful_shutdown(admin_stop).await
+        axum::serve(admin, admin_router)
+            .with_graceful_shutdown(admin_stop)
+            .await
     });
     gateway.set_ready(true);
     tracing::info!(%data_addr, %admin_addr, "switchyard serving");
-    Ok(Running { data_addr, admin_addr, gateway, stop, tasks: vec![data_task, admin_task] })
+    Ok(Running {
+        data_addr,
+        admin_addr,
+        gateway,
+        stop,
+        tasks: vec![data_task, admin_task],
+    })
 }
 
 /// The data-plane accept loop. Returns after `shutdown` resolves and every
@@ -133,7 +145,9 @@ pub async fn serve_data(
             let gw = Arc::clone(&gw);
             async move { Ok::<_, Infallible>(crate::proxy::handle(&gw, req, remote).await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), svc)
+            .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -142,8 +156,14 @@ pub async fn serve_data(
         });
     }
     drop(listener);
-    tracing::info!(grace_ms = limits.shutdown_grace.as_millis() as u64, "draining connections");
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+    tracing::info!(
+        grace_ms = limits.shutdown_grace.as_millis() as u64,
+        "draining connections"
+    );
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("grace period over; remaining connections are closed");
     }
     Ok(())

@@ -40,7 +40,11 @@ impl Gateway {
     pub fn new(config: Config) -> Arc<Self> {
         let stats = StatsRegistry::new();
         let first = Self::prepare(config, &stats, 1);
-        Arc::new(Self { current: ArcSwap::from_pointee(first), stats, ready: AtomicBool::new(false) })
+        Arc::new(Self {
+            current: ArcSwap::from_pointee(first),
+            stats,
+            ready: AtomicBool::new(false),
+        })
     }
 
     fn prepare(config: Config, stats: &StatsRegistry, generation: u64) -> Snapshot {

@@ -73,7 +73,10 @@ impl Upstream {
             authority,
             base_path: replica.url.path().trim_end_matches('/').to_owned(),
             auth,
-            model_name: replica.upstream_model.clone().unwrap_or_else(|| replica.model.clone()),
+            model_name: replica
+                .upstream_model
+                .clone()
+                .unwrap_or_else(|| replica.model.clone()),
             id_header: header_value(&replica.id),
             version_header: header_value(&replica.version),
         }

@@ -5,7 +5,10 @@
 use std::process::Command;
 
 fn switchyard(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard")).args(args).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -62,10 +65,16 @@ replicas:
 fn check_reports_a_missing_file_and_unknown_fields() {
     let (ok, _, stderr) = switchyard(&["check", "/nonexistent/switchyard.yaml"]);
     assert!(!ok);
-    assert!(stderr.contains("cannot read config file /nonexistent/switchyard.yaml"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read config file /nonexistent/switchyard.yaml"),
+        "{stderr}"
+    );
 
     let path = write("typo.yaml", "server: { lisen: 1.2.3.4:5 }\nmodels: []\n");
     let (ok, _, stderr) = switchyard(&["check", path.to_str().unwrap()]);
     assert!(!ok);
-    assert!(stderr.contains("server: unknown field `lisen`"), "{stderr}");
+    assert!(
+        stderr.contains("server.lisen: unknown field `lisen`"),
+        "{stderr}"
+    );
 }

@@ -40,7 +40,10 @@ fn pick(c: &mut Criterion) {
             .filter(|(i, _)| i % 3 == 0)
             .filter_map(|(_, e)| e.stats.try_acquire(64))
             .collect();
-        let req = RouteRequest { model: "chat", protocol: Protocol::OpenAi };
+        let req = RouteRequest {
+            model: "chat",
+            protocol: Protocol::OpenAi,
+        };
         let mut seed = 0u64;
         group.bench_with_input(BenchmarkId::from_parameter(n), &t, |b, t| {
             b.iter(|| {

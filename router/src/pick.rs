@@ -103,7 +103,11 @@ impl ReplicaTable {
             .find_map(|&i| {
                 let entry = &self.entries[i];
                 let guard = entry.stats.try_acquire(entry.replica.max_concurrency)?;
-                Some(Admitted { index: i, entry, guard })
+                Some(Admitted {
+                    index: i,
+                    entry,
+                    guard,
+                })
             })
             .ok_or_else(|| RouteError::NoCapacity {
                 model: model.to_owned(),

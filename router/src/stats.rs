@@ -161,10 +161,10 @@ impl StatsRegistry {
     /// the same counters it had; a changed URL is a different server and
     /// starts fresh.
     pub fn get(&self, id: &str, url: &str) -> Arc<ReplicaStats> {
-        if let Some(e) = self.by_id.get(id) {
-            if e.0 == url {
-                return Arc::clone(&e.1);
-            }
+        if let Some(e) = self.by_id.get(id)
+            && e.0 == url
+        {
+            return Arc::clone(&e.1);
         }
         let fresh = Arc::new(ReplicaStats::default());
         self.by_id

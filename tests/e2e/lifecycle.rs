@@ -15,7 +15,12 @@ async fn admin_in_flight(http: &Http, admin: std::net::SocketAddr) -> Vec<(Strin
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["id"].as_str().unwrap().to_owned(), r["in_flight"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["in_flight"].as_u64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -27,7 +32,10 @@ async fn in_flight_returns_to_zero_after_streams_complete() {
         .map(|_| {
             let http = http.clone();
             let addr = gw.data_addr;
-            tokio::spawn(async move { http.post(addr, "/v1/chat/completions", &chat("chat", true)).await })
+            tokio::spawn(async move {
+                http.post(addr, "/v1/chat/completions", &chat("chat", true))
+                    .await
+            })
         })
         .collect();
     for s in streams {
@@ -51,19 +59,40 @@ async fn client_disconnect_mid_stream_releases_the_slot_and_the_replica() {
     let http = Http::default();
     let body = chat("chat@v2", true).to_string();
     let resp = http
-        .send("POST", gw.data_addr, "/v1/chat/completions", &[("content-type", "application/json")], body)
+        .send(
+            "POST",
+            gw.data_addr,
+            "/v1/chat/completions",
+            &[("content-type", "application/json")],
+            body,
+        )
         .await;
     assert_eq!(resp.status(), 200);
     let mut body = resp.into_body();
     assert!(next_chunk(&mut body).await.is_some());
-    assert_eq!(admin_in_flight(&http, gw.admin_addr).await.iter().map(|r| r.1).sum::<u64>(), 1);
+    assert_eq!(
+        admin_in_flight(&http, gw.admin_addr)
+            .await
+            .iter()
+            .map(|r| r.1)
+            .sum::<u64>(),
+        1
+    );
     drop(body); // the client goes away mid-stream
 
     let c = &replicas["c"];
-    eventually("the replica sees the upstream request cancelled", || c.in_flight() == 0).await;
+    eventually("the replica sees the upstream request cancelled", || {
+        c.in_flight() == 0
+    })
+    .await;
     let gw_ref = gw.gateway().clone();
     eventually("the gateway releases the slot", || {
-        gw_ref.snapshot().table.entries().iter().all(|e| e.stats.in_flight() == 0)
+        gw_ref
+            .snapshot()
+            .table
+            .entries()
+            .iter()
+            .all(|e| e.stats.in_flight() == 0)
     })
     .await;
 }
@@ -74,7 +103,13 @@ async fn graceful_shutdown_lets_an_in_flight_stream_finish() {
     let http = Http::default();
     let body = chat("chat", true).to_string();
     let resp = http
-        .send("POST", gw.data_addr, "/v1/chat/completions", &[("content-type", "application/json")], body)
+        .send(
+            "POST",
+            gw.data_addr,
+            "/v1/chat/completions",
+            &[("content-type", "application/json")],
+            body,
+        )
         .await;
     let mut stream = resp.into_body();
     let mut text = String::from_utf8(next_chunk(&mut stream).await.unwrap().to_vec()).unwrap();
@@ -88,7 +123,11 @@ async fn graceful_shutdown_lets_an_in_flight_stream_finish() {
         text.push_str(std::str::from_utf8(&chunk).unwrap());
     }
     let events = switchyard_tests::sse_data(&text);
-    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "stream finished: {events:?}");
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("[DONE]"),
+        "stream finished: {events:?}"
+    );
     within(gw.wait()).await.unwrap();
 }
 
@@ -129,10 +168,30 @@ replicas: [{ id: r, model: m, cloud: c, url: "${R_URL}" }]
     let http = Http::default();
     assert_eq!(http.get(gw.admin_addr, "/admin/replicas").await.status, 401);
     let wrong = [("authorization", "Bearer nope")];
-    let ans = http.call("GET", gw.admin_addr, "/admin/replicas", &wrong, Bytes::new()).await;
+    let ans = http
+        .call(
+            "GET",
+            gw.admin_addr,
+            "/admin/replicas",
+            &wrong,
+            Bytes::new(),
+        )
+        .await;
     assert_eq!(ans.status, 401);
     let right = [("authorization", "Bearer adm1n")];
-    let ans = http.call("GET", gw.admin_addr, "/admin/replicas", &right, Bytes::new()).await;
+    let ans = http
+        .call(
+            "GET",
+            gw.admin_addr,
+            "/admin/replicas",
+            &right,
+            Bytes::new(),
+        )
+        .await;
     assert_eq!(ans.status, 200);
-    assert_eq!(http.get(gw.admin_addr, "/healthz").await.status, 200, "probes stay open");
+    assert_eq!(
+        http.get(gw.admin_addr, "/healthz").await.status,
+        200,
+        "probes stay open"
+    );
 }

@@ -41,8 +41,10 @@ replicas:
 
 /// The standard fleet: replicas a, b, c (chat) and k (resnet), fast.
 pub async fn fleet(cfg: ReplicaConfig) -> (Running, HashMap<String, FakeReplica>) {
-    let specs: Vec<(&str, ReplicaConfig)> =
-        ["a", "b", "c", "k"].iter().map(|n| (*n, cfg.clone())).collect();
+    let specs: Vec<(&str, ReplicaConfig)> = ["a", "b", "c", "k"]
+        .iter()
+        .map(|n| (*n, cfg.clone()))
+        .collect();
     let replicas = switchyard_tests::replicas(&specs).await;
     let gw = switchyard_tests::gateway(CONFIG, &replicas).await;
     (gw, replicas)

@@ -12,7 +12,13 @@ async fn pinned_version_always_reaches_that_version() {
     let (gw, _replicas) = fleet(ReplicaConfig::default()).await;
     let http = Http::default();
     for _ in 0..30 {
-        let ans = http.post(gw.data_addr, "/v1/chat/completions", &chat("chat@v2", false)).await;
+        let ans = http
+            .post(
+                gw.data_addr,
+                "/v1/chat/completions",
+                &chat("chat@v2", false),
+            )
+            .await;
         assert_eq!(ans.status, 200);
         assert_eq!(ans.header("x-switchyard-replica"), "c");
         assert_eq!(ans.header("x-switchyard-version"), "v2");
@@ -26,13 +32,20 @@ async fn version_weights_are_respected_over_many_requests() {
     let n = 800;
     let mut by_version: HashMap<String, u32> = HashMap::new();
     for _ in 0..n {
-        let ans = http.post(gw.data_addr, "/v1/chat/completions", &chat("chat", false)).await;
+        let ans = http
+            .post(gw.data_addr, "/v1/chat/completions", &chat("chat", false))
+            .await;
         assert_eq!(ans.status, 200);
-        *by_version.entry(ans.header("x-switchyard-version").to_owned()).or_default() += 1;
+        *by_version
+            .entry(ans.header("x-switchyard-version").to_owned())
+            .or_default() += 1;
     }
     let v2 = f64::from(by_version.get("v2").copied().unwrap_or(0)) / f64::from(n);
     // 25% configured; 0.06 is about four standard deviations at n = 800.
-    assert!((0.19..=0.31).contains(&v2), "v2 got {v2:.3} of traffic: {by_version:?}");
+    assert!(
+        (0.19..=0.31).contains(&v2),
+        "v2 got {v2:.3} of traffic: {by_version:?}"
+    );
 }
 
 #[tokio::test]
@@ -48,21 +61,37 @@ async fn full_replicas_are_skipped_and_a_full_version_sheds_with_retry_after() {
             let http = http.clone();
             let addr = gw.data_addr;
             tokio::spawn(async move {
-                http.post(addr, "/v1/chat/completions", &chat("chat@v1", false)).await
+                http.post(addr, "/v1/chat/completions", &chat("chat@v1", false))
+                    .await
             })
         })
         .collect();
-    eventually("8 requests held by the replicas", || a.in_flight() + b.in_flight() == 8).await;
-    assert_eq!((a.in_flight(), b.in_flight()), (4, 4), "no replica above max_concurrency");
+    eventually("8 requests held by the replicas", || {
+        a.in_flight() + b.in_flight() == 8
+    })
+    .await;
+    assert_eq!(
+        (a.in_flight(), b.in_flight()),
+        (4, 4),
+        "no replica above max_concurrency"
+    );
 
     // The pinned version is full: shed, in OpenAI's shape, with Retry-After.
-    let shed = http.post(gw.data_addr, "/v1/chat/completions", &chat("chat@v1", false)).await;
+    let shed = http
+        .post(
+            gw.data_addr,
+            "/v1/chat/completions",
+            &chat("chat@v1", false),
+        )
+        .await;
     assert_eq!(shed.status, 429);
     assert_eq!(shed.header("retry-after"), "1");
     assert_eq!(shed.json()["error"]["code"], "rate_limit_exceeded");
 
     // Unpinned traffic skips the full replicas and is served by v2.
-    let spilled = http.post(gw.data_addr, "/v1/chat/completions", &chat("chat", false)).await;
+    let spilled = http
+        .post(gw.data_addr, "/v1/chat/completions", &chat("chat", false))
+        .await;
     assert_eq!(spilled.status, 200);
     assert_eq!(spilled.header("x-switchyard-replica"), "c");
 

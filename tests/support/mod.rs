@@ -24,14 +24,19 @@ use tokio::net::TcpListener;
 
 /// Fails the test if `fut` takes longer than 10 s.
 pub async fn within<T>(fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(10), fut).await.expect("timed out after 10 s")
+    tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .expect("timed out after 10 s")
 }
 
 /// Starts fake replicas, one per `(name, config)`.
 pub async fn replicas(specs: &[(&str, ReplicaConfig)]) -> HashMap<String, FakeReplica> {
     let mut out = HashMap::new();
     for (name, cfg) in specs {
-        let cfg = ReplicaConfig { name: (*name).to_owned(), ..cfg.clone() };
+        let cfg = ReplicaConfig {
+            name: (*name).to_owned(),
+            ..cfg.clone()
+        };
         out.insert((*name).to_owned(), FakeReplica::start(cfg).await.unwrap());
     }
     out
@@ -42,7 +47,12 @@ pub async fn replicas(specs: &[(&str, ReplicaConfig)]) -> HashMap<String, FakeRe
 pub async fn gateway(yaml: &str, replicas: &HashMap<String, FakeReplica>) -> Running {
     let env: HashMap<String, String> = replicas
         .iter()
-        .map(|(name, r)| (format!("{}_URL", name.to_uppercase().replace('-', "_")), r.url()))
+        .map(|(name, r)| {
+            (
+                format!("{}_URL", name.to_uppercase().replace('-', "_")),
+                r.url(),
+            )
+        })
         .collect();
     let config = switchyard_config::load_str(yaml, &|k| env.get(k).cloned()).unwrap();
     let data = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -65,7 +75,10 @@ impl Answer {
     }
 
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
     }
 
     /// The SSE `data:` payloads, in order.
@@ -78,8 +91,11 @@ impl Answer {
 pub fn sse_data(text: &str) -> Vec<String> {
     text.split("\n\n")
         .filter_map(|event| {
-            let data: Vec<&str> =
-                event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim).collect();
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim)
+                .collect();
             (!data.is_empty()).then(|| data.join("\n"))
         })
         .collect()
@@ -93,7 +109,9 @@ pub struct Http {
 
 impl Default for Http {
     fn default() -> Self {
-        Self { client: Client::builder(TokioExecutor::new()).build_http() }
+        Self {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
     }
 }
 
@@ -107,7 +125,9 @@ impl Http {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> http::Response<Incoming> {
-        let mut req = Request::builder().method(method).uri(format!("http://{addr}{path}"));
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}{path}"));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -127,13 +147,23 @@ impl Http {
         let resp = self.send(method, addr, path, headers, body).await;
         let (parts, body) = resp.into_parts();
         let body = within(body.collect()).await.unwrap().to_bytes();
-        Answer { status: parts.status, headers: parts.headers, body }
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
     }
 
     /// POSTs JSON.
     pub async fn post(&self, addr: SocketAddr, path: &str, json: &serde_json::Value) -> Answer {
-        self.call("POST", addr, path, &[("content-type", "application/json")], json.to_string())
-            .await
+        self.call(
+            "POST",
+            addr,
+            path,
+            &[("content-type", "application/json")],
+            json.to_string(),
+        )
+        .await
     }
 
     /// GETs.
@@ -163,7 +193,10 @@ pub async fn next_chunk(body: &mut Incoming) -> Option<Bytes> {
 pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "never happened: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -21,7 +21,9 @@ pub type ProxyBody = BoxBody<Bytes, BoxError>;
 
 /// A complete, in-memory body.
 pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 pin_project_lite::pin_project! {
@@ -96,7 +98,10 @@ impl Body for GuardedBody {
             Poll::Ready(Some(Err(e))) => format!("replica stream failed: {e}"),
             Poll::Pending => {
                 ready!(this.idle.as_mut().poll(cx));
-                format!("replica sent nothing for {} ms", this.idle_timeout.as_millis())
+                format!(
+                    "replica sent nothing for {} ms",
+                    this.idle_timeout.as_millis()
+                )
             }
         };
         *this.done = true;
@@ -116,6 +121,10 @@ impl Body for GuardedBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.sse { SizeHint::default() } else { self.inner.size_hint() }
+        if self.sse {
+            SizeHint::default()
+        } else {
+            self.inner.size_hint()
+        }
     }
 }

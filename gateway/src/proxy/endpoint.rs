@@ -41,7 +41,10 @@ impl Endpoint {
             if *method == m {
                 Ok(e)
             } else {
-                Err(ProxyError::MethodNotAllowed { method: method.clone(), path: path.to_owned() })
+                Err(ProxyError::MethodNotAllowed {
+                    method: method.clone(),
+                    path: path.to_owned(),
+                })
             }
         };
         match path {
@@ -69,7 +72,10 @@ impl Endpoint {
                 }
             }
         }
-        Err(ProxyError::NotFound { method: method.clone(), path: path.to_owned() })
+        Err(ProxyError::NotFound {
+            method: method.clone(),
+            path: path.to_owned(),
+        })
     }
 }
 
@@ -83,23 +89,34 @@ mod tests {
 
     #[test]
     fn classifies_every_endpoint() {
-        assert_eq!(c(Method::POST, "/v1/chat/completions").unwrap(), Endpoint::OpenAiInfer);
+        assert_eq!(
+            c(Method::POST, "/v1/chat/completions").unwrap(),
+            Endpoint::OpenAiInfer
+        );
         assert_eq!(c(Method::GET, "/v1/models").unwrap(), Endpoint::ListModels);
         assert_eq!(
             c(Method::POST, "/v2/models/resnet/infer").unwrap(),
-            Endpoint::KserveInfer { model: "resnet".into() }
+            Endpoint::KserveInfer {
+                model: "resnet".into()
+            }
         );
         assert_eq!(
             c(Method::POST, "/v2/models/resnet/versions/v2/infer").unwrap(),
-            Endpoint::KserveInfer { model: "resnet@v2".into() }
+            Endpoint::KserveInfer {
+                model: "resnet@v2".into()
+            }
         );
         assert_eq!(
             c(Method::GET, "/v2/models/resnet/ready").unwrap(),
-            Endpoint::KserveModelReady { model: "resnet".into() }
+            Endpoint::KserveModelReady {
+                model: "resnet".into()
+            }
         );
         assert_eq!(
             c(Method::GET, "/v2/models/resnet").unwrap(),
-            Endpoint::KserveMetadata { model: "resnet".into() }
+            Endpoint::KserveMetadata {
+                model: "resnet".into()
+            }
         );
         assert_eq!(c(Method::GET, "/v2/health/live").unwrap(), Endpoint::Live);
     }
@@ -110,8 +127,17 @@ mod tests {
             c(Method::GET, "/v1/chat/completions"),
             Err(ProxyError::MethodNotAllowed { .. })
         ));
-        for p in ["/", "/v1/chat", "/v2/models/", "/v2/models/x/explain", "/v2/models//infer"] {
-            assert!(matches!(c(Method::POST, p), Err(ProxyError::NotFound { .. })), "{p}");
+        for p in [
+            "/",
+            "/v1/chat",
+            "/v2/models/",
+            "/v2/models/x/explain",
+            "/v2/models//infer",
+        ] {
+            assert!(
+                matches!(c(Method::POST, p), Err(ProxyError::NotFound { .. })),
+                "{p}"
+            );
         }
     }
 }

@@ -61,13 +61,19 @@ pub async fn forward(
     admitted: Admitted<'_>,
     out: Outbound<'_>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let Admitted { index, entry, mut guard } = admitted;
+    let Admitted {
+        index,
+        entry,
+        mut guard,
+    } = admitted;
     let up = &snap.upstreams[index];
     let limits = &snap.config.server.limits;
-    let uri = up.uri(&out.path_and_query).map_err(|e| ProxyError::BadRequest {
-        message: format!("request path cannot be forwarded: {e}"),
-        param: None,
-    })?;
+    let uri = up
+        .uri(&out.path_and_query)
+        .map_err(|e| ProxyError::BadRequest {
+            message: format!("request path cannot be forwarded: {e}"),
+            param: None,
+        })?;
 
     let mut req = Request::new(Full::new(out.body));
     *req.method_mut() = out.method;
@@ -95,11 +101,26 @@ pub async fn forward(
         }
         Ok(Err(e)) => {
             guard.finish(Outcome::Failure);
-            return Err(ProxyError::UpstreamConnect { replica: replica.clone(), source: e.into() });
+            let replica = replica.clone();
+            return Err(if e.is_connect() {
+                ProxyError::UpstreamConnect {
+                    replica,
+                    source: e.into(),
+                }
+            } else {
+                ProxyError::UpstreamFailed {
+                    replica,
+                    source: e.into(),
+                }
+            });
         }
         Ok(Ok(resp)) => resp,
     };
-    guard.record(if resp.status().is_server_error() { Outcome::Failure } else { Outcome::Success });
+    guard.record(if resp.status().is_server_error() {
+        Outcome::Failure
+    } else {
+        Outcome::Success
+    });
 
     let (mut parts, body) = resp.into_parts();
     let sse = parts
@@ -112,9 +133,15 @@ pub async fn forward(
         // We may append an error event, so the length is ours to decide.
         parts.headers.remove(header::CONTENT_LENGTH);
     }
-    parts.headers.insert(X_REPLICA.clone(), up.id_header.clone());
-    parts.headers.insert(X_VERSION.clone(), up.version_header.clone());
-    parts.headers.insert(X_GENERATION.clone(), snap.generation_header.clone());
+    parts
+        .headers
+        .insert(X_REPLICA.clone(), up.id_header.clone());
+    parts
+        .headers
+        .insert(X_VERSION.clone(), up.version_header.clone());
+    parts
+        .headers
+        .insert(X_GENERATION.clone(), snap.generation_header.clone());
     let body = GuardedBody::new(body, guard, limits.stream_idle_timeout, sse);
     Ok(Response::from_parts(parts, body.boxed()))
 }
@@ -167,10 +194,19 @@ mod tests {
     #[test]
     fn hop_by_hop_and_client_credentials_are_not_forwarded() {
         let mut from = HeaderMap::new();
-        from.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-hop"));
+        from.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-hop"),
+        );
         from.insert("x-hop", HeaderValue::from_static("1"));
-        from.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer client-key"));
-        from.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        from.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer client-key"),
+        );
+        from.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         from.insert("traceparent", HeaderValue::from_static("00-abc-def-01"));
         let mut to = HeaderMap::new();
         copy_end_to_end(&from, &mut to);

@@ -22,7 +22,10 @@ pub fn list_models(snap: &Snapshot) -> Response<ProxyBody> {
             })
         })
         .collect();
-    json(StatusCode::OK, &serde_json::json!({ "object": "list", "data": data }))
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "object": "list", "data": data }),
+    )
 }
 
 /// `GET /v2/health/live`: the process answers.
@@ -32,7 +35,11 @@ pub fn live() -> Response<ProxyBody> {
 
 /// `GET /v2/health/ready`: listeners up and not shutting down.
 pub fn ready(gw: &Gateway) -> Response<ProxyBody> {
-    empty(if gw.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE })
+    empty(if gw.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    })
 }
 
 /// `GET /v2/models/{name}/ready`: the group (or pinned version) exists and
@@ -55,13 +62,20 @@ pub fn model_ready(snap: &Snapshot, model: &str) -> Response<ProxyBody> {
             e.replica.protocol == Protocol::KserveV2
                 && e.stats.in_flight() < e.replica.max_concurrency
         });
-    empty(if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE })
+    empty(if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    })
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {
     let mut resp = Response::new(full(Bytes::from(value.to_string())));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 

@@ -35,7 +35,11 @@ use endpoint::Endpoint;
 use forward::Outbound;
 
 /// Serves one data-plane request. Never fails: errors are answers too.
-pub async fn handle(gw: &Gateway, req: Request<Incoming>, remote: SocketAddr) -> Response<ProxyBody> {
+pub async fn handle(
+    gw: &Gateway,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<ProxyBody> {
     let api = Api::for_path(req.uri().path());
     let request_id = request_id(req.headers());
     let mut resp = match serve(gw, req, remote, &request_id).await {
@@ -76,7 +80,9 @@ async fn serve(
 
     // 5. The model the client named: the OpenAI body's `model`, or the KServe path.
     let (model, openai) = match &endpoint {
-        Endpoint::KserveInfer { model } | Endpoint::KserveMetadata { model } => (model.clone(), None),
+        Endpoint::KserveInfer { model } | Endpoint::KserveMetadata { model } => {
+            (model.clone(), None)
+        }
         _ => {
             let head = openai::parse(&body)?;
             (head.model.clone(), Some(head))
@@ -84,18 +90,27 @@ async fn serve(
     };
 
     // 6. Rank, then take a slot on the best candidate that has one.
-    let route = RouteRequest { model: &model, protocol };
+    let route = RouteRequest {
+        model: &model,
+        protocol,
+    };
     let ranking = snap.table.rank(&route, fastrand::u64(..))?;
     let admitted = snap.table.admit(&model, &ranking)?;
 
     // 7. Adapt the request to the replica (its model name) and send it.
     let up = &snap.upstreams[admitted.index];
-    let query = parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let query = parts
+        .uri
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
     let (path_and_query, body) = match (&endpoint, &openai) {
         (Endpoint::KserveInfer { .. }, _) => {
             (format!("/v2/models/{}/infer{query}", up.model_name), body)
         }
-        (Endpoint::KserveMetadata { .. }, _) => (format!("/v2/models/{}{query}", up.model_name), body),
+        (Endpoint::KserveMetadata { .. }, _) => {
+            (format!("/v2/models/{}{query}", up.model_name), body)
+        }
         (_, Some(head)) => {
             let body = openai::rewrite_model(&body, head, &up.model_name);
             (format!("{}{query}", parts.uri.path()), body)
@@ -115,7 +130,11 @@ async fn serve(
 
 /// Reads the body up to `max_body_bytes`, refusing early on a declared
 /// `Content-Length` over the limit, within `body_read_timeout`.
-async fn read_body(body: Incoming, headers: &HeaderMap, limits: &Limits) -> Result<Bytes, ProxyError> {
+async fn read_body(
+    body: Incoming,
+    headers: &HeaderMap,
+    limits: &Limits,
+) -> Result<Bytes, ProxyError> {
     let limit = limits.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -124,8 +143,15 @@ async fn read_body(body: Incoming, headers: &HeaderMap, limits: &Limits) -> Resu
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ProxyError::BodyTooLarge { limit });
     }
-    match tokio::time::timeout(limits.body_read_timeout, Limited::new(body, limit).collect()).await {
-        Err(_) => Err(ProxyError::BodyTimeout { ms: limits.body_read_timeout.as_millis() }),
+    match tokio::time::timeout(
+        limits.body_read_timeout,
+        Limited::new(body, limit).collect(),
+    )
+    .await
+    {
+        Err(_) => Err(ProxyError::BodyTimeout {
+            ms: limits.body_read_timeout.as_millis(),
+        }),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             Err(ProxyError::BodyTooLarge { limit })
         }

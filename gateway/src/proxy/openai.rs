@@ -34,20 +34,26 @@ pub fn parse(body: &[u8]) -> Result<OpenAiHead, ProxyError> {
         return Err(bad("request body is empty; expected a JSON object", None));
     }
     let invalid = |detail: String, param| {
-        bad(&format!("request body is not a valid JSON object{detail}"), param)
+        bad(
+            &format!("request body is not a valid JSON object{detail}"),
+            param,
+        )
     };
     let mut de = serde_json::Deserializer::from_slice(body);
     let head: Head<'_> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let param = match e.path().to_string().as_str() {
-            "stream" => Some("stream"),
-            "model" => Some("model"),
+        // Only a wrong type is the field's fault; broken syntax is the body's.
+        let param = match (e.inner().classify(), e.path().to_string().as_str()) {
+            (serde_json::error::Category::Data, "stream") => Some("stream"),
+            (serde_json::error::Category::Data, "model") => Some("model"),
             _ => None,
         };
         let at = param.map(|p| format!(" (field `{p}`)")).unwrap_or_default();
         invalid(format!("{at}: {}", e.inner()), param)
     })?;
     de.end().map_err(|e| invalid(format!(": {e}"), None))?;
-    let raw = head.model.ok_or_else(|| bad("missing required parameter: 'model'", Some("model")))?;
+    let raw = head
+        .model
+        .ok_or_else(|| bad("missing required parameter: 'model'", Some("model")))?;
     let model: String = serde_json::from_str(raw.get())
         .map_err(|_| bad("'model' must be a string", Some("model")))?;
     if model.is_empty() {
@@ -55,7 +61,11 @@ pub fn parse(body: &[u8]) -> Result<OpenAiHead, ProxyError> {
     }
     // `raw` borrows from `body`, so its offset in `body` is where the value sits.
     let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
-    Ok(OpenAiHead { model, span: (start, start + raw.get().len()), stream: head.stream == Some(true) })
+    Ok(OpenAiHead {
+        model,
+        span: (start, start + raw.get().len()),
+        stream: head.stream == Some(true),
+    })
 }
 
 /// The body with the `model` value replaced by `name`, or the same bytes
@@ -74,7 +84,10 @@ pub fn rewrite_model(body: &Bytes, head: &OpenAiHead, name: &str) -> Bytes {
 }
 
 fn bad(message: &str, param: Option<&'static str>) -> ProxyError {
-    ProxyError::BadRequest { message: message.to_owned(), param }
+    ProxyError::BadRequest {
+        message: message.to_owned(),
+        param,
+    }
 }
 
 #[cfg(test)]
@@ -118,8 +131,16 @@ mod tests {
             (b"{\"messages\":[]}", "'model'", Some("model")),
             (b"{\"model\":7}", "must be a string", Some("model")),
             (b"{\"model\":\"m\"} trailing", "trailing", None),
-            (b"{\"model\":\"m\",\"stream\":\"yes\"}", "field `stream`", Some("stream")),
-            (b"{\"model\":\"a\",\"model\":\"b\"}", "duplicate field", None),
+            (
+                b"{\"model\":\"m\",\"stream\":\"yes\"}",
+                "field `stream`",
+                Some("stream"),
+            ),
+            (
+                b"{\"model\":\"a\",\"model\":\"b\"}",
+                "duplicate field",
+                None,
+            ),
         ] {
             match parse(body) {
                 Err(ProxyError::BadRequest { message, param: p }) => {
