@@ -159,7 +159,7 @@ fn urls_must_be_plain_http_destinations() {
         ("http://0.0.0.0:1", "0.0.0.0"),
     ] {
         let errs = errors(&GOOD.replace("http://10.0.0.1:8000", url)).join("\n");
-        assert!(errs.contains(&format!("replicas[0].url: ")), "{errs}");
+        assert!(errs.contains("replicas[0].url: "), "{errs}");
         assert!(errs.contains(reason), "{url}: {errs}");
     }
 }

@@ -10,7 +10,7 @@
 //! - [`server`]: listeners, connection limits and graceful shutdown.
 //! - [`admin`]: probes, `/admin/replicas`, `/admin/config`.
 //! - [`demo`]: the self-contained three-cloud demo.
-//! - [`signal`]: SIGINT/SIGTERM.
+//! - [`signal`]: which process signals mean "stop".
 //!
 //! Which replica serves a request is decided by `switchyard-router`; this
 //! crate owns talking HTTP on both sides.

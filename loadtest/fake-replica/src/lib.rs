@@ -1,1 +1,286 @@
+//! A fast, scriptable fake model server for Switchyard's tests, demo and
+//! load tests. It speaks the OpenAI API (with SSE streaming) and the KServe
+//! v2 inference protocol well enough that the gateway cannot tell it from
+//! vLLM or Triton, and it can be told to be slow, fail, or hold requests.
+//!
+//! # Layout
+//! - [`ReplicaConfig`]: the knobs (also the CLI flags of `switchyard-loadtest replica`).
+//! - [`FakeReplica`]: a running replica and its test controls (hits,
+//!   in-flight, `fail_next`, `hold`/`release`, last request).
+//! - `handler`: the endpoints; `openai`/`kserve`: the wire shapes.
+//!
+//! Hot-path work is kept small (one borrowed JSON parse, one formatted
+//! response) so that one core serves tens of thousands of requests a second
+//! and the replica is never what a load test measures.
 
+mod handler;
+mod kserve;
+mod openai;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+/// How a fake replica behaves.
+#[derive(Clone, Debug)]
+pub struct ReplicaConfig {
+    /// Replica name, sent back in `x-fake-replica` and `system_fingerprint`.
+    pub name: String,
+    /// Model it lists in `/v1/models`; requests for any model are answered
+    /// and the requested name is echoed, so tests can see what the gateway sent.
+    pub model: String,
+    /// Delay before the response headers.
+    pub latency: Duration,
+    /// Completion tokens per answer (capped by the request's `max_tokens`).
+    pub tokens: u32,
+    /// Delay between stream chunks.
+    pub inter_token: Duration,
+    /// Probability (0..=1) of answering 500.
+    pub fail_rate: f64,
+    /// Above this many requests in flight, answer 429 with `Retry-After: 1`.
+    pub max_concurrency: Option<u32>,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        Self {
+            name: "fake".into(),
+            model: "fake-model".into(),
+            latency: Duration::ZERO,
+            tokens: 16,
+            inter_token: Duration::ZERO,
+            fail_rate: 0.0,
+            max_concurrency: None,
+        }
+    }
+}
+
+/// A request as the replica received it, for tests to inspect.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// Method.
+    pub method: http::Method,
+    /// Path and query.
+    pub path: String,
+    /// Headers.
+    pub headers: http::HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+/// State shared by every connection of one replica.
+pub(crate) struct Shared {
+    pub(crate) cfg: ReplicaConfig,
+    pub(crate) latency_us: AtomicU64,
+    pub(crate) fail_rate_ppm: AtomicU32,
+    pub(crate) hits: AtomicU64,
+    pub(crate) in_flight: AtomicU32,
+    pub(crate) fail_next: AtomicU32,
+    pub(crate) held: AtomicBool,
+    pub(crate) gate: Notify,
+    pub(crate) last: Mutex<Option<RecordedRequest>>,
+    pub(crate) record: AtomicBool,
+}
+
+impl Shared {
+    fn new(cfg: ReplicaConfig, record: bool) -> Arc<Self> {
+        Arc::new(Self {
+            latency_us: AtomicU64::new(cfg.latency.as_micros() as u64),
+            fail_rate_ppm: AtomicU32::new((cfg.fail_rate.clamp(0.0, 1.0) * 1e6) as u32),
+            cfg,
+            hits: AtomicU64::new(0),
+            in_flight: AtomicU32::new(0),
+            fail_next: AtomicU32::new(0),
+            held: AtomicBool::new(false),
+            gate: Notify::new(),
+            last: Mutex::new(None),
+            record: AtomicBool::new(record),
+        })
+    }
+
+    /// Waits while the replica is held. Registers interest before checking,
+    /// so a `release` between the check and the wait is not missed.
+    pub(crate) async fn pass_gate(&self) {
+        loop {
+            let notified = self.gate.notified();
+            if !self.held.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A running fake replica (in this process) and its controls.
+///
+/// Dropping it stops the replica's accept loop; use [`FakeReplica::shutdown`]
+/// to also wait for it.
+pub struct FakeReplica {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl FakeReplica {
+    /// Starts a replica on `127.0.0.1`, on a free port.
+    pub async fn start(cfg: ReplicaConfig) -> io::Result<Self> {
+        Self::start_on(TcpListener::bind("127.0.0.1:0").await?, cfg).await
+    }
+
+    /// Starts a replica on a listener the caller bound.
+    pub async fn start_on(listener: TcpListener, cfg: ReplicaConfig) -> io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let shared = Shared::new(cfg, true);
+        let (stop, mut stopped) = watch::channel(false);
+        let s = Arc::clone(&shared);
+        let task = tokio::spawn(async move {
+            let until = async move {
+                let _ = stopped.wait_for(|v| *v).await;
+            };
+            if let Err(e) = accept_loop(listener, s, until).await {
+                tracing::warn!(error = %e, "fake replica stopped");
+            }
+        });
+        Ok(Self {
+            addr,
+            shared,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Inference requests received (chat, completions, embeddings, KServe infer).
+    pub fn hits(&self) -> u64 {
+        self.shared.hits.load(Ordering::Relaxed)
+    }
+
+    /// Inference requests being answered right now (a stream counts until
+    /// its last chunk is sent or the client goes away).
+    pub fn in_flight(&self) -> u32 {
+        self.shared.in_flight.load(Ordering::Acquire)
+    }
+
+    /// The next `n` inference requests answer 500.
+    pub fn fail_next(&self, n: u32) {
+        self.shared.fail_next.store(n, Ordering::Release);
+    }
+
+    /// Holds inference requests (after counting them) until [`FakeReplica::release`].
+    pub fn hold(&self) {
+        self.shared.held.store(true, Ordering::Release);
+    }
+
+    /// Lets held and future requests through.
+    pub fn release(&self) {
+        self.shared.held.store(false, Ordering::Release);
+        self.shared.gate.notify_waiters();
+    }
+
+    /// The last inference request received.
+    pub fn last_request(&self) -> Option<RecordedRequest> {
+        self.shared.last.lock().ok().and_then(|l| l.clone())
+    }
+
+    /// Changes the delay before response headers.
+    pub fn set_latency(&self, d: Duration) {
+        self.shared
+            .latency_us
+            .store(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Changes the probability of answering 500.
+    pub fn set_fail_rate(&self, f: f64) {
+        self.shared
+            .fail_rate_ppm
+            .store((f.clamp(0.0, 1.0) * 1e6) as u32, Ordering::Relaxed);
+    }
+
+    /// Stops accepting, closes connections and waits for the accept loop.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        self.release();
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for FakeReplica {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.shared.held.store(false, Ordering::Release);
+        self.shared.gate.notify_waiters();
+    }
+}
+
+/// Serves until `shutdown` resolves (the CLI's entry point). Requests are
+/// not recorded (no per-request copy) to keep the hot path lean.
+pub async fn serve(
+    listener: TcpListener,
+    cfg: ReplicaConfig,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    accept_loop(listener, Shared::new(cfg, false), shutdown).await
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let (closing, _) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        let svc = service_fn(move |req| {
+            let shared = Arc::clone(&shared);
+            async move { Ok::<_, std::convert::Infallible>(handler::handle(shared, req).await) }
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), svc)
+            .into_owned();
+        let mut closing = closing.subscribe();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = conn => {}
+                _ = closing.wait_for(|c| *c) => {}
+            }
+        });
+    }
+    let _ = closing.send(true);
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! OpenAI-shaped answers: chat, completions (both also streamed) and embeddings.
+
+use std::collections::VecDeque;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::Shared;
+use crate::handler::{EventStream, FakeBody, Kind, Slot, error, json, with_name};
+
+#[derive(Deserialize)]
+struct Req<'a> {
+    #[serde(borrow)]
+    model: Option<std::borrow::Cow<'a, str>>,
+    stream: Option<bool>,
+    max_tokens: Option<u32>,
+    max_completion_tokens: Option<u32>,
+    #[serde(borrow)]
+    input: Option<&'a RawValue>,
+}
+
+/// `{"error": {...}}` as OpenAI sends it.
+pub(crate) fn error_json(msg: &str, ty: &str) -> String {
+    format!(
+        r#"{{"error":{{"message":{},"type":"{ty}","param":null,"code":null}}}}"#,
+        quote(msg)
+    )
+}
+
+/// A JSON string literal.
+pub(crate) fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// `GET /v1/models`.
+pub(crate) fn models(shared: &Shared) -> Response<FakeBody> {
+    let body = format!(
+        r#"{{"object":"list","data":[{{"id":{},"object":"model","created":0,"owned_by":"fake"}}]}}"#,
+        quote(&shared.cfg.model)
+    );
+    json(shared, StatusCode::OK, body)
+}
+
+pub(crate) fn answer(shared: &Shared, kind: Kind, body: &[u8], slot: Slot) -> Response<FakeBody> {
+    let req: Req<'_> = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                shared,
+                kind,
+                StatusCode::BAD_REQUEST,
+                &format!("invalid JSON: {e}"),
+            );
+        }
+    };
+    let Some(model) = req.model else {
+        return error(
+            shared,
+            kind,
+            StatusCode::BAD_REQUEST,
+            "missing required parameter: 'model'",
+        );
+    };
+    let model = quote(&model);
+    let prompt_tokens = (body.len() / 4).max(1);
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if kind == Kind::Embedding {
+        return embeddings(shared, &model, req.input, prompt_tokens);
+    }
+    let cap = req
+        .max_completion_tokens
+        .or(req.max_tokens)
+        .unwrap_or(u32::MAX);
+    let n = shared.cfg.tokens.min(cap);
+    let finish = if n < shared.cfg.tokens {
+        "length"
+    } else {
+        "stop"
+    };
+    let usage = format!(
+        r#"{{"prompt_tokens":{prompt_tokens},"completion_tokens":{n},"total_tokens":{}}}"#,
+        prompt_tokens + n as usize
+    );
+    let fp = quote(&shared.cfg.name);
+    let id = format!("fake-{:x}", fastrand::u64(..));
+    if req.stream != Some(true) {
+        let text: String = (0..n).map(|i| format!("tok{i} ")).collect();
+        let text = quote(text.trim_end());
+        let body = if kind == Kind::Chat {
+            format!(
+                r#"{{"id":"{id}","object":"chat.completion","created":{created},"model":{model},"system_fingerprint":{fp},"choices":[{{"index":0,"message":{{"role":"assistant","content":{text}}},"finish_reason":"{finish}"}}],"usage":{usage}}}"#
+            )
+        } else {
+            format!(
+                r#"{{"id":"{id}","object":"text_completion","created":{created},"model":{model},"system_fingerprint":{fp},"choices":[{{"index":0,"text":{text},"finish_reason":"{finish}"}}],"usage":{usage}}}"#
+            )
+        };
+        return json(shared, StatusCode::OK, body);
+    }
+    let (object, delta): (&str, fn(&str) -> String) = if kind == Kind::Chat {
+        ("chat.completion.chunk", |c| {
+            format!(r#""delta":{{"content":{c}}}"#)
+        })
+    } else {
+        ("text_completion", |c| format!(r#""text":{c}"#))
+    };
+    let head = format!(
+        r#"{{"id":"{id}","object":"{object}","created":{created},"model":{model},"system_fingerprint":{fp},"#
+    );
+    let event = |rest: String| Bytes::from(format!("data: {head}{rest}}}\n\n"));
+    let mut events = VecDeque::with_capacity(n as usize + 4);
+    if kind == Kind::Chat {
+        events.push_back(event(
+            r#""choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]"#.into(),
+        ));
+    }
+    for i in 0..n {
+        let piece = delta(&quote(&format!("tok{i} ")));
+        events.push_back(event(format!(
+            r#""choices":[{{"index":0,{piece},"finish_reason":null}}]"#
+        )));
+    }
+    let empty = delta("\"\"");
+    events.push_back(event(format!(
+        r#""choices":[{{"index":0,{empty},"finish_reason":"{finish}"}}]"#
+    )));
+    events.push_back(event(format!(r#""choices":[],"usage":{usage}"#)));
+    events.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+    let stream = EventStream {
+        events,
+        gap: shared.cfg.inter_token,
+        sleep: None,
+        _slot: slot,
+    };
+    let mut resp = Response::new(stream.boxed());
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    with_name(shared, resp)
+}
+
+fn embeddings(
+    shared: &Shared,
+    model: &str,
+    input: Option<&RawValue>,
+    prompt_tokens: usize,
+) -> Response<FakeBody> {
+    let inputs: Vec<&RawValue> = match input {
+        None => {
+            let msg = "missing required parameter: 'input'";
+            return error(shared, Kind::Embedding, StatusCode::BAD_REQUEST, msg);
+        }
+        Some(raw) if raw.get().trim_start().starts_with('[') => {
+            serde_json::from_str(raw.get()).unwrap_or_default()
+        }
+        Some(raw) => vec![raw],
+    };
+    let data: Vec<String> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            // Deterministic per input: a hash spread over 8 dimensions.
+            let h = raw.get().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+            let v: Vec<String> = (0..8)
+                .map(|k| format!("{:.4}", ((h >> (k * 8)) & 0xff) as f64 / 255.0))
+                .collect();
+            format!(
+                r#"{{"object":"embedding","index":{i},"embedding":[{}]}}"#,
+                v.join(",")
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"{{"object":"list","data":[{}],"model":{model},"usage":{{"prompt_tokens":{prompt_tokens},"total_tokens":{prompt_tokens}}}}}"#,
+        data.join(",")
+    );
+    json(shared, StatusCode::OK, body)
+}
