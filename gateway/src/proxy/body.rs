@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
@@ -33,6 +33,9 @@ pin_project_lite::pin_project! {
     ///   last frame has been read or when hyper drops the body because the
     ///   client went away, so streams and disconnects are counted right.
     /// - Enforces the idle timeout between frames.
+    /// - Coalesces: frames the replica has already sent are forwarded as one
+    ///   write instead of one write each (a fast token stream would otherwise
+    ///   cost a syscall per token). It never waits to fill a batch.
     /// - Never lets a broken stream look finished: for SSE, an upstream error
     ///   or stall ends the stream with an in-band error event (and no
     ///   `[DONE]`); for other bodies the error aborts the response, which the
@@ -46,8 +49,13 @@ pin_project_lite::pin_project! {
         guard: Option<InFlightGuard>,
         sse: bool,
         done: bool,
+        // The item polled past the end of a coalesced batch, delivered next.
+        held: Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
     }
 }
+
+/// Upper bound of one coalesced write.
+const COALESCE_MAX: usize = 64 << 10;
 
 impl GuardedBody {
     /// Wraps `inner`; `sse` selects the in-band error event on failure.
@@ -59,6 +67,7 @@ impl GuardedBody {
             guard: Some(guard),
             sse,
             done: false,
+            held: None,
         }
     }
 }
@@ -84,11 +93,36 @@ impl Body for GuardedBody {
         if *this.done {
             return Poll::Ready(None);
         }
-        let failure = match this.inner.as_mut().poll_frame(cx) {
+        let next = match this.held.take() {
+            Some(item) => Poll::Ready(item),
+            None => this.inner.as_mut().poll_frame(cx),
+        };
+        let failure = match next {
             Poll::Ready(Some(Ok(frame))) => {
                 let deadline = Instant::now() + *this.idle_timeout;
                 this.idle.as_mut().reset(deadline);
-                return Poll::Ready(Some(Ok(frame)));
+                let first = match frame.into_data() {
+                    Ok(data) => data,
+                    Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
+                };
+                let mut batch: Option<BytesMut> = None;
+                while batch.as_ref().map_or(first.len(), BytesMut::len) < COALESCE_MAX {
+                    let more = match this.inner.as_mut().poll_frame(cx) {
+                        Poll::Pending => break,
+                        Poll::Ready(Some(Ok(frame))) if frame.is_data() => frame.into_data(),
+                        Poll::Ready(other) => {
+                            *this.held = Some(other);
+                            break;
+                        }
+                    };
+                    if let Ok(more) = more {
+                        batch
+                            .get_or_insert_with(|| BytesMut::from(&first[..]))
+                            .extend_from_slice(&more);
+                    }
+                }
+                let data = batch.map_or(first, BytesMut::freeze);
+                return Poll::Ready(Some(Ok(Frame::data(data))));
             }
             Poll::Ready(None) => {
                 *this.done = true;
