@@ -62,6 +62,13 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
     }
 }
 
+/// `GET /admin/replicas`: fields in this order, for people reading it raw.
+#[derive(Serialize)]
+struct ReplicaTable<'a> {
+    generation: u64,
+    replicas: Vec<ReplicaRow<'a>>,
+}
+
 /// One row of `GET /admin/replicas`.
 #[derive(Serialize)]
 struct ReplicaRow<'a> {
@@ -108,7 +115,11 @@ async fn replicas(State(gw): State<Arc<Gateway>>) -> Response {
             }
         })
         .collect();
-    Json(serde_json::json!({ "generation": snap.generation, "replicas": rows })).into_response()
+    Json(ReplicaTable {
+        generation: snap.generation,
+        replicas: rows,
+    })
+    .into_response()
 }
 
 async fn config(State(gw): State<Arc<Gateway>>) -> Response {
