@@ -1,8 +1,10 @@
 //! `switchyard-loadtest`: the fake replica as a process, and a load generator
 //! that understands SSE (time to first token, complete vs truncated streams).
 
+mod plot;
 mod replica;
 mod run;
+mod scenario;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +22,8 @@ enum Command {
     Replica(replica::ReplicaArgs),
     /// Drive load at a gateway or a replica and report latency.
     Run(run::RunArgs),
+    /// Start replicas and a gateway, drive load, fire timed events, check assertions.
+    Scenario(scenario::ScenarioArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,6 +40,16 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(run::run(args))
+        }
+        Command::Scenario(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let failures = rt.block_on(scenario::run(args))?;
+            if !failures.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
         }
     }
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use switchyard_fake_replica::ReplicaConfig;
+use switchyard_fake_replica::{FaultRule, ReplicaConfig};
 
 /// Flags of `replica`.
 #[derive(clap::Args)]
@@ -37,6 +37,18 @@ pub struct ReplicaArgs {
     /// Answer 429 above this many requests in flight.
     #[arg(long)]
     max_concurrency: Option<u32>,
+    /// Like a GPU server: answer at most this many requests at once, queue the rest.
+    #[arg(long)]
+    slots: Option<u32>,
+    /// With `--slots`: at most this many requests wait (FIFO); beyond, 429
+    /// with `Retry-After: 1`. Unbounded if not given.
+    #[arg(long, requires = "slots")]
+    queue: Option<u32>,
+    /// A fault from the start, as flat JSON, e.g.
+    /// `{"mode":"error","status":503,"count":3}`; change it later with
+    /// `PUT /_control/fault`.
+    #[arg(long, value_name = "JSON", value_parser = parse_fault)]
+    fault: Option<FaultRule>,
     /// Runtime worker threads (1 = a single-threaded runtime).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -66,6 +78,9 @@ pub fn run(args: ReplicaArgs) -> anyhow::Result<()> {
         inter_token: Duration::from_millis(args.inter_token_ms),
         fail_rate: args.fail_rate,
         max_concurrency: args.max_concurrency,
+        slots: args.slots,
+        queue: args.queue,
+        fault: args.fault,
     };
     rt.block_on(async move {
         let addr = SocketAddr::new(args.host, args.port);
@@ -82,4 +97,9 @@ pub fn run(args: ReplicaArgs) -> anyhow::Result<()> {
         switchyard_fake_replica::serve(listener, cfg, stop).await?;
         Ok(())
     })
+}
+
+/// `--fault`: the error names the bad field, so a typo is caught at startup.
+fn parse_fault(s: &str) -> Result<FaultRule, String> {
+    serde_json::from_str(s).map_err(|e| format!("not a fault rule: {e}"))
 }

@@ -1,22 +1,22 @@
 //! Routing a request to an endpoint, and the behaviour knobs every
-//! inference endpoint shares (counting, gate, failures, latency).
+//! inference endpoint shares, in the order they apply: counting, recording,
+//! `max_concurrency`, refusing faults, GPU slots and queue, the hold gate,
+//! `fail_next`/`fail_rate`, latency, then the answer (with stream faults).
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
-use tokio::time::Sleep;
 
-use crate::{RecordedRequest, Shared, kserve, openai};
+use crate::fault::Fault;
+use crate::server::Conn;
+use crate::stream::Slot;
+use crate::{RecordedRequest, Shared, control, kserve, openai};
 
 /// Body type of every answer.
 pub(crate) type FakeBody = BoxBody<Bytes, Infallible>;
@@ -30,23 +30,25 @@ pub(crate) enum Kind {
     Kserve,
 }
 
-pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<FakeBody> {
+pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<FakeBody> {
+    let shared = &conn.shared;
     let path = req.uri().path();
     let kind = match (req.method(), path) {
+        (_, p) if p.starts_with("/_control/") => return control::handle(shared, req).await,
         (&Method::POST, "/v1/chat/completions") => Kind::Chat,
         (&Method::POST, "/v1/completions") => Kind::Completion,
         (&Method::POST, "/v1/embeddings") => Kind::Embedding,
         (&Method::GET, "/health" | "/v2/health/live" | "/v2/health/ready") => {
-            return text(&shared, StatusCode::OK, "ok");
+            return text(shared, StatusCode::OK, "ok");
         }
-        (&Method::GET, "/v1/models") => return openai::models(&shared),
+        (&Method::GET, "/v1/models") => return openai::models(shared),
         (m, p) if p.starts_with("/v2/models/") => match kserve::route(m, p) {
             kserve::Route::Infer => Kind::Kserve,
-            kserve::Route::Metadata(name) => return kserve::metadata(&shared, &name),
-            kserve::Route::Ready => return text(&shared, StatusCode::OK, ""),
+            kserve::Route::Metadata(name) => return kserve::metadata(shared, &name),
+            kserve::Route::Ready => return text(shared, StatusCode::OK, ""),
             kserve::Route::NotFound => {
                 return json(
-                    &shared,
+                    shared,
                     StatusCode::NOT_FOUND,
                     r#"{"error":"no such endpoint"}"#.into(),
                 );
@@ -54,57 +56,55 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         },
         _ => {
             return json(
-                &shared,
+                shared,
                 StatusCode::NOT_FOUND,
                 openai::error_json("no such endpoint", "invalid_request_error"),
             );
         }
     };
-    infer(shared, kind, req).await
+    infer(&conn, kind, req).await
 }
 
-async fn infer(shared: Arc<Shared>, kind: Kind, req: Request<Incoming>) -> Response<FakeBody> {
+async fn infer(conn: &Conn, kind: Kind, req: Request<Incoming>) -> Response<FakeBody> {
+    let shared = &conn.shared;
     shared.hits.fetch_add(1, Ordering::Relaxed);
-    let slot = Slot::take(&shared);
+    let mut slot = Slot::take(shared);
     let (parts, body) = req.into_parts();
     let model_from_path = (kind == Kind::Kserve).then(|| kserve::model_name(parts.uri.path()));
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
-        return error(
-            &shared,
-            kind,
-            StatusCode::BAD_REQUEST,
-            "could not read body",
-        );
+        return error(shared, kind, StatusCode::BAD_REQUEST, "could not read body");
     };
     if shared.record.load(Ordering::Relaxed) {
-        let rec = RecordedRequest {
-            method: parts.method.clone(),
-            path: parts
-                .uri
-                .path_and_query()
-                .map_or_else(|| "/".into(), |p| p.to_string()),
-            headers: parts.headers.clone(),
-            body: body.clone(),
-        };
-        if let Ok(mut last) = shared.last.lock() {
-            *last = Some(rec);
-        }
+        record(shared, &parts, &body);
     }
     if shared
         .cfg
         .max_concurrency
         .is_some_and(|max| slot.count > max)
     {
-        let msg = "replica is at capacity";
-        let mut resp = error(&shared, kind, StatusCode::TOO_MANY_REQUESTS, msg);
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return busy(
+            shared,
+            kind,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(1),
+            "replica is at capacity",
+        );
+    }
+    let fault = shared.fault.pick();
+    if let Some(resp) = refuse(conn, kind, fault.as_ref(), &body).await {
         return resp;
     }
+    match shared.admission.admit().await {
+        Ok(permit) => slot.permit = permit,
+        Err(_) => {
+            let msg = "replica queue is full";
+            return busy(shared, kind, StatusCode::TOO_MANY_REQUESTS, Some(1), msg);
+        }
+    }
     shared.pass_gate().await;
-    if should_fail(&shared) {
+    if should_fail(shared) {
         return error(
-            &shared,
+            shared,
             kind,
             StatusCode::INTERNAL_SERVER_ERROR,
             "injected failure",
@@ -115,9 +115,73 @@ async fn infer(shared: Arc<Shared>, kind: Kind, req: Request<Incoming>) -> Respo
         tokio::time::sleep(Duration::from_micros(latency)).await;
     }
     match kind {
-        Kind::Kserve => kserve::infer(&shared, model_from_path.as_deref().unwrap_or(""), &body),
-        _ => openai::answer(&shared, kind, &body, slot),
+        Kind::Kserve => {
+            if let Some(Fault::SlowFirstToken { delay_ms }) = fault {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            }
+            kserve::infer(shared, model_from_path.as_deref().unwrap_or(""), &body)
+        }
+        _ => openai::answer(shared, kind, &body, slot, fault.as_ref()).await,
     }
+}
+
+/// The faults that answer (or never do) without generating anything.
+async fn refuse(
+    conn: &Conn,
+    kind: Kind,
+    fault: Option<&Fault>,
+    body: &[u8],
+) -> Option<Response<FakeBody>> {
+    let shared = &conn.shared;
+    match fault? {
+        Fault::Error { status } => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            Some(error(shared, kind, status, "injected failure"))
+        }
+        Fault::RateLimited { retry_after_secs } => {
+            let msg = "rate limit reached";
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            Some(busy(shared, kind, status, *retry_after_secs, msg))
+        }
+        Fault::ContextLengthExceeded => Some(openai::context_length_exceeded(shared, kind, body)),
+        Fault::ResetBeforeHeaders => {
+            conn.reset();
+            std::future::pending().await
+        }
+        Fault::Blackhole => std::future::pending().await,
+        _ => None,
+    }
+}
+
+fn record(shared: &Shared, parts: &http::request::Parts, body: &Bytes) {
+    let rec = RecordedRequest {
+        method: parts.method.clone(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/".into(), |p| p.to_string()),
+        headers: parts.headers.clone(),
+        body: body.clone(),
+    };
+    if let Ok(mut last) = shared.last.lock() {
+        *last = Some(rec);
+    }
+}
+
+/// An error with `Retry-After` when `retry_after` is given.
+fn busy(
+    shared: &Shared,
+    kind: Kind,
+    status: StatusCode,
+    retry_after: Option<u32>,
+    msg: &str,
+) -> Response<FakeBody> {
+    let mut resp = error(shared, kind, status, msg);
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
 }
 
 fn should_fail(shared: &Shared) -> bool {
@@ -127,67 +191,6 @@ fn should_fail(shared: &Shared) -> bool {
         .is_ok();
     let ppm = shared.fail_rate_ppm.load(Ordering::Relaxed);
     forced || (ppm > 0 && fastrand::u32(0..1_000_000) < ppm)
-}
-
-/// One request counted in `in_flight`; released on drop (for streams, when
-/// the body is dropped: after the last chunk or when the client leaves).
-pub(crate) struct Slot {
-    shared: Arc<Shared>,
-    count: u32,
-}
-
-impl Slot {
-    fn take(shared: &Arc<Shared>) -> Self {
-        let count = shared.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
-        Self {
-            shared: Arc::clone(shared),
-            count,
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// An SSE body: pre-rendered events, `gap` apart, holding the slot.
-pub(crate) struct EventStream {
-    pub(crate) events: VecDeque<Bytes>,
-    pub(crate) gap: Duration,
-    pub(crate) sleep: Option<Pin<Box<Sleep>>>,
-    pub(crate) _slot: Slot,
-}
-
-impl Body for EventStream {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if let Some(sleep) = self.sleep.as_mut() {
-            ready!(sleep.as_mut().poll(cx));
-            self.sleep = None;
-        }
-        let Some(event) = self.events.pop_front() else {
-            return Poll::Ready(None);
-        };
-        if !self.gap.is_zero() && !self.events.is_empty() {
-            self.sleep = Some(Box::pin(tokio::time::sleep(self.gap)));
-        }
-        Poll::Ready(Some(Ok(Frame::data(event))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.events.is_empty()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
-    }
 }
 
 pub(crate) fn with_name(shared: &Shared, mut resp: Response<FakeBody>) -> Response<FakeBody> {

@@ -6,16 +6,26 @@
 //! # Layout
 //! - [`ReplicaConfig`]: the knobs (also the CLI flags of `switchyard-loadtest replica`).
 //! - [`FakeReplica`]: a running replica and its test controls (hits,
-//!   in-flight, `fail_next`, `hold`/`release`, last request).
-//! - `handler`: the endpoints; `openai`/`kserve`: the wire shapes.
+//!   in-flight, `fail_next`, `hold`/`release`, faults, last request).
+//! - [`Fault`], [`FaultRule`]: injected misbehaviour, also settable over HTTP
+//!   with `PUT /_control/fault` (see `control`).
+//! - `server`: accept loop and connection resets; `handler`: the endpoints;
+//!   `admit`: GPU-like slots and queue; `openai`/`kserve`: the wire shapes.
 //!
 //! Hot-path work is kept small (one borrowed JSON parse, one formatted
 //! response) so that one core serves tens of thousands of requests a second
 //! and the replica is never what a load test measures.
 
+mod admit;
+mod control;
+mod fault;
 mod handler;
 mod kserve;
 mod openai;
+mod server;
+mod stream;
+
+pub use fault::{Fault, FaultRule};
 
 use std::future::Future;
 use std::io;
@@ -25,11 +35,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
+
+use crate::admit::Admission;
+use crate::fault::FaultCell;
+use crate::server::accept_loop;
 
 /// How a fake replica behaves.
 #[derive(Clone, Debug)]
@@ -49,6 +60,15 @@ pub struct ReplicaConfig {
     pub fail_rate: f64,
     /// Above this many requests in flight, answer 429 with `Retry-After: 1`.
     pub max_concurrency: Option<u32>,
+    /// Like a GPU server: at most this many requests are answered at once
+    /// (a stream holds its slot until its last chunk); others wait in `queue`.
+    pub slots: Option<u32>,
+    /// With `slots`: how many requests may wait for a slot, in arrival order;
+    /// beyond that answer 429 with `Retry-After: 1`. `None`: unbounded.
+    pub queue: Option<u32>,
+    /// Fault in force from the start (changed later with
+    /// [`FakeReplica::set_fault`] or `PUT /_control/fault`).
+    pub fault: Option<FaultRule>,
 }
 
 impl Default for ReplicaConfig {
@@ -61,6 +81,9 @@ impl Default for ReplicaConfig {
             inter_token: Duration::ZERO,
             fail_rate: 0.0,
             max_concurrency: None,
+            slots: None,
+            queue: None,
+            fault: None,
         }
     }
 }
@@ -90,11 +113,19 @@ pub(crate) struct Shared {
     pub(crate) gate: Notify,
     pub(crate) last: Mutex<Option<RecordedRequest>>,
     pub(crate) record: AtomicBool,
+    pub(crate) fault: FaultCell,
+    pub(crate) admission: Admission,
 }
 
 impl Shared {
     fn new(cfg: ReplicaConfig, record: bool) -> Arc<Self> {
+        let fault = FaultCell::default();
+        if let Some(rule) = cfg.fault.clone() {
+            fault.set(rule);
+        }
         Arc::new(Self {
+            admission: Admission::new(cfg.slots, cfg.queue),
+            fault,
             latency_us: AtomicU64::new(cfg.latency.as_micros() as u64),
             fail_rate_ppm: AtomicU32::new((cfg.fail_rate.clamp(0.0, 1.0) * 1e6) as u32),
             cfg,
@@ -186,7 +217,28 @@ impl FakeReplica {
         self.shared.fail_next.store(n, Ordering::Release);
     }
 
-    /// Holds inference requests (after counting them) until [`FakeReplica::release`].
+    /// Requests waiting for one of the `slots` right now.
+    pub fn queued(&self) -> u32 {
+        self.shared.admission.queued()
+    }
+
+    /// Injects a fault into inference requests (replacing any previous one).
+    pub fn set_fault(&self, rule: FaultRule) {
+        self.shared.fault.set(rule);
+    }
+
+    /// Removes the injected fault.
+    pub fn clear_fault(&self) {
+        self.shared.fault.clear();
+    }
+
+    /// The fault in force, with the count it has left.
+    pub fn fault(&self) -> Option<FaultRule> {
+        self.shared.fault.get()
+    }
+
+    /// Holds inference requests (after counting them and giving them one of
+    /// the `slots`) until [`FakeReplica::release`].
     pub fn hold(&self) {
         self.shared.held.store(true, Ordering::Release);
     }
@@ -242,45 +294,4 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     accept_loop(listener, Shared::new(cfg, false), shutdown).await
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    shutdown: impl Future<Output = ()>,
-) -> io::Result<()> {
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let (closing, _) = watch::channel(false);
-    tokio::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let shared = Arc::clone(&shared);
-        let svc = service_fn(move |req| {
-            let shared = Arc::clone(&shared);
-            async move { Ok::<_, std::convert::Infallible>(handler::handle(shared, req).await) }
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), svc)
-            .into_owned();
-        let mut closing = closing.subscribe();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = conn => {}
-                _ = closing.wait_for(|c| *c) => {}
-            }
-        });
-    }
-    let _ = closing.send(true);
-    Ok(())
 }

@@ -1,7 +1,7 @@
 //! OpenAI-shaped answers: chat, completions (both also streamed) and embeddings.
 
 use std::collections::VecDeque;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::Shared;
-use crate::handler::{EventStream, FakeBody, Kind, Slot, error, json, with_name};
+use crate::fault::Fault;
+use crate::handler::{FakeBody, Kind, error, json, with_name};
+use crate::stream::{EventStream, Slot};
 
 #[derive(Deserialize)]
 struct Req<'a> {
@@ -31,6 +33,33 @@ pub(crate) fn error_json(msg: &str, ty: &str) -> String {
     )
 }
 
+/// The 400 OpenAI-compatible servers send for a prompt longer than the
+/// model's context window, which a gateway must not retry elsewhere.
+pub(crate) fn context_length_exceeded(
+    shared: &Shared,
+    kind: Kind,
+    body: &[u8],
+) -> Response<FakeBody> {
+    let prompt = (body.len() / 4).max(1) + 4096;
+    let msg = format!(
+        "This model's maximum context length is 4096 tokens. However, you requested \
+         {prompt} tokens. Please reduce the length of the messages."
+    );
+    if kind == Kind::Kserve {
+        return error(shared, kind, StatusCode::BAD_REQUEST, &msg);
+    }
+    let param = match kind {
+        Kind::Completion => "prompt",
+        Kind::Embedding => "input",
+        _ => "messages",
+    };
+    let body = format!(
+        r#"{{"error":{{"message":{},"type":"invalid_request_error","param":"{param}","code":"context_length_exceeded"}}}}"#,
+        quote(&msg)
+    );
+    json(shared, StatusCode::BAD_REQUEST, body)
+}
+
 /// A JSON string literal.
 pub(crate) fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
@@ -45,7 +74,15 @@ pub(crate) fn models(shared: &Shared) -> Response<FakeBody> {
     json(shared, StatusCode::OK, body)
 }
 
-pub(crate) fn answer(shared: &Shared, kind: Kind, body: &[u8], slot: Slot) -> Response<FakeBody> {
+/// Answers chat, completions and embeddings, applying `fault` to streams
+/// (and `slow_first_token` to every answer).
+pub(crate) async fn answer(
+    shared: &Shared,
+    kind: Kind,
+    body: &[u8],
+    slot: Slot,
+    fault: Option<&Fault>,
+) -> Response<FakeBody> {
     let req: Req<'_> = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => {
@@ -66,6 +103,10 @@ pub(crate) fn answer(shared: &Shared, kind: Kind, body: &[u8], slot: Slot) -> Re
         );
     };
     let model = quote(&model);
+    let streaming = req.stream == Some(true);
+    if let (false, Some(Fault::SlowFirstToken { delay_ms })) = (streaming, fault) {
+        tokio::time::sleep(Duration::from_millis(*delay_ms)).await;
+    }
     let prompt_tokens = (body.len() / 4).max(1);
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -89,7 +130,7 @@ pub(crate) fn answer(shared: &Shared, kind: Kind, body: &[u8], slot: Slot) -> Re
     );
     let fp = quote(&shared.cfg.name);
     let id = format!("fake-{:x}", fastrand::u64(..));
-    if req.stream != Some(true) {
+    if !streaming {
         let text: String = (0..n).map(|i| format!("tok{i} ")).collect();
         let text = quote(text.trim_end());
         let body = if kind == Kind::Chat {
@@ -132,12 +173,8 @@ pub(crate) fn answer(shared: &Shared, kind: Kind, body: &[u8], slot: Slot) -> Re
     )));
     events.push_back(event(format!(r#""choices":[],"usage":{usage}"#)));
     events.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
-    let stream = EventStream {
-        events,
-        gap: shared.cfg.inter_token,
-        sleep: None,
-        _slot: slot,
-    };
+    let lead = usize::from(kind == Kind::Chat);
+    let stream = misbehave(events, lead, n, fault, shared.cfg.inter_token, slot);
     let mut resp = Response::new(stream.boxed());
     let h = resp.headers_mut();
     h.insert(
@@ -146,6 +183,38 @@ pub(crate) fn answer(shared: &Shared, kind: Kind, body: &[u8], slot: Slot) -> Re
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     with_name(shared, resp)
+}
+
+/// Applies a stream fault to the rendered events: `lead` events come before
+/// the `n` token events, then finish, usage and `[DONE]`.
+fn misbehave(
+    mut events: VecDeque<Bytes>,
+    lead: usize,
+    n: u32,
+    fault: Option<&Fault>,
+    gap: Duration,
+    slot: Slot,
+) -> EventStream {
+    let at = |k: &u32| lead + (*k).min(n) as usize;
+    let mut stall = false;
+    let mut delay = Duration::ZERO;
+    match fault {
+        Some(Fault::CutStream { after_tokens }) => events.truncate(at(after_tokens)),
+        Some(Fault::StallStream { after_tokens }) => {
+            events.truncate(at(after_tokens));
+            stall = true;
+        }
+        Some(Fault::MalformedEvent { after_tokens }) => {
+            events.insert(at(after_tokens), Bytes::from_static(b"data: {not json\n\n"));
+        }
+        Some(Fault::OmitDone) => {
+            events.pop_back();
+        }
+        Some(Fault::SlowFirstToken { delay_ms }) => delay = Duration::from_millis(*delay_ms),
+        _ => {}
+    }
+    let stream = EventStream::new(events, gap, slot).first_after(delay);
+    if stall { stream.stall_at_end() } else { stream }
 }
 
 fn embeddings(

@@ -1,0 +1,202 @@
+//! The `run` subcommand's flags, turned into one [`LoadSpec`] (the same value
+//! the scenario runner builds), then the summary, JSON and plot outputs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::spec::{parse_mix, parse_prompt_mix};
+use super::{Endpoint, LoadSpec, Mode, PromptSizes, Workload, run_load};
+
+/// Flags of `run`.
+#[derive(clap::Args, Clone, Debug)]
+#[command(after_help = "\
+Workload mix (--mix): comma-separated ENDPOINT[:stream|:plain]:MODEL[=WEIGHT]
+  e.g. --mix 'chat:stream:llama=3,chat:plain:llama=1,embeddings:bge=1,kserve:resnet'
+  ENDPOINT is chat, completions, embeddings or kserve; without :stream/:plain an
+  item follows --stream; WEIGHT defaults to 1.
+Prompt sizes (--prompt-mix): comma-separated BYTES=WEIGHT, BYTES may end in k/KiB/m/MiB
+  e.g. --prompt-mix '200=9,100KiB=1'
+Latency is measured from each request's intended send time (open loop: its slot
+in the fixed schedule), so stalls are not hidden (coordinated omission).
+Verdicts: complete, error-event, silent-truncation, invalid-body, reset, connect,
+timeout, http_NNN.")]
+pub struct RunArgs {
+    /// Base URL of the gateway or replica.
+    #[arg(long)]
+    url: String,
+    /// Closed loop: this many workers, each waits for its answer (default 64).
+    #[arg(long, conflicts_with = "rate")]
+    concurrency: Option<usize>,
+    /// Open loop: this many requests per second, whatever the latency.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Open loop: cap on requests in flight (a due request waits, and the
+    /// wait counts in its latency).
+    #[arg(long, default_value_t = 4096)]
+    max_in_flight: usize,
+    /// How long to send after warm-up.
+    #[arg(long, default_value_t = 10.0)]
+    duration_secs: f64,
+    /// Stop after this many measured requests if sooner.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Warm-up whose requests are sent but not recorded.
+    #[arg(long, default_value_t = 1.0)]
+    warmup_secs: f64,
+    /// Endpoint when --mix is not given: chat, completions, embeddings, kserve.
+    #[arg(long, default_value = "chat")]
+    endpoint: String,
+    /// Model when --mix is not given.
+    #[arg(long, default_value = "chat")]
+    model: String,
+    /// Ask for SSE streams (chat and completions).
+    #[arg(long)]
+    stream: bool,
+    /// Weighted workload mix (see below); overrides --endpoint/--model.
+    #[arg(long)]
+    mix: Option<String>,
+    /// Prompt size in bytes.
+    #[arg(long, default_value_t = 200, conflicts_with = "prompt_mix")]
+    prompt_bytes: usize,
+    /// Weighted prompt sizes (see below).
+    #[arg(long)]
+    prompt_mix: Option<String>,
+    /// Per-request timeout (headers and whole body).
+    #[arg(long, default_value_t = 30.0)]
+    timeout_secs: f64,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write an SVG plot of latency, throughput and traffic split here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Event marker on the plot, SECS=LABEL from the start (repeatable).
+    #[arg(long = "mark", value_name = "SECS=LABEL")]
+    marks: Vec<String>,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn secs(name: &str, v: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(v).with_context(|| format!("--{name} {v}"))
+}
+
+impl RunArgs {
+    /// The [`LoadSpec`] these flags describe.
+    pub fn spec(&self) -> anyhow::Result<LoadSpec> {
+        let mode = match (self.concurrency, self.rate) {
+            (_, Some(rate_per_sec)) => Mode::Open {
+                rate_per_sec,
+                max_in_flight: self.max_in_flight,
+            },
+            (c, None) => Mode::Closed {
+                concurrency: c.unwrap_or(64),
+            },
+        };
+        let workload = match &self.mix {
+            Some(m) => parse_mix(m, self.stream).context("--mix")?,
+            None => {
+                let endpoint = Endpoint::parse(&self.endpoint).context("--endpoint")?;
+                let stream = self.stream && endpoint.can_stream();
+                vec![(
+                    1.0,
+                    Workload {
+                        endpoint,
+                        model: self.model.clone(),
+                        stream,
+                    },
+                )]
+            }
+        };
+        let prompt = match &self.prompt_mix {
+            Some(m) => parse_prompt_mix(m).context("--prompt-mix")?,
+            None => PromptSizes::Fixed(self.prompt_bytes),
+        };
+        Ok(LoadSpec {
+            url: self.url.clone(),
+            mode,
+            duration: secs("duration-secs", self.duration_secs)?,
+            max_requests: self.requests,
+            warmup: secs("warmup-secs", self.warmup_secs)?,
+            workload,
+            prompt,
+            request_timeout: secs("timeout-secs", self.timeout_secs)?,
+            progress: !self.no_progress,
+        })
+    }
+
+    fn marks(&self) -> anyhow::Result<Vec<(Duration, String)>> {
+        self.marks
+            .iter()
+            .map(|m| {
+                let (t, label) = m.split_once('=').context("--mark wants SECS=LABEL")?;
+                let t: f64 = t.trim().parse().with_context(|| format!("--mark {m}"))?;
+                Ok((secs("mark", t)?, label.to_owned()))
+            })
+            .collect()
+    }
+}
+
+/// Runs the load, prints the summary, writes the JSON and plot if asked.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let spec = args.spec()?;
+    let marks = args.marks()?;
+    let report = run_load(spec).await?;
+    print!("{}", report.summary());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        crate::plot::plot(&report, &marks, path)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: RunArgs,
+    }
+
+    fn parse(args: &[&str]) -> anyhow::Result<LoadSpec> {
+        let mut v = vec!["t", "--url", "http://127.0.0.1:1"];
+        v.extend_from_slice(args);
+        T::try_parse_from(v)?.a.spec()
+    }
+
+    #[test]
+    fn flags_build_specs() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.mode, Mode::Closed { concurrency: 64 });
+        assert_eq!(s.prompt, PromptSizes::Fixed(200));
+        let s = parse(&[
+            "--rate",
+            "50",
+            "--mix",
+            "chat:stream:a=2,kserve:b",
+            "--prompt-mix",
+            "10=1,100k=1",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.mode,
+            Mode::Open {
+                rate_per_sec: 50.0,
+                max_in_flight: 4096
+            }
+        );
+        assert_eq!(s.workload.len(), 2);
+        assert!(parse(&["--rate", "5", "--concurrency", "3"]).is_err());
+        assert!(parse(&["--prompt-bytes", "5", "--prompt-mix", "1=1"]).is_err());
+        assert!(parse(&["--endpoint", "nope"]).is_err());
+    }
+}
