@@ -14,7 +14,9 @@ cd "$(dirname "$0")/../.."
 
 DURATION=${DURATION:-10}
 CONCURRENCY=${CONCURRENCY:-64}
+RATE=${RATE:-1000}
 TOKENS=${TOKENS:-16}
+INTER_TOKEN_MS=${INTER_TOKEN_MS:-0}
 OUT=${OUT:-loadtest/results/bench-$(date -u +%Y%m%dT%H%M%SZ)}
 REPLICA_PORT=19101 GW_PORT=18080 GW_ADMIN=18090 NGINX_PORT=18081
 
@@ -40,7 +42,7 @@ BIN=target/release
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
 say "starting fake replica on :$REPLICA_PORT (1 thread)"
-$BIN/switchyard-loadtest replica --port $REPLICA_PORT --model bench --tokens "$TOKENS" --threads 1 >"$work/replica.log" 2>&1 &
+$BIN/switchyard-loadtest replica --port $REPLICA_PORT --model bench --tokens "$TOKENS" --inter-token-ms "$INTER_TOKEN_MS" --threads 1 >"$work/replica.log" 2>&1 &
 pids+=($!); wait_port $REPLICA_PORT
 
 cat >"$work/switchyard.yaml" <<YAML
@@ -92,8 +94,8 @@ measure() { # name url-base stream pids...
   local before after flag=""
   [ "$stream" = 1 ] && flag="--stream"
   before=$( [ $# -gt 0 ] && ticks "$@" || echo 0)
-  $BIN/switchyard-loadtest run --url "$url" --model bench --concurrency "$CONCURRENCY" \
-    --duration-secs "$DURATION" --warmup-secs 1 $flag --json "$OUT/$name.json" >"$OUT/$name.txt"
+  $BIN/switchyard-loadtest run --url "$url" --model bench $LOAD_ARGS \
+    --duration-secs "$DURATION" --warmup-secs 1 $flag --no-progress --json "$OUT/$name.json" --plot "$OUT/$name.svg" >"$OUT/$name.txt"
   after=$( [ $# -gt 0 ] && ticks "$@" || echo 0)
   local rss=0; [ $# -gt 0 ] && rss=$(rss_kb "$@")
   python3 - "$OUT/$name.json" "$((after - before))" "$HZ" "$rss" <<'PY'
@@ -109,6 +111,7 @@ PY
   cat "$OUT/$name.txt" >&2
 }
 
+LOAD_ARGS="--concurrency $CONCURRENCY"
 for stream in 0 1; do
   kind=$([ $stream = 1 ] && echo stream || echo plain)
   say "[$kind] direct"
@@ -119,11 +122,23 @@ for stream in 0 1; do
   measure "nginx-$kind" "http://127.0.0.1:$NGINX_PORT" $stream $(nginx_pids)
 done
 
-python3 - "$OUT" "$CONCURRENCY" "$DURATION" <<'PY' | tee "$OUT/summary.md"
+# Fixed arrival rate (open loop, latency from the intended send time): what a
+# proxy adds to p99 when it is not saturated.
+LOAD_ARGS="--rate $RATE"
+for target in direct switchyard nginx; do
+  say "[rate $RATE/s] $target"
+  case $target in
+    direct) measure "direct-rate" "http://127.0.0.1:$REPLICA_PORT" 0 ;;
+    switchyard) measure "switchyard-rate" "http://127.0.0.1:$GW_PORT" 0 $GW_PID ;;
+    nginx) measure "nginx-rate" "http://127.0.0.1:$NGINX_PORT" 0 $(nginx_pids) ;;
+  esac
+done
+
+python3 - "$OUT" "$CONCURRENCY" "$DURATION" "$TOKENS" "$INTER_TOKEN_MS" <<'PY' | tee "$OUT/summary.md"
 import json, sys, os
-out, conc, dur = sys.argv[1], sys.argv[2], sys.argv[3]
+out, conc, dur, tokens, gap = sys.argv[1:6]
 def load(n): return json.load(open(os.path.join(out, n + ".json")))
-print(f"concurrency {conc}, {dur} s per run, fake replica with 1 thread, all on one 2-core machine\n")
+print(f"concurrency {conc}, {dur} s per run, {tokens} tokens per answer {gap} ms apart, fake replica with 1 thread, all on one 2-core machine\n")
 for kind in ("plain", "stream"):
     d, s, n = load("direct-" + kind), load("switchyard-" + kind), load("nginx-" + kind)
     print(f"### {'non-streaming chat' if kind == 'plain' else 'streaming chat (SSE)'}\n")
@@ -144,5 +159,14 @@ for kind in ("plain", "stream"):
     if kind == "stream":
         print(f"- first byte p99 added over direct: switchyard {s['ttfb_ms']['p99'] - d['ttfb_ms']['p99']:+.3f} ms, nginx {n['ttfb_ms']['p99'] - d['ttfb_ms']['p99']:+.3f} ms")
     print()
+d, s, n = load("direct-rate"), load("switchyard-rate"), load("nginx-rate")
+print(f"### fixed rate, non-streaming (open loop)\n")
+print("| target | req/s | p50 ms | p99 ms | added p99 over direct ms | proxy CPU µs/req | failed |")
+print("|---|---|---|---|---|---|---|")
+for name, r in (("direct", d), ("switchyard", s), ("nginx", n)):
+    cpu = r.get("proxy_cpu_us_per_req")
+    print(f"| {name} | {r['rps']:.0f} | {r['latency_ms']['p50']:.3f} | {r['latency_ms']['p99']:.3f} | "
+          f"{r['latency_ms']['p99'] - d['latency_ms']['p99']:+.3f} | {'' if cpu is None else f'{cpu:.1f}'} | {r['requests'] - r['ok']} |")
+print()
 PY
 say "results in $OUT"

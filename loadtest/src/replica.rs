@@ -87,8 +87,9 @@ pub fn run(args: ReplicaArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
+        let bound = listener.local_addr()?;
         println!(
-            "fake replica `{}` serving model `{}` at http://{addr}",
+            "fake replica `{}` serving model `{}` at http://{bound}",
             cfg.name, cfg.model
         );
         let stop = async {

@@ -1,10 +1,16 @@
 //! Choosing replicas: pure functions over a table and a random number.
 //!
-//! [`ReplicaTable::rank`] orders every replica that may serve a request, best
-//! first; [`ReplicaTable::admit`] walks that order and takes the first free
+//! [`ReplicaTable::rank`] decides the order in which replicas may serve a
+//! request; [`ReplicaTable::admit`] walks that order and takes the first free
 //! concurrency slot. Splitting the two keeps ranking side-effect free (it can
 //! be benchmarked and property-tested) while the slot is still taken with a
 //! compare-and-swap, so concurrent requests never overfill a replica.
+//!
+//! Ranking is lazy and O(1) per version: within a version, `least_loaded` is
+//! power-of-two-choices (two random replicas, the less utilised first), then
+//! the others from a random offset; `round_robin` starts at the next turn.
+//! Only what `admit` actually walks is ever looked at, so a 10,000-replica
+//! group costs what a 10-replica one does.
 
 use std::sync::atomic::Ordering;
 
@@ -23,11 +29,38 @@ pub struct RouteRequest<'a> {
     pub protocol: Protocol,
 }
 
-/// Replicas that may serve a request, best first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ranking {
-    /// Indices into [`ReplicaTable::entries`].
-    pub candidates: Vec<usize>,
+/// The order in which replicas may serve one request, best first.
+#[derive(Debug, Clone)]
+pub struct Ranking<'t> {
+    segments: Vec<Segment<'t>>,
+}
+
+/// One version's replicas in this request's order: `head` first, then the
+/// rest of `replicas` starting at `start`.
+#[derive(Debug, Clone)]
+struct Segment<'t> {
+    replicas: &'t [usize],
+    head: [Option<usize>; 2],
+    start: usize,
+}
+
+impl Segment<'_> {
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        let n = self.replicas.len();
+        let head = self.head;
+        head.into_iter().flatten().chain(
+            (0..n)
+                .map(move |k| self.replicas[(self.start + k) % n])
+                .filter(move |i| !head.contains(&Some(*i))),
+        )
+    }
+}
+
+impl Ranking<'_> {
+    /// Candidate replica indices (into [`ReplicaTable::entries`]), best first.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.segments.iter().flat_map(Segment::iter)
+    }
 }
 
 /// A replica with one of its slots held for this request.
@@ -41,8 +74,8 @@ pub struct Admitted<'t> {
     pub guard: InFlightGuard,
 }
 
-/// Splits `group@version`. A model name may itself contain `@` only if it is
-/// not followed by a version, which validation forbids in names.
+/// Splits `group@version`. Validation forbids `@` in names, so the split is
+/// unambiguous.
 pub fn parse_model(model: &str) -> (&str, Option<&str>) {
     match model.rsplit_once('@') {
         Some((group, version)) if !group.is_empty() && !version.is_empty() => {
@@ -60,7 +93,7 @@ impl ReplicaTable {
     /// version's replicas: the client asked for exactly that model.
     ///
     /// `rand` is any random `u64`; passing it in keeps this function pure.
-    pub fn rank(&self, req: &RouteRequest<'_>, rand: u64) -> Result<Ranking, RouteError> {
+    pub fn rank(&self, req: &RouteRequest<'_>, rand: u64) -> Result<Ranking<'_>, RouteError> {
         let (name, pin) = parse_model(req.model);
         let group = self
             .groups
@@ -68,14 +101,14 @@ impl ReplicaTable {
             .ok_or_else(|| RouteError::UnknownModel {
                 model: req.model.to_owned(),
             })?;
-        if !group.speaks(self, req.protocol) {
+        if !group.speaks(req.protocol) {
             return Err(RouteError::WrongProtocol {
                 model: req.model.to_owned(),
                 protocol: req.protocol,
             });
         }
-        let mut candidates = Vec::new();
         let mut rng = SplitMix(rand);
+        let mut segments = Vec::new();
         if let Some(v) = pin {
             let slot = group.versions.iter().find(|s| s.name == v).ok_or_else(|| {
                 RouteError::UnknownVersion {
@@ -83,24 +116,27 @@ impl ReplicaTable {
                     version: v.to_owned(),
                 }
             })?;
-            self.push_version(group, slot, req.protocol, &mut rng, &mut candidates);
+            segments.extend(self.segment(group, slot, req.protocol, &mut rng));
         } else {
-            self.push_group(group, req.protocol, &mut rng, &mut candidates);
+            self.push_group(group, req.protocol, &mut rng, &mut segments);
             for fb in &group.fallbacks {
                 if let Some(g) = self.groups.get(fb) {
-                    self.push_group(g, req.protocol, &mut rng, &mut candidates);
+                    self.push_group(g, req.protocol, &mut rng, &mut segments);
                 }
             }
         }
-        Ok(Ranking { candidates })
+        Ok(Ranking { segments })
     }
 
     /// Takes a slot on the first candidate that has one.
-    pub fn admit<'t>(&'t self, model: &str, ranking: &Ranking) -> Result<Admitted<'t>, RouteError> {
+    pub fn admit<'t>(
+        &'t self,
+        model: &str,
+        ranking: &Ranking<'_>,
+    ) -> Result<Admitted<'t>, RouteError> {
         ranking
-            .candidates
             .iter()
-            .find_map(|&i| {
+            .find_map(|i| {
                 let entry = &self.entries[i];
                 let guard = entry.stats.try_acquire(entry.replica.max_concurrency)?;
                 Some(Admitted {
@@ -114,79 +150,94 @@ impl ReplicaTable {
             })
     }
 
-    fn push_group(&self, g: &Group, proto: Protocol, rng: &mut SplitMix, out: &mut Vec<usize>) {
-        let eligible: Vec<&VersionSlot> = g
-            .versions
-            .iter()
-            .filter(|v| v.weight > 0)
-            .filter(|v| {
-                v.replicas
-                    .iter()
-                    .any(|&i| self.entries[i].replica.protocol == proto)
-            })
-            .collect();
-        let total: u64 = eligible.iter().map(|v| u64::from(v.weight)).sum();
+    fn push_group<'t>(
+        &'t self,
+        g: &'t Group,
+        proto: Protocol,
+        rng: &mut SplitMix,
+        out: &mut Vec<Segment<'t>>,
+    ) {
+        let eligible = || {
+            g.versions
+                .iter()
+                .filter(move |v| v.weight > 0 && !v.speaking(proto).is_empty())
+        };
+        let total: u64 = eligible().map(|v| u64::from(v.weight)).sum();
         if total == 0 {
             return;
         }
         let mut point = rng.next() % total;
-        let first = eligible
-            .iter()
-            .position(|v| {
-                let w = u64::from(v.weight);
-                if point < w {
-                    true
-                } else {
-                    point -= w;
-                    false
-                }
-            })
-            .unwrap_or(0);
-        self.push_version(g, eligible[first], proto, rng, out);
-        for (k, v) in eligible.iter().enumerate() {
+        let mut first = 0;
+        for (k, v) in eligible().enumerate() {
+            let w = u64::from(v.weight);
+            if point < w {
+                first = k;
+                break;
+            }
+            point -= w;
+        }
+        // Chosen version first, then the others in config order.
+        if let Some(v) = eligible().nth(first) {
+            out.extend(self.segment(g, v, proto, rng));
+        }
+        for (k, v) in eligible().enumerate() {
             if k != first {
-                self.push_version(g, v, proto, rng, out);
+                out.extend(self.segment(g, v, proto, rng));
             }
         }
     }
 
-    fn push_version(
-        &self,
+    fn segment<'t>(
+        &'t self,
         g: &Group,
-        v: &VersionSlot,
+        v: &'t VersionSlot,
         proto: Protocol,
         rng: &mut SplitMix,
-        out: &mut Vec<usize>,
-    ) {
-        let start = out.len();
-        out.extend(
-            v.replicas
-                .iter()
-                .copied()
-                .filter(|&i| self.entries[i].replica.protocol == proto),
-        );
-        let mine = &mut out[start..];
-        match g.policy {
+    ) -> Option<Segment<'t>> {
+        let replicas = v.speaking(proto);
+        let n = replicas.len();
+        if n == 0 {
+            return None;
+        }
+        let segment = match g.policy {
             Policy::RoundRobin => {
-                if !mine.is_empty() {
-                    let turn = g.cursor.fetch_add(1, Ordering::Relaxed) % mine.len();
-                    mine.rotate_left(turn);
+                let start = g.cursor.fetch_add(1, Ordering::Relaxed) % n;
+                Segment {
+                    replicas,
+                    head: [None, None],
+                    start,
                 }
             }
+            Policy::LeastLoaded if n == 1 => Segment {
+                replicas,
+                head: [None, None],
+                start: 0,
+            },
             Policy::LeastLoaded => {
-                let salt = rng.next();
-                mine.sort_by_cached_key(|&i| load_key(&self.entries[i], i, salt));
+                let a = (rng.next() % n as u64) as usize;
+                let b = (a + 1 + (rng.next() % (n as u64 - 1)) as usize) % n;
+                let (a, b) = (replicas[a], replicas[b]);
+                let (first, second) = if self.utilisation(b) < self.utilisation(a) {
+                    (b, a)
+                } else {
+                    (a, b)
+                };
+                let start = (rng.next() % n as u64) as usize;
+                Segment {
+                    replicas,
+                    head: [Some(first), Some(second)],
+                    start,
+                }
             }
-        }
+        };
+        Some(segment)
     }
-}
 
-/// Least utilisation (in-flight / max_concurrency) first; ties in a
-/// per-request random order, so an idle fleet shares traffic evenly instead
-/// of every request landing on the first replica in the file.
-fn load_key(e: &Entry, index: usize, salt: u64) -> (u64, u64) {
-    let util = u64::from(e.stats.in_flight()) * 1_000_000 / u64::from(e.replica.max_concurrency);
-    (util, SplitMix(salt ^ index as u64).next())
+    /// In-flight over capacity, in millionths (integer, so ties are exact).
+    fn utilisation(&self, i: usize) -> u64 {
+        let e = &self.entries[i];
+        u64::from(e.stats.in_flight()) * 1_000_000 / u64::from(e.replica.max_concurrency)
+    }
 }
 
 /// A tiny deterministic generator: one `u64` of caller randomness is enough

@@ -27,6 +27,19 @@ pub struct VersionSlot {
     pub weight: u32,
     /// Indices into [`ReplicaTable::entries`].
     pub replicas: Vec<usize>,
+    /// The same, split by protocol, so ranking never filters per request.
+    pub(crate) openai: Vec<usize>,
+    pub(crate) kserve: Vec<usize>,
+}
+
+impl VersionSlot {
+    /// The replicas of this version that speak `protocol`.
+    pub fn speaking(&self, protocol: Protocol) -> &[usize] {
+        match protocol {
+            Protocol::OpenAi => &self.openai,
+            Protocol::KserveV2 => &self.kserve,
+        }
+    }
 }
 
 /// A model group as routing sees it.
@@ -46,11 +59,10 @@ pub struct Group {
 
 impl Group {
     /// Whether any replica of this group speaks `protocol`.
-    pub fn speaks(&self, table: &ReplicaTable, protocol: Protocol) -> bool {
+    pub fn speaks(&self, protocol: Protocol) -> bool {
         self.versions
             .iter()
-            .flat_map(|v| &v.replicas)
-            .any(|&i| table.entries[i].replica.protocol == protocol)
+            .any(|v| !v.speaking(protocol).is_empty())
     }
 }
 
@@ -82,15 +94,27 @@ impl ReplicaTable {
             let versions = m
                 .versions
                 .iter()
-                .map(|v| VersionSlot {
-                    name: v.name.clone(),
-                    weight: v.weight,
-                    replicas: entries
+                .map(|v| {
+                    let replicas: Vec<usize> = entries
                         .iter()
                         .enumerate()
                         .filter(|(_, e)| e.replica.model == m.name && e.replica.version == v.name)
                         .map(|(i, _)| i)
-                        .collect(),
+                        .collect();
+                    let speaking = |p: Protocol| -> Vec<usize> {
+                        replicas
+                            .iter()
+                            .copied()
+                            .filter(|&i| entries[i].replica.protocol == p)
+                            .collect()
+                    };
+                    VersionSlot {
+                        name: v.name.clone(),
+                        weight: v.weight,
+                        openai: speaking(Protocol::OpenAi),
+                        kserve: speaking(Protocol::KserveV2),
+                        replicas,
+                    }
                 })
                 .collect();
             groups.insert(

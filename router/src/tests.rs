@@ -35,9 +35,8 @@ fn req(model: &str) -> RouteRequest<'_> {
 }
 
 fn ids(t: &ReplicaTable, r: &Ranking) -> Vec<String> {
-    r.candidates
-        .iter()
-        .map(|&i| t.entries()[i].replica.id.clone())
+    r.iter()
+        .map(|i| t.entries()[i].replica.id.clone())
         .collect()
 }
 
@@ -50,7 +49,7 @@ fn version_weights_are_respected() {
             let r = t
                 .rank(&req("chat"), i.wrapping_mul(0x2545_F491_4F6C_DD1D))
                 .unwrap();
-            t.entries()[r.candidates[0]].replica.version == "v2"
+            t.entries()[r.iter().next().unwrap()].replica.version == "v2"
         })
         .count() as f64;
     let share = v2 / n as f64;
