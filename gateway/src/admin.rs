@@ -85,11 +85,15 @@ struct ReplicaRow<'a> {
     ewma_latency_ms: Option<f64>,
     requests: u64,
     errors: u64,
+    health: switchyard_router::HealthState,
+    consecutive_failures: u32,
+    ejections: u64,
     cost: switchyard_config::Cost,
 }
 
 async fn replicas(State(gw): State<Arc<Gateway>>) -> Response {
     let snap = gw.snapshot();
+    let now = switchyard_router::clock();
     let rows: Vec<ReplicaRow<'_>> = snap
         .table
         .entries()
@@ -111,6 +115,9 @@ async fn replicas(State(gw): State<Arc<Gateway>>) -> Response {
                 ewma_latency_ms: e.stats.ewma_latency().map(|d| d.as_secs_f64() * 1e3),
                 requests: e.stats.requests(),
                 errors: e.stats.errors(),
+                health: e.stats.health.state(now),
+                consecutive_failures: e.stats.health.consecutive_failures(),
+                ejections: e.stats.health.ejections(),
                 cost: r.cost,
             }
         })

@@ -138,6 +138,17 @@ impl ProxyError {
         }
     }
 
+    /// Whether another replica might succeed where this attempt failed.
+    /// Only failures before any response byte reached the client get here.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::UpstreamConnect { .. }
+                | ProxyError::UpstreamFailed { .. }
+                | ProxyError::UpstreamTimeout { .. }
+        )
+    }
+
     /// Fixed label for logs and metrics (never request-derived).
     pub fn label(&self) -> &'static str {
         match self {

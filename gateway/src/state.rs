@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use switchyard_config::Config;
 use switchyard_router::{ReplicaTable, StatsRegistry};
 
+use crate::proxy::failover::RetryBudget;
 use crate::upstream::{Upstream, UpstreamClient};
 
 /// Everything one config generation needs to serve a request. Built in full
@@ -30,6 +31,8 @@ pub struct Snapshot {
 
 /// The shared state behind both listeners.
 pub struct Gateway {
+    /// Gateway-wide cap on retries, shared by every request and generation.
+    pub retry_budget: RetryBudget,
     current: ArcSwap<Snapshot>,
     stats: StatsRegistry,
     ready: AtomicBool,
@@ -41,6 +44,7 @@ impl Gateway {
         let stats = StatsRegistry::new();
         let first = Self::prepare(config, &stats, 1);
         Arc::new(Self {
+            retry_budget: RetryBudget::default(),
             current: ArcSwap::from_pointee(first),
             stats,
             ready: AtomicBool::new(false),

@@ -49,7 +49,7 @@ fn pick(c: &mut Criterion) {
             b.iter(|| {
                 seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
                 let ranking = t.rank(black_box(&req), seed).unwrap();
-                let admitted = t.admit("chat", &ranking).unwrap();
+                let admitted = t.admit("chat", &ranking, &[]).unwrap();
                 black_box(admitted.index)
             })
         });

@@ -6,17 +6,20 @@
 //! - [`stats`]: lock-free live numbers per replica id (in-flight, EWMA
 //!   latency, errors) and the RAII slot guard; these outlive config swaps.
 //! - [`pick`]: ranking candidates (pure) and admitting into a slot (one CAS).
+//! - [`health`]: passive outlier detection: eject, half-open probe, recover.
 //!
 //! This crate owns *which* replica; it does not own *how* to talk to it. It
 //! has no HTTP, no async runtime and no I/O, so every routing decision can be
 //! unit-tested and benchmarked on its own.
 
 pub mod error;
+pub mod health;
 pub mod pick;
 pub mod stats;
 pub mod table;
 
 pub use error::RouteError;
+pub use health::{HealthState, clock};
 pub use pick::{Admitted, Ranking, RouteRequest, parse_model};
 pub use stats::{InFlightGuard, Outcome, ReplicaStats, StatsRegistry};
 pub use table::{Entry, Group, ReplicaTable, VersionSlot};

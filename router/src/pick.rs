@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use switchyard_config::{Policy, Protocol};
 
 use crate::RouteError;
+use crate::health::{Admission, clock};
 use crate::stats::InFlightGuard;
 use crate::table::{Entry, Group, ReplicaTable, VersionSlot};
 
@@ -128,26 +129,53 @@ impl ReplicaTable {
         Ok(Ranking { segments })
     }
 
-    /// Takes a slot on the first candidate that has one.
+    /// Takes a slot on the first candidate that has one, skipping replicas
+    /// in `tried` (earlier attempts of this request) and ejected ones. When
+    /// every candidate is ejected, routes over them anyway (panic mode, as
+    /// Envoy does): a possibly-bad replica beats a certain error.
     pub fn admit<'t>(
         &'t self,
         model: &str,
         ranking: &Ranking<'_>,
+        tried: &[usize],
     ) -> Result<Admitted<'t>, RouteError> {
-        ranking
-            .iter()
-            .find_map(|i| {
+        let now = clock();
+        let mut any_healthy = false;
+        let fresh = || ranking.iter().filter(|i| !tried.contains(i));
+        for i in fresh() {
+            let entry = &self.entries[i];
+            let Some(admission) = entry.stats.health.admit(now) else {
+                continue;
+            };
+            any_healthy = true;
+            match entry.stats.try_acquire(entry.replica.max_concurrency) {
+                Some(mut guard) => {
+                    guard.set_admission(admission);
+                    return Ok(Admitted {
+                        index: i,
+                        entry,
+                        guard,
+                    });
+                }
+                None if admission == Admission::Probe => entry.stats.health.release_probe(),
+                None => {}
+            }
+        }
+        if !any_healthy {
+            for i in fresh() {
                 let entry = &self.entries[i];
-                let guard = entry.stats.try_acquire(entry.replica.max_concurrency)?;
-                Some(Admitted {
-                    index: i,
-                    entry,
-                    guard,
-                })
-            })
-            .ok_or_else(|| RouteError::NoCapacity {
-                model: model.to_owned(),
-            })
+                if let Some(guard) = entry.stats.try_acquire(entry.replica.max_concurrency) {
+                    return Ok(Admitted {
+                        index: i,
+                        entry,
+                        guard,
+                    });
+                }
+            }
+        }
+        Err(RouteError::NoCapacity {
+            model: model.to_owned(),
+        })
     }
 
     fn push_group<'t>(

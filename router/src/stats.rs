@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
+use crate::health::{Admission, Health, clock};
+
 /// Weight of the newest sample in the latency EWMA.
 const EWMA_ALPHA: f64 = 0.2;
 
@@ -23,6 +25,8 @@ pub struct ReplicaStats {
     errors: AtomicU64,
     /// f64 bits of the EWMA of response latency in microseconds; 0 = no sample yet.
     ewma_latency_us: AtomicU64,
+    /// Passive health: ejection and half-open probing.
+    pub health: Health,
 }
 
 impl ReplicaStats {
@@ -41,6 +45,7 @@ impl ReplicaStats {
             stats: Arc::clone(self),
             started: Instant::now(),
             finished: false,
+            probe: false,
         })
     }
 
@@ -102,6 +107,8 @@ pub struct InFlightGuard {
     stats: Arc<ReplicaStats>,
     started: Instant,
     finished: bool,
+    /// This request is the half-open probe after an ejection.
+    probe: bool,
 }
 
 impl InFlightGuard {
@@ -118,18 +125,32 @@ impl InFlightGuard {
         }
         self.finished = true;
         match outcome {
-            Outcome::Success => self.stats.record_latency(self.started.elapsed()),
+            Outcome::Success => {
+                self.stats.record_latency(self.started.elapsed());
+                self.stats.health.on_success();
+            }
             Outcome::Failure => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.stats.health.on_failure(clock(), self.probe);
             }
-            Outcome::Cancelled => {}
+            Outcome::Cancelled => {
+                if self.probe {
+                    self.stats.health.release_probe();
+                }
+            }
         }
+    }
+
+    /// Marks this request as the half-open probe (see [`Health::admit`]).
+    pub(crate) fn set_admission(&mut self, admission: Admission) {
+        self.probe = admission == Admission::Probe;
     }
 
     /// Marks an already-recorded success as a failure after all (the body
     /// broke after good headers).
     pub fn fail_late(&mut self) {
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        self.stats.health.on_failure(clock(), self.probe);
         self.finished = true;
     }
 
@@ -141,6 +162,9 @@ impl InFlightGuard {
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
+        if !self.finished && self.probe {
+            self.stats.health.release_probe();
+        }
         self.stats.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }

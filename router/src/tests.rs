@@ -109,7 +109,7 @@ fn least_loaded_prefers_idle_replicas_and_admit_skips_full_ones() {
     for seed in 0..50 {
         let r = t.rank(&pinned, seed).unwrap();
         assert_eq!(ids(&t, &r)[0], "b", "the idle replica ranks first");
-        let admitted = t.admit("chat@v1", &r).unwrap();
+        let admitted = t.admit("chat@v1", &r, &[]).unwrap();
         assert_eq!(admitted.entry.replica.id, "b");
     }
     // Fill `b` too: nothing left for the pinned version.
@@ -118,14 +118,14 @@ fn least_loaded_prefers_idle_replicas_and_admit_skips_full_ones() {
     let _g4 = b.stats.try_acquire(2).unwrap();
     let r = t.rank(&pinned, 3).unwrap();
     assert!(matches!(
-        t.admit("chat@v1", &r),
+        t.admit("chat@v1", &r, &[]),
         Err(RouteError::NoCapacity { .. })
     ));
     // Unpinned traffic spills to v2 and then the fallback group.
     let r = t.rank(&req("chat"), 3).unwrap();
-    let first = t.admit("chat", &r).unwrap();
+    let first = t.admit("chat", &r, &[]).unwrap();
     assert_eq!(first.entry.replica.id, "c");
-    let second = t.admit("chat", &r).unwrap();
+    let second = t.admit("chat", &r, &[]).unwrap();
     assert_eq!(second.entry.replica.id, "s");
 }
 

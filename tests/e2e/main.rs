@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod errors;
+mod failover;
 mod kserve;
 mod lifecycle;
 mod openai;

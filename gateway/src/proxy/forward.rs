@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Full};
-use switchyard_router::{Admitted, Outcome};
+use switchyard_router::{Admitted, Outcome, clock};
 
 use crate::error::ProxyError;
 use crate::proxy::body::{GuardedBody, ProxyBody};
@@ -26,6 +26,8 @@ pub struct Outbound<'a> {
     pub remote: SocketAddr,
     /// The request id, sent on so replica logs can be joined with ours.
     pub request_id: &'a HeaderValue,
+    /// When the replica's response headers must have arrived.
+    pub deadline: tokio::time::Instant,
 }
 
 /// Headers that describe one hop, never forwarded (RFC 9110 7.6.1), plus the
@@ -90,7 +92,7 @@ pub async fn forward(
     headers.insert(X_REQUEST_ID.clone(), out.request_id.clone());
 
     let replica = &entry.replica.id;
-    let sent = tokio::time::timeout(limits.request_timeout, snap.client.request(req)).await;
+    let sent = tokio::time::timeout_at(out.deadline, snap.client.request(req)).await;
     let resp = match sent {
         Err(_) => {
             guard.finish(Outcome::Failure);
@@ -121,6 +123,13 @@ pub async fn forward(
     } else {
         Outcome::Success
     });
+    if let Some(secs) = retry_after(&resp) {
+        // The replica asked for a pause: route around it for that long.
+        guard
+            .stats()
+            .health
+            .cool_until(clock() + secs.min(60) * 1000);
+    }
 
     let (mut parts, body) = resp.into_parts();
     let sse = parts
@@ -144,6 +153,21 @@ pub async fn forward(
         .insert(X_GENERATION.clone(), snap.generation_header.clone());
     let body = GuardedBody::new(body, guard, limits.stream_idle_timeout, sse);
     Ok(Response::from_parts(parts, body.boxed()))
+}
+
+/// `Retry-After` in seconds on a 429 or 503 (the HTTP-date form is rare
+/// from model servers and is ignored).
+fn retry_after<B>(resp: &Response<B>) -> Option<u64> {
+    if !matches!(resp.status().as_u16(), 429 | 503) {
+        return None;
+    }
+    resp.headers()
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {

@@ -6,15 +6,18 @@
 //! 3. **local answers** ([`local`]): `/v1/models`, health, model readiness.
 //! 4. **read body** under the size limit and the body-read timeout.
 //! 5. **target**: the model the client named (OpenAI body field or KServe path).
-//! 6. **rank** candidates (router, pure) and **admit** into a replica slot.
-//! 7. **forward** ([`forward`]) and stream the answer back with the slot
-//!    attached to the body ([`body`]).
+//! 6. **rank** candidates (router, pure and lazy).
+//! 7. **attempts** ([`failover`]): admit into the best untried replica's
+//!    slot, **forward** ([`forward`]), retry retryable failures elsewhere
+//!    (bounded, budgeted), and stream the answer back with the slot attached
+//!    to the body ([`body`]).
 //!
 //! Every error becomes the API's own error JSON in exactly one place,
 //! [`handle`], through [`ProxyError::into_response`].
 
 pub mod body;
 pub mod endpoint;
+pub mod failover;
 pub mod forward;
 pub mod local;
 pub mod openai;
@@ -30,9 +33,9 @@ use switchyard_router::RouteRequest;
 
 use crate::error::{Api, ProxyError};
 use crate::state::Gateway;
+use crate::upstream::Upstream;
 use body::ProxyBody;
 use endpoint::Endpoint;
-use forward::Outbound;
 
 /// Serves one data-plane request. Never fails: errors are answers too.
 pub async fn handle(
@@ -89,43 +92,44 @@ async fn serve(
         }
     };
 
-    // 6. Rank, then take a slot on the best candidate that has one.
+    // 6. Rank every replica that may serve (pure, lazy).
     let route = RouteRequest {
         model: &model,
         protocol,
     };
     let ranking = snap.table.rank(&route, fastrand::u64(..))?;
-    let admitted = snap.table.admit(&model, &ranking)?;
 
-    // 7. Adapt the request to the replica (its model name) and send it.
-    let up = &snap.upstreams[admitted.index];
+    // 7. Attempts: take a slot on the best untried candidate, adapt the
+    //    request to it (its model name), send; on a retryable failure before
+    //    any byte went to the client, try the next one.
     let query = parts
         .uri
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
-    let (path_and_query, body) = match (&endpoint, &openai) {
-        (Endpoint::KserveInfer { .. }, _) => {
-            (format!("/v2/models/{}/infer{query}", up.model_name), body)
-        }
+    let prepare = |up: &Upstream| match (&endpoint, &openai) {
+        (Endpoint::KserveInfer { .. }, _) => (
+            format!("/v2/models/{}/infer{query}", up.model_name),
+            body.clone(),
+        ),
         (Endpoint::KserveMetadata { .. }, _) => {
-            (format!("/v2/models/{}{query}", up.model_name), body)
+            (format!("/v2/models/{}{query}", up.model_name), body.clone())
         }
-        (_, Some(head)) => {
-            let body = openai::rewrite_model(&body, head, &up.model_name);
-            (format!("{}{query}", parts.uri.path()), body)
-        }
-        _ => (format!("{}{query}", parts.uri.path()), body),
+        (_, Some(head)) => (
+            format!("{}{query}", parts.uri.path()),
+            openai::rewrite_model(&body, head, &up.model_name),
+        ),
+        _ => (format!("{}{query}", parts.uri.path()), body.clone()),
     };
-    let out = Outbound {
-        method: parts.method,
-        path_and_query,
+    let request = failover::Request {
+        model: &model,
+        ranking: &ranking,
+        method: &parts.method,
         headers: &parts.headers,
-        body,
         remote,
         request_id,
     };
-    forward::forward(&snap, admitted, out).await
+    failover::send(gw, &snap, request, prepare).await
 }
 
 /// Reads the body up to `max_body_bytes`, refusing early on a declared

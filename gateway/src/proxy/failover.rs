@@ -1,0 +1,214 @@
+//! The attempt loop: the one place that decides whether a failed attempt is
+//! tried again on another replica.
+//!
+//! Rules (pingora's and Envoy's, and what clients need):
+//! - Retry only before anything was sent to the client: an attempt fails
+//!   here only before its response headers are passed on, so a stream that
+//!   has started is never replayed (a broken one ends with an error event).
+//! - Retry on: connect failure, reset before response headers, 429, 500,
+//!   502, 503, 504. Never on other 4xx: those are the client's fault and are
+//!   passed through as the replica sent them.
+//! - Each retry goes to a replica this request has not tried, waits a short
+//!   jittered backoff, and spends a token from the gateway-wide
+//!   [`RetryBudget`], so an outage cannot turn into a retry storm.
+//! - All attempts share the request deadline (`request_timeout_ms`).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use switchyard_router::{Ranking, clock};
+
+use crate::error::ProxyError;
+use crate::proxy::body::ProxyBody;
+use crate::proxy::forward::{self, Outbound};
+use crate::state::{Gateway, Snapshot};
+use crate::upstream::Upstream;
+
+/// Attempts per request: the first plus two retries.
+pub const MAX_ATTEMPTS: usize = 3;
+
+/// What the loop needs to know about the request.
+pub struct Request<'a> {
+    /// The model the client named (for errors).
+    pub model: &'a str,
+    /// Candidates, best first.
+    pub ranking: &'a Ranking<'a>,
+    /// Client method.
+    pub method: &'a Method,
+    /// Client headers.
+    pub headers: &'a HeaderMap,
+    /// Client address.
+    pub remote: SocketAddr,
+    /// Request id.
+    pub request_id: &'a HeaderValue,
+}
+
+/// Statuses that say "this replica, not this request": worth another replica.
+pub fn retryable_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+/// Sends the request, failing over to other replicas as the rules above allow.
+/// `prepare` adapts path and body to a replica (its model name).
+pub async fn send(
+    gw: &Gateway,
+    snap: &Snapshot,
+    req: Request<'_>,
+    prepare: impl Fn(&Upstream) -> (String, Bytes),
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let limits = &snap.config.server.limits;
+    let deadline = tokio::time::Instant::now() + limits.request_timeout;
+    let mut tried: Vec<usize> = Vec::with_capacity(MAX_ATTEMPTS);
+    gw.retry_budget.deposit();
+    let mut last: Option<Result<Response<ProxyBody>, ProxyError>> = None;
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            if tokio::time::Instant::now() >= deadline || !gw.retry_budget.withdraw() {
+                break;
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+        let admitted = match snap.table.admit(req.model, req.ranking, &tried) {
+            Ok(a) => a,
+            // Nothing left to try: the last attempt's answer stands.
+            Err(_) if last.is_some() => break,
+            Err(e) => return Err(e.into()),
+        };
+        tried.push(admitted.index);
+        let replica = admitted.entry.replica.id.clone();
+        let (path_and_query, body) = prepare(&snap.upstreams[admitted.index]);
+        let out = Outbound {
+            method: req.method.clone(),
+            path_and_query,
+            headers: req.headers,
+            body,
+            remote: req.remote,
+            request_id: req.request_id,
+            deadline,
+        };
+        let result = forward::forward(snap, admitted, out).await;
+        let retry = match &result {
+            Ok(resp) => retryable_status(resp.status()),
+            Err(e) => e.is_retryable(),
+        };
+        if !retry {
+            return result.map(|r| with_attempts(r, attempt + 1));
+        }
+        match &result {
+            Ok(resp) => {
+                tracing::debug!(%replica, status = %resp.status(), attempt, "retryable answer")
+            }
+            Err(e) => tracing::debug!(%replica, error = %e, attempt, "retryable failure"),
+        }
+        last = Some(result);
+    }
+    let attempts = tried.len();
+    match last {
+        Some(result) => result.map(|r| with_attempts(r, attempts)),
+        None => Err(ProxyError::Route(
+            switchyard_router::RouteError::NoCapacity {
+                model: req.model.to_owned(),
+            },
+        )),
+    }
+}
+
+fn with_attempts(mut resp: Response<ProxyBody>, attempts: usize) -> Response<ProxyBody> {
+    resp.headers_mut()
+        .insert("x-switchyard-attempts", HeaderValue::from(attempts));
+    resp
+}
+
+/// 10 ms, 20 ms, ... with full jitter: enough to let a reset connection
+/// pool settle, short next to model latency.
+fn backoff(attempt: usize) -> Duration {
+    let cap = 10u64 << attempt.min(6);
+    Duration::from_millis(fastrand::u64(cap / 2..=cap))
+}
+
+/// Retries may be at most 20% of requests plus 10 per second (Envoy's and
+/// Finagle's shape). Token bucket in milli-tokens, lock-free.
+#[derive(Debug)]
+pub struct RetryBudget {
+    milli_tokens: AtomicI64,
+    last_refill_ms: AtomicU64,
+}
+
+const PER_REQUEST: i64 = 200; // 0.2 retries per request
+const PER_MS: i64 = 10; // 10 retries per second
+const CAP: i64 = 100_000; // at most 100 retries banked
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self {
+            milli_tokens: AtomicI64::new(10_000),
+            last_refill_ms: AtomicU64::new(clock()),
+        }
+    }
+}
+
+impl RetryBudget {
+    /// Every request earns a fifth of a retry.
+    pub fn deposit(&self) {
+        self.add(PER_REQUEST);
+    }
+
+    /// Spends one retry; false when the budget is exhausted.
+    pub fn withdraw(&self) -> bool {
+        let now = clock();
+        let last = self.last_refill_ms.swap(now, Ordering::AcqRel);
+        let elapsed = i64::try_from(now.saturating_sub(last)).unwrap_or(i64::MAX / PER_MS);
+        self.add(elapsed.saturating_mul(PER_MS));
+        self.milli_tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                (t >= 1000).then_some(t - 1000)
+            })
+            .is_ok()
+    }
+
+    fn add(&self, milli: i64) {
+        let _ = self
+            .milli_tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                Some(t.saturating_add(milli).min(CAP))
+            });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_allows_a_fifth_of_requests_plus_a_rate() {
+        let b = RetryBudget {
+            milli_tokens: AtomicI64::new(0),
+            last_refill_ms: AtomicU64::new(clock()),
+        };
+        for _ in 0..10 {
+            b.deposit();
+        }
+        assert!(b.withdraw());
+        assert!(b.withdraw());
+        assert!(!b.withdraw(), "10 requests earn 2 retries");
+    }
+
+    #[test]
+    fn only_replica_side_statuses_are_retried() {
+        for s in [429, 500, 502, 503, 504] {
+            assert!(retryable_status(StatusCode::from_u16(s).unwrap()), "{s}");
+        }
+        for s in [200, 400, 401, 403, 404, 413, 422, 501] {
+            assert!(!retryable_status(StatusCode::from_u16(s).unwrap()), "{s}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert!(backoff(1) <= Duration::from_millis(20));
+        assert!(backoff(20) <= Duration::from_millis(640));
+    }
+}
