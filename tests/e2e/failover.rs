@@ -143,3 +143,39 @@ async fn a_stalled_stream_ends_with_an_error_event_not_done() {
         "a cut stream must not look complete"
     );
 }
+
+#[tokio::test]
+async fn a_stream_the_replica_cuts_short_never_looks_complete() {
+    let (gw, fleet) = pair().await;
+    for r in fleet.values() {
+        r.set_fault(FaultRule::always(Fault::CutStream { after_tokens: 3 }));
+    }
+    let http = Http::default();
+    let ans = http
+        .post(gw.data_addr, "/v1/chat/completions", &chat("m", true))
+        .await;
+    let events = ans.sse_data();
+    let last: serde_json::Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("without finishing it"),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| e == "[DONE]"));
+
+    // A stream that finished (finish_reason) but left out [DONE] is complete:
+    // nothing is appended.
+    for r in fleet.values() {
+        r.set_fault(FaultRule::always(Fault::OmitDone));
+    }
+    let ans = http
+        .post(gw.data_addr, "/v1/chat/completions", &chat("m", true))
+        .await;
+    assert!(
+        !ans.sse_data().iter().any(|e| e.contains("\"error\"")),
+        "{:?}",
+        ans.sse_data()
+    );
+}

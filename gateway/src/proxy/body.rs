@@ -13,6 +13,8 @@ use hyper::body::Incoming;
 use switchyard_router::InFlightGuard;
 use tokio::time::{Instant, Sleep};
 
+use crate::proxy::sse::SseWatch;
+
 /// Error type of response bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -38,7 +40,9 @@ pin_project_lite::pin_project! {
     ///   cost a syscall per token). It never waits to fill a batch.
     /// - Never lets a broken stream look finished: for SSE, an upstream error
     ///   or stall ends the stream with an in-band error event (and no
-    ///   `[DONE]`); for other bodies the error aborts the response, which the
+    ///   `[DONE]`), and so does an SSE stream the replica ends cleanly but
+    ///   unfinished (no `[DONE]`, no `finish_reason`: a silent truncation);
+    ///   for other bodies the error aborts the response, which the
     ///   client sees as a reset or a short body, never as a complete answer.
     pub struct GuardedBody {
         #[pin]
@@ -47,7 +51,7 @@ pin_project_lite::pin_project! {
         idle: Sleep,
         idle_timeout: Duration,
         guard: Option<InFlightGuard>,
-        sse: bool,
+        sse: Option<SseWatch>,
         done: bool,
         // The item polled past the end of a coalesced batch, delivered next.
         held: Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
@@ -65,7 +69,7 @@ impl GuardedBody {
             idle: tokio::time::sleep(idle_timeout),
             idle_timeout,
             guard: Some(guard),
-            sse,
+            sse: sse.then(SseWatch::default),
             done: false,
             held: None,
         }
@@ -122,12 +126,19 @@ impl Body for GuardedBody {
                     }
                 }
                 let data = batch.map_or(first, BytesMut::freeze);
+                if let Some(watch) = this.sse.as_mut() {
+                    watch.feed(&data);
+                }
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }
-            Poll::Ready(None) => {
+            Poll::Ready(None) if this.sse.as_ref().is_none_or(SseWatch::finished) => {
                 *this.done = true;
                 this.guard.take();
                 return Poll::Ready(None);
+            }
+            Poll::Ready(None) => {
+                "replica ended the stream without finishing it (no [DONE], no finish_reason)"
+                    .to_owned()
             }
             Poll::Ready(Some(Err(e))) => format!("replica stream failed: {e}"),
             Poll::Pending => {
@@ -143,7 +154,7 @@ impl Body for GuardedBody {
             guard.fail_late();
         }
         tracing::warn!(error = %failure, "response body cut");
-        if *this.sse {
+        if this.sse.is_some() {
             Poll::Ready(Some(Ok(Frame::data(sse_error_event(&failure)))))
         } else {
             Poll::Ready(Some(Err(failure.into())))
@@ -155,7 +166,7 @@ impl Body for GuardedBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.sse {
+        if self.sse.is_some() {
             SizeHint::default()
         } else {
             self.inner.size_hint()

@@ -21,6 +21,7 @@ pub mod failover;
 pub mod forward;
 pub mod local;
 pub mod openai;
+pub mod sse;
 
 use std::net::SocketAddr;
 
