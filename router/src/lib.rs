@@ -25,4 +25,6 @@ pub use stats::{InFlightGuard, Outcome, ReplicaStats, StatsRegistry};
 pub use table::{Entry, Group, ReplicaTable, VersionSlot};
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

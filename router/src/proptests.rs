@@ -1,0 +1,111 @@
+//! Properties of ranking and admission over random tables.
+
+use std::collections::HashSet;
+use std::fmt::Write;
+
+use proptest::prelude::*;
+use switchyard_config::{Protocol, load_str};
+
+use crate::health::{EJECT_AFTER, clock};
+use crate::{ReplicaTable, RouteError, RouteRequest, StatsRegistry};
+
+/// A table of `caps.len()` replicas of group `m`: replica i serves version
+/// `v(i % 2)` with `max_concurrency = caps[i]`; versions weigh `w0`, `w1`.
+fn table(caps: &[u32], w0: u32, w1: u32) -> ReplicaTable {
+    let mut y = format!(
+        "clouds: {{ c: {{ provider: private }} }}\nmodels: [{{ name: m, versions: [{{ name: v0, weight: {w0} }}, {{ name: v1, weight: {w1} }}] }}]\nreplicas:\n"
+    );
+    for (i, cap) in caps.iter().enumerate() {
+        writeln!(
+            y,
+            "  - {{ id: r{i}, model: m, version: v{}, cloud: c, url: \"http://127.0.0.1:{}\", max_concurrency: {cap} }}",
+            i % 2,
+            1000 + i
+        )
+        .unwrap();
+    }
+    ReplicaTable::build(&load_str(&y, &|_| None).unwrap(), &StatsRegistry::new())
+}
+
+fn eject(t: &ReplicaTable, i: usize) {
+    for _ in 0..EJECT_AFTER {
+        t.entries()[i].stats.health.on_failure(clock(), false);
+    }
+}
+
+const REQ: RouteRequest<'static> = RouteRequest {
+    model: "m",
+    protocol: Protocol::OpenAi,
+};
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn never_over_max_concurrency(caps in prop::collection::vec(1u32..4, 2..12), seed: u64) {
+        let t = table(&caps, 50, 50);
+        let mut guards = Vec::new();
+        let mut s = seed;
+        loop {
+            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let ranking = t.rank(&REQ, s).unwrap();
+            match t.admit("m", &ranking, &[]) {
+                Ok(a) => guards.push(a.guard),
+                Err(RouteError::NoCapacity { .. }) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let total: u32 = caps.iter().sum();
+        prop_assert_eq!(guards.len() as u32, total, "every slot is usable");
+        for e in t.entries() {
+            prop_assert!(e.stats.in_flight() <= e.replica.max_concurrency);
+        }
+    }
+
+    #[test]
+    fn never_picks_an_ejected_replica_while_a_healthy_one_is_free(
+        n in 2usize..12,
+        ejected in prop::collection::vec(any::<bool>(), 12),
+        seed: u64,
+    ) {
+        let t = table(&vec![4; n], 50, 50);
+        let ejected: Vec<usize> = (0..n).filter(|&i| ejected[i]).collect();
+        for &i in &ejected {
+            eject(&t, i);
+        }
+        let all_ejected = ejected.len() == n;
+        for k in 0..50u64 {
+            let ranking = t.rank(&REQ, seed ^ k).unwrap();
+            let a = t.admit("m", &ranking, &[]).unwrap();
+            prop_assert!(all_ejected || !ejected.contains(&a.index), "picked ejected r{}", a.index);
+        }
+    }
+
+    #[test]
+    fn a_retry_goes_to_a_replica_not_yet_tried(n in 2usize..10, seed: u64) {
+        let t = table(&vec![8; n], 50, 50);
+        let ranking = t.rank(&REQ, seed).unwrap();
+        let mut tried = Vec::new();
+        for _ in 0..n {
+            let a = t.admit("m", &ranking, &tried).unwrap();
+            prop_assert!(!tried.contains(&a.index));
+            tried.push(a.index);
+        }
+        prop_assert_eq!(tried.iter().collect::<HashSet<_>>().len(), n);
+        prop_assert!(t.admit("m", &ranking, &tried).is_err(), "nothing left once all were tried");
+    }
+
+    #[test]
+    fn version_weights_hold_within_two_percent(w0 in 1u32..=100, w1 in 1u32..=100, seed: u64) {
+        let t = table(&[8, 8, 8, 8], w0, w1);
+        let picks = 20_000u64;
+        let v0 = (0..picks)
+            .filter(|k| {
+                let r = t.rank(&REQ, seed.wrapping_add(k.wrapping_mul(0x2545_F491_4F6C_DD1D))).unwrap();
+                t.entries()[r.iter().next().unwrap()].replica.version == "v0"
+            })
+            .count() as f64 / picks as f64;
+        let expected = f64::from(w0) / f64::from(w0 + w1);
+        prop_assert!((v0 - expected).abs() < 0.02, "v0 share {v0:.4}, expected {expected:.4}");
+    }
+}
