@@ -163,13 +163,21 @@ pub struct Version {
 pub struct Routing {
     /// How a replica is chosen among a version's replicas.
     pub policy: Policy,
+    /// For `cost_aware`: a price tier whose best replica is at least this
+    /// utilised (in-flight / max_concurrency) is passed over for the next
+    /// tier, and used again once load drops. Default 0.8.
+    pub spill_at: f64,
 }
 
 /// Replica-choice policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Policy {
-    /// Fewest in-flight requests relative to capacity; ties broken by EWMA latency.
+    /// Cheapest price tier first (price = input + output per 1k tokens),
+    /// least loaded within a tier; spill to the next tier when a tier is
+    /// above `spill_at`. The default: equal prices make it `least_loaded`.
+    CostAware,
+    /// The less utilised of two random replicas (power of two choices).
     LeastLoaded,
     /// Each replica in turn.
     RoundRobin,

@@ -112,6 +112,8 @@ pub struct RawVersion {
 pub struct RawRouting {
     /// Replica-choice policy name.
     pub policy: Option<String>,
+    /// `cost_aware`: utilisation (0..1) above which a price tier counts as full.
+    pub spill_at: Option<f64>,
 }
 
 /// `replicas[i]:`

@@ -221,21 +221,31 @@ impl Validator {
             }
             let versions = self.versions(&path, m.versions);
             let policy = match m.routing.policy.as_deref() {
-                None | Some("least_loaded") => Policy::LeastLoaded,
+                None | Some("cost_aware") => Policy::CostAware,
+                Some("least_loaded") => Policy::LeastLoaded,
                 Some("round_robin") => Policy::RoundRobin,
                 Some(other) => {
                     self.err(
                         format!("{path}.routing.policy"),
-                        format!("unknown policy `{other}` (expected least_loaded or round_robin)"),
+                        format!(
+                            "unknown policy `{other}` (expected cost_aware, least_loaded or round_robin)"
+                        ),
                     );
-                    Policy::LeastLoaded
+                    Policy::CostAware
                 }
             };
+            let spill_at = m.routing.spill_at.unwrap_or(0.8);
+            if !(spill_at > 0.0 && spill_at <= 1.0) {
+                self.err(
+                    format!("{path}.routing.spill_at"),
+                    format!("must be > 0 and <= 1, got {spill_at}"),
+                );
+            }
             out.push(ModelGroup {
                 name: m.name,
                 versions,
                 fallbacks: m.fallbacks,
-                routing: Routing { policy },
+                routing: Routing { policy, spill_at },
             });
         }
         // Fallbacks need the full list of names.

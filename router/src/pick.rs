@@ -117,7 +117,7 @@ impl ReplicaTable {
                     version: v.to_owned(),
                 }
             })?;
-            segments.extend(self.segment(group, slot, req.protocol, &mut rng));
+            self.push_version(group, slot, req.protocol, &mut rng, &mut segments);
         } else {
             self.push_group(group, req.protocol, &mut rng, &mut segments);
             for fb in &group.fallbacks {
@@ -206,59 +206,84 @@ impl ReplicaTable {
         }
         // Chosen version first, then the others in config order.
         if let Some(v) = eligible().nth(first) {
-            out.extend(self.segment(g, v, proto, rng));
+            self.push_version(g, v, proto, rng, out);
         }
         for (k, v) in eligible().enumerate() {
             if k != first {
-                out.extend(self.segment(g, v, proto, rng));
+                self.push_version(g, v, proto, rng, out);
             }
         }
     }
 
-    fn segment<'t>(
+    /// One version's candidates. `cost_aware` walks price tiers cheapest
+    /// first, but a tier whose power-of-two winner is already above
+    /// `spill_at` goes after all the others (spill-over, not refusal).
+    fn push_version<'t>(
         &'t self,
         g: &Group,
         v: &'t VersionSlot,
         proto: Protocol,
         rng: &mut SplitMix,
-    ) -> Option<Segment<'t>> {
-        let replicas = v.speaking(proto);
-        let n = replicas.len();
-        if n == 0 {
-            return None;
-        }
-        let segment = match g.policy {
-            Policy::RoundRobin => {
-                let start = g.cursor.fetch_add(1, Ordering::Relaxed) % n;
-                Segment {
-                    replicas,
-                    head: [None, None],
-                    start,
+        out: &mut Vec<Segment<'t>>,
+    ) {
+        match g.policy {
+            Policy::CostAware => {
+                let mut full = Vec::new();
+                for tier in v.tiers(proto) {
+                    let seg = self.least_loaded(tier, rng);
+                    let winner = seg.head[0].unwrap_or(tier[0]);
+                    if self.utilisation(winner) >= g.spill_at {
+                        full.push(seg);
+                    } else {
+                        out.push(seg);
+                    }
                 }
+                out.extend(full);
             }
-            Policy::LeastLoaded if n == 1 => Segment {
-                replicas,
-                head: [None, None],
-                start: 0,
-            },
             Policy::LeastLoaded => {
-                let a = (rng.next() % n as u64) as usize;
-                let b = (a + 1 + (rng.next() % (n as u64 - 1)) as usize) % n;
-                let (a, b) = (replicas[a], replicas[b]);
-                let (first, second) = if self.utilisation(b) < self.utilisation(a) {
-                    (b, a)
-                } else {
-                    (a, b)
-                };
-                let start = (rng.next() % n as u64) as usize;
-                Segment {
-                    replicas,
-                    head: [Some(first), Some(second)],
-                    start,
+                let all = v.speaking(proto);
+                if !all.is_empty() {
+                    out.push(self.least_loaded(all, rng));
                 }
             }
+            Policy::RoundRobin => {
+                let all = v.speaking(proto);
+                if !all.is_empty() {
+                    let start = g.cursor.fetch_add(1, Ordering::Relaxed) % all.len();
+                    out.push(Segment {
+                        replicas: all,
+                        head: [None, None],
+                        start,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Power of two choices over a non-empty `replicas`.
+    fn least_loaded<'t>(&self, replicas: &'t [usize], rng: &mut SplitMix) -> Segment<'t> {
+        let n = replicas.len();
+        if n == 1 {
+            return Segment {
+                replicas,
+                head: [Some(replicas[0]), None],
+                start: 0,
+            };
+        }
+        let a = (rng.next() % n as u64) as usize;
+        let b = (a + 1 + (rng.next() % (n as u64 - 1)) as usize) % n;
+        let (a, b) = (replicas[a], replicas[b]);
+        let (first, second) = if self.utilisation(b) < self.utilisation(a) {
+            (b, a)
+        } else {
+            (a, b)
         };
-        Some(segment)
+        let start = (rng.next() % n as u64) as usize;
+        Segment {
+            replicas,
+            head: [Some(first), Some(second)],
+            start,
+        }
     }
 
     /// In-flight over capacity, in millionths (integer, so ties are exact).

@@ -27,9 +27,13 @@ pub struct VersionSlot {
     pub weight: u32,
     /// Indices into [`ReplicaTable::entries`].
     pub replicas: Vec<usize>,
-    /// The same, split by protocol, so ranking never filters per request.
+    /// The same, split by protocol (so ranking never filters per request)
+    /// and sorted by price, cheapest first.
     pub(crate) openai: Vec<usize>,
     pub(crate) kserve: Vec<usize>,
+    /// End index (exclusive) of each price tier in `openai` / `kserve`.
+    pub(crate) openai_tiers: Vec<usize>,
+    pub(crate) kserve_tiers: Vec<usize>,
 }
 
 impl VersionSlot {
@@ -39,6 +43,18 @@ impl VersionSlot {
             Protocol::OpenAi => &self.openai,
             Protocol::KserveV2 => &self.kserve,
         }
+    }
+
+    /// [`VersionSlot::speaking`] cut into price tiers, cheapest first.
+    pub fn tiers(&self, protocol: Protocol) -> impl Iterator<Item = &[usize]> {
+        let (all, ends) = match protocol {
+            Protocol::OpenAi => (&self.openai, &self.openai_tiers),
+            Protocol::KserveV2 => (&self.kserve, &self.kserve_tiers),
+        };
+        let starts = std::iter::once(0).chain(ends.iter().copied());
+        starts
+            .zip(ends.iter().copied())
+            .map(move |(a, b)| &all[a..b])
     }
 }
 
@@ -53,6 +69,8 @@ pub struct Group {
     pub fallbacks: Vec<String>,
     /// Replica-choice policy.
     pub policy: Policy,
+    /// `cost_aware` spill threshold, in millionths of utilisation.
+    pub(crate) spill_at: u64,
     /// Round-robin position (only the `round_robin` policy reads it).
     pub(crate) cursor: AtomicUsize,
 }
@@ -101,18 +119,15 @@ impl ReplicaTable {
                         .filter(|(_, e)| e.replica.model == m.name && e.replica.version == v.name)
                         .map(|(i, _)| i)
                         .collect();
-                    let speaking = |p: Protocol| -> Vec<usize> {
-                        replicas
-                            .iter()
-                            .copied()
-                            .filter(|&i| entries[i].replica.protocol == p)
-                            .collect()
-                    };
+                    let (openai, openai_tiers) = by_price(&entries, &replicas, Protocol::OpenAi);
+                    let (kserve, kserve_tiers) = by_price(&entries, &replicas, Protocol::KserveV2);
                     VersionSlot {
                         name: v.name.clone(),
                         weight: v.weight,
-                        openai: speaking(Protocol::OpenAi),
-                        kserve: speaking(Protocol::KserveV2),
+                        openai,
+                        kserve,
+                        openai_tiers,
+                        kserve_tiers,
                         replicas,
                     }
                 })
@@ -124,6 +139,7 @@ impl ReplicaTable {
                     versions,
                     fallbacks: m.fallbacks.clone(),
                     policy: m.routing.policy,
+                    spill_at: (m.routing.spill_at * 1e6) as u64,
                     cursor: AtomicUsize::new(0),
                 },
             );
@@ -156,4 +172,27 @@ impl ReplicaTable {
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
         self.order.iter().filter_map(|n| self.groups.get(n))
     }
+}
+
+/// A replica's price for tiering: what 1k input plus 1k output tokens cost.
+fn price(e: &Entry) -> f64 {
+    e.replica.cost.input_per_1k + e.replica.cost.output_per_1k
+}
+
+/// The replicas of `replicas` speaking `p`, cheapest first, and the end
+/// index of each run of equal price.
+fn by_price(entries: &[Entry], replicas: &[usize], p: Protocol) -> (Vec<usize>, Vec<usize>) {
+    let mut sorted: Vec<usize> = replicas
+        .iter()
+        .copied()
+        .filter(|&i| entries[i].replica.protocol == p)
+        .collect();
+    sorted.sort_by(|&a, &b| price(&entries[a]).total_cmp(&price(&entries[b])));
+    let mut ends = Vec::new();
+    for k in 1..=sorted.len() {
+        if k == sorted.len() || price(&entries[sorted[k]]) != price(&entries[sorted[k - 1]]) {
+            ends.push(k);
+        }
+    }
+    (sorted, ends)
 }

@@ -161,3 +161,49 @@ fn parse_model_splits_only_real_pins() {
     assert_eq!(parse_model("chat@"), ("chat@", None));
     assert_eq!(parse_model("@v1"), ("@v1", None));
 }
+
+const TIERS: &str = r#"
+clouds: { onprem: { provider: private }, aws: { provider: aws }, azure: { provider: azure } }
+models: [{ name: m, versions: [{ name: v1, weight: 100 }], routing: { policy: cost_aware, spill_at: 0.8 } }]
+replicas:
+  - { id: azure-1, model: m, cloud: azure, url: "http://127.0.0.1:4", max_concurrency: 10, cost: { input_per_1k: 0.5, output_per_1k: 1.5 } }
+  - { id: private-1, model: m, cloud: onprem, url: "http://127.0.0.1:1", max_concurrency: 10, cost: { input_per_1k: 0.1, output_per_1k: 0.1 } }
+  - { id: aws-1, model: m, cloud: aws, url: "http://127.0.0.1:3", max_concurrency: 10, cost: { input_per_1k: 0.3, output_per_1k: 0.6 } }
+  - { id: private-2, model: m, cloud: onprem, url: "http://127.0.0.1:2", max_concurrency: 10, cost: { input_per_1k: 0.1, output_per_1k: 0.1 } }
+"#;
+
+#[test]
+fn cost_aware_fills_the_cheapest_tier_then_spills_in_price_order() {
+    let t = table(TIERS);
+    let mut held = Vec::new();
+    let mut take = |seed: u64| {
+        let r = t.rank(&req("m"), seed).unwrap();
+        let a = t.admit("m", &r, &[]).unwrap();
+        let id = a.entry.replica.id.clone();
+        held.push(a.guard);
+        id
+    };
+    // Private until both private replicas are at 8 of 10 (spill_at 0.8).
+    for s in 0..16 {
+        assert!(take(s).starts_with("private"), "request {s}");
+    }
+    for s in 16..24 {
+        assert_eq!(take(s), "aws-1", "request {s}");
+    }
+    for s in 24..32 {
+        assert_eq!(take(s), "azure-1", "request {s}");
+    }
+    // Every tier is past spill_at: the cheapest with room goes first again.
+    assert!(take(32).starts_with("private"));
+    // Load drops on the private tier: traffic comes back to it at once.
+    held.drain(..16);
+    let r = t.rank(&req("m"), 99).unwrap();
+    assert!(
+        t.admit("m", &r, &[])
+            .unwrap()
+            .entry
+            .replica
+            .id
+            .starts_with("private")
+    );
+}
