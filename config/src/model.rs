@@ -167,6 +167,12 @@ pub struct Routing {
     /// utilised (in-flight / max_concurrency) is passed over for the next
     /// tier, and used again once load drops. Default 0.8.
     pub spill_at: f64,
+    /// Requests that may wait for a slot when every eligible replica is at
+    /// `max_concurrency` (0: shed at once). Default 64.
+    pub queue_size: usize,
+    /// Longest wait in that queue before the request is shed with 429.
+    #[serde(serialize_with = "ms")]
+    pub queue_timeout: Duration,
 }
 
 /// Replica-choice policies.

@@ -114,6 +114,10 @@ pub struct RawRouting {
     pub policy: Option<String>,
     /// `cost_aware`: utilisation (0..1) above which a price tier counts as full.
     pub spill_at: Option<f64>,
+    /// Requests that may wait for a free slot when every replica is full.
+    pub queue_size: Option<i64>,
+    /// How long one may wait before it is shed with 429.
+    pub queue_timeout_ms: Option<i64>,
 }
 
 /// `replicas[i]:`

@@ -245,7 +245,26 @@ impl Validator {
                 name: m.name,
                 versions,
                 fallbacks: m.fallbacks,
-                routing: Routing { policy, spill_at },
+                routing: Routing {
+                    policy,
+                    spill_at,
+                    queue_size: self
+                        .int(
+                            &format!("{path}.routing"),
+                            "queue_size",
+                            m.routing.queue_size,
+                            0,
+                            100_000,
+                        )
+                        .unwrap_or(64),
+                    queue_timeout: self
+                        .ms(
+                            &format!("{path}.routing"),
+                            "queue_timeout_ms",
+                            m.routing.queue_timeout_ms,
+                        )
+                        .unwrap_or(Duration::from_secs(5)),
+                },
             });
         }
         // Fallbacks need the full list of names.

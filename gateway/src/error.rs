@@ -101,6 +101,14 @@ pub enum ProxyError {
         /// The deadline.
         ms: u128,
     },
+    /// Every replica stayed full for the group's whole queue timeout.
+    #[error("all replicas of model `{model}` stayed at capacity for {ms} ms; request shed")]
+    QueueTimeout {
+        /// The model the client named.
+        model: String,
+        /// How long it waited.
+        ms: u128,
+    },
     /// The gateway is shutting down and takes no new requests.
     #[error("the gateway is shutting down")]
     ShuttingDown,
@@ -126,13 +134,16 @@ impl ProxyError {
             }
             ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::QueueTimeout { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
     /// Seconds the client should wait before retrying, for overload answers.
     pub fn retry_after(&self) -> Option<u32> {
         match self {
-            ProxyError::Route(RouteError::NoCapacity { .. }) => Some(1),
+            ProxyError::Route(RouteError::NoCapacity { .. }) | ProxyError::QueueTimeout { .. } => {
+                Some(1)
+            }
             ProxyError::ShuttingDown => Some(1),
             _ => None,
         }
@@ -163,6 +174,7 @@ impl ProxyError {
             ProxyError::UpstreamFailed { .. } => "upstream_failed",
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
             ProxyError::ShuttingDown => "shutting_down",
+            ProxyError::QueueTimeout { .. } => "queue_timeout",
         }
     }
 
@@ -181,7 +193,9 @@ impl ProxyError {
             ProxyError::Route(
                 RouteError::UnknownModel { .. } | RouteError::UnknownVersion { .. },
             ) => "model_not_found",
-            ProxyError::Route(RouteError::NoCapacity { .. }) => "rate_limit_exceeded",
+            ProxyError::Route(RouteError::NoCapacity { .. }) | ProxyError::QueueTimeout { .. } => {
+                "rate_limit_exceeded"
+            }
             other => other.label(),
         }
     }

@@ -9,6 +9,7 @@
 //! - [`upstream`]: the pooled client and per-replica address/credentials.
 //! - [`server`]: listeners, connection limits and graceful shutdown.
 //! - [`admin`]: probes, `/admin/replicas`, `/admin/config`.
+//! - [`admission`]: per-group bounded wait queues with priorities.
 //! - [`demo`]: the self-contained three-cloud demo.
 //! - [`signal`]: which process signals mean "stop".
 //!
@@ -16,6 +17,7 @@
 //! crate owns talking HTTP on both sides.
 
 pub mod admin;
+pub mod admission;
 pub mod demo;
 pub mod error;
 pub mod proxy;

@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use switchyard_config::Config;
 use switchyard_router::{ReplicaTable, StatsRegistry};
 
+use crate::admission::Queues;
 use crate::proxy::failover::RetryBudget;
 use crate::upstream::{Upstream, UpstreamClient};
 
@@ -33,6 +34,8 @@ pub struct Snapshot {
 pub struct Gateway {
     /// Gateway-wide cap on retries, shared by every request and generation.
     pub retry_budget: RetryBudget,
+    /// Per-group wait queues for admission control.
+    pub queues: Queues,
     current: ArcSwap<Snapshot>,
     stats: StatsRegistry,
     ready: AtomicBool,
@@ -45,6 +48,7 @@ impl Gateway {
         let first = Self::prepare(config, &stats, 1);
         Arc::new(Self {
             retry_budget: RetryBudget::default(),
+            queues: Queues::default(),
             current: ArcSwap::from_pointee(first),
             stats,
             ready: AtomicBool::new(false),

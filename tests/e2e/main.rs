@@ -8,6 +8,7 @@ mod failover;
 mod kserve;
 mod lifecycle;
 mod openai;
+mod queue;
 mod routing;
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ clouds:
 models:
   - name: chat
     versions: [{ name: v1, weight: 75 }, { name: v2, weight: 25 }]
+    routing: { queue_timeout_ms: 200 }
   - name: resnet
     versions: [{ name: "1", weight: 100 }]
 replicas:

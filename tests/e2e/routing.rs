@@ -76,7 +76,8 @@ async fn full_replicas_are_skipped_and_a_full_version_sheds_with_retry_after() {
         "no replica above max_concurrency"
     );
 
-    // The pinned version is full: shed, in OpenAI's shape, with Retry-After.
+    // The pinned version stays full for the group's queue timeout (200 ms):
+    // shed, in OpenAI's shape, with Retry-After.
     let shed = http
         .post(
             gw.data_addr,

@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use switchyard_router::InFlightGuard;
 use tokio::time::{Instant, Sleep};
 
+use crate::admission::Release;
 use crate::proxy::sse::SseWatch;
 
 /// Error type of response bodies.
@@ -51,6 +52,9 @@ pin_project_lite::pin_project! {
         idle: Sleep,
         idle_timeout: Duration,
         guard: Option<InFlightGuard>,
+        // After `guard`: fields drop in order, so the slot is free before
+        // the queued request this wakes looks for one.
+        release: Option<Release>,
         sse: Option<SseWatch>,
         done: bool,
         // The item polled past the end of a coalesced batch, delivered next.
@@ -63,12 +67,19 @@ const COALESCE_MAX: usize = 64 << 10;
 
 impl GuardedBody {
     /// Wraps `inner`; `sse` selects the in-band error event on failure.
-    pub fn new(inner: Incoming, guard: InFlightGuard, idle_timeout: Duration, sse: bool) -> Self {
+    pub fn new(
+        inner: Incoming,
+        guard: InFlightGuard,
+        release: Release,
+        idle_timeout: Duration,
+        sse: bool,
+    ) -> Self {
         Self {
             inner,
             idle: tokio::time::sleep(idle_timeout),
             idle_timeout,
             guard: Some(guard),
+            release: Some(release),
             sse: sse.then(SseWatch::default),
             done: false,
             held: None,
@@ -134,6 +145,7 @@ impl Body for GuardedBody {
             Poll::Ready(None) if this.sse.as_ref().is_none_or(SseWatch::finished) => {
                 *this.done = true;
                 this.guard.take();
+                this.release.take();
                 return Poll::Ready(None);
             }
             Poll::Ready(None) => {

@@ -19,8 +19,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
-use switchyard_router::{Ranking, clock};
+use switchyard_router::{Admitted, Ranking, RouteError, clock, parse_model};
 
+use crate::admission::{Priority, Release};
 use crate::error::ProxyError;
 use crate::proxy::body::ProxyBody;
 use crate::proxy::forward::{self, Outbound};
@@ -44,6 +45,8 @@ pub struct Request<'a> {
     pub remote: SocketAddr,
     /// Request id.
     pub request_id: &'a HeaderValue,
+    /// Place in the wait queue when every replica is full.
+    pub priority: Priority,
 }
 
 /// Statuses that say "this replica, not this request": worth another replica.
@@ -75,8 +78,12 @@ pub async fn send(
             Ok(a) => a,
             // Nothing left to try: the last attempt's answer stands.
             Err(_) if last.is_some() => break,
+            Err(RouteError::NoCapacity { .. }) => wait_for_slot(gw, snap, &req, deadline).await?,
             Err(e) => return Err(e.into()),
         };
+        // Declared after the slot's guard inside the body: wakes a waiter
+        // of this replica's group once the slot is free again.
+        let release = Release(gw.queues.get(&admitted.entry.replica.model));
         tried.push(admitted.index);
         let replica = admitted.entry.replica.id.clone();
         let (path_and_query, body) = prepare(&snap.upstreams[admitted.index]);
@@ -89,7 +96,7 @@ pub async fn send(
             request_id: req.request_id,
             deadline,
         };
-        let result = forward::forward(snap, admitted, out).await;
+        let result = forward::forward(snap, admitted, out, release).await;
         let retry = match &result {
             Ok(resp) => retryable_status(resp.status()),
             Err(e) => e.is_retryable(),
@@ -113,6 +120,47 @@ pub async fn send(
                 model: req.model.to_owned(),
             },
         )),
+    }
+}
+
+/// Every candidate is full: wait in the group's queue (bounded, by
+/// priority) for a slot, until the group's `queue_timeout` or the request
+/// deadline. Joins the queue *before* looking again, so a slot freed in
+/// between is not missed.
+async fn wait_for_slot<'t>(
+    gw: &Gateway,
+    snap: &'t Snapshot,
+    req: &Request<'_>,
+    deadline: tokio::time::Instant,
+) -> Result<Admitted<'t>, ProxyError> {
+    let (group, _) = parse_model(req.model);
+    let full = || {
+        ProxyError::Route(RouteError::NoCapacity {
+            model: req.model.to_owned(),
+        })
+    };
+    let Some(routing) = snap.config.model(group).map(|m| &m.routing) else {
+        return Err(full());
+    };
+    if routing.queue_size == 0 {
+        return Err(full());
+    }
+    let started = tokio::time::Instant::now();
+    let until = deadline.min(started + routing.queue_timeout);
+    let queue = gw.queues.get(group);
+    loop {
+        let Some(woken) = queue.enqueue(req.priority, routing.queue_size) else {
+            return Err(full());
+        };
+        if let Ok(admitted) = snap.table.admit(req.model, req.ranking, &[]) {
+            return Ok(admitted);
+        }
+        if tokio::time::timeout_at(until, woken).await.is_err() {
+            return Err(ProxyError::QueueTimeout {
+                model: req.model.to_owned(),
+                ms: started.elapsed().as_millis(),
+            });
+        }
     }
 }
 

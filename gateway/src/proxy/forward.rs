@@ -8,6 +8,7 @@ use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Full};
 use switchyard_router::{Admitted, Outcome, clock};
 
+use crate::admission::Release;
 use crate::error::ProxyError;
 use crate::proxy::body::{GuardedBody, ProxyBody};
 use crate::state::Snapshot;
@@ -62,6 +63,7 @@ pub async fn forward(
     snap: &Snapshot,
     admitted: Admitted<'_>,
     out: Outbound<'_>,
+    release: Release,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let Admitted {
         index,
@@ -151,7 +153,7 @@ pub async fn forward(
     parts
         .headers
         .insert(X_GENERATION.clone(), snap.generation_header.clone());
-    let body = GuardedBody::new(body, guard, limits.stream_idle_timeout, sse);
+    let body = GuardedBody::new(body, guard, release, limits.stream_idle_timeout, sse);
     Ok(Response::from_parts(parts, body.boxed()))
 }
 

@@ -32,6 +32,7 @@ use hyper::body::Incoming;
 use switchyard_config::{Limits, Protocol};
 use switchyard_router::RouteRequest;
 
+use crate::admission::Priority;
 use crate::error::{Api, ProxyError};
 use crate::state::Gateway;
 use crate::upstream::Upstream;
@@ -77,6 +78,7 @@ async fn serve(
         Endpoint::KserveInfer { .. } | Endpoint::KserveMetadata { .. } => Protocol::KserveV2,
     };
     let (parts, body) = req.into_parts();
+    let priority = Priority::from_headers(&parts.headers)?;
 
     // 4. The whole body, bounded in size and time (routing needs `model`, and a
     //    buffered body is what lets a later attempt replay it).
@@ -129,6 +131,7 @@ async fn serve(
         headers: &parts.headers,
         remote,
         request_id,
+        priority,
     };
     failover::send(gw, &snap, request, prepare).await
 }
