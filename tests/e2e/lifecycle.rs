@@ -57,16 +57,7 @@ async fn in_flight_returns_to_zero_after_streams_complete() {
 async fn client_disconnect_mid_stream_releases_the_slot_and_the_replica() {
     let (gw, replicas) = fleet(streaming(500, 20)).await;
     let http = Http::default();
-    let body = chat("chat@v2", true).to_string();
-    let resp = http
-        .send(
-            "POST",
-            gw.data_addr,
-            "/v1/chat/completions",
-            &[("content-type", "application/json")],
-            body,
-        )
-        .await;
+    let resp = http.open_stream(gw.data_addr, &chat("chat@v2", true)).await;
     assert_eq!(resp.status(), 200);
     let mut body = resp.into_body();
     assert!(next_chunk(&mut body).await.is_some());
@@ -101,16 +92,7 @@ async fn client_disconnect_mid_stream_releases_the_slot_and_the_replica() {
 async fn graceful_shutdown_lets_an_in_flight_stream_finish() {
     let (gw, _r) = fleet(streaming(30, 20)).await;
     let http = Http::default();
-    let body = chat("chat", true).to_string();
-    let resp = http
-        .send(
-            "POST",
-            gw.data_addr,
-            "/v1/chat/completions",
-            &[("content-type", "application/json")],
-            body,
-        )
-        .await;
+    let resp = http.open_stream(gw.data_addr, &chat("chat", true)).await;
     let mut stream = resp.into_body();
     let mut text = String::from_utf8(next_chunk(&mut stream).await.unwrap().to_vec()).unwrap();
 

@@ -85,6 +85,20 @@ impl Answer {
     pub fn sse_data(&self) -> Vec<String> {
         sse_data(&String::from_utf8_lossy(&self.body))
     }
+
+    /// Asserts the stream ended with an in-band error event mentioning
+    /// `needle`, and never claimed to be complete (`[DONE]`).
+    pub fn assert_ends_with_error(&self, needle: &str) {
+        let events = self.sse_data();
+        let last: serde_json::Value = serde_json::from_str(events.last().expect("no events"))
+            .unwrap_or_else(|e| panic!("last event is not JSON ({e}): {events:?}"));
+        let message = last["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{events:?}");
+        assert!(
+            !events.iter().any(|e| e == "[DONE]"),
+            "a cut stream must not look complete"
+        );
+    }
 }
 
 /// Splits an SSE body into its `data:` payloads.
@@ -161,6 +175,24 @@ impl Http {
             addr,
             path,
             &[("content-type", "application/json")],
+            json.to_string(),
+        )
+        .await
+    }
+
+    /// POSTs a chat request to `/v1/chat/completions` and returns as soon as
+    /// the headers are in, with the (streaming) body unread.
+    pub async fn open_stream(
+        &self,
+        addr: SocketAddr,
+        json: &serde_json::Value,
+    ) -> http::Response<Incoming> {
+        let headers = [("content-type", "application/json")];
+        self.send(
+            "POST",
+            addr,
+            "/v1/chat/completions",
+            &headers,
             json.to_string(),
         )
         .await
