@@ -147,6 +147,10 @@ pub struct ModelGroup {
     pub fallbacks: Vec<String>,
     /// Replica-choice policy.
     pub routing: Routing,
+    /// Cloud ids or providers (`private`, `aws`, `azure`) this group's
+    /// traffic may reach; empty means anywhere. Requests can narrow it
+    /// further with `x-switchyard-clouds`, never widen it.
+    pub residency: Vec<String>,
 }
 
 /// One version of a model group.

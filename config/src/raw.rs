@@ -94,6 +94,9 @@ pub struct RawModel {
     /// How a replica is chosen inside a version.
     #[serde(default)]
     pub routing: RawRouting,
+    /// Cloud ids or providers this group's traffic may go to.
+    #[serde(default)]
+    pub residency: Vec<String>,
 }
 
 /// `models[i].versions[j]:`

@@ -18,6 +18,7 @@ pub fn validate(raw: RawConfig, hash: String) -> Result<Config, Vec<FieldError>>
     let models = v.models(raw.models);
     let replicas = v.replicas(raw.replicas, &models, &clouds);
     v.cross_checks(&models, &replicas);
+    v.residency(&models, &clouds);
     if v.errors.is_empty() {
         Ok(Config {
             server,
@@ -245,6 +246,7 @@ impl Validator {
                 name: m.name,
                 versions,
                 fallbacks: m.fallbacks,
+                residency: m.residency,
                 routing: Routing {
                     policy,
                     spill_at,
@@ -542,6 +544,23 @@ impl Validator {
                             "`{}@{}` has weight {} but no replica serves it",
                             m.name, v.name, v.weight
                         ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Validator {
+    fn residency(&mut self, models: &[ModelGroup], clouds: &BTreeMap<String, Cloud>) {
+        for (i, m) in models.iter().enumerate() {
+            for (j, r) in m.residency.iter().enumerate() {
+                let known =
+                    clouds.contains_key(r) || ["aws", "azure", "private"].contains(&r.as_str());
+                if !known {
+                    self.err(
+                        format!("models[{i}].residency[{j}]"),
+                        format!("`{r}` is neither a cloud id nor a provider (aws, azure, private)"),
                     );
                 }
             }

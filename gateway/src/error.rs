@@ -123,6 +123,7 @@ impl ProxyError {
                 | RouteError::UnknownVersion { .. }
                 | RouteError::WrongProtocol { .. } => StatusCode::NOT_FOUND,
                 RouteError::NoCapacity { .. } => StatusCode::TOO_MANY_REQUESTS,
+                RouteError::OutsideResidency { .. } => StatusCode::SERVICE_UNAVAILABLE,
             },
             ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -195,6 +196,9 @@ impl ProxyError {
             ) => "model_not_found",
             ProxyError::Route(RouteError::NoCapacity { .. }) | ProxyError::QueueTimeout { .. } => {
                 "rate_limit_exceeded"
+            }
+            ProxyError::Route(RouteError::OutsideResidency { .. }) => {
+                "no_replica_in_allowed_clouds"
             }
             other => other.label(),
         }

@@ -43,6 +43,7 @@ fn pick(c: &mut Criterion) {
         let req = RouteRequest {
             model: "chat",
             protocol: Protocol::OpenAi,
+            clouds: &[],
         };
         let mut seed = 0u64;
         group.bench_with_input(BenchmarkId::from_parameter(n), &t, |b, t| {

@@ -29,6 +29,15 @@ pub enum RouteError {
         /// The protocol the client spoke.
         protocol: Protocol,
     },
+    /// Residency (the group's, or the request's `x-switchyard-clouds`)
+    /// leaves no replica. Never answered by spilling elsewhere.
+    #[error("no replica of model `{model}` runs in the allowed clouds{}", if clouds.is_empty() { String::new() } else { format!(" ({clouds})") })]
+    OutsideResidency {
+        /// The name the client sent.
+        model: String,
+        /// The request's restriction, comma-separated (empty: the group's own).
+        clouds: String,
+    },
     /// Every eligible replica is at its `max_concurrency`.
     #[error("all replicas of model `{model}` are at capacity")]
     NoCapacity {
@@ -45,6 +54,7 @@ impl RouteError {
             RouteError::UnknownVersion { .. } => "unknown_version",
             RouteError::WrongProtocol { .. } => "wrong_protocol",
             RouteError::NoCapacity { .. } => "no_capacity",
+            RouteError::OutsideResidency { .. } => "outside_residency",
         }
     }
 }

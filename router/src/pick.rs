@@ -28,12 +28,18 @@ pub struct RouteRequest<'a> {
     pub model: &'a str,
     /// The API the client spoke; only replicas speaking it are candidates.
     pub protocol: Protocol,
+    /// `x-switchyard-clouds`: cloud ids or providers the request may reach
+    /// (empty: wherever the group may go).
+    pub clouds: &'a [&'a str],
 }
 
 /// The order in which replicas may serve one request, best first.
 #[derive(Debug, Clone)]
 pub struct Ranking<'t> {
     segments: Vec<Segment<'t>>,
+    table: &'t ReplicaTable,
+    /// The request's own cloud restriction (owned: it outlives the headers).
+    clouds: Vec<String>,
 }
 
 /// One version's replicas in this request's order: `head` first, then the
@@ -43,6 +49,8 @@ struct Segment<'t> {
     replicas: &'t [usize],
     head: [Option<usize>; 2],
     start: usize,
+    /// The group's residency.
+    residency: &'t [String],
 }
 
 impl Segment<'_> {
@@ -58,9 +66,15 @@ impl Segment<'_> {
 }
 
 impl Ranking<'_> {
-    /// Candidate replica indices (into [`ReplicaTable::entries`]), best first.
+    /// Candidate replica indices (into [`ReplicaTable::entries`]), best
+    /// first, only where both the group's residency and the request allow.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.segments.iter().flat_map(Segment::iter)
+        self.segments.iter().flat_map(move |s| {
+            s.iter().filter(move |&i| {
+                let e = &self.table.entries[i];
+                e.within(s.residency) && e.within(&self.clouds)
+            })
+        })
     }
 }
 
@@ -126,7 +140,24 @@ impl ReplicaTable {
                 }
             }
         }
-        Ok(Ranking { segments })
+        let ranking = Ranking {
+            segments,
+            table: self,
+            clouds: req.clouds.iter().map(|c| (*c).to_owned()).collect(),
+        };
+        let restricted = !req.clouds.is_empty()
+            || !group.residency.is_empty()
+            || group
+                .fallbacks
+                .iter()
+                .any(|f| self.groups.get(f).is_some_and(|g| !g.residency.is_empty()));
+        if restricted && ranking.iter().next().is_none() {
+            return Err(RouteError::OutsideResidency {
+                model: req.model.to_owned(),
+                clouds: req.clouds.join(","),
+            });
+        }
+        Ok(ranking)
     }
 
     /// Takes a slot on the first candidate that has one, skipping replicas
@@ -220,7 +251,7 @@ impl ReplicaTable {
     /// `spill_at` goes after all the others (spill-over, not refusal).
     fn push_version<'t>(
         &'t self,
-        g: &Group,
+        g: &'t Group,
         v: &'t VersionSlot,
         proto: Protocol,
         rng: &mut SplitMix,
@@ -230,7 +261,7 @@ impl ReplicaTable {
             Policy::CostAware => {
                 let mut full = Vec::new();
                 for tier in v.tiers(proto) {
-                    let seg = self.least_loaded(tier, rng);
+                    let seg = self.least_loaded(tier, &g.residency, rng);
                     let winner = seg.head[0].unwrap_or(tier[0]);
                     if self.utilisation(winner) >= g.spill_at {
                         full.push(seg);
@@ -243,7 +274,7 @@ impl ReplicaTable {
             Policy::LeastLoaded => {
                 let all = v.speaking(proto);
                 if !all.is_empty() {
-                    out.push(self.least_loaded(all, rng));
+                    out.push(self.least_loaded(all, &g.residency, rng));
                 }
             }
             Policy::RoundRobin => {
@@ -254,6 +285,7 @@ impl ReplicaTable {
                         replicas: all,
                         head: [None, None],
                         start,
+                        residency: &g.residency,
                     });
                 }
             }
@@ -261,13 +293,19 @@ impl ReplicaTable {
     }
 
     /// Power of two choices over a non-empty `replicas`.
-    fn least_loaded<'t>(&self, replicas: &'t [usize], rng: &mut SplitMix) -> Segment<'t> {
+    fn least_loaded<'t>(
+        &self,
+        replicas: &'t [usize],
+        residency: &'t [String],
+        rng: &mut SplitMix,
+    ) -> Segment<'t> {
         let n = replicas.len();
         if n == 1 {
             return Segment {
                 replicas,
                 head: [Some(replicas[0]), None],
                 start: 0,
+                residency,
             };
         }
         let a = (rng.next() % n as u64) as usize;
@@ -283,6 +321,7 @@ impl ReplicaTable {
             replicas,
             head: [Some(first), Some(second)],
             start,
+            residency,
         }
     }
 

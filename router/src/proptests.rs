@@ -36,6 +36,7 @@ fn eject(t: &ReplicaTable, i: usize) {
 const REQ: RouteRequest<'static> = RouteRequest {
     model: "m",
     protocol: Protocol::OpenAi,
+    clouds: &[],
 };
 
 proptest! {

@@ -71,6 +71,8 @@ pub struct Group {
     pub policy: Policy,
     /// `cost_aware` spill threshold, in millionths of utilisation.
     pub(crate) spill_at: u64,
+    /// Clouds/providers this group may reach (empty: any).
+    pub residency: Vec<String>,
     /// Round-robin position (only the `round_robin` policy reads it).
     pub(crate) cursor: AtomicUsize,
 }
@@ -140,6 +142,7 @@ impl ReplicaTable {
                     fallbacks: m.fallbacks.clone(),
                     policy: m.routing.policy,
                     spill_at: (m.routing.spill_at * 1e6) as u64,
+                    residency: m.residency.clone(),
                     cursor: AtomicUsize::new(0),
                 },
             );
@@ -171,6 +174,18 @@ impl ReplicaTable {
     /// Groups in config order.
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
         self.order.iter().filter_map(|n| self.groups.get(n))
+    }
+}
+
+impl Entry {
+    /// Whether this replica runs in one of `places` (cloud ids or provider
+    /// names); an empty list allows everything.
+    pub fn within<S: AsRef<str>>(&self, places: &[S]) -> bool {
+        places.is_empty()
+            || places.iter().any(|p| {
+                let p = p.as_ref();
+                p == self.replica.cloud || p == self.replica.provider.as_str()
+            })
     }
 }
 

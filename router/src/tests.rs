@@ -31,6 +31,7 @@ fn req(model: &str) -> RouteRequest<'_> {
     RouteRequest {
         model,
         protocol: Protocol::OpenAi,
+        clouds: &[],
     }
 }
 
@@ -94,6 +95,7 @@ fn unknown_model_and_wrong_protocol_are_distinct_errors() {
     let kserve = RouteRequest {
         model: "triton",
         protocol: Protocol::KserveV2,
+        clouds: &[],
     };
     assert_eq!(ids(&t, &t.rank(&kserve, 1).unwrap()), vec!["t"]);
 }
@@ -206,4 +208,43 @@ fn cost_aware_fills_the_cheapest_tier_then_spills_in_price_order() {
             .id
             .starts_with("private")
     );
+}
+
+#[test]
+fn residency_restricts_and_never_spills_outside() {
+    let t = table(TIERS);
+    let private = RouteRequest {
+        model: "m",
+        protocol: Protocol::OpenAi,
+        clouds: &["private"],
+    };
+    for seed in 0..50 {
+        let r = t.rank(&private, seed).unwrap();
+        assert!(
+            ids(&t, &r).iter().all(|id| id.starts_with("private")),
+            "{:?}",
+            ids(&t, &r)
+        );
+    }
+    // Fill both private replicas: the answer is "no capacity", not aws.
+    let mut held = Vec::new();
+    let r = t.rank(&private, 1).unwrap();
+    while let Ok(a) = t.admit("m", &r, &[]) {
+        held.push(a.guard);
+    }
+    assert_eq!(held.len(), 20);
+    // A cloud with no replica of the group is a clear error.
+    let nowhere = RouteRequest {
+        model: "m",
+        protocol: Protocol::OpenAi,
+        clouds: &["gcp"],
+    };
+    assert!(matches!(
+        t.rank(&nowhere, 1),
+        Err(RouteError::OutsideResidency { .. })
+    ));
+    // The group's own residency applies without any header.
+    let pinned = TIERS.replace("routing: { policy", "residency: [aws], routing: { policy");
+    let t = table(&pinned);
+    assert_eq!(ids(&t, &t.rank(&req("m"), 3).unwrap()), vec!["aws-1"]);
 }

@@ -102,3 +102,35 @@ async fn full_replicas_are_skipped_and_a_full_version_sheds_with_retry_after() {
         assert_eq!(within(h).await.unwrap().status, 200);
     }
 }
+
+#[tokio::test]
+async fn residency_header_keeps_traffic_in_the_named_clouds() {
+    let (gw, _replicas) = fleet(ReplicaConfig::default()).await;
+    let http = Http::default();
+    let onprem = [
+        ("content-type", "application/json"),
+        ("x-switchyard-clouds", "private"),
+    ];
+    for _ in 0..20 {
+        let body = chat("chat", false).to_string();
+        let ans = http
+            .call("POST", gw.data_addr, "/v1/chat/completions", &onprem, body)
+            .await;
+        assert_eq!(ans.status, 200);
+        let replica = ans.header("x-switchyard-replica");
+        assert!(
+            replica == "a" || replica == "b",
+            "{replica} is not in the private cloud"
+        );
+    }
+    let nowhere = [
+        ("content-type", "application/json"),
+        ("x-switchyard-clouds", "azure"),
+    ];
+    let body = chat("chat", false).to_string();
+    let ans = http
+        .call("POST", gw.data_addr, "/v1/chat/completions", &nowhere, body)
+        .await;
+    assert_eq!(ans.status, 503);
+    assert_eq!(ans.json()["error"]["code"], "no_replica_in_allowed_clouds");
+}

@@ -96,9 +96,11 @@ async fn serve(
     };
 
     // 6. Rank every replica that may serve (pure, lazy).
+    let clouds = allowed_clouds(&parts.headers);
     let route = RouteRequest {
         model: &model,
         protocol,
+        clouds: &clouds,
     };
     let ranking = snap.table.rank(&route, fastrand::u64(..))?;
 
@@ -166,6 +168,19 @@ async fn read_body(
         Ok(Err(e)) => Err(ProxyError::BodyRead(e)),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
+}
+
+/// `x-switchyard-clouds: private,aws-east`: cloud ids or providers this
+/// request may reach. It narrows the model group's residency, never widens it.
+fn allowed_clouds(headers: &HeaderMap) -> Vec<&str> {
+    headers
+        .get_all("x-switchyard-clouds")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect()
 }
 
 /// The client's `x-request-id` when it is sane, else a fresh one.
