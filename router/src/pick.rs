@@ -161,9 +161,14 @@ impl ReplicaTable {
     }
 
     /// Takes a slot on the first candidate that has one, skipping replicas
-    /// in `tried` (earlier attempts of this request) and ejected ones. When
-    /// every candidate is ejected, routes over them anyway (panic mode, as
-    /// Envoy does): a possibly-bad replica beats a certain error.
+    /// in `tried` (earlier attempts of this request) and ejected ones.
+    ///
+    /// Panic mode, as in Envoy: when fewer than half of the candidates are
+    /// healthy, ejection is ignored and traffic spreads over all of them;
+    /// outlier detection that has ejected most of a fleet is more likely
+    /// wrong (or the fleet is down anyway) than the replicas it ejected.
+    /// The health count is only taken once an ejected replica is met, so the
+    /// common path stays O(1).
     pub fn admit<'t>(
         &'t self,
         model: &str,
@@ -171,14 +176,17 @@ impl ReplicaTable {
         tried: &[usize],
     ) -> Result<Admitted<'t>, RouteError> {
         let now = clock();
-        let mut any_healthy = false;
         let fresh = || ranking.iter().filter(|i| !tried.contains(i));
+        let mut panic: Option<bool> = None;
         for i in fresh() {
             let entry = &self.entries[i];
-            let Some(admission) = entry.stats.health.admit(now) else {
-                continue;
+            let admission = match entry.stats.health.admit(now) {
+                Some(admission) => admission,
+                None if *panic.get_or_insert_with(|| self.mostly_ejected(fresh(), now)) => {
+                    Admission::Normal
+                }
+                None => continue,
             };
-            any_healthy = true;
             match entry.stats.try_acquire(entry.replica.max_concurrency) {
                 Some(mut guard) => {
                     guard.set_admission(admission);
@@ -190,18 +198,6 @@ impl ReplicaTable {
                 }
                 None if admission == Admission::Probe => entry.stats.health.release_probe(),
                 None => {}
-            }
-        }
-        if !any_healthy {
-            for i in fresh() {
-                let entry = &self.entries[i];
-                if let Some(guard) = entry.stats.try_acquire(entry.replica.max_concurrency) {
-                    return Ok(Admitted {
-                        index: i,
-                        entry,
-                        guard,
-                    });
-                }
             }
         }
         Err(RouteError::NoCapacity {
@@ -323,6 +319,19 @@ impl ReplicaTable {
             start,
             residency,
         }
+    }
+
+    /// Fewer than half of `candidates` can take traffic at `now`.
+    fn mostly_ejected(&self, candidates: impl Iterator<Item = usize>, now: u64) -> bool {
+        let (mut healthy, mut total) = (0usize, 0usize);
+        for i in candidates {
+            total += 1;
+            let state = self.entries[i].stats.health.state(now);
+            if !matches!(state, crate::HealthState::Ejected { .. }) {
+                healthy += 1;
+            }
+        }
+        healthy * 2 < total
     }
 
     /// In-flight over capacity, in millionths (integer, so ties are exact).

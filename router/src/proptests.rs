@@ -64,7 +64,7 @@ proptest! {
     }
 
     #[test]
-    fn never_picks_an_ejected_replica_while_a_healthy_one_is_free(
+    fn never_picks_an_ejected_replica_outside_panic_mode(
         n in 2usize..12,
         ejected in prop::collection::vec(any::<bool>(), 12),
         seed: u64,
@@ -74,11 +74,12 @@ proptest! {
         for &i in &ejected {
             eject(&t, i);
         }
-        let all_ejected = ejected.len() == n;
+        // Panic mode: with fewer than half healthy, ejection is ignored.
+        let panic = (n - ejected.len()) * 2 < n;
         for k in 0..50u64 {
             let ranking = t.rank(&REQ, seed ^ k).unwrap();
             let a = t.admit("m", &ranking, &[]).unwrap();
-            prop_assert!(all_ejected || !ejected.contains(&a.index), "picked ejected r{}", a.index);
+            prop_assert!(panic || !ejected.contains(&a.index), "picked ejected r{}", a.index);
         }
     }
 

@@ -248,3 +248,45 @@ fn residency_restricts_and_never_spills_outside() {
     let t = table(&pinned);
     assert_eq!(ids(&t, &t.rank(&req("m"), 3).unwrap()), vec!["aws-1"]);
 }
+
+#[test]
+fn panic_mode_spreads_over_ejected_replicas_when_most_are_ejected() {
+    let t = table(
+        TIERS
+            .replace("policy: cost_aware, ", "policy: least_loaded, ")
+            .as_str(),
+    );
+    let eject = |id: &str| {
+        let e = t.entries().iter().find(|e| e.replica.id == id).unwrap();
+        for _ in 0..crate::health::EJECT_AFTER {
+            e.stats.health.on_failure(crate::clock(), false);
+        }
+    };
+    // One of four ejected: it gets nothing.
+    eject("aws-1");
+    let picks: Vec<String> = (0..200)
+        .map(|s| {
+            t.admit("m", &t.rank(&req("m"), s).unwrap(), &[])
+                .unwrap()
+                .entry
+                .replica
+                .id
+                .clone()
+        })
+        .collect();
+    assert!(!picks.contains(&"aws-1".to_string()));
+    // Three of four ejected: fewer than half healthy, so all share traffic.
+    eject("azure-1");
+    eject("private-1");
+    let picks: std::collections::HashSet<String> = (0..200)
+        .map(|s| {
+            t.admit("m", &t.rank(&req("m"), s).unwrap(), &[])
+                .unwrap()
+                .entry
+                .replica
+                .id
+                .clone()
+        })
+        .collect();
+    assert_eq!(picks.len(), 4, "{picks:?}");
+}
