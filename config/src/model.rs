@@ -64,9 +64,15 @@ pub struct Limits {
     /// Time to open a TCP connection to a replica.
     #[serde(serialize_with = "ms")]
     pub connect_timeout: Duration,
-    /// Deadline for a replica's response headers (504 after it).
+    /// Deadline for a replica's response headers (504 after it), across all
+    /// failover attempts.
     #[serde(serialize_with = "ms")]
     pub request_timeout: Duration,
+    /// Deadline for one attempt's response headers; past it the attempt is
+    /// abandoned and the next replica tried (a replica that never answers
+    /// costs this, not the whole request). Defaults to `request_timeout`.
+    #[serde(serialize_with = "ms")]
+    pub attempt_timeout: Duration,
     /// Longest silence between two response-body chunks before the response is cut
     /// with an explicit error.
     #[serde(serialize_with = "ms")]
@@ -90,6 +96,7 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(300),
+            attempt_timeout: Duration::from_secs(300),
             stream_idle_timeout: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(30),
             pool_idle_timeout: Duration::from_secs(90),

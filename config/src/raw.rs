@@ -59,6 +59,8 @@ pub struct RawLimits {
     pub connect_timeout_ms: Option<i64>,
     /// Deadline for a replica's response headers.
     pub request_timeout_ms: Option<i64>,
+    /// Deadline for one attempt's response headers (failover after it).
+    pub attempt_timeout_ms: Option<i64>,
     /// Longest gap between two chunks of a response body.
     pub stream_idle_timeout_ms: Option<i64>,
     /// Time in-flight requests get to finish on shutdown.

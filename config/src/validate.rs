@@ -95,7 +95,14 @@ impl Validator {
     fn limits(&mut self, raw: RawLimits) -> Limits {
         let d = Limits::default();
         let p = "server.limits";
+        let request_timeout = self
+            .ms(p, "request_timeout_ms", raw.request_timeout_ms)
+            .unwrap_or(d.request_timeout);
         Limits {
+            request_timeout,
+            attempt_timeout: self
+                .ms(p, "attempt_timeout_ms", raw.attempt_timeout_ms)
+                .unwrap_or(request_timeout),
             max_body_bytes: self
                 .int(p, "max_body_bytes", raw.max_body_bytes, 1, 1 << 30)
                 .unwrap_or(d.max_body_bytes),
@@ -111,9 +118,6 @@ impl Validator {
             connect_timeout: self
                 .ms(p, "connect_timeout_ms", raw.connect_timeout_ms)
                 .unwrap_or(d.connect_timeout),
-            request_timeout: self
-                .ms(p, "request_timeout_ms", raw.request_timeout_ms)
-                .unwrap_or(d.request_timeout),
             stream_idle_timeout: self
                 .ms(p, "stream_idle_timeout_ms", raw.stream_idle_timeout_ms)
                 .unwrap_or(d.stream_idle_timeout),

@@ -159,3 +159,32 @@ async fn a_stream_the_replica_cuts_short_never_looks_complete() {
         ans.sse_data()
     );
 }
+
+#[tokio::test]
+async fn a_replica_that_never_answers_costs_one_attempt_timeout_then_fails_over() {
+    let fleet = replicas(&[
+        ("a", ReplicaConfig::default()),
+        ("b", ReplicaConfig::default()),
+    ])
+    .await;
+    let yaml = PAIR.replace(
+        "request_timeout_ms: 3000",
+        "request_timeout_ms: 3000, attempt_timeout_ms: 200",
+    );
+    let gw = switchyard_tests::gateway(&yaml, &fleet).await;
+    fleet["a"].set_fault(FaultRule::always(Fault::Blackhole));
+    let http = Http::default();
+    for _ in 0..10 {
+        let started = std::time::Instant::now();
+        let ans = http
+            .post(gw.data_addr, "/v1/chat/completions", &chat("m", false))
+            .await;
+        assert_eq!(ans.status, 200);
+        assert_eq!(ans.header("x-switchyard-replica"), "b");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -11,7 +11,10 @@
 //! - Each retry goes to a replica this request has not tried, waits a short
 //!   jittered backoff, and spends a token from the gateway-wide
 //!   [`RetryBudget`], so an outage cannot turn into a retry storm.
-//! - All attempts share the request deadline (`request_timeout_ms`).
+//! - Each attempt gets at most `attempt_timeout_ms` for its response
+//!   headers, and all attempts share the request deadline
+//!   (`request_timeout_ms`): a replica that never answers costs one attempt
+//!   timeout, then the request moves on.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -94,7 +97,7 @@ pub async fn send(
             body,
             remote: req.remote,
             request_id: req.request_id,
-            deadline,
+            deadline: deadline.min(tokio::time::Instant::now() + limits.attempt_timeout),
         };
         let result = forward::forward(snap, admitted, out, release).await;
         let retry = match &result {

@@ -100,7 +100,10 @@ pub async fn forward(
             guard.finish(Outcome::Failure);
             return Err(ProxyError::UpstreamTimeout {
                 replica: replica.clone(),
-                ms: limits.request_timeout.as_millis(),
+                ms: limits
+                    .attempt_timeout
+                    .min(limits.request_timeout)
+                    .as_millis(),
             });
         }
         Ok(Err(e)) => {
