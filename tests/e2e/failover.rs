@@ -188,3 +188,34 @@ async fn a_replica_that_never_answers_costs_one_attempt_timeout_then_fails_over(
         );
     }
 }
+
+#[tokio::test]
+async fn a_stream_whose_first_token_never_comes_is_failed_over_before_the_client_sees_it() {
+    let fleet = replicas(&[
+        ("a", ReplicaConfig::default()),
+        ("b", ReplicaConfig::default()),
+    ])
+    .await;
+    let yaml = PAIR.replace(
+        "request_timeout_ms: 3000",
+        "request_timeout_ms: 3000, attempt_timeout_ms: 200",
+    );
+    let gw = switchyard_tests::gateway(&yaml, &fleet).await;
+    // Headers at once, then silence for 5 s before the first event.
+    fleet["a"].set_fault(FaultRule::always(Fault::SlowFirstToken { delay_ms: 5000 }));
+    let http = Http::default();
+    for _ in 0..6 {
+        let started = std::time::Instant::now();
+        let ans = http
+            .post(gw.data_addr, "/v1/chat/completions", &chat("m", true))
+            .await;
+        assert_eq!(ans.status, 200);
+        assert_eq!(ans.header("x-switchyard-replica"), "b");
+        assert_eq!(ans.sse_data().last().map(String::as_str), Some("[DONE]"));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

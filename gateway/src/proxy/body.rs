@@ -87,6 +87,15 @@ impl GuardedBody {
     }
 }
 
+impl GuardedBody {
+    /// Replays a frame already read from `inner` (the stream's first event,
+    /// read before the response was committed) ahead of the rest.
+    pub fn with_first(mut self, first: Option<Result<Frame<Bytes>, hyper::Error>>) -> Self {
+        self.held = Some(first);
+        self
+    }
+}
+
 /// The SSE event that ends a stream the replica broke. OpenAI clients treat
 /// a `data:` line with an `error` object as a failed stream.
 fn sse_error_event(message: &str) -> Bytes {

@@ -136,7 +136,7 @@ pub async fn forward(
             .cool_until(clock() + secs.min(60) * 1000);
     }
 
-    let (mut parts, body) = resp.into_parts();
+    let (mut parts, mut body) = resp.into_parts();
     let sse = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -156,7 +156,39 @@ pub async fn forward(
     parts
         .headers
         .insert(X_GENERATION.clone(), snap.generation_header.clone());
+    // A stream is passed on only once its first event is in: until then
+    // nothing has reached the client, so a replica that goes silent or
+    // breaks after its headers is still a failed attempt that another
+    // replica can take over (within the same attempt deadline).
+    let first = if sse && parts.status.is_success() {
+        match tokio::time::timeout_at(out.deadline, body.frame()).await {
+            Ok(Some(Err(e))) => {
+                guard.fail_late();
+                return Err(ProxyError::UpstreamFailed {
+                    replica: replica.clone(),
+                    source: e.into(),
+                });
+            }
+            Err(_) => {
+                guard.fail_late();
+                return Err(ProxyError::UpstreamTimeout {
+                    replica: replica.clone(),
+                    ms: limits
+                        .attempt_timeout
+                        .min(limits.request_timeout)
+                        .as_millis(),
+                });
+            }
+            Ok(first) => Some(first),
+        }
+    } else {
+        None
+    };
     let body = GuardedBody::new(body, guard, release, limits.stream_idle_timeout, sse);
+    let body = match first {
+        Some(first) => body.with_first(first),
+        None => body,
+    };
     Ok(Response::from_parts(parts, body.boxed()))
 }
 
