@@ -88,6 +88,7 @@ struct ReplicaRow<'a> {
     health: switchyard_router::HealthState,
     consecutive_failures: u32,
     ejections: u64,
+    last_ejection_reason: Option<switchyard_router::EjectionReason>,
     cost: switchyard_config::Cost,
 }
 
@@ -118,6 +119,7 @@ async fn replicas(State(gw): State<Arc<Gateway>>) -> Response {
                 health: e.stats.health.state(now),
                 consecutive_failures: e.stats.health.consecutive_failures(),
                 ejections: e.stats.health.ejections(),
+                last_ejection_reason: e.stats.health.last_ejection_reason(),
                 cost: r.cost,
             }
         })

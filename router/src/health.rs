@@ -24,6 +24,16 @@ pub fn clock() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
 }
 
+/// Why a replica was last ejected, for operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EjectionReason {
+    /// `EJECT_AFTER` failures in a row.
+    ConsecutiveFailures,
+    /// The half-open probe after an ejection failed.
+    FailedProbe,
+}
+
 /// What routing may do with a replica right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
@@ -53,6 +63,8 @@ pub struct Health {
     /// Whether the current block came from an ejection (needs a probe) or
     /// only from a `Retry-After` cool-down (does not).
     needs_probe: AtomicBool,
+    /// 0 never ejected, 1 consecutive failures, 2 failed probe.
+    last_reason: std::sync::atomic::AtomicU8,
 }
 
 /// Whether an admitted request is the half-open probe.
@@ -111,6 +123,8 @@ impl Health {
     pub fn on_failure(&self, now: u64, probe: bool) -> bool {
         let n = self.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
         if probe || n >= EJECT_AFTER {
+            let reason = if probe { 2 } else { 1 };
+            self.last_reason.store(reason, Ordering::Relaxed);
             self.eject(now);
             true
         } else {
@@ -143,6 +157,15 @@ impl Health {
     /// Ejections ever.
     pub fn ejections(&self) -> u64 {
         self.ejections.load(Ordering::Relaxed)
+    }
+
+    /// Why the replica was last ejected (kept after it recovers).
+    pub fn last_ejection_reason(&self) -> Option<EjectionReason> {
+        match self.last_reason.load(Ordering::Relaxed) {
+            1 => Some(EjectionReason::ConsecutiveFailures),
+            2 => Some(EjectionReason::FailedProbe),
+            _ => None,
+        }
     }
 
     /// Failures since the last success.
@@ -196,7 +219,12 @@ mod tests {
         };
         let t = first + 1;
         assert_eq!(h.admit(t), Some(Admission::Probe));
+        assert_eq!(
+            h.last_ejection_reason(),
+            Some(EjectionReason::ConsecutiveFailures)
+        );
         assert!(h.on_failure(t, true));
+        assert_eq!(h.last_ejection_reason(), Some(EjectionReason::FailedProbe));
         let HealthState::Ejected { until_ms: second } = h.state(t) else {
             panic!()
         };

@@ -19,7 +19,7 @@ pub mod stats;
 pub mod table;
 
 pub use error::RouteError;
-pub use health::{HealthState, clock};
+pub use health::{EjectionReason, HealthState, clock};
 pub use pick::{Admitted, Ranking, RouteRequest, parse_model};
 pub use stats::{InFlightGuard, Outcome, ReplicaStats, StatsRegistry};
 pub use table::{Entry, Group, ReplicaTable, VersionSlot};

@@ -52,6 +52,11 @@ async fn a_replica_answering_500_is_retried_elsewhere_and_ejected() {
     }
     let a = replica_row(&http, &gw, "a").await;
     assert_eq!(a["health"]["state"], "ejected", "{a}");
+    assert_eq!(a["last_ejection_reason"], "consecutive_failures", "{a}");
+    assert!(
+        a["health"]["until_ms"].as_u64().is_some(),
+        "the ejection deadline is shown: {a}"
+    );
     assert!(
         fleet["a"].hits() <= 6,
         "ejected after 5 failures, not hammered: {}",
