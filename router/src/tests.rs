@@ -264,21 +264,18 @@ fn panic_mode_spreads_over_ejected_replicas_when_most_are_ejected() {
     };
     // One of four ejected: it gets nothing.
     eject("aws-1");
-    let picks: Vec<String> = (0..200)
-        .map(|s| {
-            t.admit("m", &t.rank(&req("m"), s).unwrap(), &[])
-                .unwrap()
-                .entry
-                .replica
-                .id
-                .clone()
-        })
-        .collect();
+    let picks = first_picks(&t, 200);
     assert!(!picks.contains(&"aws-1".to_string()));
     // Three of four ejected: fewer than half healthy, so all share traffic.
     eject("azure-1");
     eject("private-1");
-    let picks: std::collections::HashSet<String> = (0..200)
+    let picks: std::collections::HashSet<String> = first_picks(&t, 200).into_iter().collect();
+    assert_eq!(picks.len(), 4, "{picks:?}");
+}
+
+/// The replica admitted for each of `n` requests to `m` (slots released at once).
+fn first_picks(t: &ReplicaTable, n: u64) -> Vec<String> {
+    (0..n)
         .map(|s| {
             t.admit("m", &t.rank(&req("m"), s).unwrap(), &[])
                 .unwrap()
@@ -287,6 +284,5 @@ fn panic_mode_spreads_over_ejected_replicas_when_most_are_ejected() {
                 .id
                 .clone()
         })
-        .collect();
-    assert_eq!(picks.len(), 4, "{picks:?}");
+        .collect()
 }

@@ -14,16 +14,33 @@ replicas:
   - { id: b, model: m, cloud: c, url: "${B_URL}" }
 "#;
 
-async fn pair() -> (
+/// A gateway and its two replicas `a` and `b`.
+type Pair = (
     switchyard_gateway::Running,
     std::collections::HashMap<String, switchyard_fake_replica::FakeReplica>,
-) {
+);
+
+async fn pair() -> Pair {
+    pair_with("").await
+}
+
+/// [`pair`] with extra `server.limits` fields, e.g. `attempt_timeout_ms: 200`.
+async fn pair_with(limits: &str) -> Pair {
     let fleet = replicas(&[
         ("a", ReplicaConfig::default()),
         ("b", ReplicaConfig::default()),
     ])
     .await;
-    let gw = switchyard_tests::gateway(PAIR, &fleet).await;
+    let extra = if limits.is_empty() {
+        String::new()
+    } else {
+        format!(", {limits}")
+    };
+    let yaml = PAIR.replace(
+        "request_timeout_ms: 3000",
+        &format!("request_timeout_ms: 3000{extra}"),
+    );
+    let gw = switchyard_tests::gateway(&yaml, &fleet).await;
     (gw, fleet)
 }
 
@@ -167,16 +184,7 @@ async fn a_stream_the_replica_cuts_short_never_looks_complete() {
 
 #[tokio::test]
 async fn a_replica_that_never_answers_costs_one_attempt_timeout_then_fails_over() {
-    let fleet = replicas(&[
-        ("a", ReplicaConfig::default()),
-        ("b", ReplicaConfig::default()),
-    ])
-    .await;
-    let yaml = PAIR.replace(
-        "request_timeout_ms: 3000",
-        "request_timeout_ms: 3000, attempt_timeout_ms: 200",
-    );
-    let gw = switchyard_tests::gateway(&yaml, &fleet).await;
+    let (gw, fleet) = pair_with("attempt_timeout_ms: 200").await;
     fleet["a"].set_fault(FaultRule::always(Fault::Blackhole));
     let http = Http::default();
     for _ in 0..10 {
@@ -196,16 +204,7 @@ async fn a_replica_that_never_answers_costs_one_attempt_timeout_then_fails_over(
 
 #[tokio::test]
 async fn a_stream_whose_first_token_never_comes_is_failed_over_before_the_client_sees_it() {
-    let fleet = replicas(&[
-        ("a", ReplicaConfig::default()),
-        ("b", ReplicaConfig::default()),
-    ])
-    .await;
-    let yaml = PAIR.replace(
-        "request_timeout_ms: 3000",
-        "request_timeout_ms: 3000, attempt_timeout_ms: 200",
-    );
-    let gw = switchyard_tests::gateway(&yaml, &fleet).await;
+    let (gw, fleet) = pair_with("attempt_timeout_ms: 200").await;
     // Headers at once, then silence for 5 s before the first event.
     fleet["a"].set_fault(FaultRule::always(Fault::SlowFirstToken { delay_ms: 5000 }));
     let http = Http::default();

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Full};
+use switchyard_config::Limits;
 use switchyard_router::{Admitted, Outcome, clock};
 
 use crate::admission::Release;
@@ -98,13 +99,7 @@ pub async fn forward(
     let resp = match sent {
         Err(_) => {
             guard.finish(Outcome::Failure);
-            return Err(ProxyError::UpstreamTimeout {
-                replica: replica.clone(),
-                ms: limits
-                    .attempt_timeout
-                    .min(limits.request_timeout)
-                    .as_millis(),
-            });
+            return Err(timed_out(replica, limits));
         }
         Ok(Err(e)) => {
             guard.finish(Outcome::Failure);
@@ -171,13 +166,7 @@ pub async fn forward(
             }
             Err(_) => {
                 guard.fail_late();
-                return Err(ProxyError::UpstreamTimeout {
-                    replica: replica.clone(),
-                    ms: limits
-                        .attempt_timeout
-                        .min(limits.request_timeout)
-                        .as_millis(),
-                });
+                return Err(timed_out(replica, limits));
             }
             Ok(first) => Some(first),
         }
@@ -190,6 +179,17 @@ pub async fn forward(
         None => body,
     };
     Ok(Response::from_parts(parts, body.boxed()))
+}
+
+/// The attempt ran out of time before the replica's first byte.
+fn timed_out(replica: &str, limits: &Limits) -> ProxyError {
+    ProxyError::UpstreamTimeout {
+        replica: replica.to_owned(),
+        ms: limits
+            .attempt_timeout
+            .min(limits.request_timeout)
+            .as_millis(),
+    }
 }
 
 /// `Retry-After` in seconds on a 429 or 503 (the HTTP-date form is rare
