@@ -21,6 +21,9 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     let admin = Router::new()
         .route("/admin/replicas", get(replicas))
         .route("/admin/config", get(config))
+        .route("/admin/events", get(events))
+        .route("/metrics", get(metrics))
+        .route("/", get(crate::dashboard::index))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&gw),
             require_token,
@@ -139,4 +142,30 @@ async fn config(State(gw): State<Arc<Gateway>>) -> Response {
         "config": &*snap.config,
     }))
     .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct Since {
+    #[serde(default)]
+    since: u64,
+}
+
+/// `GET /admin/events?since=SEQ`: the event feed after `SEQ`.
+async fn events(
+    State(gw): State<Arc<Gateway>>,
+    axum::extract::Query(q): axum::extract::Query<Since>,
+) -> Response {
+    Json(serde_json::json!({ "events": gw.events.since(q.since) })).into_response()
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::render(&gw),
+    )
+        .into_response()
 }

@@ -18,8 +18,11 @@
 
 pub mod admin;
 pub mod admission;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
+pub mod events;
+pub mod metrics;
 pub mod proxy;
 pub mod server;
 pub mod signal;

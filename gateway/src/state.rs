@@ -36,6 +36,10 @@ pub struct Gateway {
     pub retry_budget: RetryBudget,
     /// Per-group wait queues for admission control.
     pub queues: Queues,
+    /// Prometheus metric families.
+    pub metrics: crate::metrics::Metrics,
+    /// Recent notable events (ejections, reloads, rollouts) for operators.
+    pub events: crate::events::Events,
     current: ArcSwap<Snapshot>,
     stats: StatsRegistry,
     ready: AtomicBool,
@@ -49,6 +53,8 @@ impl Gateway {
         Arc::new(Self {
             retry_budget: RetryBudget::default(),
             queues: Queues::default(),
+            metrics: crate::metrics::Metrics::default(),
+            events: crate::events::Events::default(),
             current: ArcSwap::from_pointee(first),
             stats,
             ready: AtomicBool::new(false),
