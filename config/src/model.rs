@@ -80,11 +80,36 @@ pub struct Limits {
     /// Time in-flight requests and streams get to finish on shutdown.
     #[serde(serialize_with = "ms")]
     pub shutdown_grace: Duration,
+    /// Time in-flight requests on a replica that a reload removed get to
+    /// finish; streams still running after it end with an explicit error.
+    #[serde(serialize_with = "ms")]
+    pub drain_timeout: Duration,
+    /// After SIGTERM, readiness turns false at once but the listeners keep
+    /// accepting this long, so load balancers (or the next process of a
+    /// zero-downtime upgrade) take over before connections are refused.
+    /// Default 0.
+    #[serde(serialize_with = "ms")]
+    pub shutdown_overlap: Duration,
     /// How long an idle pooled upstream connection is kept open.
     #[serde(serialize_with = "ms")]
     pub pool_idle_timeout: Duration,
     /// Idle pooled connections kept per replica.
     pub pool_max_idle_per_host: usize,
+    /// Deadline, from the start of an attempt, for a held SSE stream's first
+    /// event; past it the attempt fails over like a timeout. Defaults to
+    /// `attempt_timeout` (a model that takes long to start streaming should
+    /// not also hold up failover until the whole attempt's deadline).
+    #[serde(serialize_with = "ms")]
+    pub first_token_timeout: Duration,
+    /// After a stream is committed, silence from the replica this long
+    /// sends the client an SSE comment (`: keep-alive`) so proxies between
+    /// us and the client do not time it out. `None`: off. Separate from
+    /// `stream_idle_timeout`, which still cuts a stalled stream.
+    #[serde(serialize_with = "opt_ms")]
+    pub sse_keepalive: Option<Duration>,
+    /// Request-body bytes held for replay across all requests in flight;
+    /// past it new requests get 503 + `Retry-After` instead of memory.
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for Limits {
@@ -99,14 +124,23 @@ impl Default for Limits {
             attempt_timeout: Duration::from_secs(300),
             stream_idle_timeout: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(30),
+            shutdown_overlap: Duration::ZERO,
             pool_idle_timeout: Duration::from_secs(90),
             pool_max_idle_per_host: 256,
+            first_token_timeout: Duration::from_secs(300),
+            sse_keepalive: Some(Duration::from_secs(15)),
+            max_buffered_bytes: 256 << 20,
         }
     }
 }
 
 fn ms<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
+}
+
+fn opt_ms<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.map_or(0, |d| d.as_millis() as u64))
 }
 
 /// Who runs a cloud: decides (in later work) auth, residency and pricing rules.
@@ -158,6 +192,33 @@ pub struct ModelGroup {
     /// traffic may reach; empty means anywhere. Requests can narrow it
     /// further with `x-switchyard-clouds`, never widen it.
     pub residency: Vec<String>,
+    /// Active health checks of the group's replicas; `None`: passive only.
+    pub health_check: Option<HealthCheck>,
+    /// Automatic canary rollout, when one is declared.
+    pub rollout: Option<Rollout>,
+}
+
+/// `models[i].rollout`: move traffic to `canary` step by step, judging
+/// each step against `baseline` in the same window, and roll back on a
+/// breached guard rail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rollout {
+    /// The version being rolled out.
+    pub canary: String,
+    /// The version it is compared with and rolled back to.
+    pub baseline: String,
+    /// Canary traffic percentage per step, increasing; default 5, 25, 50, 100.
+    pub steps: Vec<u32>,
+    /// How long each step runs before it is judged. Default 60 s.
+    #[serde(serialize_with = "ms")]
+    pub step_interval: Duration,
+    /// Requests each side needs in a step's window before it is judged; a
+    /// step short of them is extended. Default 20.
+    pub min_requests: u64,
+    /// Rollback when canary error rate > baseline's + this. Default 0.02.
+    pub max_error_rate_increase: f64,
+    /// Rollback when canary p95 latency > this × baseline's. Default 1.5.
+    pub max_p95_ratio: f64,
 }
 
 /// One version of a model group.
@@ -184,6 +245,59 @@ pub struct Routing {
     /// Longest wait in that queue before the request is shed with 429.
     #[serde(serialize_with = "ms")]
     pub queue_timeout: Duration,
+    /// A replica that was just added by a reload or has just come back
+    /// from an ejection ramps from 10% to its full share of traffic and
+    /// concurrency over this window, instead of taking a thundering herd
+    /// with a cold cache. Zero: off. Default 10 s.
+    #[serde(serialize_with = "ms")]
+    pub slow_start: Duration,
+    /// Settings of the `affinity` policy (ignored by the others).
+    pub affinity: Affinity,
+}
+
+/// `affinity` policy settings: which key, and how much imbalance is allowed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Affinity {
+    /// Request header holding the session key (lower case). Default
+    /// `x-switchyard-session`.
+    pub header: String,
+    /// Without the header, this many leading bytes of the prompt
+    /// (`messages`, or `prompt`) are the key, so requests sharing a system
+    /// prompt land where its KV cache is. 0: header only. Default 256.
+    pub prefix_bytes: usize,
+    /// Bounded load: a replica with more than this multiple of the average
+    /// in-flight load passes the key to the next replica in hash order, so
+    /// one hot key cannot overload a replica. Default 1.25, at least 1.
+    pub load_factor: f64,
+}
+
+impl Default for Affinity {
+    fn default() -> Self {
+        Self {
+            header: "x-switchyard-session".to_owned(),
+            prefix_bytes: 256,
+            load_factor: 1.25,
+        }
+    }
+}
+
+/// `models[i].health_check`: active probes of every replica of a group.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthCheck {
+    /// Time between two probes of one replica. Default 5 s.
+    #[serde(serialize_with = "ms")]
+    pub interval: Duration,
+    /// Deadline of one probe. Default 1 s (or `interval`, if shorter).
+    #[serde(serialize_with = "ms")]
+    pub timeout: Duration,
+    /// Consecutive good probes that bring a down replica back. Default 2.
+    pub rise: u32,
+    /// Consecutive failed probes that take a replica down. Default 3.
+    pub fall: u32,
+    /// Path probed, appended to the replica's base URL; `None`: the
+    /// protocol's cheap endpoint (`/v1/models` for OpenAI,
+    /// `/v2/health/ready` for KServe), never a billed completion.
+    pub path: Option<String>,
 }
 
 /// Replica-choice policies.
@@ -198,6 +312,12 @@ pub enum Policy {
     LeastLoaded,
     /// Each replica in turn.
     RoundRobin,
+    /// At random in proportion to each replica's `weight`.
+    Weighted,
+    /// Consistent hashing (rendezvous) of a session header or prompt
+    /// prefix, with bounded load, so a conversation returns to the replica
+    /// holding its KV cache.
+    Affinity,
 }
 
 /// Wire protocol a replica speaks.
@@ -242,6 +362,8 @@ pub struct Replica {
     pub upstream_model: Option<String>,
     /// Concurrent requests it accepts from this gateway.
     pub max_concurrency: u32,
+    /// Relative share of traffic under the `weighted` policy (>= 1).
+    pub weight: u32,
     /// Token prices.
     pub cost: Cost,
     /// Credentials sent to this replica only.

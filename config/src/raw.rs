@@ -65,10 +65,20 @@ pub struct RawLimits {
     pub stream_idle_timeout_ms: Option<i64>,
     /// Time in-flight requests get to finish on shutdown.
     pub shutdown_grace_ms: Option<i64>,
+    /// Time in-flight requests on a replica removed by a reload get to finish.
+    pub drain_timeout_ms: Option<i64>,
+    /// Time listeners keep accepting after shutdown begins (readiness is false).
+    pub shutdown_overlap_ms: Option<i64>,
     /// How long an idle pooled upstream connection is kept.
     pub pool_idle_timeout_ms: Option<i64>,
     /// Idle pooled connections kept per replica.
     pub pool_max_idle_per_host: Option<i64>,
+    /// Deadline for a held SSE stream's first event (failover after it).
+    pub first_token_timeout_ms: Option<i64>,
+    /// Silence after which a committed SSE stream gets a keep-alive comment (0: off).
+    pub sse_keepalive_ms: Option<i64>,
+    /// Request bytes the gateway may hold for replay, across all requests.
+    pub max_buffered_bytes: Option<i64>,
 }
 
 /// `clouds.<id>:`
@@ -99,6 +109,30 @@ pub struct RawModel {
     /// Cloud ids or providers this group's traffic may go to.
     #[serde(default)]
     pub residency: Vec<String>,
+    /// Active health checks of this group's replicas (off when absent).
+    pub health_check: Option<RawHealthCheck>,
+    /// Automatic canary rollout of one version.
+    pub rollout: Option<RawRollout>,
+}
+
+/// `models[i].rollout:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollout {
+    /// The version being rolled out.
+    pub canary: String,
+    /// The version it is compared with (default: the group's heaviest other version).
+    pub baseline: Option<String>,
+    /// Canary traffic percentages, one per step.
+    pub steps: Option<Vec<i64>>,
+    /// Time each step lasts before it is judged.
+    pub step_interval_ms: Option<i64>,
+    /// Requests each side needs in a step before it can be judged.
+    pub min_requests: Option<i64>,
+    /// Canary error rate may exceed the baseline's by at most this (0..1).
+    pub max_error_rate_increase: Option<f64>,
+    /// Canary p95 latency may be at most this multiple of the baseline's.
+    pub max_p95_ratio: Option<f64>,
 }
 
 /// `models[i].versions[j]:`
@@ -123,6 +157,31 @@ pub struct RawRouting {
     pub queue_size: Option<i64>,
     /// How long one may wait before it is shed with 429.
     pub queue_timeout_ms: Option<i64>,
+    /// Ramp-up window of a replica that recovered or was added (0: off).
+    pub slow_start_ms: Option<i64>,
+    /// `affinity`: request header carrying the session key.
+    pub affinity_header: Option<String>,
+    /// `affinity`: bytes of the prompt hashed when the header is absent.
+    pub affinity_prefix_bytes: Option<i64>,
+    /// `affinity`: a replica above this multiple of the average load passes
+    /// the key on (bounded-load consistent hashing).
+    pub affinity_load_factor: Option<f64>,
+}
+
+/// `models[i].health_check:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    /// Time between two probes of one replica.
+    pub interval_ms: Option<i64>,
+    /// Deadline of one probe.
+    pub timeout_ms: Option<i64>,
+    /// Consecutive good probes that bring a down replica back.
+    pub rise: Option<i64>,
+    /// Consecutive failed probes that take a replica down.
+    pub fall: Option<i64>,
+    /// Path probed (default per protocol).
+    pub path: Option<String>,
 }
 
 /// `replicas[i]:`
@@ -145,6 +204,8 @@ pub struct RawReplica {
     pub upstream_model: Option<String>,
     /// Concurrent requests the replica can take (GPU slots).
     pub max_concurrency: Option<i64>,
+    /// Share of traffic under the `weighted` policy (default 1).
+    pub weight: Option<i64>,
     /// Price of the replica's tokens.
     pub cost: Option<RawCost>,
     /// Credentials sent to this replica only.

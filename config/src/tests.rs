@@ -187,3 +187,106 @@ fn syntax_errors_and_empty_files_are_explained() {
     let e = load_str("", &env).unwrap_err();
     assert!(e.to_string().contains("empty"));
 }
+
+#[test]
+fn routing_health_and_limit_fields_default_and_validate() {
+    let c = load_str(GOOD, &env).unwrap();
+    let l = &c.server.limits;
+    assert_eq!(l.first_token_timeout, l.attempt_timeout);
+    assert_eq!(l.sse_keepalive, Some(std::time::Duration::from_secs(15)));
+    assert_eq!(l.max_buffered_bytes, 256 << 20);
+    assert_eq!(c.replicas[0].weight, 1);
+    let r = &c.models[0].routing;
+    assert_eq!(r.slow_start, std::time::Duration::from_secs(10));
+    assert_eq!(r.affinity, Affinity::default());
+    assert!(c.models[0].health_check.is_none());
+
+    let text = GOOD
+        .replace(
+            "    fallbacks: [small]\n",
+            "    fallbacks: [small]\n    routing: { policy: affinity, affinity_header: X-Session, slow_start_ms: 0 }\n    health_check: { interval_ms: 500, rise: 3 }\n",
+        )
+        .replace("max_concurrency: 8 }", "max_concurrency: 8, weight: 3 }")
+        .replace(
+            "  admin_listen: 127.0.0.1:9090\n",
+            "  admin_listen: 127.0.0.1:9090\n  limits: { sse_keepalive_ms: 0, first_token_timeout_ms: 1500 }\n",
+        );
+    let c = load_str(&text, &env).unwrap();
+    let m = &c.models[0];
+    assert_eq!(m.routing.policy, Policy::Affinity);
+    assert_eq!(m.routing.affinity.header, "x-session");
+    assert_eq!(m.routing.slow_start, std::time::Duration::ZERO);
+    let hc = m.health_check.as_ref().unwrap();
+    assert_eq!((hc.rise, hc.fall), (3, 3));
+    assert_eq!(hc.interval.as_millis(), 500);
+    assert_eq!(c.replicas[0].weight, 3);
+    assert_eq!(c.server.limits.sse_keepalive, None);
+    assert_eq!(c.server.limits.first_token_timeout.as_millis(), 1500);
+}
+
+#[test]
+fn bad_routing_health_and_limit_fields_name_their_path() {
+    let text = GOOD
+        .replace(
+            "    fallbacks: [small]\n",
+            "    fallbacks: [small]\n    routing: { policy: sticky, affinity_load_factor: 0.5, affinity_header: \"a b\" }\n    health_check: { interval_ms: 100, timeout_ms: 200, fall: 0, path: health }\n",
+        )
+        .replace("max_concurrency: 8 }", "max_concurrency: 8, weight: 0 }")
+        .replace(
+            "  admin_listen: 127.0.0.1:9090\n",
+            "  admin_listen: 127.0.0.1:9090\n  limits: { sse_keepalive_ms: -1, max_buffered_bytes: 0 }\n",
+        );
+    let errs = errors(&text);
+    for needle in [
+        "replicas[0].weight: must be 1..=1000000, got 0",
+        "models[0].routing.policy: unknown policy `sticky`",
+        "models[0].routing.affinity_load_factor: must be 1..=100",
+        "models[0].routing.affinity_header: `a b` is not a valid header name",
+        "models[0].health_check.timeout_ms: must not exceed interval_ms",
+        "models[0].health_check.fall: must be 1..=100, got 0",
+        "models[0].health_check.path: `health` must be an absolute path",
+        "server.limits.sse_keepalive_ms: must be 0..=3600000, got -1",
+        "server.limits.max_buffered_bytes: must be 1..=",
+    ] {
+        assert!(errs.iter().any(|e| e.contains(needle)), "{needle}: {errs:#?}");
+    }
+}
+
+#[test]
+fn a_rollout_defaults_its_baseline_and_steps() {
+    let text = GOOD.replace(
+        "    fallbacks: [small]\n",
+        "    fallbacks: [small]\n    rollout: { canary: v2 }\n",
+    );
+    let c = load_str(&text, &env).unwrap();
+    let r = c.models[0].rollout.as_ref().unwrap();
+    assert_eq!(r.baseline, "v1");
+    assert_eq!(r.steps, [5, 25, 50, 100]);
+    assert_eq!(r.step_interval, std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn a_bad_rollout_names_each_field() {
+    let text = GOOD.replace(
+        "    fallbacks: [small]\n",
+        "    fallbacks: [small]\n    rollout: { canary: v9, baseline: v1, steps: [50, 20, 140], max_p95_ratio: 0.5 }\n",
+    );
+    let errs = errors(&text);
+    for needle in [
+        "models[0].rollout.canary: unknown version `v9` (versions: v1, v2)",
+        "models[0].rollout.steps[1]: steps must increase, got 20 after 50",
+        "models[0].rollout.steps[2]: must be 1..=100",
+        "models[0].rollout.max_p95_ratio: must be a number >= 1",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(needle)), "{needle}\n{errs:#?}");
+    }
+    let same = GOOD.replace(
+        "    fallbacks: [small]\n",
+        "    fallbacks: [small]\n    rollout: { canary: v2, baseline: v2 }\n",
+    );
+    assert!(
+        errors(&same)
+            .iter()
+            .any(|e| e == "models[0].rollout.baseline: must differ from the canary version")
+    );
+}

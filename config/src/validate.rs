@@ -98,11 +98,24 @@ impl Validator {
         let request_timeout = self
             .ms(p, "request_timeout_ms", raw.request_timeout_ms)
             .unwrap_or(d.request_timeout);
+        let attempt_timeout = self
+            .ms(p, "attempt_timeout_ms", raw.attempt_timeout_ms)
+            .unwrap_or(request_timeout);
         Limits {
             request_timeout,
-            attempt_timeout: self
-                .ms(p, "attempt_timeout_ms", raw.attempt_timeout_ms)
-                .unwrap_or(request_timeout),
+            attempt_timeout,
+            first_token_timeout: self
+                .ms(p, "first_token_timeout_ms", raw.first_token_timeout_ms)
+                .unwrap_or(attempt_timeout),
+            sse_keepalive: match self.int(p, "sse_keepalive_ms", raw.sse_keepalive_ms, 0, 3_600_000)
+            {
+                Some(0) => None,
+                Some(ms) => Some(Duration::from_millis(ms as u64)),
+                None => d.sse_keepalive,
+            },
+            max_buffered_bytes: self
+                .int(p, "max_buffered_bytes", raw.max_buffered_bytes, 1, 1 << 40)
+                .unwrap_or(d.max_buffered_bytes),
             max_body_bytes: self
                 .int(p, "max_body_bytes", raw.max_body_bytes, 1, 1 << 30)
                 .unwrap_or(d.max_body_bytes),
@@ -124,6 +137,12 @@ impl Validator {
             shutdown_grace: self
                 .ms(p, "shutdown_grace_ms", raw.shutdown_grace_ms)
                 .unwrap_or(d.shutdown_grace),
+            drain_timeout: self
+                .ms(p, "drain_timeout_ms", raw.drain_timeout_ms)
+                .unwrap_or(d.drain_timeout),
+            shutdown_overlap: self
+                .int(p, "shutdown_overlap_ms", raw.shutdown_overlap_ms, 0, 600_000)
+                .map_or(d.shutdown_overlap, |ms| Duration::from_millis(ms as u64)),
             pool_idle_timeout: self
                 .ms(p, "pool_idle_timeout_ms", raw.pool_idle_timeout_ms)
                 .unwrap_or(d.pool_idle_timeout),
@@ -229,11 +248,13 @@ impl Validator {
                 None | Some("cost_aware") => Policy::CostAware,
                 Some("least_loaded") => Policy::LeastLoaded,
                 Some("round_robin") => Policy::RoundRobin,
+                Some("weighted") => Policy::Weighted,
+                Some("affinity") => Policy::Affinity,
                 Some(other) => {
                     self.err(
                         format!("{path}.routing.policy"),
                         format!(
-                            "unknown policy `{other}` (expected cost_aware, least_loaded or round_robin)"
+                            "unknown policy `{other}` (expected cost_aware, least_loaded, round_robin, weighted or affinity)"
                         ),
                     );
                     Policy::CostAware
@@ -246,12 +267,36 @@ impl Validator {
                     format!("must be > 0 and <= 1, got {spill_at}"),
                 );
             }
+            let rollout = m
+                .rollout
+                .and_then(|r| self.rollout(&format!("{path}.rollout"), r, &versions));
             out.push(ModelGroup {
+                rollout,
                 name: m.name,
                 versions,
                 fallbacks: m.fallbacks,
                 residency: m.residency,
+                health_check: m
+                    .health_check
+                    .map(|h| self.health_check(&format!("{path}.health_check"), h)),
                 routing: Routing {
+                    slow_start: self
+                        .int(
+                            &format!("{path}.routing"),
+                            "slow_start_ms",
+                            m.routing.slow_start_ms,
+                            0,
+                            3_600_000,
+                        )
+                        .map_or(Duration::from_secs(10), |ms| {
+                            Duration::from_millis(ms as u64)
+                        }),
+                    affinity: self.affinity(
+                        &format!("{path}.routing"),
+                        m.routing.affinity_header,
+                        m.routing.affinity_prefix_bytes,
+                        m.routing.affinity_load_factor,
+                    ),
                     policy,
                     spill_at,
                     queue_size: self
@@ -287,6 +332,171 @@ impl Validator {
             }
         }
         out
+    }
+
+    fn rollout(&mut self, path: &str, raw: RawRollout, versions: &[Version]) -> Option<Rollout> {
+        let known = |v: &str| versions.iter().any(|x| x.name == v);
+        let names = || {
+            versions
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let before = self.errors.len();
+        if !known(&raw.canary) {
+            self.err(
+                format!("{path}.canary"),
+                format!("unknown version `{}` (versions: {})", raw.canary, names()),
+            );
+        }
+        let baseline = match raw.baseline {
+            Some(b) if !known(&b) => {
+                self.err(
+                    format!("{path}.baseline"),
+                    format!("unknown version `{b}` (versions: {})", names()),
+                );
+                b
+            }
+            Some(b) if b == raw.canary => {
+                self.err(
+                    format!("{path}.baseline"),
+                    "must differ from the canary version",
+                );
+                b
+            }
+            Some(b) => b,
+            None => match versions
+                .iter()
+                .filter(|v| v.name != raw.canary)
+                .max_by_key(|v| v.weight)
+            {
+                Some(v) => v.name.clone(),
+                None => {
+                    self.err(
+                        format!("{path}.baseline"),
+                        "the group needs a second version to compare the canary with",
+                    );
+                    String::new()
+                }
+            },
+        };
+        let steps = raw.steps.unwrap_or_else(|| vec![5, 25, 50, 100]);
+        if steps.is_empty() {
+            self.err(format!("{path}.steps"), "at least one step is required");
+        }
+        for (k, s) in steps.iter().enumerate() {
+            if !(1..=100).contains(s) {
+                self.err(
+                    format!("{path}.steps[{k}]"),
+                    format!("must be 1..=100 (percent of traffic), got {s}"),
+                );
+            } else if k > 0 && *s <= steps[k - 1] {
+                self.err(
+                    format!("{path}.steps[{k}]"),
+                    format!("steps must increase, got {s} after {}", steps[k - 1]),
+                );
+            }
+        }
+        let max_error_rate_increase = raw.max_error_rate_increase.unwrap_or(0.02);
+        if !(0.0..=1.0).contains(&max_error_rate_increase) {
+            self.err(
+                format!("{path}.max_error_rate_increase"),
+                format!("must be 0..=1, got {max_error_rate_increase}"),
+            );
+        }
+        let max_p95_ratio = raw.max_p95_ratio.unwrap_or(1.5);
+        if !(max_p95_ratio >= 1.0 && max_p95_ratio.is_finite()) {
+            self.err(
+                format!("{path}.max_p95_ratio"),
+                format!("must be a number >= 1, got {max_p95_ratio}"),
+            );
+        }
+        let rollout = Rollout {
+            step_interval: self
+                .ms(path, "step_interval_ms", raw.step_interval_ms)
+                .unwrap_or(Duration::from_secs(60)),
+            min_requests: self
+                .int(path, "min_requests", raw.min_requests, 1, 1_000_000)
+                .unwrap_or(20) as u64,
+            canary: raw.canary,
+            baseline,
+            steps: steps.iter().map(|s| (*s).clamp(0, 100) as u32).collect(),
+            max_error_rate_increase,
+            max_p95_ratio,
+        };
+        (self.errors.len() == before).then_some(rollout)
+    }
+
+    /// `models[i].routing.affinity_*`.
+    fn affinity(
+        &mut self,
+        path: &str,
+        header: Option<String>,
+        prefix_bytes: Option<i64>,
+        load_factor: Option<f64>,
+    ) -> Affinity {
+        let d = Affinity::default();
+        let header = match header {
+            Some(h) if http_token(&h) => h.to_ascii_lowercase(),
+            Some(h) => {
+                self.err(
+                    format!("{path}.affinity_header"),
+                    format!("`{h}` is not a valid header name"),
+                );
+                d.header.clone()
+            }
+            None => d.header.clone(),
+        };
+        let load_factor = load_factor.unwrap_or(d.load_factor);
+        if !(load_factor.is_finite() && (1.0..=100.0).contains(&load_factor)) {
+            self.err(
+                format!("{path}.affinity_load_factor"),
+                format!("must be 1..=100 (1.25: 25% above average), got {load_factor}"),
+            );
+        }
+        Affinity {
+            header,
+            prefix_bytes: self
+                .int(path, "affinity_prefix_bytes", prefix_bytes, 0, 1 << 20)
+                .unwrap_or(d.prefix_bytes),
+            load_factor: load_factor.clamp(1.0, 100.0),
+        }
+    }
+
+    /// `models[i].health_check`.
+    fn health_check(&mut self, path: &str, raw: RawHealthCheck) -> HealthCheck {
+        let interval = self
+            .ms(path, "interval_ms", raw.interval_ms)
+            .unwrap_or(Duration::from_secs(5));
+        let timeout = self
+            .ms(path, "timeout_ms", raw.timeout_ms)
+            .unwrap_or(Duration::from_secs(1).min(interval));
+        if timeout > interval {
+            self.err(
+                format!("{path}.timeout_ms"),
+                format!(
+                    "must not exceed interval_ms ({} ms), got {} ms",
+                    interval.as_millis(),
+                    timeout.as_millis()
+                ),
+            );
+        }
+        if let Some(p) = &raw.path
+            && (!p.starts_with('/') || p.contains(['?', '#', ' ']))
+        {
+            self.err(
+                format!("{path}.path"),
+                format!("`{p}` must be an absolute path without query (e.g. /health)"),
+            );
+        }
+        HealthCheck {
+            interval,
+            timeout,
+            rise: self.int(path, "rise", raw.rise, 1, 100).unwrap_or(2) as u32,
+            fall: self.int(path, "fall", raw.fall, 1, 100).unwrap_or(3) as u32,
+            path: raw.path,
+        }
     }
 
     fn versions(&mut self, path: &str, raw: Vec<RawVersion>) -> Vec<Version> {
@@ -374,6 +584,9 @@ impl Validator {
                     Protocol::OpenAi
                 }
             };
+            let weight = self
+                .int(&path, "weight", r.weight, 1, 1_000_000)
+                .unwrap_or(1) as u32;
             let max_concurrency = self
                 .int(&path, "max_concurrency", r.max_concurrency, 1, 100_000)
                 .unwrap_or(64) as u32;
@@ -393,6 +606,7 @@ impl Validator {
                     protocol,
                     upstream_model: r.upstream_model,
                     max_concurrency,
+                    weight,
                     cost,
                     auth,
                 });

@@ -1,8 +1,9 @@
 //! The admin API, on its own listener: probes, the replica table, the config.
 //!
-//! `/healthz` and `/readyz` are open (orchestrators probe them); everything
-//! under `/admin/` requires `Authorization: Bearer <server.admin_token>`
-//! when a token is configured.
+//! `/healthz` and `/readyz` are open (orchestrators probe them), and so is
+//! the dashboard's static shell (`/`, `/dashboard/*`: no data in it);
+//! everything under `/admin/` requires
+//! `Authorization: Bearer <server.admin_token>` when a token is configured.
 
 use std::sync::Arc;
 
@@ -20,10 +21,9 @@ use crate::state::Gateway;
 pub fn router(gw: Arc<Gateway>) -> Router {
     let admin = Router::new()
         .route("/admin/replicas", get(replicas))
-        .route("/admin/config", get(config))
+        .merge(crate::control_api::routes())
         .route("/admin/events", get(events))
         .route("/metrics", get(metrics))
-        .route("/", get(crate::dashboard::index))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&gw),
             require_token,
@@ -31,6 +31,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        // The dashboard's static shell holds no data; it asks for the token.
+        .merge(crate::dashboard::routes())
         .merge(admin)
         .with_state(gw)
 }
@@ -89,9 +91,16 @@ struct ReplicaRow<'a> {
     requests: u64,
     errors: u64,
     health: switchyard_router::HealthState,
+    /// While ejected (or cooling down after `Retry-After`): time left, ms.
+    ejection_ends_in_ms: Option<u64>,
     consecutive_failures: u32,
     ejections: u64,
     last_ejection_reason: Option<switchyard_router::EjectionReason>,
+    /// Active health checks (when the group has them): down, probes in a row.
+    active_check: Option<switchyard_router::ActiveView>,
+    /// Share of full capacity during slow start (absent when not ramping).
+    slow_start_ramp: Option<f64>,
+    weight: u32,
     cost: switchyard_config::Cost,
 }
 
@@ -105,6 +114,13 @@ async fn replicas(State(gw): State<Arc<Gateway>>) -> Response {
         .map(|e| {
             let r = &e.replica;
             let in_flight = e.stats.in_flight();
+            let health = e.stats.health.state(now);
+            let ejection_ends_in_ms = match health {
+                switchyard_router::HealthState::Ejected { until_ms } => {
+                    Some(until_ms.saturating_sub(now))
+                }
+                _ => None,
+            };
             ReplicaRow {
                 id: &r.id,
                 model: &r.model,
@@ -119,10 +135,19 @@ async fn replicas(State(gw): State<Arc<Gateway>>) -> Response {
                 ewma_latency_ms: e.stats.ewma_latency().map(|d| d.as_secs_f64() * 1e3),
                 requests: e.stats.requests(),
                 errors: e.stats.errors(),
-                health: e.stats.health.state(now),
+                health,
+                ejection_ends_in_ms,
                 consecutive_failures: e.stats.health.consecutive_failures(),
                 ejections: e.stats.health.ejections(),
                 last_ejection_reason: e.stats.health.last_ejection_reason(),
+                active_check: e.stats.health.active(),
+                slow_start_ramp: e
+                    .stats
+                    .health
+                    .warming_since()
+                    .map(|_| f64::from(e.capacity(now)) / f64::from(r.max_concurrency))
+                    .filter(|ramp| *ramp < 1.0),
+                weight: r.weight,
                 cost: r.cost,
             }
         })
@@ -131,16 +156,6 @@ async fn replicas(State(gw): State<Arc<Gateway>>) -> Response {
         generation: snap.generation,
         replicas: rows,
     })
-    .into_response()
-}
-
-async fn config(State(gw): State<Arc<Gateway>>) -> Response {
-    let snap = gw.snapshot();
-    Json(serde_json::json!({
-        "generation": snap.generation,
-        "hash": snap.config.hash,
-        "config": &*snap.config,
-    }))
     .into_response()
 }
 

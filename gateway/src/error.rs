@@ -101,6 +101,23 @@ pub enum ProxyError {
         /// The deadline.
         ms: u128,
     },
+    /// A streamed answer's headers came but its first event did not, within
+    /// `first_token_timeout_ms` of the attempt's start.
+    #[error("replica `{replica}` sent no first token within {ms} ms")]
+    FirstTokenTimeout {
+        /// Replica id.
+        replica: String,
+        /// The deadline.
+        ms: u128,
+    },
+    /// Request bodies held for replay already fill `max_buffered_bytes`.
+    #[error(
+        "the gateway's request buffer budget ({limit} bytes, server.limits.max_buffered_bytes) is exhausted; retry shortly"
+    )]
+    BufferBudget {
+        /// The configured budget.
+        limit: usize,
+    },
     /// Every replica stayed full for the group's whole queue timeout.
     #[error("all replicas of model `{model}` stayed at capacity for {ms} ms; request shed")]
     QueueTimeout {
@@ -133,7 +150,10 @@ impl ProxyError {
             ProxyError::UpstreamConnect { .. } | ProxyError::UpstreamFailed { .. } => {
                 StatusCode::BAD_GATEWAY
             }
-            ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::UpstreamTimeout { .. } | ProxyError::FirstTokenTimeout { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            ProxyError::BufferBudget { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::QueueTimeout { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
@@ -145,7 +165,7 @@ impl ProxyError {
             ProxyError::Route(RouteError::NoCapacity { .. }) | ProxyError::QueueTimeout { .. } => {
                 Some(1)
             }
-            ProxyError::ShuttingDown => Some(1),
+            ProxyError::ShuttingDown | ProxyError::BufferBudget { .. } => Some(1),
             _ => None,
         }
     }
@@ -158,6 +178,7 @@ impl ProxyError {
             ProxyError::UpstreamConnect { .. }
                 | ProxyError::UpstreamFailed { .. }
                 | ProxyError::UpstreamTimeout { .. }
+                | ProxyError::FirstTokenTimeout { .. }
         )
     }
 
@@ -174,6 +195,8 @@ impl ProxyError {
             ProxyError::UpstreamConnect { .. } => "upstream_connect",
             ProxyError::UpstreamFailed { .. } => "upstream_failed",
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
+            ProxyError::FirstTokenTimeout { .. } => "first_token_timeout",
+            ProxyError::BufferBudget { .. } => "buffer_budget_exhausted",
             ProxyError::ShuttingDown => "shutting_down",
             ProxyError::QueueTimeout { .. } => "queue_timeout",
         }

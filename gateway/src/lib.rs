@@ -10,7 +10,8 @@
 //! - [`server`]: listeners, connection limits and graceful shutdown.
 //! - [`admin`]: probes, `/admin/replicas`, `/admin/config`.
 //! - [`admission`]: per-group bounded wait queues with priorities.
-//! - [`demo`]: the self-contained three-cloud demo.
+//! - [`demo`]: the self-contained three-cloud demo and its synthetic traffic.
+//! - [`dashboard`]: the live page at `/` on the admin listener.
 //! - [`signal`]: which process signals mean "stop".
 //!
 //! Which replica serves a request is decided by `switchyard-router`; this
@@ -18,16 +19,22 @@
 
 pub mod admin;
 pub mod admission;
+pub mod control_api;
 pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod events;
 pub mod metrics;
+pub mod probe;
 pub mod proxy;
+pub mod reload;
+pub mod rollout;
 pub mod server;
 pub mod signal;
 pub mod state;
+pub mod telemetry;
 pub mod upstream;
+pub mod watch;
 
 pub use server::{Running, start, start_on};
 pub use state::Gateway;

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tracing_subscriber::EnvFilter;
 
 /// Switchyard: one endpoint in front of model replicas in many clouds.
 #[derive(Parser)]
@@ -14,6 +13,10 @@ struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
+    /// Export traces over OTLP/HTTP to this collector (e.g.
+    /// http://127.0.0.1:4318); default: OTEL_EXPORTER_OTLP_ENDPOINT, else off.
+    #[arg(long, global = true)]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,6 +34,10 @@ enum Command {
         /// Path to the YAML config.
         #[arg(long, short)]
         config: PathBuf,
+        /// Do not reload when the file changes (SIGHUP and
+        /// `POST /admin/reload` still do).
+        #[arg(long)]
+        no_watch: bool,
     },
     /// Validate a config file and list every problem; exit code 1 if any.
     Check {
@@ -52,18 +59,35 @@ enum Command {
         /// Admin API address.
         #[arg(long, default_value = "127.0.0.1:9090")]
         admin_listen: SocketAddr,
+        /// Do not drive synthetic traffic (nor inject demo faults).
+        #[arg(long)]
+        no_traffic: bool,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let _telemetry = init_logging(cli.log_format, cli.otlp_endpoint.as_deref());
     match cli.command {
         Command::Check { file } => check(&file),
         Command::Probe { admin } => probe(admin),
-        Command::Run { config } => run_async(async move {
-            let config = switchyard_config::load_file(&config)?;
+        Command::Run { config, no_watch } => run_async(async move {
+            let path = config;
+            let config = switchyard_config::load_file(&path)?;
             let running = switchyard_gateway::start(config).await?;
+            let gw = running.gateway();
+            gw.set_source(switchyard_gateway::reload::Source::file(&path));
+            // Reload triggers: the file changing on disk, and SIGHUP.
+            let _watch = if no_watch {
+                None
+            } else {
+                Some(switchyard_gateway::watch::watch_file(
+                    std::sync::Arc::clone(gw),
+                    &path,
+                )?)
+            };
+            #[cfg(unix)]
+            let _hup = switchyard_gateway::watch::reload_on_sighup(std::sync::Arc::clone(gw))?;
             switchyard_gateway::signal::shutdown_requested().await;
             tracing::info!("shutdown requested");
             running.shutdown().await?;
@@ -72,7 +96,12 @@ fn main() -> ExitCode {
         Command::Demo {
             listen,
             admin_listen,
-        } => run_async(switchyard_gateway::demo::run(listen, admin_listen)),
+            no_traffic,
+        } => run_async(switchyard_gateway::demo::run(
+            listen,
+            admin_listen,
+            !no_traffic,
+        )),
     }
 }
 
@@ -144,13 +173,11 @@ fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> Exit
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+/// Logs (and trace export when an OTLP endpoint is set); the returned guard
+/// flushes buffered spans when `main` returns.
+fn init_logging(
+    format: LogFormat,
+    otlp_endpoint: Option<&str>,
+) -> switchyard_gateway::telemetry::Telemetry {
+    switchyard_gateway::telemetry::init(matches!(format, LogFormat::Json), otlp_endpoint)
 }

@@ -1,14 +1,353 @@
-//! Prometheus metrics (`GET /metrics` on the admin listener).
+//! Prometheus metrics (`GET /metrics` on the admin listener, OpenMetrics
+//! text), with `prometheus-client`.
 //!
-//! Placeholder anchor: filled in by the observability work (#7).
+//! Two kinds of families:
+//! - **Counted on the request path** (this file's [`Metrics`]): requests,
+//!   durations, time to first token, attempts, retries, queue waits, sheds,
+//!   reloads, the gateway's own overhead. The request path never builds a
+//!   label set: [`handles`] resolves every series once per config
+//!   generation into plain `Vec`s indexed like the replica table, and a
+//!   request only bumps atomics (or locks a histogram's mutex).
+//! - **Read at scrape time** ([`scrape`]): per-replica gauges (in-flight,
+//!   utilisation, health, ejections, EWMA latency), version weights, queue
+//!   depths, the config generation and hash, all straight from the current
+//!   snapshot, so a replica a reload removed is gone from the next scrape.
+//!
+//! Label values are only ever configured names (model group, version,
+//! cloud, replica) or fixed words: a model the config does not know is
+//! counted as `_unknown`, a request that named none as `""`.
+//!
+//! # Layout
+//! - [`handles`]: per-generation series handles, stale series removal.
+//! - [`observe`]: one request's record ([`Obs`]): metrics, access log and
+//!   trace spans, finished when the response body ends.
+//! - [`scrape`]: the scrape-time collector.
 
-use crate::state::Gateway;
+mod handles;
+mod observe;
+mod scrape;
 
-/// The gateway's metric families.
-#[derive(Debug, Default)]
-pub struct Metrics {}
+use std::sync::{Arc, Mutex};
 
-/// Renders every family in the Prometheus text format.
-pub fn render(_gw: &Gateway) -> String {
-    String::new()
+use arc_swap::ArcSwapOption;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::state::{Gateway, Snapshot};
+pub(crate) use handles::Handles;
+pub use observe::Obs;
+
+/// Status classes, the values of the `status_class` label (a final
+/// answer is never 1xx).
+pub(crate) const CLASSES: [&str; 4] = ["2xx", "3xx", "4xx", "5xx"];
+
+/// Index into [`CLASSES`] of `status`.
+pub(crate) fn class(status: u16) -> usize {
+    usize::from((status / 100).clamp(2, 5)) - 2
+}
+
+/// Values of `switchyard_upstream_attempts_total{result}`; see [`Attempt`].
+pub(crate) const RESULTS: [&str; 5] = ["ok", "retried", "failed_over", "timeout", "error"];
+
+/// What became of one upstream attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    /// Its answer went to the client and was not a replica-side failure.
+    Ok = 0,
+    /// It failed retryably and the next attempt went to another replica of
+    /// the same model group and version.
+    Retried = 1,
+    /// It failed retryably and the next attempt went to another version or
+    /// a fallback group.
+    FailedOver = 2,
+    /// The last attempt: no response headers within the attempt deadline.
+    Timeout = 3,
+    /// The last attempt failed any other way (connect, reset, 429/5xx), or
+    /// failed in a way that is never retried.
+    Error = 4,
+}
+
+/// Values of `switchyard_retries_total{reason}`.
+pub(crate) const REASONS: [&str; 5] = ["status_429", "status_5xx", "connect", "reset", "timeout"];
+
+/// Values of `switchyard_shed_total{reason}`.
+pub(crate) const SHED: [&str; 3] = ["queue_full", "queue_timeout", "no_queue"];
+
+/// Why a request was shed with 429 (index into [`SHED`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shed {
+    /// The group's wait queue already held `queue_size` requests.
+    QueueFull = 0,
+    /// It waited `queue_timeout_ms` (or until the request deadline).
+    QueueTimeout = 1,
+    /// The group has no queue (`queue_size: 0`).
+    NoQueue = 2,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RequestLabels {
+    model: String,
+    version: String,
+    cloud: String,
+    replica: String,
+    status_class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RouteLabels {
+    model: String,
+    version: String,
+    cloud: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct AttemptLabels {
+    model: String,
+    version: String,
+    cloud: String,
+    replica: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct GroupLabels {
+    model: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct FallbackLabels {
+    model: String,
+    fallback: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct QueueLabels {
+    model: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Every family counted on the request path. Read through [`Handles`].
+#[derive(Debug)]
+pub(crate) struct Families {
+    requests: Family<RequestLabels, Counter>,
+    duration: Histograms<RouteLabels>,
+    ttft: Histograms<RouteLabels>,
+    inter_token: Histograms<RouteLabels>,
+    attempts: Family<AttemptLabels, Counter>,
+    retries: Family<GroupLabels, Counter>,
+    budget_exhausted: Counter,
+    fallbacks: Family<FallbackLabels, Counter>,
+    queue_wait: Histograms<QueueLabels>,
+    shed: Family<GroupLabels, Counter>,
+    reloads: Family<ResultLabels, Counter>,
+    overhead: Histogram,
+}
+
+fn duration_buckets() -> Histogram {
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+    ])
+}
+
+fn ttft_buckets() -> Histogram {
+    Histogram::new([
+        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ])
+}
+
+fn gap_buckets() -> Histogram {
+    Histogram::new([
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    ])
+}
+
+fn wait_buckets() -> Histogram {
+    Histogram::new([
+        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
+}
+
+fn overhead_buckets() -> Histogram {
+    Histogram::new([
+        0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5,
+        0.005, 0.01,
+    ])
+}
+
+/// The gateway's metric families and the per-generation handle cache.
+/// One per [`Gateway`]; shared by every request and config generation.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    fam: Families,
+    cache: ArcSwapOption<Handles>,
+    rebuild: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let fam = Families {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(duration_buckets),
+            ttft: Family::new_with_constructor(ttft_buckets),
+            inter_token: Family::new_with_constructor(gap_buckets),
+            attempts: Family::default(),
+            retries: Family::default(),
+            budget_exhausted: Counter::default(),
+            fallbacks: Family::default(),
+            queue_wait: Family::new_with_constructor(wait_buckets),
+            shed: Family::default(),
+            reloads: Family::default(),
+            overhead: overhead_buckets(),
+        };
+        let mut r = Registry::with_prefix("switchyard");
+        r.register(
+            "requests",
+            "Requests answered, by model group, version, cloud and replica that answered (empty when none did) and status class",
+            fam.requests.clone(),
+        );
+        r.register_with_unit(
+            "request_duration",
+            "Request start to the last byte of the response (streams: the end of the stream)",
+            Unit::Seconds,
+            fam.duration.clone(),
+        );
+        r.register_with_unit(
+            "time_to_first_token",
+            "Streaming responses: request start to the first event sent to the client",
+            Unit::Seconds,
+            fam.ttft.clone(),
+        );
+        r.register_with_unit(
+            "inter_token",
+            "Streaming responses: gap between consecutive writes to the client",
+            Unit::Seconds,
+            fam.inter_token.clone(),
+        );
+        r.register(
+            "upstream_attempts",
+            "Upstream attempts by result: ok, retried (same version), failed_over (other version or fallback group), timeout, error",
+            fam.attempts.clone(),
+        );
+        r.register(
+            "retries",
+            "Attempts retried on another replica, by model group and reason",
+            fam.retries.clone(),
+        );
+        r.register(
+            "retry_budget_exhausted",
+            "Retries not made because the gateway-wide retry budget was spent",
+            fam.budget_exhausted.clone(),
+        );
+        r.register(
+            "fallbacks",
+            "Requests answered by a fallback group instead of the group they named",
+            fam.fallbacks.clone(),
+        );
+        r.register_with_unit(
+            "queue_wait",
+            "Time spent in a group's wait queue, by outcome (admitted or shed)",
+            Unit::Seconds,
+            fam.queue_wait.clone(),
+        );
+        r.register(
+            "shed",
+            "Requests refused with 429 because every replica was full, by reason",
+            fam.shed.clone(),
+        );
+        r.register(
+            "config_reloads",
+            "Config reloads by result (ok: applied, error: refused)",
+            fam.reloads.clone(),
+        );
+        r.register_with_unit(
+            "gateway_overhead",
+            "Time spent in the gateway excluding upstream and queue waits: body read to first upstream send, plus answering headers to the response leaving the handler",
+            Unit::Seconds,
+            fam.overhead.clone(),
+        );
+        Self {
+            registry: r,
+            fam,
+            cache: ArcSwapOption::empty(),
+            rebuild: Mutex::new(()),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts a config change that was applied (`ok`) or refused. Called by
+    /// the reload path; the generation itself is read from the snapshot.
+    pub fn on_reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.fam.reloads.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Passes `ok` through, counting a retry the budget refused. Wraps the
+    /// budget check in the attempt loop, so the budget stays unaware of
+    /// metrics.
+    pub fn retry_budget(&self, ok: bool) -> bool {
+        if !ok {
+            self.fam.budget_exhausted.inc();
+        }
+        ok
+    }
+
+    /// The series handles for `snap`'s generation. Built once per
+    /// generation (the first request or scrape that sees it pays); a newer
+    /// generation replaces the cache and drops the series of replicas and
+    /// groups it no longer has.
+    pub(crate) fn handles(&self, snap: &Snapshot) -> Arc<Handles> {
+        if let Some(h) = self.cache.load().as_ref()
+            && h.generation == snap.generation
+        {
+            return Arc::clone(h);
+        }
+        let _one = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.cache.load_full();
+        match &current {
+            Some(h) if h.generation == snap.generation => return Arc::clone(h),
+            // A request that loaded its snapshot just before a reload:
+            // resolve its own handles without touching the cache.
+            Some(h) if h.generation > snap.generation => {
+                return Arc::new(Handles::build(&self.fam, snap));
+            }
+            _ => {}
+        }
+        let next = Arc::new(Handles::build(&self.fam, snap));
+        if let Some(old) = current {
+            old.remove_stale(&self.fam, &next);
+        }
+        self.cache.store(Some(Arc::clone(&next)));
+        next
+    }
+}
+
+/// Renders every family in the OpenMetrics text format: the counted
+/// families, then the scrape-time ones from the current snapshot.
+pub fn render(gw: &Gateway) -> String {
+    let snap = gw.snapshot();
+    // Brings the cache (and so the stale-series cleanup) up to date even
+    // when no request has arrived since the last reload.
+    let _ = gw.metrics.handles(&snap);
+    let mut out = String::with_capacity(16 << 10);
+    let live = scrape::registry(gw, snap);
+    let encoded = prometheus_client::encoding::text::encode_registry(&mut out, &gw.metrics.registry)
+        .and_then(|()| prometheus_client::encoding::text::encode_registry(&mut out, &live))
+        .and_then(|()| prometheus_client::encoding::text::encode_eof(&mut out));
+    if let Err(e) = encoded {
+        tracing::warn!(error = %e, "metrics encoding failed");
+    }
+    out
 }

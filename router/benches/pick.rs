@@ -11,8 +11,13 @@ use switchyard_router::{ReplicaTable, RouteRequest, StatsRegistry};
 
 /// One group, two versions (90/10), `n` replicas split between them.
 fn table(n: usize) -> ReplicaTable {
-    let mut yaml = String::from(
-        "clouds: { c: { provider: private } }\nmodels:\n  - name: chat\n    versions: [{ name: v1, weight: 90 }, { name: v2, weight: 10 }]\nreplicas:\n",
+    table_with(n, "cost_aware")
+}
+
+/// The same under `policy`.
+fn table_with(n: usize, policy: &str) -> ReplicaTable {
+    let mut yaml = format!(
+        "clouds: {{ c: {{ provider: private }} }}\nmodels:\n  - name: chat\n    routing: {{ policy: {policy} }}\n    versions: [{{ name: v1, weight: 90 }}, {{ name: v2, weight: 10 }}]\nreplicas:\n",
     );
     for i in 0..n {
         let v = if i % 10 == 0 { "v2" } else { "v1" };
@@ -44,6 +49,7 @@ fn pick(c: &mut Criterion) {
             model: "chat",
             protocol: Protocol::OpenAi,
             clouds: &[],
+            affinity_key: None,
         };
         let mut seed = 0u64;
         group.bench_with_input(BenchmarkId::from_parameter(n), &t, |b, t| {
@@ -59,5 +65,29 @@ fn pick(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pick);
+/// The other policies at 100 replicas (`affinity` scores every replica).
+fn policies(c: &mut Criterion) {
+    let mut group = c.benchmark_group("policy_100");
+    for policy in ["least_loaded", "weighted", "affinity"] {
+        let t = table_with(100, policy);
+        let mut seed = 0u64;
+        group.bench_function(policy, |b| {
+            b.iter(|| {
+                seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let req = RouteRequest {
+                    model: "chat",
+                    protocol: Protocol::OpenAi,
+                    clouds: &[],
+                    affinity_key: Some(seed >> 7),
+                };
+                let ranking = t.rank(black_box(&req), seed).unwrap();
+                let admitted = t.admit("chat", &ranking, &[]).unwrap();
+                black_box(admitted.index)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pick, policies);
 criterion_main!(benches);

@@ -1,6 +1,15 @@
-//! Passive health (outlier detection) for one replica: consecutive failures
-//! eject it for a while; when the ejection ends, exactly one request probes
-//! it (half-open); success brings it back, failure ejects it again, longer.
+//! Health of one replica.
+//!
+//! - Passive (outlier detection): consecutive failures eject it for a
+//!   while; when the ejection ends, exactly one request probes it
+//!   (half-open); success brings it back, failure ejects it again, longer.
+//! - Active: the gateway's probe task reports each health probe with
+//!   [`Health::on_probe`]; `fall` failures in a row mark it down, `rise`
+//!   successes bring it back. Down only takes it out of rotation while no
+//!   request has succeeded recently: a replica whose health endpoint is
+//!   broken but which serves traffic fine is not flapped out.
+//! - Slow start: after it comes back (or is added by a reload) its share
+//!   ramps up over the group's `slow_start` window ([`Health::ramp`]).
 //!
 //! Time is passed in as milliseconds on [`clock`]'s monotonic scale, so the
 //! state machine is deterministic under test.
@@ -17,6 +26,9 @@ pub const EJECT_AFTER: u32 = 5;
 pub const BASE_EJECTION_MS: u64 = 5_000;
 /// Longest ejection, so a recovered replica is always retried within this.
 pub const MAX_EJECTION_MS: u64 = 30_000;
+
+/// Share of traffic a replica gets at the very start of a slow start.
+pub const MIN_RAMP: f64 = 0.1;
 
 /// Milliseconds since the first call, monotonic. The only clock health uses.
 pub fn clock() -> u64 {
@@ -47,6 +59,9 @@ pub enum HealthState {
     },
     /// The ejection ended; one probe request decides.
     Probing,
+    /// Active health checks failed `fall` times in a row and no request
+    /// has succeeded recently; takes no traffic until `rise` good probes.
+    Down,
 }
 
 /// Lock-free health record of one replica.
@@ -65,6 +80,30 @@ pub struct Health {
     needs_probe: AtomicBool,
     /// 0 never ejected, 1 consecutive failures, 2 failed probe.
     last_reason: std::sync::atomic::AtomicU8,
+    /// When a request last succeeded (clock ms; 0 never).
+    last_success_ms: AtomicU64,
+    /// Active checks: marked down by `fall` failed probes.
+    active_down: AtomicBool,
+    /// Active checks: good / failed probes in a row.
+    probe_ok: AtomicU32,
+    probe_failed: AtomicU32,
+    /// Active checks have reported at least once.
+    probed: AtomicBool,
+    /// How recent a request success must be to overrule failing probes.
+    traffic_grace_ms: AtomicU64,
+    /// Start of the current slow start (clock ms; 0: not warming).
+    warm_since_ms: AtomicU64,
+}
+
+/// Active health check results of one replica, for the admin view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ActiveView {
+    /// `fall` probes failed in a row and no `rise` since.
+    pub down: bool,
+    /// Good probes in a row.
+    pub consecutive_ok: u32,
+    /// Failed probes in a row.
+    pub consecutive_failed: u32,
 }
 
 /// Whether an admitted request is the half-open probe.
@@ -84,9 +123,91 @@ impl Health {
             HealthState::Ejected { until_ms: until }
         } else if self.needs_probe.load(Ordering::Acquire) {
             HealthState::Probing
+        } else if self.active_down.load(Ordering::Acquire) && !self.serving(now) {
+            HealthState::Down
         } else {
             HealthState::Healthy
         }
+    }
+
+    /// A request succeeded within the traffic grace window.
+    fn serving(&self, now: u64) -> bool {
+        let last = self.last_success_ms.load(Ordering::Relaxed);
+        last != 0 && now.saturating_sub(last) <= self.traffic_grace_ms.load(Ordering::Relaxed)
+    }
+
+    /// Records one active health probe at `now`. `grace_ms`: how recent a
+    /// request success must be to keep the replica serving despite failed
+    /// probes. Returns `Some(true)` when this probe brought the replica
+    /// back up, `Some(false)` when it took it down.
+    pub fn on_probe(
+        &self,
+        ok: bool,
+        now: u64,
+        rise: u32,
+        fall: u32,
+        grace_ms: u64,
+    ) -> Option<bool> {
+        self.traffic_grace_ms.store(grace_ms, Ordering::Relaxed);
+        self.probed.store(true, Ordering::Relaxed);
+        if ok {
+            self.probe_failed.store(0, Ordering::Relaxed);
+            let n = self.probe_ok.fetch_add(1, Ordering::AcqRel) + 1;
+            if n >= rise && self.active_down.swap(false, Ordering::AcqRel) {
+                self.start_warming(now);
+                return Some(true);
+            }
+        } else {
+            self.probe_ok.store(0, Ordering::Relaxed);
+            let n = self.probe_failed.fetch_add(1, Ordering::AcqRel) + 1;
+            if n >= fall && !self.active_down.swap(true, Ordering::AcqRel) {
+                return Some(false);
+            }
+        }
+        None
+    }
+
+    /// Active check results, once any probe has reported.
+    pub fn active(&self) -> Option<ActiveView> {
+        self.probed.load(Ordering::Relaxed).then(|| ActiveView {
+            down: self.active_down.load(Ordering::Acquire),
+            consecutive_ok: self.probe_ok.load(Ordering::Relaxed),
+            consecutive_failed: self.probe_failed.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Begins a slow start at `now` (recovered, or added by a reload).
+    pub fn start_warming(&self, now: u64) {
+        self.warm_since_ms.store(now.max(1), Ordering::Release);
+    }
+
+    /// When the current slow start began, if one is running.
+    pub fn warming_since(&self) -> Option<u64> {
+        match self.warm_since_ms.load(Ordering::Acquire) {
+            0 => None,
+            t => Some(t),
+        }
+    }
+
+    /// The share of its full traffic and concurrency this replica may take
+    /// at `now` within a slow start of `window_ms`: from 10% right after it
+    /// came back, linearly to 100% at the end of the window. 1.0 when no
+    /// slow start runs.
+    pub fn ramp(&self, now: u64, window_ms: u64) -> f64 {
+        let since = self.warm_since_ms.load(Ordering::Relaxed);
+        if since == 0 || window_ms == 0 {
+            return 1.0;
+        }
+        let elapsed = now.saturating_sub(since);
+        if elapsed >= window_ms {
+            // Over: later reads take the fast path. A racing restart is
+            // not lost: it stores a newer time we do not compare against.
+            let _ =
+                self.warm_since_ms
+                    .compare_exchange(since, 0, Ordering::AcqRel, Ordering::Relaxed);
+            return 1.0;
+        }
+        (elapsed as f64 / window_ms as f64).max(MIN_RAMP)
     }
 
     /// Claims permission to send one request at `now`: always when healthy,
@@ -94,7 +215,7 @@ impl Health {
     pub fn admit(&self, now: u64) -> Option<Admission> {
         match self.state(now) {
             HealthState::Healthy => Some(Admission::Normal),
-            HealthState::Ejected { .. } => None,
+            HealthState::Ejected { .. } | HealthState::Down => None,
             HealthState::Probing => self
                 .probe_taken
                 .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
@@ -108,11 +229,14 @@ impl Health {
         self.probe_taken.store(false, Ordering::Release);
     }
 
-    /// The replica answered well: forget past failures and ejections.
-    pub fn on_success(&self) {
+    /// The replica answered well at `now`: forget past failures and
+    /// ejections; a replica coming back from an ejection starts slow.
+    pub fn on_success(&self, now: u64) {
         self.consecutive_failures.store(0, Ordering::Relaxed);
+        self.last_success_ms.store(now, Ordering::Relaxed);
         if self.needs_probe.swap(false, Ordering::AcqRel) {
             self.streak.store(0, Ordering::Relaxed);
+            self.start_warming(now);
         }
         self.probe_taken.store(false, Ordering::Release);
     }
@@ -188,7 +312,7 @@ mod tests {
     fn consecutive_failures_eject_and_success_resets_the_count() {
         let h = Health::default();
         fail(&h, 100, EJECT_AFTER - 1);
-        h.on_success();
+        h.on_success(100);
         fail(&h, 100, EJECT_AFTER - 1);
         assert_eq!(h.state(100), HealthState::Healthy);
         assert!(h.on_failure(100, false));
@@ -205,7 +329,7 @@ mod tests {
         assert_eq!(h.state(after), HealthState::Probing);
         assert_eq!(h.admit(after), Some(Admission::Probe));
         assert_eq!(h.admit(after), None, "only one probe at a time");
-        h.on_success();
+        h.on_success(after);
         assert_eq!(h.state(after), HealthState::Healthy);
         assert_eq!(h.admit(after), Some(Admission::Normal));
     }
@@ -246,6 +370,67 @@ mod tests {
         assert_eq!(h.state(499), HealthState::Ejected { until_ms: 500 });
         assert_eq!(h.state(500), HealthState::Healthy);
         assert_eq!(h.ejections(), 0);
+    }
+
+    #[test]
+    fn active_checks_rise_and_fall_with_hysteresis() {
+        let h = Health::default();
+        assert_eq!(h.on_probe(false, 10, 2, 3, 1_000), None);
+        assert_eq!(h.on_probe(false, 20, 2, 3, 1_000), None);
+        assert_eq!(
+            h.state(20),
+            HealthState::Healthy,
+            "not before `fall` failures"
+        );
+        assert_eq!(h.on_probe(false, 30, 2, 3, 1_000), Some(false));
+        assert_eq!(h.state(30), HealthState::Down);
+        assert_eq!(h.admit(30), None);
+        assert!(h.active().unwrap().down);
+        assert_eq!(
+            h.on_probe(true, 40, 2, 3, 1_000),
+            None,
+            "one good probe is not enough"
+        );
+        assert_eq!(h.state(40), HealthState::Down);
+        assert_eq!(h.on_probe(true, 50, 2, 3, 1_000), Some(true));
+        assert_eq!(h.state(50), HealthState::Healthy);
+        assert_eq!(h.warming_since(), Some(50), "back from down: slow start");
+    }
+
+    #[test]
+    fn failing_probes_do_not_take_out_a_replica_serving_traffic() {
+        let h = Health::default();
+        h.on_success(100);
+        for t in [110, 120, 130] {
+            h.on_probe(false, t, 2, 3, 1_000);
+        }
+        assert_eq!(
+            h.state(130),
+            HealthState::Healthy,
+            "traffic succeeded 30 ms ago"
+        );
+        assert_eq!(
+            h.state(1_101),
+            HealthState::Down,
+            "no success within the grace"
+        );
+        h.on_success(1_200);
+        assert_eq!(h.state(1_200), HealthState::Healthy);
+    }
+
+    #[test]
+    fn slow_start_ramps_from_a_tenth_to_full_over_the_window() {
+        let h = Health::default();
+        assert_eq!(h.ramp(5, 10_000), 1.0, "not warming");
+        fail(&h, 0, EJECT_AFTER);
+        let t = MAX_EJECTION_MS + 1;
+        h.admit(t);
+        h.on_success(t);
+        assert_eq!(h.ramp(t, 10_000), MIN_RAMP);
+        assert!((h.ramp(t + 5_000, 10_000) - 0.5).abs() < 1e-9);
+        assert_eq!(h.ramp(t + 5_000, 0), 1.0, "window 0: off");
+        assert_eq!(h.ramp(t + 10_000, 10_000), 1.0);
+        assert!(h.warming_since().is_none(), "done: back on the fast path");
     }
 
     #[test]

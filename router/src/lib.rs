@@ -6,7 +6,10 @@
 //! - [`stats`]: lock-free live numbers per replica id (in-flight, EWMA
 //!   latency, errors) and the RAII slot guard; these outlive config swaps.
 //! - [`pick`]: ranking candidates (pure) and admitting into a slot (one CAS).
-//! - [`health`]: passive outlier detection: eject, half-open probe, recover.
+//! - [`health`]: passive outlier detection (eject, half-open probe,
+//!   recover), active-check state with hysteresis, and slow start.
+//! - [`policies`]: one function per replica-choice policy (PeakEWMA
+//!   power-of-two-choices, weighted, rendezvous affinity with bounded load).
 //!
 //! This crate owns *which* replica; it does not own *how* to talk to it. It
 //! has no HTTP, no async runtime and no I/O, so every routing decision can be
@@ -14,16 +17,20 @@
 
 pub mod error;
 pub mod health;
+pub mod lifecycle;
 pub mod pick;
+pub mod policies;
 pub mod stats;
 pub mod table;
 
 pub use error::RouteError;
-pub use health::{EjectionReason, HealthState, clock};
-pub use pick::{Admitted, Ranking, RouteRequest, parse_model};
+pub use health::{ActiveView, EjectionReason, HealthState, clock};
+pub use pick::{Admitted, Ranking, RouteRequest, affinity_key, parse_model};
 pub use stats::{InFlightGuard, Outcome, ReplicaStats, StatsRegistry};
 pub use table::{Entry, Group, ReplicaTable, VersionSlot};
 
+#[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

@@ -7,10 +7,16 @@
 //! compare-and-swap, so concurrent requests never overfill a replica.
 //!
 //! Ranking is lazy and O(1) per version: within a version, `least_loaded` is
-//! power-of-two-choices (two random replicas, the less utilised first), then
-//! the others from a random offset; `round_robin` starts at the next turn.
+//! power-of-two-choices (two random replicas, the one with the lower
+//! PeakEWMA cost first), then the others from a random offset;
+//! `round_robin` starts at the next turn; `weighted` is one O(log n) draw.
 //! Only what `admit` actually walks is ever looked at, so a 10,000-replica
-//! group costs what a 10-replica one does.
+//! group costs what a 10-replica one does. (`affinity` is the exception:
+//! rendezvous hashing scores every replica of the version; see
+//! [`crate::policies`].)
+//!
+//! Time is a parameter (`rank_at`, `admit_at`; `rank`/`admit` read
+//! [`clock`]), so slow start and decay are testable without sleeping.
 
 use std::sync::atomic::Ordering;
 
@@ -20,6 +26,8 @@ use crate::RouteError;
 use crate::health::{Admission, clock};
 use crate::stats::InFlightGuard;
 use crate::table::{Entry, Group, ReplicaTable, VersionSlot};
+
+pub use crate::policies::affinity_key;
 
 /// What the client asked for, as far as routing cares.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +39,9 @@ pub struct RouteRequest<'a> {
     /// `x-switchyard-clouds`: cloud ids or providers the request may reach
     /// (empty: wherever the group may go).
     pub clouds: &'a [&'a str],
+    /// `affinity` policy: hash of the session header or prompt prefix
+    /// ([`affinity_key`]); `None` routes by load.
+    pub affinity_key: Option<u64>,
 }
 
 /// The order in which replicas may serve one request, best first.
@@ -45,12 +56,12 @@ pub struct Ranking<'t> {
 /// One version's replicas in this request's order: `head` first, then the
 /// rest of `replicas` starting at `start`.
 #[derive(Debug, Clone)]
-struct Segment<'t> {
-    replicas: &'t [usize],
-    head: [Option<usize>; 2],
-    start: usize,
+pub(crate) struct Segment<'t> {
+    pub(crate) replicas: &'t [usize],
+    pub(crate) head: [Option<usize>; 2],
+    pub(crate) start: usize,
     /// The group's residency.
-    residency: &'t [String],
+    pub(crate) residency: &'t [String],
 }
 
 impl Segment<'_> {
@@ -109,6 +120,16 @@ impl ReplicaTable {
     ///
     /// `rand` is any random `u64`; passing it in keeps this function pure.
     pub fn rank(&self, req: &RouteRequest<'_>, rand: u64) -> Result<Ranking<'_>, RouteError> {
+        self.rank_at(req, rand, clock())
+    }
+
+    /// [`ReplicaTable::rank`] at time `now` ([`clock`] scale).
+    pub fn rank_at(
+        &self,
+        req: &RouteRequest<'_>,
+        rand: u64,
+        now: u64,
+    ) -> Result<Ranking<'_>, RouteError> {
         let (name, pin) = parse_model(req.model);
         let group = self
             .groups
@@ -122,7 +143,12 @@ impl ReplicaTable {
                 protocol: req.protocol,
             });
         }
-        let mut rng = SplitMix(rand);
+        let mut cx = Cx {
+            proto: req.protocol,
+            rng: SplitMix(rand),
+            now,
+            key: req.affinity_key,
+        };
         let mut segments = Vec::new();
         if let Some(v) = pin {
             let slot = group.versions.iter().find(|s| s.name == v).ok_or_else(|| {
@@ -131,12 +157,12 @@ impl ReplicaTable {
                     version: v.to_owned(),
                 }
             })?;
-            self.push_version(group, slot, req.protocol, &mut rng, &mut segments);
+            self.push_version(group, slot, &mut cx, &mut segments);
         } else {
-            self.push_group(group, req.protocol, &mut rng, &mut segments);
+            self.push_group(group, &mut cx, &mut segments);
             for fb in &group.fallbacks {
                 if let Some(g) = self.groups.get(fb) {
-                    self.push_group(g, req.protocol, &mut rng, &mut segments);
+                    self.push_group(g, &mut cx, &mut segments);
                 }
             }
         }
@@ -175,7 +201,18 @@ impl ReplicaTable {
         ranking: &Ranking<'_>,
         tried: &[usize],
     ) -> Result<Admitted<'t>, RouteError> {
-        let now = clock();
+        self.admit_at(model, ranking, tried, clock())
+    }
+
+    /// [`ReplicaTable::admit`] at time `now` ([`clock`] scale). A replica
+    /// in slow start is admitted only up to its ramped capacity.
+    pub fn admit_at<'t>(
+        &'t self,
+        model: &str,
+        ranking: &Ranking<'_>,
+        tried: &[usize],
+        now: u64,
+    ) -> Result<Admitted<'t>, RouteError> {
         let fresh = || ranking.iter().filter(|i| !tried.contains(i));
         let mut panic: Option<bool> = None;
         for i in fresh() {
@@ -187,7 +224,7 @@ impl ReplicaTable {
                 }
                 None => continue,
             };
-            match entry.stats.try_acquire(entry.replica.max_concurrency) {
+            match entry.stats.try_acquire(entry.capacity(now)) {
                 Some(mut guard) => {
                     guard.set_admission(admission);
                     return Ok(Admitted {
@@ -205,13 +242,8 @@ impl ReplicaTable {
         })
     }
 
-    fn push_group<'t>(
-        &'t self,
-        g: &'t Group,
-        proto: Protocol,
-        rng: &mut SplitMix,
-        out: &mut Vec<Segment<'t>>,
-    ) {
+    fn push_group<'t>(&'t self, g: &'t Group, cx: &mut Cx, out: &mut Vec<Segment<'t>>) {
+        let proto = cx.proto;
         let eligible = || {
             g.versions
                 .iter()
@@ -221,7 +253,7 @@ impl ReplicaTable {
         if total == 0 {
             return;
         }
-        let mut point = rng.next() % total;
+        let mut point = cx.rng.next() % total;
         let mut first = 0;
         for (k, v) in eligible().enumerate() {
             let w = u64::from(v.weight);
@@ -233,11 +265,11 @@ impl ReplicaTable {
         }
         // Chosen version first, then the others in config order.
         if let Some(v) = eligible().nth(first) {
-            self.push_version(g, v, proto, rng, out);
+            self.push_version(g, v, cx, out);
         }
         for (k, v) in eligible().enumerate() {
             if k != first {
-                self.push_version(g, v, proto, rng, out);
+                self.push_version(g, v, cx, out);
             }
         }
     }
@@ -249,15 +281,19 @@ impl ReplicaTable {
         &'t self,
         g: &'t Group,
         v: &'t VersionSlot,
-        proto: Protocol,
-        rng: &mut SplitMix,
+        cx: &mut Cx,
         out: &mut Vec<Segment<'t>>,
     ) {
+        let (proto, now, rng) = (cx.proto, cx.now, &mut cx.rng);
+        let all = v.speaking(proto);
+        if all.is_empty() {
+            return;
+        }
         match g.policy {
             Policy::CostAware => {
                 let mut full = Vec::new();
                 for tier in v.tiers(proto) {
-                    let seg = self.least_loaded(tier, &g.residency, rng);
+                    let seg = self.least_loaded(tier, &g.residency, rng, now);
                     let winner = seg.head[0].unwrap_or(tier[0]);
                     if self.utilisation(winner) >= g.spill_at {
                         full.push(seg);
@@ -267,57 +303,27 @@ impl ReplicaTable {
                 }
                 out.extend(full);
             }
-            Policy::LeastLoaded => {
-                let all = v.speaking(proto);
-                if !all.is_empty() {
-                    out.push(self.least_loaded(all, &g.residency, rng));
-                }
-            }
+            Policy::LeastLoaded => out.push(self.least_loaded(all, &g.residency, rng, now)),
             Policy::RoundRobin => {
-                let all = v.speaking(proto);
-                if !all.is_empty() {
-                    let start = g.cursor.fetch_add(1, Ordering::Relaxed) % all.len();
-                    out.push(Segment {
-                        replicas: all,
-                        head: [None, None],
-                        start,
-                        residency: &g.residency,
-                    });
-                }
+                let start = g.cursor.fetch_add(1, Ordering::Relaxed) % all.len();
+                out.push(Segment {
+                    replicas: all,
+                    head: [None, None],
+                    start,
+                    residency: &g.residency,
+                });
             }
-        }
-    }
-
-    /// Power of two choices over a non-empty `replicas`.
-    fn least_loaded<'t>(
-        &self,
-        replicas: &'t [usize],
-        residency: &'t [String],
-        rng: &mut SplitMix,
-    ) -> Segment<'t> {
-        let n = replicas.len();
-        if n == 1 {
-            return Segment {
-                replicas,
-                head: [Some(replicas[0]), None],
-                start: 0,
-                residency,
-            };
-        }
-        let a = (rng.next() % n as u64) as usize;
-        let b = (a + 1 + (rng.next() % (n as u64 - 1)) as usize) % n;
-        let (a, b) = (replicas[a], replicas[b]);
-        let (first, second) = if self.utilisation(b) < self.utilisation(a) {
-            (b, a)
-        } else {
-            (a, b)
-        };
-        let start = (rng.next() % n as u64) as usize;
-        Segment {
-            replicas,
-            head: [Some(first), Some(second)],
-            start,
-            residency,
+            Policy::Weighted => {
+                let cumulative = v.cumulative(proto);
+                out.push(self.weighted(all, cumulative, &g.residency, rng, now));
+            }
+            Policy::Affinity => {
+                let settings = g.affinity.as_ref();
+                out.push(match settings {
+                    Some(a) => self.affinity(a, all, cx.key, &g.residency, rng, now),
+                    None => self.least_loaded(all, &g.residency, rng, now),
+                });
+            }
         }
     }
 
@@ -327,7 +333,10 @@ impl ReplicaTable {
         for i in candidates {
             total += 1;
             let state = self.entries[i].stats.health.state(now);
-            if !matches!(state, crate::HealthState::Ejected { .. }) {
+            if !matches!(
+                state,
+                crate::HealthState::Ejected { .. } | crate::HealthState::Down
+            ) {
                 healthy += 1;
             }
         }
@@ -341,16 +350,21 @@ impl ReplicaTable {
     }
 }
 
+/// What ranking carries from version to version for one request.
+struct Cx {
+    proto: Protocol,
+    rng: SplitMix,
+    now: u64,
+    key: Option<u64>,
+}
+
 /// A tiny deterministic generator: one `u64` of caller randomness is enough
 /// for all the choices a request needs.
-struct SplitMix(u64);
+pub(crate) struct SplitMix(pub(crate) u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        crate::policies::mix(self.0)
     }
 }

@@ -37,6 +37,7 @@ const REQ: RouteRequest<'static> = RouteRequest {
     model: "m",
     protocol: Protocol::OpenAi,
     clouds: &[],
+    affinity_key: None,
 };
 
 proptest! {
@@ -109,5 +110,73 @@ proptest! {
             .count() as f64 / picks as f64;
         let expected = f64::from(w0) / f64::from(w0 + w1);
         prop_assert!((v0 - expected).abs() < 0.02, "v0 share {v0:.4}, expected {expected:.4}");
+    }
+}
+
+/// `n` replicas of group `w` under the `weighted` policy, weights `weights`.
+fn weighted_table(weights: &[u32]) -> ReplicaTable {
+    let mut y = String::from(
+        "clouds: { c: { provider: private } }\nmodels: [{ name: m, versions: [{ name: v1, weight: 100 }], routing: { policy: weighted } }]\nreplicas:\n",
+    );
+    for (i, w) in weights.iter().enumerate() {
+        writeln!(
+            y,
+            "  - {{ id: r{i}, model: m, cloud: c, url: \"http://127.0.0.1:{}\", weight: {w} }}",
+            1000 + i
+        )
+        .unwrap();
+    }
+    ReplicaTable::build(&load_str(&y, &|_| None).unwrap(), &StatsRegistry::new())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// The issue asks for ±2% over 10k picks; 20k keeps the check at more
+    /// than five standard deviations, so it does not flake.
+    #[test]
+    fn replica_weights_hold_within_two_percent(
+        weights in prop::collection::vec(1u32..=20, 2..6),
+        seed: u64,
+    ) {
+        let t = weighted_table(&weights);
+        let picks = 20_000u64;
+        let mut got = vec![0u64; weights.len()];
+        for k in 0..picks {
+            let r = t.rank(&REQ, seed.wrapping_add(k.wrapping_mul(0x2545_F491_4F6C_DD1D))).unwrap();
+            let a = t.admit("m", &r, &[]).unwrap();
+            got[a.index] += 1;
+        }
+        let total: u32 = weights.iter().sum();
+        for (i, w) in weights.iter().enumerate() {
+            let share = got[i] as f64 / picks as f64;
+            let want = f64::from(*w) / f64::from(total);
+            prop_assert!((share - want).abs() < 0.02, "r{i}: {share:.4} vs {want:.4}");
+        }
+    }
+
+    #[test]
+    fn weighted_and_affinity_never_pick_an_ejected_replica_outside_panic_mode(
+        n in 4usize..10,
+        ejected in 0usize..2,
+        policy in prop::sample::select(vec!["weighted", "affinity"]),
+        seed: u64,
+    ) {
+        let mut y = format!(
+            "clouds: {{ c: {{ provider: private }} }}\nmodels: [{{ name: m, versions: [{{ name: v1, weight: 100 }}], routing: {{ policy: {policy} }} }}]\nreplicas:\n"
+        );
+        for i in 0..n {
+            writeln!(y, "  - {{ id: r{i}, model: m, cloud: c, url: \"http://127.0.0.1:{}\" }}", 1000 + i).unwrap();
+        }
+        let t = ReplicaTable::build(&load_str(&y, &|_| None).unwrap(), &StatsRegistry::new());
+        for i in 0..=ejected {
+            eject(&t, i);
+        }
+        for k in 0..50u64 {
+            let req = RouteRequest { affinity_key: Some(seed ^ k), ..REQ };
+            let r = t.rank(&req, seed.wrapping_add(k)).unwrap();
+            let a = t.admit("m", &r, &[]).unwrap();
+            prop_assert!(a.index > ejected, "picked ejected r{}", a.index);
+        }
     }
 }

@@ -17,6 +17,16 @@ use crate::health::{Admission, Health, clock};
 /// Weight of the newest sample in the latency EWMA.
 const EWMA_ALPHA: f64 = 0.2;
 
+/// How fast the load estimate's peak fades while samples keep coming
+/// (Finagle's and tower's PeakEWMA shape): after a slow response the
+/// replica looks slow for about this long, not for one sample.
+const PEAK_DECAY_MS: f64 = 5_000.0;
+
+/// How fast an estimate with no new samples loses its weight. A replica
+/// that was slow once and then got no traffic would otherwise keep its
+/// stale peak forever and never be picked again to prove it recovered.
+pub const IDLE_DECAY_MS: f64 = 10_000.0;
+
 /// Counters and gauges for one replica. All lock-free.
 #[derive(Debug, Default)]
 pub struct ReplicaStats {
@@ -25,8 +35,17 @@ pub struct ReplicaStats {
     errors: AtomicU64,
     /// f64 bits of the EWMA of response latency in microseconds; 0 = no sample yet.
     ewma_latency_us: AtomicU64,
+    /// f64 bits of the peak-sensitive EWMA (microseconds) that load
+    /// balancing reads: jumps up to a slower sample at once, decays back
+    /// over [`PEAK_DECAY_MS`]. 0 = no sample yet.
+    peak_us: AtomicU64,
+    /// [`clock`] time of the last latency sample.
+    sampled_ms: AtomicU64,
     /// Passive health: ejection and half-open probing.
     pub health: Health,
+    /// Active, draining (removed by a reload) or retired (drain window over);
+    /// see `lifecycle.rs`.
+    pub(crate) lifecycle: std::sync::atomic::AtomicU8,
 }
 
 impl ReplicaStats {
@@ -70,8 +89,38 @@ impl ReplicaStats {
         (us > 0.0).then(|| Duration::from_secs_f64(us / 1e6))
     }
 
+    /// The load-balancing latency estimate at `now`, in microseconds, with
+    /// how much of it is still backed by recent samples (1.0 fresh, towards
+    /// 0.0 after [`IDLE_DECAY_MS`] without one). `None` before any sample.
+    pub fn peak_latency(&self, now: u64) -> Option<(f64, f64)> {
+        let us = f64::from_bits(self.peak_us.load(Ordering::Relaxed));
+        if us <= 0.0 {
+            return None;
+        }
+        let age = now.saturating_sub(self.sampled_ms.load(Ordering::Relaxed)) as f64;
+        Some((us, (-age / IDLE_DECAY_MS).exp()))
+    }
+
+    #[cfg(test)]
     fn record_latency(&self, sample: Duration) {
+        self.record_latency_at(sample, clock());
+    }
+
+    pub(crate) fn record_latency_at(&self, sample: Duration, now: u64) {
         let sample_us = (sample.as_secs_f64() * 1e6).max(1.0);
+        let since = now.saturating_sub(self.sampled_ms.swap(now, Ordering::Relaxed)) as f64;
+        let keep = (-since / PEAK_DECAY_MS).exp();
+        let _ = self
+            .peak_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                let old = f64::from_bits(bits);
+                let new = if sample_us >= old {
+                    sample_us
+                } else {
+                    old * keep + sample_us * (1.0 - keep)
+                };
+                Some(new.to_bits())
+            });
         let _ = self
             .ewma_latency_us
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
@@ -126,8 +175,9 @@ impl InFlightGuard {
         self.finished = true;
         match outcome {
             Outcome::Success => {
-                self.stats.record_latency(self.started.elapsed());
-                self.stats.health.on_success();
+                let now = clock();
+                self.stats.record_latency_at(self.started.elapsed(), now);
+                self.stats.health.on_success(now);
             }
             Outcome::Failure => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -173,6 +223,10 @@ impl Drop for InFlightGuard {
 #[derive(Debug, Default)]
 pub struct StatsRegistry {
     by_id: DashMap<String, (String, Arc<ReplicaStats>)>,
+    /// A table has been built: replicas first seen after this were added
+    /// by a reload and start in slow start (the first fleet does not, or
+    /// every start of the gateway would begin at a tenth of capacity).
+    primed: std::sync::atomic::AtomicBool,
 }
 
 impl StatsRegistry {
@@ -191,9 +245,17 @@ impl StatsRegistry {
             return Arc::clone(&e.1);
         }
         let fresh = Arc::new(ReplicaStats::default());
+        if self.primed.load(Ordering::Acquire) {
+            fresh.health.start_warming(clock());
+        }
         self.by_id
             .insert(id.to_owned(), (url.to_owned(), Arc::clone(&fresh)));
         fresh
+    }
+
+    /// Marks the first table as built (see `primed`).
+    pub(crate) fn prime(&self) {
+        self.primed.store(true, Ordering::Release);
     }
 
     /// Forgets replicas that are no longer configured. Requests still holding
@@ -228,6 +290,40 @@ mod tests {
         s.record_latency(Duration::from_millis(200));
         let ms = s.ewma_latency().unwrap().as_secs_f64() * 1e3;
         assert!((119.0..121.0).contains(&ms), "{ms}");
+    }
+
+    #[test]
+    fn peak_ewma_jumps_to_peaks_decays_slowly_and_fades_when_idle() {
+        let s = ReplicaStats::default();
+        assert!(s.peak_latency(0).is_none());
+        s.record_latency_at(Duration::from_millis(10), 1_000);
+        s.record_latency_at(Duration::from_millis(500), 1_010);
+        let (us, fresh) = s.peak_latency(1_010).unwrap();
+        assert_eq!(us, 500_000.0, "a slower sample is taken at once");
+        assert!(fresh > 0.99);
+        s.record_latency_at(Duration::from_millis(10), 1_020);
+        let (us, _) = s.peak_latency(1_020).unwrap();
+        assert!(
+            us > 490_000.0,
+            "the peak fades over seconds, not one sample: {us}"
+        );
+        s.record_latency_at(Duration::from_millis(10), 11_020);
+        let (us, _) = s.peak_latency(11_020).unwrap();
+        assert!(us < 100_000.0, "10 s later it has mostly decayed: {us}");
+        let (_, fresh) = s.peak_latency(41_020).unwrap();
+        assert!(
+            fresh < 0.06,
+            "30 s idle: the estimate barely counts: {fresh}"
+        );
+    }
+
+    #[test]
+    fn replicas_added_after_the_first_table_warm_up() {
+        let r = StatsRegistry::new();
+        assert!(r.get("a", "http://x").health.warming_since().is_none());
+        r.prime();
+        assert!(r.get("b", "http://x").health.warming_since().is_some());
+        assert!(r.get("a", "http://x").health.warming_since().is_none());
     }
 
     #[test]

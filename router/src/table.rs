@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
-use switchyard_config::{Config, Policy, Protocol, Replica};
+use switchyard_config::{Affinity, Config, Policy, Protocol, Replica};
 
 use crate::stats::{ReplicaStats, StatsRegistry};
 
@@ -16,6 +16,13 @@ pub struct Entry {
     pub replica: Replica,
     /// Live numbers, shared across config generations.
     pub stats: Arc<ReplicaStats>,
+    /// Hash of the replica id: its rendezvous-hashing identity under the
+    /// `affinity` policy (the id, not the index, so a reload that reorders
+    /// replicas does not move sessions).
+    pub(crate) seed: u64,
+    /// Its group's slow-start window, copied here so admission needs no
+    /// group lookup.
+    pub(crate) slow_start_ms: u64,
 }
 
 /// One version of a group, with the indices of the replicas serving it.
@@ -34,6 +41,10 @@ pub struct VersionSlot {
     /// End index (exclusive) of each price tier in `openai` / `kserve`.
     pub(crate) openai_tiers: Vec<usize>,
     pub(crate) kserve_tiers: Vec<usize>,
+    /// Running sums of replica `weight` over `openai` / `kserve`, for the
+    /// `weighted` policy's O(log n) draw.
+    pub(crate) openai_weights: Vec<u64>,
+    pub(crate) kserve_weights: Vec<u64>,
 }
 
 impl VersionSlot {
@@ -42,6 +53,14 @@ impl VersionSlot {
         match protocol {
             Protocol::OpenAi => &self.openai,
             Protocol::KserveV2 => &self.kserve,
+        }
+    }
+
+    /// Running weight sums matching [`VersionSlot::speaking`].
+    pub(crate) fn cumulative(&self, protocol: Protocol) -> &[u64] {
+        match protocol {
+            Protocol::OpenAi => &self.openai_weights,
+            Protocol::KserveV2 => &self.kserve_weights,
         }
     }
 
@@ -75,6 +94,9 @@ pub struct Group {
     pub residency: Vec<String>,
     /// Round-robin position (only the `round_robin` policy reads it).
     pub(crate) cursor: AtomicUsize,
+    /// The `affinity` policy's settings; `None` under other policies, so
+    /// the gateway only computes a key when it will be used.
+    pub affinity: Option<Affinity>,
 }
 
 impl Group {
@@ -107,8 +129,13 @@ impl ReplicaTable {
             .map(|r| Entry {
                 replica: r.clone(),
                 stats: registry.get(&r.id, r.url.as_str()),
+                seed: crate::pick::affinity_key(r.id.as_bytes()),
+                slow_start_ms: config
+                    .model(&r.model)
+                    .map_or(0, |m| m.routing.slow_start.as_millis() as u64),
             })
             .collect();
+        registry.prime();
         let mut groups = HashMap::with_capacity(config.models.len());
         for m in &config.models {
             let versions = m
@@ -124,6 +151,8 @@ impl ReplicaTable {
                     let (openai, openai_tiers) = by_price(&entries, &replicas, Protocol::OpenAi);
                     let (kserve, kserve_tiers) = by_price(&entries, &replicas, Protocol::KserveV2);
                     VersionSlot {
+                        openai_weights: running_weights(&entries, &openai),
+                        kserve_weights: running_weights(&entries, &kserve),
                         name: v.name.clone(),
                         weight: v.weight,
                         openai,
@@ -144,6 +173,8 @@ impl ReplicaTable {
                     spill_at: (m.routing.spill_at * 1e6) as u64,
                     residency: m.residency.clone(),
                     cursor: AtomicUsize::new(0),
+                    affinity: (m.routing.policy == Policy::Affinity)
+                        .then(|| m.routing.affinity.clone()),
                 },
             );
         }
@@ -187,6 +218,17 @@ impl Entry {
                 p == self.replica.cloud || p == self.replica.provider.as_str()
             })
     }
+}
+
+/// Running sums of the replicas' weights, in `order`.
+fn running_weights(entries: &[Entry], order: &[usize]) -> Vec<u64> {
+    order
+        .iter()
+        .scan(0u64, |sum, &i| {
+            *sum += u64::from(entries[i].replica.weight.max(1));
+            Some(*sum)
+        })
+        .collect()
 }
 
 /// A replica's price for tiering: what 1k input plus 1k output tokens cost.

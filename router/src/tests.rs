@@ -32,6 +32,7 @@ fn req(model: &str) -> RouteRequest<'_> {
         model,
         protocol: Protocol::OpenAi,
         clouds: &[],
+        affinity_key: None,
     }
 }
 
@@ -96,6 +97,7 @@ fn unknown_model_and_wrong_protocol_are_distinct_errors() {
         model: "triton",
         protocol: Protocol::KserveV2,
         clouds: &[],
+        affinity_key: None,
     };
     assert_eq!(ids(&t, &t.rank(&kserve, 1).unwrap()), vec!["t"]);
 }
@@ -217,6 +219,7 @@ fn residency_restricts_and_never_spills_outside() {
         model: "m",
         protocol: Protocol::OpenAi,
         clouds: &["private"],
+        affinity_key: None,
     };
     for seed in 0..50 {
         let r = t.rank(&private, seed).unwrap();
@@ -238,6 +241,7 @@ fn residency_restricts_and_never_spills_outside() {
         model: "m",
         protocol: Protocol::OpenAi,
         clouds: &["gcp"],
+        affinity_key: None,
     };
     assert!(matches!(
         t.rank(&nowhere, 1),

@@ -3,13 +3,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod dashboard;
 mod errors;
 mod failover;
+mod health;
 mod kserve;
 mod lifecycle;
+mod metrics;
 mod openai;
+mod policies;
 mod queue;
+mod reload;
 mod routing;
+mod tracing;
 
 use std::collections::HashMap;
 use std::time::Duration;

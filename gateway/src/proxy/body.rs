@@ -3,7 +3,7 @@
 //! streams.
 
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -36,6 +36,10 @@ pin_project_lite::pin_project! {
     ///   last frame has been read or when hyper drops the body because the
     ///   client went away, so streams and disconnects are counted right.
     /// - Enforces the idle timeout between frames.
+    /// - For SSE, sends a `: keep-alive` comment when the replica has been
+    ///   silent for `sse_keepalive_ms` (only between events, never inside
+    ///   one), so proxies in front of the client do not time out a stream
+    ///   whose model is thinking. It does not reset the idle timeout.
     /// - Coalesces: frames the replica has already sent are forwarded as one
     ///   write instead of one write each (a fast token stream would otherwise
     ///   cost a syscall per token). It never waits to fill a batch.
@@ -59,6 +63,11 @@ pin_project_lite::pin_project! {
         done: bool,
         // The item polled past the end of a coalesced batch, delivered next.
         held: Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
+        // SSE keep-alive: the silence that triggers one, and its timer.
+        keepalive: Option<(Duration, Pin<Box<Sleep>>)>,
+        // What was forwarded so far ends at an event boundary (a comment
+        // may go out without splitting an event).
+        at_boundary: bool,
     }
 }
 
@@ -83,9 +92,21 @@ impl GuardedBody {
             sse: sse.then(SseWatch::default),
             done: false,
             held: None,
+            keepalive: None,
+            at_boundary: true,
         }
     }
+
+    /// Sends `: keep-alive` comments after `every` of upstream silence
+    /// (`None`: never). Only meaningful for SSE bodies.
+    pub fn with_keepalive(mut self, every: Option<Duration>) -> Self {
+        self.keepalive = every.map(|d| (d, Box::pin(tokio::time::sleep(d))));
+        self
+    }
 }
+
+/// The SSE comment sent while a committed stream's replica is silent.
+const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 
 impl GuardedBody {
     /// Replays a frame already read from `inner` (the stream's first event,
@@ -117,11 +138,17 @@ impl Body for GuardedBody {
         if *this.done {
             return Poll::Ready(None);
         }
+        // A reload removed this replica and its drain window is over.
+        let retired = this.guard.as_ref().is_some_and(|g| g.stats().is_retired());
         let next = match this.held.take() {
+            _ if retired => Poll::Ready(None),
             Some(item) => Poll::Ready(item),
             None => this.inner.as_mut().poll_frame(cx),
         };
         let failure = match next {
+            _ if retired => {
+                "replica was removed from the config and its drain window is over".to_owned()
+            }
             Poll::Ready(Some(Ok(frame))) => {
                 let deadline = Instant::now() + *this.idle_timeout;
                 this.idle.as_mut().reset(deadline);
@@ -146,6 +173,10 @@ impl Body for GuardedBody {
                     }
                 }
                 let data = batch.map_or(first, BytesMut::freeze);
+                if let Some((every, timer)) = this.keepalive.as_mut() {
+                    timer.as_mut().reset(Instant::now() + *every);
+                    *this.at_boundary = data.ends_with(b"\n\n") || data.ends_with(b"\r\n\r\n");
+                }
                 if let Some(watch) = this.sse.as_mut() {
                     watch.feed(&data);
                 }
@@ -163,7 +194,16 @@ impl Body for GuardedBody {
             }
             Poll::Ready(Some(Err(e))) => format!("replica stream failed: {e}"),
             Poll::Pending => {
-                ready!(this.idle.as_mut().poll(cx));
+                if this.idle.as_mut().poll(cx).is_pending() {
+                    if let Some((every, timer)) = this.keepalive.as_mut()
+                        && *this.at_boundary
+                        && timer.as_mut().poll(cx).is_ready()
+                    {
+                        timer.as_mut().reset(Instant::now() + *every);
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(KEEPALIVE)))));
+                    }
+                    return Poll::Pending;
+                }
                 format!(
                     "replica sent nothing for {} ms",
                     this.idle_timeout.as_millis()

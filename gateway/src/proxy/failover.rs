@@ -26,6 +26,7 @@ use switchyard_router::{Admitted, Ranking, RouteError, clock, parse_model};
 
 use crate::admission::{Priority, Release};
 use crate::error::ProxyError;
+use crate::metrics::Shed;
 use crate::proxy::body::ProxyBody;
 use crate::proxy::forward::{self, Outbound};
 use crate::state::{Gateway, Snapshot};
@@ -50,6 +51,8 @@ pub struct Request<'a> {
     pub request_id: &'a HeaderValue,
     /// Place in the wait queue when every replica is full.
     pub priority: Priority,
+    /// The request's record: attempts, timings, spans.
+    pub obs: &'a mut crate::metrics::Obs,
 }
 
 /// Statuses that say "this replica, not this request": worth another replica.
@@ -72,7 +75,9 @@ pub async fn send(
     let mut last: Option<Result<Response<ProxyBody>, ProxyError>> = None;
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 {
-            if tokio::time::Instant::now() >= deadline || !gw.retry_budget.withdraw() {
+            if tokio::time::Instant::now() >= deadline
+                || !gw.metrics.retry_budget(gw.retry_budget.withdraw())
+            {
                 break;
             }
             tokio::time::sleep(backoff(attempt)).await;
@@ -88,6 +93,7 @@ pub async fn send(
         // of this replica's group once the slot is free again.
         let release = Release(gw.queues.get(&admitted.entry.replica.model));
         tried.push(admitted.index);
+        req.obs.admitted(&admitted);
         let replica = admitted.entry.replica.id.clone();
         let (path_and_query, body) = prepare(&snap.upstreams[admitted.index]);
         let out = Outbound {
@@ -97,13 +103,27 @@ pub async fn send(
             body,
             remote: req.remote,
             request_id: req.request_id,
+            obs: &mut *req.obs,
             deadline: deadline.min(tokio::time::Instant::now() + limits.attempt_timeout),
+            first_event_deadline: deadline
+                .min(tokio::time::Instant::now() + limits.first_token_timeout),
         };
+        let entry = admitted.entry;
+        let sent = std::time::Instant::now();
         let result = forward::forward(snap, admitted, out, release).await;
         let retry = match &result {
             Ok(resp) => retryable_status(resp.status()),
             Err(e) => e.is_retryable(),
         };
+        req.obs.attempt_done(&result, retry);
+        // Canary analysis judges versions by their attempts (a canary
+        // failure rescued by a retry elsewhere still counts against it).
+        gw.rollouts.observe(
+            &entry.replica.model,
+            &entry.replica.version,
+            !retry,
+            sent.elapsed(),
+        );
         if !retry {
             return result.map(|r| with_attempts(r, attempt + 1));
         }
@@ -115,6 +135,7 @@ pub async fn send(
         }
         last = Some(result);
     }
+    req.obs.attempts_exhausted();
     let attempts = tried.len();
     match last {
         Some(result) => result.map(|r| with_attempts(r, attempts)),
@@ -146,6 +167,7 @@ async fn wait_for_slot<'t>(
         return Err(full());
     };
     if routing.queue_size == 0 {
+        req.obs.shed(Shed::NoQueue);
         return Err(full());
     }
     let started = tokio::time::Instant::now();
@@ -153,12 +175,17 @@ async fn wait_for_slot<'t>(
     let queue = gw.queues.get(group);
     loop {
         let Some(woken) = queue.enqueue(req.priority, routing.queue_size) else {
+            req.obs.queue_wait(started.elapsed(), false);
+            req.obs.shed(Shed::QueueFull);
             return Err(full());
         };
         if let Ok(admitted) = snap.table.admit(req.model, req.ranking, &[]) {
+            req.obs.queue_wait(started.elapsed(), true);
             return Ok(admitted);
         }
         if tokio::time::timeout_at(until, woken).await.is_err() {
+            req.obs.queue_wait(started.elapsed(), false);
+            req.obs.shed(Shed::QueueTimeout);
             return Err(ProxyError::QueueTimeout {
                 model: req.model.to_owned(),
                 ms: started.elapsed().as_millis(),

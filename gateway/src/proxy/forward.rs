@@ -30,6 +30,11 @@ pub struct Outbound<'a> {
     pub request_id: &'a HeaderValue,
     /// When the replica's response headers must have arrived.
     pub deadline: tokio::time::Instant,
+    /// When a held SSE stream's first event must have arrived
+    /// (`first_token_timeout_ms` from the attempt's start).
+    pub first_event_deadline: tokio::time::Instant,
+    /// The request's record (timings, the attempt span's `traceparent`).
+    pub obs: &'a mut crate::metrics::Obs,
 }
 
 /// Headers that describe one hop, never forwarded (RFC 9110 7.6.1), plus the
@@ -93,6 +98,7 @@ pub async fn forward(
     }
     append_forwarded_for(headers, out.remote);
     headers.insert(X_REQUEST_ID.clone(), out.request_id.clone());
+    out.obs.sending(headers);
 
     let replica = &entry.replica.id;
     let sent = tokio::time::timeout_at(out.deadline, snap.client.request(req)).await;
@@ -154,9 +160,10 @@ pub async fn forward(
     // A stream is passed on only once its first event is in: until then
     // nothing has reached the client, so a replica that goes silent or
     // breaks after its headers is still a failed attempt that another
-    // replica can take over (within the same attempt deadline).
+    // replica can take over (within `first_token_timeout_ms` of the
+    // attempt's start).
     let first = if sse && parts.status.is_success() {
-        match tokio::time::timeout_at(out.deadline, body.frame()).await {
+        match tokio::time::timeout_at(out.first_event_deadline, body.frame()).await {
             Ok(Some(Err(e))) => {
                 guard.fail_late();
                 return Err(ProxyError::UpstreamFailed {
@@ -166,14 +173,22 @@ pub async fn forward(
             }
             Err(_) => {
                 guard.fail_late();
-                return Err(timed_out(replica, limits));
+                return Err(ProxyError::FirstTokenTimeout {
+                    replica: replica.clone(),
+                    ms: limits
+                        .first_token_timeout
+                        .min(limits.request_timeout)
+                        .as_millis(),
+                });
             }
             Ok(first) => Some(first),
         }
     } else {
         None
     };
-    let body = GuardedBody::new(body, guard, release, limits.stream_idle_timeout, sse);
+    out.obs.answered();
+    let body = GuardedBody::new(body, guard, release, limits.stream_idle_timeout, sse)
+        .with_keepalive(limits.sse_keepalive.filter(|_| sse));
     let body = match first {
         Some(first) => body.with_first(first),
         None => body,

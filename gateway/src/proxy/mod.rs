@@ -16,6 +16,7 @@
 //! [`handle`], through [`ProxyError::into_response`].
 
 pub mod body;
+pub mod budget;
 pub mod endpoint;
 pub mod failover;
 pub mod forward;
@@ -34,6 +35,7 @@ use switchyard_router::RouteRequest;
 
 use crate::admission::Priority;
 use crate::error::{Api, ProxyError};
+use crate::metrics::Obs;
 use crate::state::Gateway;
 use crate::upstream::Upstream;
 use body::ProxyBody;
@@ -47,15 +49,18 @@ pub async fn handle(
 ) -> Response<ProxyBody> {
     let api = Api::for_path(req.uri().path());
     let request_id = request_id(req.headers());
-    let mut resp = match serve(gw, req, remote, &request_id).await {
+    let mut obs = Obs::start(&req, &request_id);
+    let mut resp = match serve(gw, req, remote, &request_id, &mut obs).await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::debug!(error = %e, kind = e.label(), "request failed");
+            obs.failed(&e);
             e.into_response(api)
         }
     };
     resp.headers_mut().insert("x-request-id", request_id);
-    resp
+    // Metrics, access log and spans finish when the body has been sent.
+    obs.respond(resp)
 }
 
 async fn serve(
@@ -63,9 +68,11 @@ async fn serve(
     req: Request<Incoming>,
     remote: SocketAddr,
     request_id: &HeaderValue,
+    obs: &mut Obs,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     // 1. One snapshot for the whole request.
     let snap = gw.snapshot();
+    obs.bind(gw, &snap);
 
     // 2-3. What is asked; answer locally what we can.
     let endpoint = Endpoint::classify(req.method(), req.uri().path())?;
@@ -82,7 +89,17 @@ async fn serve(
 
     // 4. The whole body, bounded in size and time (routing needs `model`, and a
     //    buffered body is what lets a later attempt replay it).
-    let body = read_body(body, &parts.headers, &snap.config.server.limits).await?;
+    //    Held bodies count against the gateway-wide budget (503 when spent).
+    let limits = &snap.config.server.limits;
+    let mut buffered = gw.buffer_budget.reserve(
+        declared_length(&parts.headers)
+            .unwrap_or(0)
+            .min(limits.max_body_bytes as u64) as usize,
+        limits.max_buffered_bytes,
+    )?;
+    let body = read_body(body, &parts.headers, limits).await?;
+    buffered.grow_to(body.len(), limits.max_buffered_bytes)?;
+    obs.body_read();
 
     // 5. The model the client named: the OpenAI body's `model`, or the KServe path.
     let (model, openai) = match &endpoint {
@@ -94,6 +111,7 @@ async fn serve(
             (head.model.clone(), Some(head))
         }
     };
+    obs.target(&model);
 
     // 6. Rank every replica that may serve (pure, lazy).
     let clouds = allowed_clouds(&parts.headers);
@@ -101,6 +119,7 @@ async fn serve(
         model: &model,
         protocol,
         clouds: &clouds,
+        affinity_key: affinity_key(&snap, &model, &parts.headers, openai.as_ref(), &body),
     };
     let ranking = snap.table.rank(&route, fastrand::u64(..))?;
 
@@ -134,6 +153,7 @@ async fn serve(
         remote,
         request_id,
         priority,
+        obs,
     };
     failover::send(gw, &snap, request, prepare).await
 }
@@ -146,10 +166,7 @@ async fn read_body(
     limits: &Limits,
 ) -> Result<Bytes, ProxyError> {
     let limit = limits.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(headers);
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ProxyError::BodyTooLarge { limit });
     }
@@ -168,6 +185,36 @@ async fn read_body(
         Ok(Err(e)) => Err(ProxyError::BodyRead(e)),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
+}
+
+/// The body length the client declared in `Content-Length`.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// The `affinity` policy's key, only for groups that use it: the session
+/// header's value when present, else the first `prefix_bytes` of the
+/// prompt (`messages`, or `prompt`), located by the one parse `openai.rs`
+/// already does. Requests that share a system prompt then share a replica
+/// and its KV cache.
+fn affinity_key(
+    snap: &crate::state::Snapshot,
+    model: &str,
+    headers: &HeaderMap,
+    openai: Option<&openai::OpenAiHead>,
+    body: &[u8],
+) -> Option<u64> {
+    let group = snap.table.group(switchyard_router::parse_model(model).0)?;
+    let settings = group.affinity.as_ref()?;
+    if let Some(session) = headers.get(settings.header.as_str()) {
+        return Some(switchyard_router::affinity_key(session.as_bytes()));
+    }
+    let (start, end) = openai?.prompt?;
+    let end = end.min(start + settings.prefix_bytes);
+    (settings.prefix_bytes > 0).then(|| switchyard_router::affinity_key(&body[start..end]))
 }
 
 /// `x-switchyard-clouds: private,aws-east`: cloud ids or providers this

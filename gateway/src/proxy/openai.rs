@@ -17,6 +17,9 @@ pub struct OpenAiHead {
     pub span: (usize, usize),
     /// `stream: true`.
     pub stream: bool,
+    /// Byte range of the `messages` (chat) or `prompt` (completions) value,
+    /// whose prefix keys the `affinity` policy.
+    pub prompt: Option<(usize, usize)>,
 }
 
 #[derive(Deserialize)]
@@ -24,6 +27,11 @@ struct Head<'a> {
     #[serde(borrow)]
     model: Option<&'a RawValue>,
     stream: Option<bool>,
+    // Borrowed raw, like `model`: serde only checks them, builds nothing.
+    #[serde(borrow)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow)]
+    prompt: Option<&'a RawValue>,
 }
 
 /// Reads `model` and `stream`. The whole body is still checked to be valid
@@ -60,11 +68,15 @@ pub fn parse(body: &[u8]) -> Result<OpenAiHead, ProxyError> {
         return Err(bad("'model' must not be empty", Some("model")));
     }
     // `raw` borrows from `body`, so its offset in `body` is where the value sits.
-    let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+    let span = |raw: &RawValue| {
+        let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+        (start, start + raw.get().len())
+    };
     Ok(OpenAiHead {
         model,
-        span: (start, start + raw.get().len()),
+        span: span(raw),
         stream: head.stream == Some(true),
+        prompt: head.messages.or(head.prompt).map(span),
     })
 }
 
@@ -107,6 +119,17 @@ mod tests {
             std::str::from_utf8(&out).unwrap(),
             r#"{"messages":[{"role":"user","content":"model: x"}], "model" : "meta/llama-3","stream":true,"x":{"model":"inner"}}"#
         );
+    }
+
+    #[test]
+    fn the_prompt_is_located_without_parsing_it() {
+        let body = br#"{"model":"m","messages":[{"role":"system","content":"be brief"}]}"#;
+        let (a, b) = parse(body).unwrap().prompt.unwrap();
+        assert_eq!(&body[a..b], br#"[{"role":"system","content":"be brief"}]"#);
+        let body = br#"{"prompt":"Once upon","model":"m"}"#;
+        let (a, b) = parse(body).unwrap().prompt.unwrap();
+        assert_eq!(&body[a..b], br#""Once upon""#);
+        assert_eq!(parse(br#"{"model":"m"}"#).unwrap().prompt, None);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!   answers 200 with the rule; bad JSON answers 400 `{"error":"<reason>"}`.
 //! - `GET /_control/fault` answers the rule in force, or `null`.
 //! - `DELETE /_control/fault` clears it (204).
+//! - `PUT /_control/probes` with `{"fail": true}` makes the health
+//!   endpoints answer 503 (inference unaffected); `{"fail": false}` undoes it.
 //! - `GET /_control/stats` answers `{"hits":N,"in_flight":N,"queued":N,"fault":<rule or null>}`.
 //!
 //! Control requests are not inference requests: they are not counted,
@@ -30,6 +32,24 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<
             let mut resp = json(shared, StatusCode::NO_CONTENT, String::new());
             resp.headers_mut().remove(http::header::CONTENT_TYPE);
             resp
+        }
+        (&Method::PUT, "/_control/probes") => {
+            let body = req.into_body().collect().await.map(|b| b.to_bytes());
+            match body
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            {
+                Some(v) if v["fail"].is_boolean() => {
+                    let fail = v["fail"].as_bool().unwrap_or(false);
+                    shared.probes_fail.store(fail, Ordering::Relaxed);
+                    json(shared, StatusCode::OK, format!(r#"{{"fail":{fail}}}"#))
+                }
+                _ => json(
+                    shared,
+                    StatusCode::BAD_REQUEST,
+                    r#"{"error":"expected {\"fail\": true|false}"}"#.into(),
+                ),
+            }
         }
         (&Method::GET, "/_control/stats") => {
             let body = format!(

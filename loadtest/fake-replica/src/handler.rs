@@ -38,6 +38,11 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
         (&Method::POST, "/v1/chat/completions") => Kind::Chat,
         (&Method::POST, "/v1/completions") => Kind::Completion,
         (&Method::POST, "/v1/embeddings") => Kind::Embedding,
+        (&Method::GET, "/health" | "/v2/health/live" | "/v2/health/ready" | "/v1/models")
+            if shared.probes_fail.load(Ordering::Relaxed) =>
+        {
+            return text(shared, StatusCode::SERVICE_UNAVAILABLE, "unhealthy");
+        }
         (&Method::GET, "/health" | "/v2/health/live" | "/v2/health/ready") => {
             return text(shared, StatusCode::OK, "ok");
         }

@@ -115,6 +115,9 @@ pub(crate) struct Shared {
     pub(crate) record: AtomicBool,
     pub(crate) fault: FaultCell,
     pub(crate) admission: Admission,
+    /// Health endpoints (`/health`, `/v1/models`, `/v2/health/*`) answer
+    /// 503 while inference keeps working: a broken health check.
+    pub(crate) probes_fail: AtomicBool,
 }
 
 impl Shared {
@@ -136,6 +139,7 @@ impl Shared {
             gate: Notify::new(),
             last: Mutex::new(None),
             record: AtomicBool::new(record),
+            probes_fail: AtomicBool::new(false),
         })
     }
 
@@ -225,6 +229,13 @@ impl FakeReplica {
     /// Injects a fault into inference requests (replacing any previous one).
     pub fn set_fault(&self, rule: FaultRule) {
         self.shared.fault.set(rule);
+    }
+
+    /// Makes the health endpoints (`/health`, `/v1/models`,
+    /// `/v2/health/live`, `/v2/health/ready`) answer 503 (`true`) or 200
+    /// again, without touching inference: tests of active health checks.
+    pub fn fail_probes(&self, fail: bool) {
+        self.shared.probes_fail.store(fail, Ordering::Relaxed);
     }
 
     /// Removes the injected fault.

@@ -1,0 +1,191 @@
+//! Families read at scrape time from the current snapshot: nothing on the
+//! request path writes them, and a replica or group a reload removed is
+//! simply not in the next scrape.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+use switchyard_router::{Entry, clock};
+
+use crate::state::{Gateway, Snapshot};
+
+/// Health states always rendered (0 or 1), so a query for one sees a 0
+/// rather than no series. A state the router adds later is rendered too,
+/// when a replica is in it.
+const STATES: [&str; 4] = ["healthy", "ejected", "probing", "down"];
+
+/// A registry holding the scrape-time collector for `snap`.
+pub(super) fn registry(gw: &Gateway, snap: Arc<Snapshot>) -> Registry {
+    let depths = snap
+        .table
+        .groups()
+        .map(|g| (g.name.clone(), gw.queues.get(&g.name).len()))
+        .collect();
+    let mut r = Registry::with_prefix("switchyard");
+    r.register_collector(Box::new(Live {
+        snap,
+        depths,
+        now: clock(),
+    }));
+    r
+}
+
+struct Live {
+    snap: Arc<Snapshot>,
+    depths: Vec<(String, usize)>,
+    now: u64,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("generation", &self.snap.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+fn labels(e: &Entry) -> [(&'static str, &str); 4] {
+    let r = &e.replica;
+    [
+        ("model", r.model.as_str()),
+        ("version", r.version.as_str()),
+        ("cloud", r.cloud.as_str()),
+        ("replica", r.id.as_str()),
+    ]
+}
+
+/// The state's snake_case name, as the admin API shows it.
+fn state_name(e: &Entry, now: u64) -> String {
+    serde_json::to_value(e.stats.health.state(now))
+        .ok()
+        .and_then(|v| v.get("state")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+impl Live {
+    fn per_replica(
+        &self,
+        encoder: &mut DescriptorEncoder<'_>,
+        name: &str,
+        help: &str,
+        value: impl Fn(&Entry) -> f64,
+    ) -> std::fmt::Result {
+        let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for e in self.snap.table.entries() {
+            ConstGauge::new(value(e)).encode(m.encode_family(&labels(e))?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Live {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let entries = self.snap.table.entries();
+        self.per_replica(
+            &mut encoder,
+            "replica_in_flight",
+            "Requests holding one of the replica's concurrency slots",
+            |e| f64::from(e.stats.in_flight()),
+        )?;
+        self.per_replica(
+            &mut encoder,
+            "replica_max_concurrency",
+            "Configured concurrency slots of the replica",
+            |e| f64::from(e.replica.max_concurrency),
+        )?;
+        self.per_replica(
+            &mut encoder,
+            "replica_utilization",
+            "In-flight over max concurrency (0..1)",
+            |e| f64::from(e.stats.in_flight()) / f64::from(e.replica.max_concurrency.max(1)),
+        )?;
+        self.per_replica(
+            &mut encoder,
+            "replica_ewma_latency_seconds",
+            "Smoothed latency to response headers of successful requests (NaN before the first)",
+            |e| e.stats.ewma_latency().map_or(f64::NAN, |d| d.as_secs_f64()),
+        )?;
+        self.per_replica(
+            &mut encoder,
+            "replica_consecutive_failures",
+            "Failures in a row since the last success (5 eject the replica)",
+            |e| f64::from(e.stats.health.consecutive_failures()),
+        )?;
+        {
+            let mut m = encoder.encode_descriptor(
+                "replica_health",
+                "1 for the replica's current health state, 0 for the others",
+                None,
+                MetricType::Gauge,
+            )?;
+            for e in entries {
+                let current = state_name(e, self.now);
+                let extra = (!STATES.contains(&current.as_str())).then_some(current.as_str());
+                for state in STATES.iter().copied().chain(extra) {
+                    let [a, b, c, d] = labels(e);
+                    let l = [a, b, c, d, ("state", state)];
+                    ConstGauge::new(i64::from(state == current)).encode(m.encode_family(&l)?)?;
+                }
+            }
+        }
+        {
+            let mut m = encoder.encode_descriptor(
+                "replica_ejections",
+                "Times passive health ejected the replica (resets if its URL changes)",
+                None,
+                MetricType::Counter,
+            )?;
+            for e in entries {
+                ConstCounter::new(e.stats.health.ejections())
+                    .encode(m.encode_family(&labels(e))?)?;
+            }
+        }
+        {
+            let mut m = encoder.encode_descriptor(
+                "version_weight",
+                "Configured traffic weight of each version of a model group",
+                None,
+                MetricType::Gauge,
+            )?;
+            for g in self.snap.table.groups() {
+                for v in &g.versions {
+                    let l = [("model", g.name.as_str()), ("version", v.name.as_str())];
+                    ConstGauge::new(i64::from(v.weight)).encode(m.encode_family(&l)?)?;
+                }
+            }
+        }
+        {
+            let mut m = encoder.encode_descriptor(
+                "queue_depth",
+                "Requests waiting in a model group's admission queue",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (group, depth) in &self.depths {
+                let l = [("model", group.as_str())];
+                ConstGauge::new(*depth as i64).encode(m.encode_family(&l)?)?;
+            }
+        }
+        let m = encoder.encode_descriptor(
+            "config_generation",
+            "Generation of the config being served (1 at start, +1 per applied reload)",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(self.snap.generation as i64).encode(m)?;
+        let mut m = encoder.encode_descriptor(
+            "config_info",
+            "Always 1; the hash label identifies the config being served",
+            None,
+            MetricType::Gauge,
+        )?;
+        let l = [("hash", self.snap.config.hash.as_str())];
+        ConstGauge::new(1i64).encode(m.encode_family(&l)?)?;
+        Ok(())
+    }
+}

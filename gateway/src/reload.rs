@@ -1,0 +1,841 @@
+//! The control path: how a new config, or a new set of version weights,
+//! becomes the serving snapshot.
+//!
+//! Every change goes through one function, [`Gateway::publish`], under one
+//! lock, in two halves:
+//!
+//! 1. **prepare** (fallible, off to the side): parse and validate the YAML,
+//!    lay the operator's weight overrides over it, build the replica table
+//!    and upstream details. Any error here leaves the serving snapshot alone
+//!    and is recorded as `last_error`.
+//! 2. **swap** (infallible): one `ArcSwap::store`. Requests already running
+//!    keep the snapshot they loaded (all their attempts, their whole stream);
+//!    the old snapshot is freed when its last request ends.
+//!
+//! After the swap, replicas the new table no longer has start draining
+//! (no new requests; in-flight ones get `limits.drain_timeout_ms`, then
+//! whatever still runs ends with an explicit error).
+//!
+//! Weights set through the admin API (`weights`, `promote`, `rollback`, and
+//! the rollout controller) are *overrides* on top of the config source: a
+//! reload of an unrelated change keeps them, and a reload that changes that
+//! group's versions or weights in the file replaces them (the newer intent
+//! wins).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use switchyard_config::{Config, ConfigError, FieldError};
+
+use crate::state::{Gateway, Snapshot};
+
+/// What caused a change; shown in logs, events, history and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The config file changed on disk.
+    File,
+    /// SIGHUP.
+    Signal,
+    /// `POST /admin/config` with a full YAML body.
+    AdminConfig,
+    /// `POST /admin/reload`.
+    AdminReload,
+    /// `POST /admin/models/{name}/weights`.
+    Weights,
+    /// `POST /admin/models/{name}/promote`.
+    Promote,
+    /// `POST /admin/models/{name}/rollback`.
+    Rollback,
+    /// The automatic rollout controller.
+    Rollout,
+}
+
+impl Trigger {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::File => "file",
+            Trigger::Signal => "signal",
+            Trigger::AdminConfig => "admin_config",
+            Trigger::AdminReload => "admin_reload",
+            Trigger::Weights => "weights",
+            Trigger::Promote => "promote",
+            Trigger::Rollback => "rollback",
+            Trigger::Rollout => "rollout",
+        }
+    }
+}
+
+/// Where the config comes from, so it can be read again.
+#[derive(Clone)]
+pub struct Source {
+    /// The YAML file, if the config lives in one.
+    pub path: Option<PathBuf>,
+    /// Embedded text (the demo), used when there is no file.
+    text: Option<&'static str>,
+    /// `${VAR}` lookup, also used for YAML posted to the admin API.
+    env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+}
+
+impl Source {
+    /// A config file, interpolated from the process environment.
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: Some(path.into()),
+            text: None,
+            env: Arc::new(|k| std::env::var(k).ok()),
+        }
+    }
+
+    /// Embedded text with its own variables (the demo).
+    pub fn embedded(text: &'static str, env: HashMap<String, String>) -> Self {
+        Self {
+            path: None,
+            text: Some(text),
+            env: Arc::new(move |k| env.get(k).cloned()),
+        }
+    }
+
+    /// Reads and validates the source again.
+    pub fn load(&self) -> Result<Config, ReloadError> {
+        match (&self.path, self.text) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                self.parse(&text)
+            }
+            (None, Some(text)) => self.parse(text),
+            (None, None) => Err(ReloadError::NoSource),
+        }
+    }
+
+    /// Validates YAML text with this source's variables.
+    pub fn parse(&self, text: &str) -> Result<Config, ReloadError> {
+        Ok(switchyard_config::load_str(text, &|k| (self.env)(k))?)
+    }
+
+    /// The file being watched, if any.
+    pub fn watched(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source").field("path", &self.path).finish()
+    }
+}
+
+/// Why a change was refused. The serving config is untouched in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new config does not parse or validate; every problem is listed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `POST /admin/reload` or SIGHUP with nothing to reload from.
+    #[error("this gateway has no config file to reload from")]
+    NoSource,
+    /// A weights call named a group that does not exist.
+    #[error("unknown model group `{0}`")]
+    UnknownModel(String),
+    /// A weights call named a version the group does not have.
+    #[error("model group `{group}` has no version `{version}` (versions: {known})")]
+    UnknownVersion {
+        /// Group.
+        group: String,
+        /// The version asked for.
+        version: String,
+        /// The versions it has.
+        known: String,
+    },
+    /// Weights out of range or all zero.
+    #[error("weights for `{group}`: {reason}")]
+    BadWeights {
+        /// Group.
+        group: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl ReloadError {
+    /// Field-level problems, for the admin API's `errors` list.
+    pub fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            ReloadError::Config(e) => e.field_errors(),
+            other => vec![FieldError::new("", other.to_string())],
+        }
+    }
+}
+
+/// The result of an accepted change.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    /// The generation now serving.
+    pub generation: u64,
+    /// Content hash of the config source now serving.
+    pub hash: String,
+    /// False when the change was identical to what was serving (no new generation).
+    pub changed: bool,
+    /// What caused it.
+    pub trigger: Trigger,
+    /// Things that were accepted but need attention (e.g. a listener
+    /// address change, which needs a restart).
+    pub warnings: Vec<String>,
+}
+
+/// The last refused change, for `GET /admin/config`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastError {
+    /// Wall-clock time, ms since the Unix epoch.
+    pub at_ms: u64,
+    /// What caused the attempt.
+    pub trigger: Trigger,
+    /// Every problem, with its field path.
+    pub errors: Vec<FieldErrorJson>,
+}
+
+/// A [`FieldError`] as JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldErrorJson {
+    /// Dotted field path (empty when the whole document is at fault).
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl From<FieldError> for FieldErrorJson {
+    fn from(e: FieldError) -> Self {
+        Self {
+            field: e.path,
+            reason: e.reason,
+        }
+    }
+}
+
+/// One applied generation, for `GET /admin/config`'s history.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    /// Generation number.
+    pub generation: u64,
+    /// Wall-clock time, ms since the Unix epoch.
+    pub at_ms: u64,
+    /// What caused it.
+    pub trigger: Trigger,
+    /// Config source hash.
+    pub hash: String,
+    /// One-line summary of what changed.
+    pub summary: String,
+}
+
+/// Generations kept in the history.
+const HISTORY: usize = 32;
+
+/// Weights the operator (or the rollout controller) set for one group.
+#[derive(Debug, Clone, PartialEq)]
+struct Override {
+    /// Version -> weight; versions not named get 0.
+    weights: BTreeMap<String, u32>,
+    /// The group's weights in the config source when this was set: when the
+    /// source's weights change, the source wins and this override goes.
+    source_weights: Vec<(String, u32)>,
+}
+
+/// Control-plane state, behind one mutex: changes are rare and must be
+/// serialized; the data plane never takes this lock.
+#[derive(Debug)]
+pub(crate) struct Control {
+    /// The last config accepted from a source, before overrides.
+    base: Config,
+    overrides: BTreeMap<String, Override>,
+    /// Per group: the version `rollback` returns to.
+    stable: HashMap<String, String>,
+    /// Per group: the stable version before the last promote.
+    previous_stable: HashMap<String, String>,
+    pub(crate) last_error: Option<LastError>,
+    pub(crate) history: VecDeque<HistoryEntry>,
+    pub(crate) source: Option<Source>,
+}
+
+impl Control {
+    pub(crate) fn new(base: Config) -> Self {
+        let mut c = Self {
+            base,
+            overrides: BTreeMap::new(),
+            stable: HashMap::new(),
+            previous_stable: HashMap::new(),
+            last_error: None,
+            history: VecDeque::new(),
+            source: None,
+        };
+        c.refresh_stable();
+        c
+    }
+
+    /// A group's stable version: the rollout's baseline, else its heaviest.
+    fn refresh_stable(&mut self) {
+        let stable = &mut self.stable;
+        for m in &self.base.models {
+            let known = |v: &str| m.versions.iter().any(|x| x.name == v);
+            if stable.get(&m.name).is_some_and(|v| known(v)) {
+                continue;
+            }
+            let pick = m
+                .rollout
+                .as_ref()
+                .map(|r| r.baseline.clone())
+                .or_else(|| heaviest(m));
+            if let Some(v) = pick {
+                stable.insert(m.name.clone(), v);
+            }
+        }
+        stable.retain(|g, _| self.base.model(g).is_some());
+    }
+
+    /// The base with overrides laid over it.
+    fn effective(&self) -> Config {
+        let mut c = self.base.clone();
+        for m in &mut c.models {
+            if let Some(o) = self.overrides.get(&m.name) {
+                for v in &mut m.versions {
+                    v.weight = o.weights.get(&v.name).copied().unwrap_or(0);
+                }
+            }
+        }
+        c
+    }
+
+    /// Stable versions per group, for `GET /admin/rollouts`.
+    pub(crate) fn stable(&self, group: &str) -> Option<&str> {
+        self.stable.get(group).map(String::as_str)
+    }
+
+    /// Whether `group`'s weights are an admin/rollout override.
+    pub(crate) fn overridden(&self, group: &str) -> bool {
+        self.overrides.contains_key(group)
+    }
+}
+
+fn heaviest(m: &switchyard_config::ModelGroup) -> Option<String> {
+    // First of the heaviest, so ties go to the version listed first.
+    let max = m.versions.iter().map(|v| v.weight).max()?;
+    m.versions
+        .iter()
+        .find(|v| v.weight == max)
+        .map(|v| v.name.clone())
+}
+
+fn source_weights(config: &Config, group: &str) -> Vec<(String, u32)> {
+    config
+        .model(group)
+        .map(|m| {
+            m.versions
+                .iter()
+                .map(|v| (v.name.clone(), v.weight))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Gateway {
+    /// Remembers where the config came from, so SIGHUP, file changes and
+    /// `POST /admin/reload` can read it again.
+    pub fn set_source(&self, source: Source) {
+        self.control().source = Some(source);
+    }
+
+    /// The config source, if one was set.
+    pub fn source(&self) -> Option<Source> {
+        self.control().source.clone()
+    }
+
+    /// Reads the config source again and applies it (SIGHUP, file change,
+    /// `POST /admin/reload`).
+    pub fn reload(&self, trigger: Trigger) -> Result<Applied, ReloadError> {
+        let loaded = match self.source() {
+            Some(source) => source.load(),
+            None => Err(ReloadError::NoSource),
+        };
+        self.apply_loaded(loaded, trigger)
+    }
+
+    /// Validates `yaml` (with the source's variables) and applies it
+    /// (`POST /admin/config`).
+    pub fn apply_yaml(&self, yaml: &str) -> Result<Applied, ReloadError> {
+        let source = self
+            .source()
+            .unwrap_or_else(|| Source::embedded("", HashMap::new()));
+        let loaded = source.parse(yaml);
+        self.apply_loaded(loaded, Trigger::AdminConfig)
+    }
+
+    /// Applies an already validated config from a source.
+    pub fn apply(&self, config: Config, trigger: Trigger) -> Result<Applied, ReloadError> {
+        self.apply_loaded(Ok(config), trigger)
+    }
+
+    fn apply_loaded(
+        &self,
+        loaded: Result<Config, ReloadError>,
+        trigger: Trigger,
+    ) -> Result<Applied, ReloadError> {
+        let mut control = self.control();
+        let config = match loaded {
+            Ok(c) => c,
+            Err(e) => return Err(self.refuse(&mut control, trigger, e)),
+        };
+        if config.hash == control.base.hash {
+            return Ok(self.unchanged(trigger));
+        }
+        let mut warnings = Vec::new();
+        let old = &control.base.server;
+        if config.server.listen != old.listen || config.server.admin_listen != old.admin_listen {
+            warnings.push(
+                "server.listen / server.admin_listen changed: listeners are bound at start, \
+                 so the new addresses take effect on restart"
+                    .to_owned(),
+            );
+        }
+        // The source changed a group's weights (or versions): the source wins.
+        let dropped: Vec<String> = control
+            .overrides
+            .iter()
+            .filter(|(g, o)| source_weights(&config, g) != o.source_weights)
+            .map(|(g, _)| g.clone())
+            .collect();
+        for g in &dropped {
+            control.overrides.remove(g);
+            warnings.push(format!(
+                "model group `{g}`: weights set through the admin API were replaced by the config's"
+            ));
+        }
+        let summary = summarize(&control.base, &config);
+        control.base = config;
+        control.refresh_stable();
+        let effective = control.effective();
+        Ok(self.publish(&mut control, effective, trigger, summary, warnings))
+    }
+
+    /// Sets `group`'s version weights (versions not named get 0).
+    pub fn set_weights(
+        &self,
+        group: &str,
+        weights: BTreeMap<String, u32>,
+        trigger: Trigger,
+    ) -> Result<Applied, ReloadError> {
+        let mut control = self.control();
+        let checked = check_weights(&control.base, group, &weights);
+        if let Err(e) = checked {
+            return Err(self.refuse(&mut control, trigger, e));
+        }
+        let current = control.effective();
+        let unchanged = current.model(group).is_some_and(|m| {
+            m.versions
+                .iter()
+                .all(|v| weights.get(&v.name).copied().unwrap_or(0) == v.weight)
+        });
+        if unchanged {
+            return Ok(self.unchanged(trigger));
+        }
+        let summary = format!(
+            "{group} weights {}",
+            weights
+                .iter()
+                .map(|(v, w)| format!("{v}={w}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let source_weights = source_weights(&control.base, group);
+        control.overrides.insert(
+            group.to_owned(),
+            Override {
+                weights,
+                source_weights,
+            },
+        );
+        let effective = control.effective();
+        Ok(self.publish(&mut control, effective, trigger, summary, Vec::new()))
+    }
+
+    /// Sends all of `group`'s traffic to `version` and makes it the stable
+    /// version that `rollback` returns to.
+    pub fn promote(
+        &self,
+        group: &str,
+        version: &str,
+        trigger: Trigger,
+    ) -> Result<Applied, ReloadError> {
+        let applied =
+            self.set_weights(group, BTreeMap::from([(version.to_owned(), 100)]), trigger)?;
+        let mut control = self.control();
+        if let Some(old) = control.stable.insert(group.to_owned(), version.to_owned())
+            && old != version
+        {
+            control.previous_stable.insert(group.to_owned(), old);
+        }
+        Ok(applied)
+    }
+
+    /// Sends all of `group`'s traffic back to its stable version; when the
+    /// stable version already has it all, to the one before the last promote.
+    pub fn rollback(&self, group: &str, trigger: Trigger) -> Result<Applied, ReloadError> {
+        let target = {
+            let control = self.control();
+            let Some(stable) = control.stable.get(group).cloned() else {
+                return Err(ReloadError::UnknownModel(group.to_owned()));
+            };
+            let all_on_stable = control.effective().model(group).is_some_and(|m| {
+                m.versions
+                    .iter()
+                    .all(|v| (v.name == stable) == (v.weight > 0))
+            });
+            match control.previous_stable.get(group) {
+                Some(prev) if all_on_stable => prev.clone(),
+                _ => stable,
+            }
+        };
+        let applied = self.set_weights(group, BTreeMap::from([(target.clone(), 100)]), trigger)?;
+        let mut control = self.control();
+        control.stable.insert(group.to_owned(), target);
+        Ok(applied)
+    }
+
+    fn unchanged(&self, trigger: Trigger) -> Applied {
+        let snap = self.snapshot();
+        tracing::debug!(
+            trigger = trigger.as_str(),
+            "config unchanged; nothing to do"
+        );
+        Applied {
+            generation: snap.generation,
+            hash: snap.config.hash.clone(),
+            changed: false,
+            trigger,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn refuse(&self, control: &mut Control, trigger: Trigger, e: ReloadError) -> ReloadError {
+        let errors = e.field_errors();
+        self.events.push(
+            "config_rejected",
+            trigger.as_str(),
+            format!(
+                "change refused, generation {} keeps serving: {}",
+                self.snapshot().generation,
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+        self.metrics.on_reload(false);
+        control.last_error = Some(LastError {
+            at_ms: now_ms(),
+            trigger,
+            errors: errors.into_iter().map(Into::into).collect(),
+        });
+        e
+    }
+
+    /// Prepares the next snapshot, swaps it in, and starts draining the
+    /// replicas it dropped. Infallible: everything that can fail happened
+    /// before (validation, weight checks).
+    fn publish(
+        &self,
+        control: &mut Control,
+        config: Config,
+        trigger: Trigger,
+        summary: String,
+        warnings: Vec<String>,
+    ) -> Applied {
+        let old = self.snapshot();
+        let generation = old.generation + 1;
+        let next = Snapshot::prepare(config, &self.stats, generation, Some(&old));
+        let hash = next.config.hash.clone();
+        let drain = next.config.server.limits.drain_timeout;
+        let removed: Vec<_> = old
+            .table
+            .entries()
+            .iter()
+            .filter(|e| {
+                !next
+                    .table
+                    .entries()
+                    .iter()
+                    .any(|n| Arc::ptr_eq(&n.stats, &e.stats))
+            })
+            .map(|e| (e.replica.id.clone(), Arc::clone(&e.stats)))
+            .collect();
+        self.store(next);
+        self.stats.retain(|id| self.snapshot().table.contains(id));
+        for (id, stats) in removed {
+            stats.drain();
+            let in_flight = stats.in_flight();
+            self.events.push(
+                "replica_draining",
+                id.clone(),
+                format!(
+                    "removed by generation {generation}; {in_flight} in flight get {} ms to finish",
+                    drain.as_millis()
+                ),
+            );
+            if in_flight > 0 {
+                spawn_retire(stats, drain);
+            } else {
+                stats.retire();
+            }
+        }
+        control.last_error = None;
+        control.history.push_back(HistoryEntry {
+            generation,
+            at_ms: now_ms(),
+            trigger,
+            hash: hash.clone(),
+            summary: summary.clone(),
+        });
+        while control.history.len() > HISTORY {
+            control.history.pop_front();
+        }
+        self.metrics.on_reload(true);
+        self.events.push(
+            "config_applied",
+            format!("generation {generation}"),
+            format!("{} ({summary})", trigger.as_str()),
+        );
+        for w in &warnings {
+            tracing::warn!(generation, "{w}");
+        }
+        Applied {
+            generation,
+            hash,
+            changed: true,
+            trigger,
+            warnings,
+        }
+    }
+}
+
+/// Retires a removed replica once its drain window is over. Needs a tokio
+/// runtime; outside one (unit tests of the control plane) it retires at once.
+fn spawn_retire(stats: Arc<switchyard_router::ReplicaStats>, after: Duration) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn(async move {
+                tokio::time::sleep(after).await;
+                stats.retire();
+            });
+        }
+        Err(_) => stats.retire(),
+    }
+}
+
+fn check_weights(
+    base: &Config,
+    group: &str,
+    weights: &BTreeMap<String, u32>,
+) -> Result<(), ReloadError> {
+    let m = base
+        .model(group)
+        .ok_or_else(|| ReloadError::UnknownModel(group.to_owned()))?;
+    for (v, w) in weights {
+        if !m.versions.iter().any(|x| &x.name == v) {
+            return Err(ReloadError::UnknownVersion {
+                group: group.to_owned(),
+                version: v.clone(),
+                known: m
+                    .versions
+                    .iter()
+                    .map(|x| x.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        if *w > 100 {
+            return Err(ReloadError::BadWeights {
+                group: group.to_owned(),
+                reason: format!("`{v}`: must be 0..=100, got {w}"),
+            });
+        }
+    }
+    if weights.values().all(|w| *w == 0) {
+        return Err(ReloadError::BadWeights {
+            group: group.to_owned(),
+            reason: "total weight is 0: at least one version needs weight > 0".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// "+2 replicas, -1 replica, 3 changed, models: chat" style summary.
+fn summarize(old: &Config, new: &Config) -> String {
+    let find = |c: &Config, id: &str| c.replicas.iter().find(|r| r.id == id).cloned();
+    let added = new
+        .replicas
+        .iter()
+        .filter(|r| find(old, &r.id).is_none())
+        .count();
+    let removed = old
+        .replicas
+        .iter()
+        .filter(|r| find(new, &r.id).is_none())
+        .count();
+    let changed = new
+        .replicas
+        .iter()
+        .filter(|r| {
+            find(old, &r.id)
+                .is_some_and(|o| serde_json::to_value(&o).ok() != serde_json::to_value(*r).ok())
+        })
+        .count();
+    format!(
+        "replicas +{added} -{removed} ~{changed}, {} model groups",
+        new.models.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+    use switchyard_config::Protocol;
+    use switchyard_router::RouteRequest;
+
+    use super::*;
+
+    /// One replica slot of the generated configs: present or not, and at
+    /// which of a few addresses.
+    #[derive(Debug, Clone)]
+    struct Slot {
+        present: bool,
+        port: u16,
+        version: u8,
+    }
+
+    fn yaml(slots: &[Slot], v2_weight: u32) -> String {
+        let mut s = format!(
+            "models:\n  - name: m\n    versions: [{{ name: v1, weight: 50 }}, {{ name: v2, weight: {v2_weight} }}]\n\
+             clouds: {{ c: {{ provider: private }} }}\nreplicas:\n"
+        );
+        for (i, slot) in slots.iter().enumerate().filter(|(_, s)| s.present) {
+            s.push_str(&format!(
+                "  - {{ id: r{i}, model: m, version: v{}, cloud: c, url: \"http://127.0.0.1:{}\", max_concurrency: 1000 }}\n",
+                slot.version, slot.port
+            ));
+        }
+        s
+    }
+
+    fn slots() -> impl Strategy<Value = Vec<Slot>> {
+        prop::collection::vec(
+            (any::<bool>(), 9001u16..9004, 1u8..=2).prop_map(|(present, port, version)| Slot {
+                present,
+                port,
+                version,
+            }),
+            6,
+        )
+        .prop_filter("at least one replica per version", |s| {
+            (1..=2).all(|v| s.iter().any(|x| x.present && x.version == v))
+        })
+    }
+
+    fn load(text: &str) -> Config {
+        switchyard_config::load_str(text, &|_| None).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Random add/update/remove sequences: a request that pinned a
+        /// snapshot routes only to that snapshot's replicas (same id, same
+        /// URL, matching upstream details), whatever was applied since;
+        /// replicas a change dropped are draining, kept ones are not.
+        #[test]
+        fn requests_route_only_within_the_snapshot_they_pinned(
+            steps in prop::collection::vec((slots(), 0u32..=100), 1..8),
+            rand in any::<u64>(),
+        ) {
+            let first = &steps[0];
+            let gw = Gateway::new(load(&yaml(&first.0, first.1)));
+            let mut pinned = vec![gw.snapshot()];
+            for (slots, w) in &steps[1..] {
+                let before = gw.snapshot();
+                let applied = gw.apply(load(&yaml(slots, *w)), Trigger::AdminConfig).unwrap();
+                let after = gw.snapshot();
+                prop_assert_eq!(applied.generation, after.generation);
+                prop_assert!(after.generation >= before.generation);
+                for e in before.table.entries() {
+                    let kept = after.table.entries().iter().any(|n| {
+                        n.replica.id == e.replica.id && n.replica.url == e.replica.url
+                    });
+                    prop_assert_eq!(e.stats.is_draining(), !kept, "{}", e.replica.id);
+                }
+                pinned.push(after);
+            }
+            for (k, snap) in pinned.iter().enumerate() {
+                let req = RouteRequest {
+                    model: "m",
+                    protocol: Protocol::OpenAi,
+                    clouds: &[],
+                    affinity_key: None,
+                };
+                let ranking = snap.table.rank(&req, rand.wrapping_add(k as u64)).unwrap();
+                for i in ranking.iter() {
+                    let entry = &snap.table.entries()[i];
+                    let declared = snap.config.replicas.iter().find(|r| r.id == entry.replica.id);
+                    prop_assert!(declared.is_some_and(|r| r.url == entry.replica.url));
+                    let up = &snap.upstreams[i];
+                    prop_assert_eq!(up.id_header.to_str().unwrap(), entry.replica.id.as_str());
+                    prop_assert_eq!(up.authority.port_u16(), entry.replica.url.port());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn weight_overrides_survive_unrelated_reloads_and_yield_to_the_file() {
+        let slots: Vec<Slot> = (0..2)
+            .map(|i| Slot {
+                present: true,
+                port: 9001,
+                version: i + 1,
+            })
+            .collect();
+        let gw = Gateway::new(load(&yaml(&slots, 50)));
+        let weights = |gw: &Gateway| -> Vec<u32> {
+            gw.snapshot().config.models[0]
+                .versions
+                .iter()
+                .map(|v| v.weight)
+                .collect()
+        };
+        gw.set_weights("m", BTreeMap::from([("v2".into(), 100)]), Trigger::Weights)
+            .unwrap();
+        assert_eq!(weights(&gw), [0, 100]);
+        // An unrelated change (a replica moves) keeps the override.
+        let mut moved = slots.clone();
+        moved[0].port = 9002;
+        gw.apply(load(&yaml(&moved, 50)), Trigger::File).unwrap();
+        assert_eq!(weights(&gw), [0, 100]);
+        // The file changes this group's weights: the file wins.
+        let applied = gw.apply(load(&yaml(&moved, 10)), Trigger::File).unwrap();
+        assert_eq!(weights(&gw), [50, 10]);
+        assert!(applied.warnings.iter().any(|w| w.contains("replaced")));
+    }
+}

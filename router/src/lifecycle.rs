@@ -1,0 +1,57 @@
+//! A replica's life across config reloads: active, then (once a reload
+//! removes it) draining, then retired when its drain window is over.
+//!
+//! The flag lives on [`ReplicaStats`] because that is what every request
+//! holding the replica's slot can already see: a request pinned to an old
+//! snapshot keeps serving on a draining replica, and a stream still running
+//! when the replica retires learns it on its next frame.
+
+use std::sync::atomic::Ordering;
+
+use crate::stats::ReplicaStats;
+
+const ACTIVE: u8 = 0;
+const DRAINING: u8 = 1;
+const RETIRED: u8 = 2;
+
+impl ReplicaStats {
+    /// Marks the replica as removed: no new requests (admission skips it),
+    /// in-flight ones continue.
+    pub fn drain(&self) {
+        let _ =
+            self.lifecycle
+                .compare_exchange(ACTIVE, DRAINING, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The drain window is over: requests still running on this replica
+    /// end with an explicit error.
+    pub fn retire(&self) {
+        self.lifecycle.store(RETIRED, Ordering::Release);
+    }
+
+    /// Removed by a reload (draining or retired).
+    pub fn is_draining(&self) -> bool {
+        self.lifecycle.load(Ordering::Acquire) != ACTIVE
+    }
+
+    /// Drain window over.
+    pub fn is_retired(&self) -> bool {
+        self.lifecycle.load(Ordering::Acquire) == RETIRED
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drains_then_retires_and_never_goes_back() {
+        let s = ReplicaStats::default();
+        assert!(!s.is_draining());
+        s.drain();
+        assert!(s.is_draining() && !s.is_retired());
+        s.retire();
+        s.drain();
+        assert!(s.is_retired(), "drain after retire must not revive it");
+    }
+}

@@ -1,0 +1,196 @@
+//! The live dashboard in a real browser: headless Chromium, driven over
+//! WebDriver by a `chromedriver` this test starts on 127.0.0.1, loads `/`
+//! from the admin listener of a running demo (gateway + fake replicas +
+//! synthetic traffic, in this process), checks that the replica rows render
+//! and that the live numbers move, and saves a screenshot to
+//! `target/dashboard.png`.
+//!
+//! Chromium comes from `scripts/install-browser.sh`; without it these tests
+//! fail (they never skip). Set `DASHBOARD_SCREENSHOT=docs/dashboard.png` to
+//! also wait for a replica to be ejected and write the README's picture.
+
+mod webdriver;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+use switchyard_fake_replica::ReplicaConfig;
+use switchyard_gateway::demo::Demo;
+use switchyard_tests::{Http, chat};
+use webdriver::Browser;
+
+/// Bound on each test as a whole.
+const TEST_LIMIT: Duration = Duration::from_secs(120);
+/// Bound on each thing the page should show.
+const SHOW_LIMIT: Duration = Duration::from_secs(20);
+
+async fn bounded<T>(fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(TEST_LIMIT, fut)
+        .await
+        .expect("dashboard test took too long")
+}
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// Sum of the Requests column and the page's poll counter.
+const READ_NUMBERS: &str = r#"
+    const cells = [...document.querySelectorAll('tr.replica td.c-requests')];
+    const total = cells.reduce((a, td) => a + Number(td.textContent.replace(/,/g, '')), 0);
+    return { total, polls: Number(document.body.dataset.polls || 0),
+             rps: document.getElementById('t-rps').textContent };
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_shows_the_demo_fleet_and_its_numbers_move() {
+    let browser = Browser::start().await;
+    bounded(async {
+        let demo = Demo::start(any_port(), any_port(), true).await.unwrap();
+        let admin = demo.running().admin_addr;
+        let page = browser.session(1600, 1000).await;
+        page.goto(&format!("http://{admin}/")).await;
+
+        page.wait_for(
+            "seven replica rows in three clouds, live",
+            SHOW_LIMIT,
+            "return document.body.dataset.state === 'live'
+                && document.querySelectorAll('tr.replica').length === 7
+                && document.querySelectorAll('tr.cloud').length === 3",
+        )
+        .await;
+        let ids = page
+            .eval("return [...document.querySelectorAll('tr.replica')].map(r => r.dataset.id)")
+            .await;
+        for id in ["private-1", "aws-1", "azure-1", "aws-2", "private-3"] {
+            assert!(ids.as_array().unwrap().contains(&Value::from(id)), "{ids}");
+        }
+        let groups = page
+            .eval(
+                "return [...document.querySelectorAll('#groups .group')].map(g => g.dataset.model)",
+            )
+            .await;
+        assert_eq!(groups, serde_json::json!(["chat", "chat-small", "resnet"]));
+
+        let before = page.eval(READ_NUMBERS).await;
+        let script = format!(
+            "const before = {before};
+             const now = (() => {{ {READ_NUMBERS} }})();
+             return now.total > before.total && now.polls >= before.polls + 2
+                 && now.rps !== '–' && Number(now.rps) > 0 ? now : null;"
+        );
+        let after = page
+            .wait_for("request counts and throughput move", SHOW_LIMIT, &script)
+            .await;
+        println!("dashboard numbers: {before} -> {after}");
+
+        let shot = match std::env::var_os("DASHBOARD_SCREENSHOT") {
+            Some(path) => {
+                page.wait_for(
+                    "a replica ejected by the demo's fault",
+                    Duration::from_secs(60),
+                    "return document.querySelector('tr.replica.is-ejected') !== null",
+                )
+                .await;
+                PathBuf::from(path)
+            }
+            None => target_dir().join("dashboard.png"),
+        };
+        let png = page.screenshot().await;
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        std::fs::write(&shot, &png).unwrap();
+        println!("screenshot: {}", shot.display());
+
+        page.close().await;
+        demo.shutdown().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_asks_for_the_admin_token_and_keeps_it_out_of_urls() {
+    let browser = Browser::start().await;
+    bounded(async {
+        let fleet = switchyard_tests::replicas(&[
+            ("a", ReplicaConfig::default()),
+            ("b", ReplicaConfig::default()),
+        ])
+        .await;
+        let yaml = r#"
+server: { admin_token: "t0ken-for-the-dashboard" }
+clouds: { onprem: { provider: private }, aws: { provider: aws } }
+models: [{ name: chat, versions: [{ name: v1, weight: 100 }] }]
+replicas:
+  - { id: a, model: chat, cloud: onprem, url: "${A_URL}" }
+  - { id: b, model: chat, cloud: aws, url: "${B_URL}" }
+"#;
+        let gw = switchyard_tests::gateway(yaml, &fleet).await;
+        let http = Http::default();
+        for _ in 0..4 {
+            let ans = http
+                .post(gw.data_addr, "/v1/chat/completions", &chat("chat", false))
+                .await;
+            assert_eq!(ans.status, 200);
+        }
+        let page = browser.session(1280, 800).await;
+        page.goto(&format!("http://{}/", gw.admin_addr)).await;
+
+        page.wait_for(
+            "the token prompt, and no data",
+            SHOW_LIMIT,
+            "return document.body.dataset.state === 'auth'
+                && !document.getElementById('auth').hidden
+                && document.querySelectorAll('tr.replica').length === 0",
+        )
+        .await;
+
+        page.type_into("#auth-token", "not-the-token").await;
+        page.click("#auth-submit").await;
+        page.wait_for(
+            "a wrong token rejected",
+            SHOW_LIMIT,
+            "return document.body.dataset.state === 'auth'
+                && !document.getElementById('auth-error').hidden",
+        )
+        .await;
+
+        page.type_into("#auth-token", "t0ken-for-the-dashboard")
+            .await;
+        page.click("#auth-submit").await;
+        let requests = page
+            .wait_for(
+                "the replica table once the right token is in",
+                SHOW_LIMIT,
+                "const rows = document.querySelectorAll('tr.replica');
+                 return document.body.dataset.state === 'live' && rows.length === 2
+                     ? [...rows].map(r => Number(r.querySelector('.c-requests').textContent))
+                     : null",
+            )
+            .await;
+        let total: u64 = requests
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(total, 4, "{requests}");
+
+        let where_ = page
+            .eval("return [location.href, sessionStorage.getItem('switchyard.adminToken')]")
+            .await;
+        assert_eq!(where_[0], format!("http://{}/", gw.admin_addr));
+        assert_eq!(where_[1], "t0ken-for-the-dashboard");
+
+        page.close().await;
+        gw.shutdown().await.unwrap();
+    })
+    .await;
+}
