@@ -368,6 +368,76 @@ pub struct Replica {
     pub cost: Cost,
     /// Credentials sent to this replica only.
     pub auth: Option<UpstreamAuth>,
+    /// A managed cloud's own API that requests are translated to
+    /// (`protocol: azure_openai | bedrock`); `None`: the replica speaks
+    /// `protocol` natively and requests pass through untranslated.
+    pub cloud_api: Option<CloudApi>,
+    /// Extra CA certificates trusted for this (`https`) replica.
+    pub tls: Option<Tls>,
+}
+
+/// `replicas[i].tls`: trust for a replica whose certificate is issued by a
+/// private CA, added to (never replacing) the webpki roots, for this replica only.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tls {
+    /// PEM file with one or more CA certificates (checked to exist and hold
+    /// a certificate at validation; read when the config is applied).
+    pub ca_file: std::path::PathBuf,
+}
+
+/// A managed cloud API the gateway translates OpenAI requests into. The
+/// replica's `protocol` stays [`Protocol::OpenAi`] for routing: clients
+/// speak OpenAI to these replicas through the gateway.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloudApi {
+    /// Azure OpenAI: deployment paths, `api-version`, `api-key` or Entra ID bearer.
+    AzureOpenAi(AzureOpenAi),
+    /// AWS Bedrock Runtime Converse / ConverseStream, signed with SigV4.
+    Bedrock(Bedrock),
+}
+
+impl CloudApi {
+    /// The config spelling of the protocol.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CloudApi::AzureOpenAi(_) => "azure_openai",
+            CloudApi::Bedrock(_) => "bedrock",
+        }
+    }
+}
+
+/// `replicas[i].azure`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AzureOpenAi {
+    /// Deployment name in `/openai/deployments/{deployment}/...`.
+    pub deployment: String,
+    /// `api-version` query parameter.
+    pub api_version: String,
+}
+
+/// `replicas[i].aws` for `protocol: bedrock`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bedrock {
+    /// Bedrock model id (`upstream_model`, else the group name).
+    pub model_id: String,
+    /// SigV4 signing region.
+    pub region: String,
+    /// Keys from the config; `None`: the standard `AWS_*` environment
+    /// variables, read when the config is applied.
+    pub credentials: Option<AwsCredentials>,
+}
+
+/// AWS credentials. Every part is a [`Secret`] (even the key id: it names
+/// an account's user and has no business in a log).
+#[derive(Debug, Clone, Serialize)]
+pub struct AwsCredentials {
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: Secret,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: Secret,
+    /// `AWS_SESSION_TOKEN` of temporary credentials.
+    pub session_token: Option<Secret>,
 }
 
 /// Token prices, in whatever currency the operator uses consistently.
@@ -391,5 +461,13 @@ pub enum UpstreamAuth {
         name: String,
         /// Header value.
         value: Secret,
+    },
+    /// A credential kept in a file that an agent rotates on disk (an Entra
+    /// ID token, a mounted Kubernetes secret): re-read when it changes.
+    File {
+        /// Header name; `None`: `Authorization: Bearer <file contents>`.
+        header: Option<String>,
+        /// The file.
+        path: std::path::PathBuf,
     },
 }

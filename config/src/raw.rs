@@ -210,6 +210,46 @@ pub struct RawReplica {
     pub cost: Option<RawCost>,
     /// Credentials sent to this replica only.
     pub auth: Option<RawAuth>,
+    /// Extra trust for an `https` replica (a private CA).
+    pub tls: Option<RawTls>,
+    /// Allow a link-local / cloud-metadata address as the replica URL.
+    pub allow_link_local: Option<bool>,
+    /// `protocol: azure_openai`: deployment and API version.
+    pub azure: Option<RawAzure>,
+    /// `protocol: bedrock`: region and credentials for SigV4.
+    pub aws: Option<RawAws>,
+}
+
+/// `replicas[i].tls:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM file of CA certificates trusted for this replica, on top of the webpki roots.
+    pub ca_file: Option<String>,
+}
+
+/// `replicas[i].azure:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAzure {
+    /// Deployment name (default: `upstream_model`, else the group name).
+    pub deployment: Option<String>,
+    /// `api-version` query parameter, e.g. `2024-06-01`.
+    pub api_version: Option<String>,
+}
+
+/// `replicas[i].aws:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAws {
+    /// Signing region (default: the cloud's `region`).
+    pub region: Option<String>,
+    /// Access key id (default: `AWS_ACCESS_KEY_ID` when the gateway starts or reloads).
+    pub access_key_id: Option<String>,
+    /// Secret access key (default: `AWS_SECRET_ACCESS_KEY`).
+    pub secret_access_key: Option<String>,
+    /// Session token of temporary credentials (default: `AWS_SESSION_TOKEN`).
+    pub session_token: Option<String>,
 }
 
 /// `replicas[i].cost:`
@@ -234,4 +274,8 @@ pub struct RawAuth {
     pub header: Option<String>,
     /// Value for `header`.
     pub value: Option<String>,
+    /// File holding the bearer token, re-read when it changes (rotation).
+    pub bearer_file: Option<String>,
+    /// File holding the value for `header`, re-read when it changes.
+    pub value_file: Option<String>,
 }

@@ -248,7 +248,10 @@ fn bad_routing_health_and_limit_fields_name_their_path() {
         "server.limits.sse_keepalive_ms: must be 0..=3600000, got -1",
         "server.limits.max_buffered_bytes: must be 1..=",
     ] {
-        assert!(errs.iter().any(|e| e.contains(needle)), "{needle}: {errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.contains(needle)),
+            "{needle}: {errs:#?}"
+        );
     }
 }
 
@@ -278,7 +281,10 @@ fn a_bad_rollout_names_each_field() {
         "models[0].rollout.steps[2]: must be 1..=100",
         "models[0].rollout.max_p95_ratio: must be a number >= 1",
     ] {
-        assert!(errs.iter().any(|e| e.starts_with(needle)), "{needle}\n{errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.starts_with(needle)),
+            "{needle}\n{errs:#?}"
+        );
     }
     let same = GOOD.replace(
         "    fallbacks: [small]\n",

@@ -10,6 +10,8 @@ use crate::model::*;
 use crate::raw::*;
 use crate::{FieldError, Secret};
 
+mod cloud;
+
 /// Turns a parsed file into a [`Config`], or lists every problem found.
 pub fn validate(raw: RawConfig, hash: String) -> Result<Config, Vec<FieldError>> {
     let mut v = Validator::default();
@@ -141,7 +143,13 @@ impl Validator {
                 .ms(p, "drain_timeout_ms", raw.drain_timeout_ms)
                 .unwrap_or(d.drain_timeout),
             shutdown_overlap: self
-                .int(p, "shutdown_overlap_ms", raw.shutdown_overlap_ms, 0, 600_000)
+                .int(
+                    p,
+                    "shutdown_overlap_ms",
+                    raw.shutdown_overlap_ms,
+                    0,
+                    600_000,
+                )
                 .map_or(d.shutdown_overlap, |ms| Duration::from_millis(ms as u64)),
             pool_idle_timeout: self
                 .ms(p, "pool_idle_timeout_ms", raw.pool_idle_timeout_ms)
@@ -564,7 +572,7 @@ impl Validator {
                     format!("unknown model group `{}`", r.model),
                 );
             }
-            let version = self.replica_version(&path, group, r.version);
+            let version = self.replica_version(&path, group, r.version.clone());
             let provider = match clouds.get(&r.cloud) {
                 Some(c) => c.provider,
                 None => {
@@ -572,18 +580,13 @@ impl Validator {
                     Provider::Private
                 }
             };
-            let url = self.url(&format!("{path}.url"), &r.url);
-            let protocol = match r.protocol.as_deref() {
-                None | Some("openai") => Protocol::OpenAi,
-                Some("kserve_v2") => Protocol::KserveV2,
-                Some(other) => {
-                    self.err(
-                        format!("{path}.protocol"),
-                        format!("unknown protocol `{other}` (expected openai or kserve_v2)"),
-                    );
-                    Protocol::OpenAi
-                }
-            };
+            let url = self.url(
+                &format!("{path}.url"),
+                &r.url,
+                r.allow_link_local.unwrap_or(false),
+            );
+            let (protocol, cloud_api) = self.protocol(&path, &r, clouds);
+            let tls = self.tls(&path, r.tls, url.as_ref());
             let weight = self
                 .int(&path, "weight", r.weight, 1, 1_000_000)
                 .unwrap_or(1) as u32;
@@ -609,6 +612,8 @@ impl Validator {
                     weight,
                     cost,
                     auth,
+                    cloud_api,
+                    tls,
                 });
             }
         }
@@ -652,7 +657,7 @@ impl Validator {
         }
     }
 
-    fn url(&mut self, path: &str, text: &str) -> Option<Url> {
+    fn url(&mut self, path: &str, text: &str, allow_link_local: bool) -> Option<Url> {
         let url = match Url::parse(text) {
             Ok(u) => u,
             Err(e) => {
@@ -661,16 +666,12 @@ impl Validator {
             }
         };
         match url.scheme() {
-            "http" => {}
-            "https" => {
+            "http" | "https" => {}
+            s => {
                 self.err(
                     path,
-                    "https upstreams are not supported by this build yet; use http",
+                    format!("scheme `{s}` is not allowed (expected http or https)"),
                 );
-                return None;
-            }
-            s => {
-                self.err(path, format!("scheme `{s}` is not allowed (expected http)"));
                 return None;
             }
         }
@@ -695,6 +696,16 @@ impl Validator {
             self.err(
                 path,
                 "0.0.0.0 is not a destination; name the replica's address",
+            );
+            return None;
+        }
+        if !allow_link_local && let Some(why) = cloud::metadata_address(&url) {
+            self.err(
+                path,
+                format!(
+                    "{why}: a link-local / cloud metadata address is refused (SSRF guard); \
+                     set `allow_link_local: true` on the replica if it is really meant"
+                ),
             );
             return None;
         }
@@ -723,6 +734,9 @@ impl Validator {
     fn auth(&mut self, path: &str, raw: Option<RawAuth>) -> Option<UpstreamAuth> {
         let a = raw?;
         let path = format!("{path}.auth");
+        if a.bearer_file.is_some() || a.value_file.is_some() {
+            return self.auth_file(&path, a);
+        }
         match (a.bearer, a.header, a.value) {
             (Some(b), None, None) if !b.is_empty() => Some(UpstreamAuth::Bearer(Secret::new(b))),
             (None, Some(name), Some(value)) if !value.is_empty() => {

@@ -108,37 +108,36 @@
     }
   }
 
-  // Accepts a list of per-group rollouts, bare or under `rollouts`/`groups`/`models`,
-  // each naming its `model` and giving `versions: [{name, weight}]` (or `weights: {name: w}`)
-  // and a `state`/`step`/`steps`, possibly nested under `rollout`.
+  // `GET /admin/rollouts`: `{ generation, groups: [{ group, versions: [{name, weight}],
+  // stable, weights_overridden, rollout: null | { spec: {canary, baseline, steps: [%...]},
+  // phase, reason?, step (index), percent, canary: figures, baseline: figures } }] }`.
   function normalizeRollouts(data) {
     const out = new Map();
-    const list = Array.isArray(data) ? data
-      : (data && (data.rollouts || data.groups || data.models)) || [];
-    const entries = Array.isArray(list) ? list
-      : Object.entries(list).map(([model, v]) => Object.assign({ model }, v));
-    for (const it of entries) {
+    const list = Array.isArray(data) ? data : (data && (data.groups || data.rollouts)) || [];
+    for (const it of Array.isArray(list) ? list : []) {
       if (!it || typeof it !== 'object') continue;
-      const model = it.model || it.group || it.name;
+      const model = it.group || it.model || it.name;
       if (!model) continue;
-      const r = it.rollout && typeof it.rollout === 'object' ? Object.assign({}, it, it.rollout) : it;
-      let versions = null;
-      if (Array.isArray(r.versions)) {
-        versions = r.versions.map((v) => ({
-          name: String(v.name ?? v.version ?? '?'),
-          weight: Number(v.weight ?? v.current_weight ?? 0),
-        }));
-      } else if (r.weights && typeof r.weights === 'object') {
-        versions = Object.entries(r.weights).map(([name, w]) => ({ name, weight: Number(w) }));
-      }
-      let state = r.state ?? r.status ?? r.phase ?? null;
-      if (state && typeof state === 'object') state = state.state || state.kind || state.phase || null;
+      const versions = Array.isArray(it.versions)
+        ? it.versions.map((v) => ({ name: String(v.name ?? '?'), weight: Number(v.weight ?? 0) }))
+        : null;
+      const r = it.rollout && typeof it.rollout === 'object' ? it.rollout : null;
+      const spec = (r && r.spec) || {};
       out.set(String(model), {
         versions,
-        state: state === null ? null : String(state),
-        step: r.step ?? null,
-        steps: r.steps ?? r.total_steps ?? null,
-        target: r.target ?? r.to ?? r.canary ?? null,
+        stable: it.stable ?? null,
+        overridden: Boolean(it.weights_overridden),
+        rollout: r && {
+          phase: String(r.phase ?? r.state ?? 'rollout'),
+          reason: r.reason ?? null,
+          step: Number.isFinite(r.step) ? r.step : null,
+          steps: Array.isArray(spec.steps) ? spec.steps.length : null,
+          percent: r.percent ?? null,
+          canaryVersion: spec.canary ?? null,
+          baselineVersion: spec.baseline ?? null,
+          canary: r.canary && typeof r.canary === 'object' ? r.canary : null,
+          baseline: r.baseline && typeof r.baseline === 'object' ? r.baseline : null,
+        },
       });
     }
     return out;
@@ -269,7 +268,7 @@
     setText($('t-err'), fmtRate(err));
     setText($('t-errpct'), rps ? fmtPct((100 * (err || 0)) / rps) + ' of requests' : '');
     let inflight = 0, capacity = 0;
-    const health = { healthy: 0, probing: 0, ejected: 0 };
+    const health = { healthy: 0, probing: 0, ejected: 0, down: 0 };
     for (const r of replicas) {
       inflight += r.in_flight;
       capacity += r.max_concurrency;
@@ -282,12 +281,12 @@
     setText($('t-util'), capacity ? fmtPct((100 * inflight) / capacity) + ' of all slots' : '');
     setText($('h-healthy'), health.healthy);
     setText($('h-probing'), health.probing);
-    setText($('h-ejected'), health.ejected);
+    setText($('h-ejected'), health.ejected + health.down);
   }
 
   function healthState(r) {
     const s = r.health && typeof r.health === 'object' ? r.health.state : r.health;
-    return s === 'ejected' || s === 'probing' ? s : 'healthy';
+    return s === 'ejected' || s === 'probing' || s === 'down' ? s : 'healthy';
   }
 
   // Clouds in the order their first replica appears in the config.
@@ -413,7 +412,7 @@
 
   function updateRow(c, r, win, modelTotal, tiers, now) {
     const state = healthState(r);
-    c.tr.classList.toggle('is-ejected', state === 'ejected');
+    c.tr.classList.toggle('is-ejected', state === 'ejected' || state === 'down');
     c.tr.classList.toggle('is-probing', state === 'probing');
     c.tr.dataset.health = state;
     c.pill.className = 'pill ' + state;
@@ -424,8 +423,14 @@
       st.deadlines.delete(r.id);
     }
     tickCountdown(r.id, c.countdown);
-    setText(c.fails, r.consecutive_failures > 0 ? r.consecutive_failures + ' failed in a row' : '');
-    c.fails.className = 'rsub' + (r.consecutive_failures > 0 ? ' warn' : '');
+    const notes = [];
+    if (r.consecutive_failures > 0) notes.push(r.consecutive_failures + ' failed in a row');
+    const active = r.active_check;
+    if (active && active.consecutive_failed > 0) notes.push('health check failed ×' + active.consecutive_failed);
+    else if (active && active.down) notes.push('health check: ' + (active.consecutive_ok || 0) + ' ok');
+    if (r.slow_start_ramp != null) notes.push('slow start ' + fmtPct(100 * r.slow_start_ramp));
+    setText(c.fails, notes.join(' · '));
+    c.fails.className = 'rsub' + (notes.length ? ' warn' : '');
 
     setBar(c.ifill, r.max_concurrency ? r.in_flight / r.max_concurrency : 0);
     setText(c.iv, r.in_flight + '/' + r.max_concurrency);
@@ -520,27 +525,41 @@
       legend.append(item);
     });
     box.append(stack, observed, legend);
-    if (rollout && (rollout.state || rollout.step != null)) box.append(rolloutLine(rollout));
+    if (rollout && ((rollout.stable && versions.length > 1) || rollout.overridden)) {
+      const notes = el('div', 'glegend');
+      if (rollout.stable && versions.length > 1) notes.append(el('span', null, 'stable ' + rollout.stable));
+      if (rollout.overridden) notes.append(el('span', 'warn', 'weights set by an operator'));
+      box.append(notes);
+    }
+    if (rollout && rollout.rollout) box.append(...rolloutLines(rollout.rollout));
     return box;
   }
 
-  function rolloutLine(r) {
+  function rolloutLines(r) {
     const line = el('div', 'rollout');
-    const state = r.state ? String(r.state).replace(/_/g, ' ') : 'rollout';
-    const cls = /roll.?back|abort|fail/i.test(state) ? 'pill ejected'
-      : /pause|hold/i.test(state) ? 'pill probing' : 'pill healthy';
-    line.append(el('span', cls, state));
-    if (r.step != null) {
-      const txt = 'step ' + r.step + (r.steps != null ? ' of ' + r.steps : '') + (r.target ? ' → ' + r.target : '');
-      line.append(el('span', 'muted', txt));
-      const n = Number(r.step), of = Number(r.steps);
-      if (of > 0 && Number.isFinite(n)) {
-        const b = bar();
-        setBar(b.fill, n / of);
-        line.append(b.b);
-      }
+    const phase = r.phase.replace(/_/g, ' ');
+    const cls = /roll.?back|abort|fail/i.test(phase) ? 'pill ejected'
+      : /overrid|pause|hold/i.test(phase) ? 'pill probing' : 'pill healthy';
+    line.append(el('span', cls, phase));
+    const parts = [];
+    if (r.step != null) parts.push('step ' + (r.step + 1) + (r.steps ? ' of ' + r.steps : ''));
+    if (r.canaryVersion) parts.push(r.canaryVersion + (r.percent != null ? ' at ' + r.percent + '%' : ''));
+    line.append(el('span', 'muted', parts.join(' · ')));
+    if (r.steps && r.step != null) {
+      const b = bar();
+      setBar(b.fill, /complet/i.test(phase) ? 1 : (r.step + 1) / r.steps);
+      b.fill.classList.remove('hot', 'full');
+      line.append(b.b);
     }
-    return line;
+    const lines = [line];
+    if (r.canary && r.baseline) {
+      const fig = (f) => fmtPct(100 * (f.error_rate || 0)) + ' err' + (f.p95_ms != null ? ' · p95 ' + fmtMs(f.p95_ms) + ' ms' : '')
+        + ' · ' + fmtInt(f.requests || 0) + ' req';
+      lines.push(el('div', 'glegend', (r.canaryVersion || 'canary') + ': ' + fig(r.canary)));
+      lines.push(el('div', 'glegend', (r.baselineVersion || 'baseline') + ': ' + fig(r.baseline)));
+    }
+    if (r.reason) lines.push(el('div', 'glegend bad', String(r.reason)));
+    return lines;
   }
 
   // ---------------------------------------------------------------- events

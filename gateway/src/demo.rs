@@ -76,7 +76,7 @@ impl Demo {
                 name: name.to_owned(),
                 model: model.to_owned(),
                 latency: Duration::from_millis(latency_ms),
-                tokens: 24,
+                tokens: 48,
                 inter_token: Duration::from_millis(25),
                 ..ReplicaConfig::default()
             };

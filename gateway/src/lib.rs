@@ -13,6 +13,8 @@
 //! - [`demo`]: the self-contained three-cloud demo and its synthetic traffic.
 //! - [`dashboard`]: the live page at `/` on the admin listener.
 //! - [`signal`]: which process signals mean "stop".
+//! - [`metrics`]: Prometheus families and each request's record (access
+//!   log, spans); [`telemetry`]: log setup and OTLP trace export.
 //!
 //! Which replica serves a request is decided by `switchyard-router`; this
 //! crate owns talking HTTP on both sides.

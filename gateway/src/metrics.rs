@@ -21,10 +21,12 @@
 //! - [`handles`]: per-generation series handles, stale series removal.
 //! - [`observe`]: one request's record ([`Obs`]): metrics, access log and
 //!   trace spans, finished when the response body ends.
+//! - [`observed`]: the response body that carries the record to its end.
 //! - [`scrape`]: the scrape-time collector.
 
 mod handles;
 mod observe;
+mod observed;
 mod scrape;
 
 use std::sync::{Arc, Mutex};
@@ -161,15 +163,11 @@ fn duration_buckets() -> Histogram {
 }
 
 fn ttft_buckets() -> Histogram {
-    Histogram::new([
-        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    ])
+    Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
 }
 
 fn gap_buckets() -> Histogram {
-    Histogram::new([
-        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    ])
+    Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0])
 }
 
 fn wait_buckets() -> Histogram {
@@ -277,6 +275,9 @@ impl Default for Metrics {
             Unit::Seconds,
             fam.overhead.clone(),
         );
+        for result in ["ok", "error"] {
+            let _ = fam.reloads.get_or_create_owned(&ResultLabels { result });
+        }
         Self {
             registry: r,
             fam,
@@ -291,7 +292,10 @@ impl Metrics {
     /// the reload path; the generation itself is read from the snapshot.
     pub fn on_reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
-        self.fam.reloads.get_or_create(&ResultLabels { result }).inc();
+        self.fam
+            .reloads
+            .get_or_create(&ResultLabels { result })
+            .inc();
     }
 
     /// Passes `ok` through, counting a retry the budget refused. Wraps the
@@ -343,9 +347,10 @@ pub fn render(gw: &Gateway) -> String {
     let _ = gw.metrics.handles(&snap);
     let mut out = String::with_capacity(16 << 10);
     let live = scrape::registry(gw, snap);
-    let encoded = prometheus_client::encoding::text::encode_registry(&mut out, &gw.metrics.registry)
-        .and_then(|()| prometheus_client::encoding::text::encode_registry(&mut out, &live))
-        .and_then(|()| prometheus_client::encoding::text::encode_eof(&mut out));
+    let encoded =
+        prometheus_client::encoding::text::encode_registry(&mut out, &gw.metrics.registry)
+            .and_then(|()| prometheus_client::encoding::text::encode_registry(&mut out, &live))
+            .and_then(|()| prometheus_client::encoding::text::encode_eof(&mut out));
     if let Err(e) = encoded {
         tracing::warn!(error = %e, "metrics encoding failed");
     }

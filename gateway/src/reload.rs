@@ -78,8 +78,11 @@ pub struct Source {
     /// Embedded text (the demo), used when there is no file.
     text: Option<&'static str>,
     /// `${VAR}` lookup, also used for YAML posted to the admin API.
-    env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    env: Env,
 }
+
+/// A `${VAR}` lookup shared by every reload from one source.
+type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl Source {
     /// A config file, interpolated from the process environment.
@@ -398,6 +401,9 @@ impl Gateway {
             Err(e) => return Err(self.refuse(&mut control, trigger, e)),
         };
         if config.hash == control.base.hash {
+            // The source is back to what serves (a broken save reverted):
+            // nothing is wrong any more.
+            control.last_error = None;
             return Ok(self.unchanged(trigger));
         }
         let mut warnings = Vec::new();

@@ -3,6 +3,9 @@
 //! connection. Everything on 127.0.0.1, bounded in time.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// These tests drive OS processes from plain threads (no async runtime to
+// block), so std's sleep is the right tool here.
+#![allow(clippy::disallowed_methods)]
 #![cfg(unix)]
 
 use std::io::{Read, Write};

@@ -74,3 +74,18 @@ assert: { max_failed: 0 }
         "the verdicts name the status: {stderr}"
     );
 }
+
+/// The hot-swap promise under load: seven config changes (replicas removed
+/// and re-added, a canary version appearing, weights moving, limits
+/// changing) while streams and plain requests flow; nothing may fail.
+#[test]
+fn config_swaps_under_load_fail_nothing() {
+    let out = scenario("scenarios/hot-swap.yaml");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{stderr}\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr.contains("scenario `hot-swap` passed"), "{stderr}");
+}

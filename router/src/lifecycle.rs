@@ -42,7 +42,49 @@ impl ReplicaStats {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+    use crate::{ReplicaTable, RouteError, RouteRequest, StatsRegistry};
+    use switchyard_config::{Protocol, load_str};
+
+    const TWO: &str = r#"
+clouds: { c: { provider: private } }
+models: [{ name: m, versions: [{ name: v1, weight: 100 }] }]
+replicas:
+  - { id: a, model: m, cloud: c, url: "http://127.0.0.1:1", max_concurrency: 8 }
+  - { id: b, model: m, cloud: c, url: "http://127.0.0.1:2", max_concurrency: 8 }
+"#;
+
+    #[test]
+    fn draining_replicas_are_a_last_resort_and_retired_ones_never_serve() {
+        let table = ReplicaTable::build(&load_str(TWO, &|_| None).unwrap(), &StatsRegistry::new());
+        let req = RouteRequest {
+            model: "m",
+            protocol: Protocol::OpenAi,
+            clouds: &[],
+            affinity_key: None,
+        };
+        let (a, b) = (&table.entries()[0].stats, &table.entries()[1].stats);
+        a.drain();
+        for seed in 0..50 {
+            let ranking = table.rank(&req, seed).unwrap();
+            let got = table.admit("m", &ranking, &[]).unwrap();
+            assert_eq!(got.entry.replica.id, "b", "a live replica goes first");
+        }
+        b.drain();
+        let ranking = table.rank(&req, 7).unwrap();
+        assert!(
+            table.admit("m", &ranking, &[]).is_ok(),
+            "a pinned request still finds a draining replica"
+        );
+        a.retire();
+        b.retire();
+        assert!(matches!(
+            table.admit("m", &ranking, &[]),
+            Err(RouteError::NoCapacity { .. })
+        ));
+    }
 
     #[test]
     fn drains_then_retires_and_never_goes_back() {

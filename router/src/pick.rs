@@ -215,8 +215,26 @@ impl ReplicaTable {
     ) -> Result<Admitted<'t>, RouteError> {
         let fresh = || ranking.iter().filter(|i| !tried.contains(i));
         let mut panic: Option<bool> = None;
-        for i in fresh() {
+        // Replicas a reload removed (draining) are last resorts: a request
+        // that pinned the old snapshot uses them only when nothing else in
+        // it can serve, and never once their drain window is over.
+        let draining = std::cell::Cell::new(false);
+        let last_resort = std::iter::from_fn(|| draining.get().then(fresh))
+            .take(1)
+            .flatten();
+        for (pass, i) in fresh().map(|i| (0, i)).chain(last_resort.map(|i| (1, i))) {
             let entry = &self.entries[i];
+            if entry.stats.is_draining() {
+                if pass == 0 {
+                    draining.set(true);
+                    continue;
+                }
+                if entry.stats.is_retired() {
+                    continue;
+                }
+            } else if pass == 1 {
+                continue;
+            }
             let admission = match entry.stats.health.admit(now) {
                 Some(admission) => admission,
                 None if *panic.get_or_insert_with(|| self.mostly_ejected(fresh(), now)) => {

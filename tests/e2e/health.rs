@@ -161,7 +161,7 @@ async fn a_flapping_replica_is_served_around_and_returned_to() {
     let flapper = FaultRule::always(Fault::Error { status: 500 });
     let mut failures = 0;
     while started.elapsed() < Duration::from_millis(1200) {
-        let on = (started.elapsed().as_millis() / 150) % 2 == 0;
+        let on = (started.elapsed().as_millis() / 150).is_multiple_of(2);
         if on {
             fleet["a"].set_fault(flapper.clone());
         } else {

@@ -2,12 +2,14 @@
 //! should under a small load with one failing replica, a full queue and a
 //! reload that removes a replica.
 
-use std::collections::HashMap;
-
 use switchyard_fake_replica::{Fault, FaultRule, ReplicaConfig};
 use switchyard_tests::{Http, chat, eventually, replicas};
 
 use crate::streaming;
+
+mod openmetrics;
+
+use openmetrics::{Scrape, parse};
 
 /// Two replicas of `m` in two clouds.
 const PAIR: &str = r#"
@@ -19,131 +21,12 @@ replicas:
   - { id: b, model: m, cloud: c2, url: "${B_URL}" }
 "#;
 
-/// One sample: its name and labels.
-#[derive(Debug, Clone, PartialEq)]
-struct Sample {
-    name: String,
-    labels: HashMap<String, String>,
-    value: f64,
-}
-
-/// A scrape, parsed: every sample, and the declared families.
-#[derive(Debug)]
-struct Scrape {
-    samples: Vec<Sample>,
-    types: HashMap<String, String>,
-}
-
-impl Scrape {
-    /// Sum of the samples of `name` whose labels include all of `want`.
-    fn sum(&self, name: &str, want: &[(&str, &str)]) -> f64 {
-        self.find(name, want).map(|s| s.value).sum()
-    }
-
-    fn find<'a>(
-        &'a self,
-        name: &'a str,
-        want: &'a [(&str, &str)],
-    ) -> impl Iterator<Item = &'a Sample> + 'a {
-        self.samples.iter().filter(move |s| {
-            s.name == name
-                && want
-                    .iter()
-                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
-        })
-    }
-
-    fn has(&self, name: &str, want: &[(&str, &str)]) -> bool {
-        self.find(name, want).next().is_some()
-    }
-}
-
-/// A strict parser for the text format: every sample belongs to a family
-/// declared with `# TYPE` (and `# HELP`), label values are quoted and
-/// escaped, values are floats, and the scrape ends with `# EOF`.
-fn parse(text: &str) -> Scrape {
-    let mut samples = Vec::new();
-    let mut types = HashMap::new();
-    let mut helps = 0;
-    assert!(text.ends_with("# EOF\n"), "no # EOF terminator");
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# ") {
-            let mut parts = rest.splitn(3, ' ');
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some("TYPE"), Some(name), Some(kind)) => {
-                    assert!(
-                        ["counter", "gauge", "histogram", "info", "unknown"].contains(&kind),
-                        "{line}"
-                    );
-                    types.insert(name.to_owned(), kind.to_owned());
-                }
-                (Some("HELP"), Some(_), Some(_)) => helps += 1,
-                (Some("UNIT"), Some(_), Some(_)) | (Some("EOF"), None, None) => {}
-                _ => panic!("bad comment line: {line}"),
-            }
-            continue;
-        }
-        let (name, rest) = match line.find(['{', ' ']) {
-            Some(i) => line.split_at(i),
-            None => panic!("no value: {line}"),
-        };
-        let mut labels = HashMap::new();
-        let value = if let Some(body) = rest.strip_prefix('{') {
-            let mut chars = body.chars();
-            loop {
-                let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
-                assert_eq!(chars.next(), Some('"'), "{line}");
-                let mut value = String::new();
-                while let Some(c) = chars.next() {
-                    match c {
-                        '\\' => match chars.next() {
-                            Some('n') => value.push('\n'),
-                            Some(c) => value.push(c),
-                            None => panic!("{line}"),
-                        },
-                        '"' => break,
-                        c => value.push(c),
-                    }
-                }
-                labels.insert(key.trim_start_matches(',').to_owned(), value);
-                match chars.next() {
-                    Some(',') => continue,
-                    Some('}') => break,
-                    other => panic!("{other:?} in {line}"),
-                }
-            }
-            chars.as_str().trim().to_owned()
-        } else {
-            rest.trim().to_owned()
-        };
-        let value: f64 = match value.as_str() {
-            "NaN" => f64::NAN,
-            "+Inf" => f64::INFINITY,
-            v => v.parse().unwrap_or_else(|_| panic!("bad value in {line}")),
-        };
-        let family = ["_total", "_bucket", "_count", "_sum", "_info"]
-            .iter()
-            .find_map(|suffix| name.strip_suffix(suffix).filter(|f| types.contains_key(*f)))
-            .unwrap_or(name);
-        assert!(
-            types.contains_key(family),
-            "sample {name} has no # TYPE line"
-        );
-        samples.push(Sample {
-            name: name.to_owned(),
-            labels,
-            value,
-        });
-    }
-    assert_eq!(helps, types.len(), "every family has # HELP");
-    Scrape { samples, types }
-}
-
 async fn scrape(http: &Http, gw: &switchyard_gateway::Running) -> Scrape {
     let ans = http.get(gw.admin_addr, "/metrics").await;
     assert_eq!(ans.status, 200);
     assert!(
-        ans.header("content-type").starts_with("application/openmetrics-text"),
+        ans.header("content-type")
+            .starts_with("application/openmetrics-text"),
         "{}",
         ans.header("content-type")
     );
@@ -170,8 +53,6 @@ async fn counters_follow_a_load_with_one_failing_replica() {
     assert_eq!(unknown.status, 404);
     let total = f64::from(plain + streams);
     let a_hits = fleet["a"].hits() as f64;
-    let http2 = http.clone();
-    let addr = gw.admin_addr;
     // In-flight drops when hyper has finished with each body.
     let mut m = scrape(&http, &gw).await;
     for _ in 0..100 {
@@ -179,7 +60,7 @@ async fn counters_follow_a_load_with_one_failing_replica() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        m = parse(std::str::from_utf8(&http2.get(addr, "/metrics").await.body).unwrap());
+        m = scrape(&http, &gw).await;
     }
 
     assert_eq!(m.types["switchyard_requests"], "counter");
@@ -202,12 +83,17 @@ async fn counters_follow_a_load_with_one_failing_replica() {
         "an unknown model is counted under a fixed label"
     );
     assert!(
-        !m.samples.iter().any(|s| s.labels.values().any(|v| v == "nope")),
+        !m.samples
+            .iter()
+            .any(|s| s.labels.values().any(|v| v == "nope")),
         "no client-chosen label values"
     );
 
     // Attempts: every hit on `a` was a 500 retried on `b` (same version).
-    assert!((5.0..=6.0).contains(&a_hits), "a is ejected after 5: {a_hits}");
+    assert!(
+        (5.0..=6.0).contains(&a_hits),
+        "a is ejected after 5: {a_hits}"
+    );
     let attempts = |replica: &str, result: &str| {
         m.sum(
             "switchyard_upstream_attempts_total",
@@ -240,7 +126,12 @@ async fn counters_follow_a_load_with_one_failing_replica() {
         m.sum("switchyard_replica_max_concurrency", &[("replica", "b")]),
         m.sum("switchyard_replica_max_concurrency", &[("replica", "a")])
     );
-    assert!(m.sum("switchyard_replica_ewma_latency_seconds", &[("replica", "b")]) > 0.0);
+    assert!(
+        m.sum(
+            "switchyard_replica_ewma_latency_seconds",
+            &[("replica", "b")]
+        ) > 0.0
+    );
 
     // Histograms: one observation per request; TTFT and gaps only for streams.
     let route = [("model", "m"), ("version", "v1"), ("cloud", "c2")];
@@ -253,7 +144,10 @@ async fn counters_follow_a_load_with_one_failing_replica() {
         f64::from(streams)
     );
     assert!(m.sum("switchyard_inter_token_seconds_count", &route) >= 1.0);
-    assert_eq!(m.sum("switchyard_gateway_overhead_seconds_count", &[]), total);
+    assert_eq!(
+        m.sum("switchyard_gateway_overhead_seconds_count", &[]),
+        total
+    );
     assert!(
         m.sum("switchyard_gateway_overhead_seconds_sum", &[]) / total < 0.05,
         "overhead excludes upstream waits"
@@ -264,7 +158,10 @@ async fn counters_follow_a_load_with_one_failing_replica() {
     assert_eq!(info.len(), 1);
     assert_eq!(info[0].labels["hash"].len(), 64, "{:?}", info[0]);
     assert_eq!(
-        m.sum("switchyard_version_weight", &[("model", "m"), ("version", "v1")]),
+        m.sum(
+            "switchyard_version_weight",
+            &[("model", "m"), ("version", "v1")]
+        ),
         100.0
     );
 }
@@ -300,18 +197,21 @@ async fn a_full_group_queues_sheds_and_is_counted() {
     eventually("one waits", || queue.len() == 1).await;
     let m = scrape(&http, &gw).await;
     assert_eq!(m.sum("switchyard_queue_depth", &[("model", "m")]), 1.0);
-    assert_eq!(m.sum("switchyard_replica_in_flight", &[("replica", "r")]), 1.0);
-    assert_eq!(m.sum("switchyard_replica_utilization", &[("replica", "r")]), 1.0);
+    assert_eq!(
+        m.sum("switchyard_replica_in_flight", &[("replica", "r")]),
+        1.0
+    );
+    assert_eq!(
+        m.sum("switchyard_replica_utilization", &[("replica", "r")]),
+        1.0
+    );
     // The queue (1) is full: shed at once.
     let full = http
         .post(gw.data_addr, "/v1/chat/completions", &chat("m", false))
         .await;
     assert_eq!(full.status, 429);
     // The waiter times out after 150 ms.
-    assert_eq!(
-        switchyard_tests::within(waiting).await.unwrap().status,
-        429
-    );
+    assert_eq!(switchyard_tests::within(waiting).await.unwrap().status, 429);
     fleet["r"].release();
     assert_eq!(switchyard_tests::within(held).await.unwrap().status, 200);
 
@@ -387,7 +287,15 @@ async fn a_replica_removed_by_a_reload_leaves_the_output() {
         1.0
     );
     assert_ne!(
-        before.find("switchyard_config_info", &[]).next().unwrap().labels["hash"],
-        after.find("switchyard_config_info", &[]).next().unwrap().labels["hash"],
+        before
+            .find("switchyard_config_info", &[])
+            .next()
+            .unwrap()
+            .labels["hash"],
+        after
+            .find("switchyard_config_info", &[])
+            .next()
+            .unwrap()
+            .labels["hash"],
     );
 }

@@ -146,10 +146,20 @@ async fn request_and_attempt_spans_reach_the_collector_under_the_clients_trace()
     assert_eq!(server.len(), 1, "{mine:#?}");
     let server = server[0];
     assert_eq!(server.name, "POST /v1/chat/completions");
-    assert_eq!(hex(&server.parent_span_id), client_span, "child of the client's span");
+    assert_eq!(
+        hex(&server.parent_span_id),
+        client_span,
+        "child of the client's span"
+    );
     assert_eq!(attr(server, "gen_ai.request.model").as_deref(), Some("m"));
-    assert_eq!(attr(server, "gen_ai.operation.name").as_deref(), Some("chat"));
-    assert_eq!(attr(server, "http.response.status_code").as_deref(), Some("200"));
+    assert_eq!(
+        attr(server, "gen_ai.operation.name").as_deref(),
+        Some("chat")
+    );
+    assert_eq!(
+        attr(server, "http.response.status_code").as_deref(),
+        Some("200")
+    );
     assert_eq!(attr(server, "switchyard.attempts").as_deref(), Some("2"));
     assert_eq!(attr(server, "switchyard.replica").as_deref(), Some("b"));
 
@@ -157,14 +167,23 @@ async fn request_and_attempt_spans_reach_the_collector_under_the_clients_trace()
     attempts.sort_by_key(|s| attr(s, "switchyard.attempt"));
     assert_eq!(attempts.len(), 2, "{mine:#?}");
     for a in &attempts {
-        assert_eq!(a.parent_span_id, server.span_id, "attempts are children of the request");
+        assert_eq!(
+            a.parent_span_id, server.span_id,
+            "attempts are children of the request"
+        );
     }
     let (first, second) = (attempts[0], attempts[1]);
     assert_eq!(attr(first, "switchyard.replica").as_deref(), Some("a"));
     assert_eq!(attr(first, "switchyard.cloud").as_deref(), Some("c1"));
     assert_eq!(attr(first, "switchyard.result").as_deref(), Some("retried"));
-    assert_eq!(attr(first, "switchyard.retry_reason").as_deref(), Some("status_5xx"));
-    assert_eq!(attr(first, "http.response.status_code").as_deref(), Some("503"));
+    assert_eq!(
+        attr(first, "switchyard.retry_reason").as_deref(),
+        Some("status_5xx")
+    );
+    assert_eq!(
+        attr(first, "http.response.status_code").as_deref(),
+        Some("503")
+    );
     assert_eq!(attr(second, "switchyard.replica").as_deref(), Some("b"));
     assert_eq!(attr(second, "switchyard.result").as_deref(), Some("ok"));
 

@@ -133,7 +133,7 @@ fn pick_request() -> (&'static str, String) {
         }
     };
     let stream = fastrand::f64() < stream_share;
-    let max_tokens = fastrand::u32(6..=24);
+    let max_tokens = fastrand::u32(12..=48);
     let body = serde_json::json!({
         "model": model,
         "stream": stream,

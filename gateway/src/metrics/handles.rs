@@ -14,7 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 
 use super::{
-    AttemptLabels, CLASSES, Families, FallbackLabels, GroupLabels, QueueLabels, REASONS, RESULTS,
+    AttemptLabels, CLASSES, FallbackLabels, Families, GroupLabels, QueueLabels, REASONS, RESULTS,
     RequestLabels, RouteLabels, SHED,
 };
 use crate::state::Snapshot;
@@ -141,7 +141,9 @@ impl Handles {
                             .get_or_create_owned(&request_labels(&key, CLASSES[i]))
                     }),
                     route: route(&name, "", ""),
-                    retries: std::array::from_fn(|i| fam.retries.get_or_create_owned(&by(REASONS[i]))),
+                    retries: std::array::from_fn(|i| {
+                        fam.retries.get_or_create_owned(&by(REASONS[i]))
+                    }),
                     shed: std::array::from_fn(|i| fam.shed.get_or_create_owned(&by(SHED[i]))),
                     queue_wait: [
                         fam.queue_wait.get_or_create_owned(&wait("admitted")),

@@ -7,22 +7,20 @@
 //! It is created in `proxy::handle`, lent down the phases as `&mut`, and
 //! then rides inside the response body ([`Obs::respond`]).
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use http_body_util::BodyExt;
 use switchyard_router::{Admitted, parse_model};
 
 use super::handles::{Handles, Route};
+use super::observed::Observed;
 use super::{Attempt, Shed};
 use crate::error::ProxyError;
-use crate::proxy::body::{BoxError, ProxyBody};
+use crate::proxy::body::ProxyBody;
 use crate::state::{Gateway, Snapshot};
 use crate::telemetry::Trace;
 
@@ -61,7 +59,7 @@ pub struct Obs {
     last_write: Option<Instant>,
     /// Body bytes still to send when the length is known: hyper stops
     /// polling a sized body once it has that many, without a final `None`.
-    remaining: Option<u64>,
+    pub(super) remaining: Option<u64>,
     finished: bool,
 }
 
@@ -268,7 +266,7 @@ impl Obs {
     }
 
     /// A chunk went to the client: time to first token, then the gaps.
-    fn on_write(&mut self, len: usize) {
+    pub(super) fn on_write(&mut self, len: usize) {
         if let Some(left) = &mut self.remaining {
             *left = left.saturating_sub(len as u64);
         }
@@ -293,7 +291,7 @@ impl Obs {
         self.last_write = Some(now);
     }
 
-    fn finish(&mut self, completed: bool) {
+    pub(super) fn finish(&mut self, completed: bool) {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
@@ -369,46 +367,5 @@ impl std::fmt::Debug for Obs {
 impl Drop for Obs {
     fn drop(&mut self) {
         self.finish(false);
-    }
-}
-
-/// A response body that finishes its request's [`Obs`] at its end.
-struct Observed {
-    inner: ProxyBody,
-    obs: Obs,
-}
-
-impl Body for Observed {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    this.obs.on_write(data.len());
-                }
-                if this.inner.is_end_stream() || this.obs.remaining == Some(0) {
-                    this.obs.finish(true);
-                }
-            }
-            Poll::Ready(None) => this.obs.finish(true),
-            Poll::Ready(Some(Err(_))) => this.obs.finish(false),
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }

@@ -23,6 +23,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The key under which WebDriver returns an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// `bash -c` script (dash cannot name descriptors above 9): close descriptors above 2, then exec `"$0" "$@"`.
+const CLOSE_FDS_THEN_EXEC: &str = r#"for p in /proc/self/fd/*; do fd=${p##*/}; if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null; fi; done; exec "$0" "$@""#;
 /// Bound on one WebDriver call (starting Chromium is the slow one).
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -54,8 +56,14 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        // Through `bash`, to close every descriptor but 0-2 first: chromedriver
+        // and Chromium misuse descriptors they inherit (a harness's pipes),
+        // which can take down whatever holds the other end.
         let child = std::os::unix::process::CommandExt::process_group(
-            Command::new(CHROMEDRIVER)
+            Command::new("/bin/bash")
+                .arg("-c")
+                .arg(CLOSE_FDS_THEN_EXEC)
+                .arg(CHROMEDRIVER)
                 .arg(format!("--port={port}"))
                 .arg("--log-level=SEVERE")
                 .stdin(Stdio::null())
@@ -89,19 +97,29 @@ impl Browser {
         }
     }
 
-    /// Opens a headless Chromium window of `width` x `height` CSS pixels.
-    pub async fn session(&self, width: u32, height: u32) -> Session<'_> {
+    /// Opens a headless Chromium window of `width` x `height` CSS pixels,
+    /// telling pages the user prefers a dark colour scheme when `dark`.
+    pub async fn session(&self, width: u32, height: u32, dark: bool) -> Session<'_> {
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--hide-scrollbars".to_owned(),
+            "--force-device-scale-factor=1".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-extensions".to_owned(),
+            "--disable-background-networking".to_owned(),
+            format!("--window-size={width},{height}"),
+        ];
+        if dark {
+            args.push("--force-dark-mode".to_owned());
+        }
         let caps = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-dev-shm-usage", "--hide-scrollbars",
-                    "--force-device-scale-factor=1", "--no-first-run",
-                    "--disable-extensions", "--disable-background-networking",
-                    format!("--window-size={width},{height}"),
-                ],
+                "args": args,
             },
         }}});
         let v = self
@@ -148,10 +166,16 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         // The whole group: chromedriver and the Chromium processes it started.
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(format!("-{}", self.child.id()))
-            .status();
+        // (`--`: procps `kill -KILL -PGID` silently reads the group as a signal.)
+        let group = format!("-{}", self.child.id());
+        let killed = Command::new("kill")
+            .args(["-s", "KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !killed {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
