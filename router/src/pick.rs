@@ -40,7 +40,8 @@ pub struct RouteRequest<'a> {
     /// (empty: wherever the group may go).
     pub clouds: &'a [&'a str],
     /// `affinity` policy: hash of the session header or prompt prefix
-    /// ([`affinity_key`]); `None` routes by load.
+    /// ([`affinity_key`]); `None` routes by load. Whatever the policy, a
+    /// key also pins the version choice (sticky sessions across rollouts).
     pub affinity_key: Option<u64>,
 }
 
@@ -271,7 +272,11 @@ impl ReplicaTable {
         if total == 0 {
             return;
         }
-        let mut point = cx.rng.next() % total;
+        // A request with a key (session header, prompt prefix) always lands
+        // on the same version for the same weights, so a conversation does
+        // not flip between versions mid-rollout; as a canary's weight grows,
+        // sessions only move toward it, never back and forth.
+        let mut point = cx.key.map_or_else(|| cx.rng.next(), crate::policies::mix) % total;
         let mut first = 0;
         for (k, v) in eligible().enumerate() {
             let w = u64::from(v.weight);

@@ -290,3 +290,46 @@ fn first_picks(t: &ReplicaTable, n: u64) -> Vec<String> {
         })
         .collect()
 }
+
+#[test]
+fn a_session_key_sticks_to_one_version_and_only_moves_toward_a_growing_canary() {
+    let t = table(TWO_VERSIONS);
+    let version_of = |t: &ReplicaTable, key: u64, seed: u64| {
+        let r = RouteRequest {
+            affinity_key: Some(key),
+            ..req("chat")
+        };
+        let first = t.rank(&r, seed).unwrap().iter().next().unwrap();
+        t.entries()[first].replica.version.clone()
+    };
+    for key in 0..200u64 {
+        let v = version_of(&t, key, 1);
+        for seed in 2..12 {
+            assert_eq!(
+                version_of(&t, key, seed),
+                v,
+                "session {key} flipped versions"
+            );
+        }
+    }
+    // Canary from 20% to 60%: sessions on v2 stay there.
+    let grown = table(&TWO_VERSIONS.replace(
+        "weight: 80 }, { name: v2, weight: 20",
+        "weight: 40 }, { name: v2, weight: 60",
+    ));
+    let (mut moved, mut on_v2) = (0, 0);
+    for key in 0..2000u64 {
+        let (before, after) = (version_of(&t, key, 0), version_of(&grown, key, 0));
+        if before == "v2" {
+            on_v2 += 1;
+            assert_eq!(after, "v2", "session {key} moved away from the canary");
+        } else if after == "v2" {
+            moved += 1;
+        }
+    }
+    assert!(
+        (300..500).contains(&on_v2),
+        "{on_v2} of 2000 on a 20% canary"
+    );
+    assert!(moved > 0);
+}

@@ -195,6 +195,10 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
+/// The session header that keeps a conversation on one model version (and,
+/// under the `affinity` policy, on one replica).
+const SESSION_HEADER: &str = "x-switchyard-session";
+
 /// The `affinity` policy's key, only for groups that use it: the session
 /// header's value when present, else the first `prefix_bytes` of the
 /// prompt (`messages`, or `prompt`), located by the one parse `openai.rs`
@@ -208,7 +212,12 @@ fn affinity_key(
     body: &[u8],
 ) -> Option<u64> {
     let group = snap.table.group(switchyard_router::parse_model(model).0)?;
-    let settings = group.affinity.as_ref()?;
+    let Some(settings) = group.affinity.as_ref() else {
+        // Other policies use the key only to keep a session on one version.
+        return headers
+            .get(SESSION_HEADER)
+            .map(|s| switchyard_router::affinity_key(s.as_bytes()));
+    };
     if let Some(session) = headers.get(settings.header.as_str()) {
         return Some(switchyard_router::affinity_key(session.as_bytes()));
     }
