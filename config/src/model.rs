@@ -395,6 +395,9 @@ pub enum CloudApi {
     AzureOpenAi(AzureOpenAi),
     /// AWS Bedrock Runtime Converse / ConverseStream, signed with SigV4.
     Bedrock(Bedrock),
+    /// SageMaker Runtime InvokeEndpoint(WithResponseStream), SigV4, with
+    /// OpenAI-shaped payloads as LLM containers (vLLM, LMI, TGI) serve them.
+    Sagemaker(Sagemaker),
 }
 
 impl CloudApi {
@@ -403,6 +406,7 @@ impl CloudApi {
         match self {
             CloudApi::AzureOpenAi(_) => "azure_openai",
             CloudApi::Bedrock(_) => "bedrock",
+            CloudApi::Sagemaker(_) => "sagemaker",
         }
     }
 }
@@ -425,6 +429,17 @@ pub struct Bedrock {
     pub region: String,
     /// Keys from the config; `None`: the standard `AWS_*` environment
     /// variables, read when the config is applied.
+    pub credentials: Option<AwsCredentials>,
+}
+
+/// `replicas[i].aws` for `protocol: sagemaker`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sagemaker {
+    /// Endpoint name in `/endpoints/{name}/invocations`.
+    pub endpoint_name: String,
+    /// SigV4 signing region.
+    pub region: String,
+    /// Keys from the config; `None`: the `AWS_*` environment variables.
     pub credentials: Option<AwsCredentials>,
 }
 

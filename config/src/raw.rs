@@ -250,6 +250,8 @@ pub struct RawAws {
     pub secret_access_key: Option<String>,
     /// Session token of temporary credentials (default: `AWS_SESSION_TOKEN`).
     pub session_token: Option<String>,
+    /// `protocol: sagemaker`: the SageMaker endpoint's name.
+    pub endpoint_name: Option<String>,
 }
 
 /// `replicas[i].cost:`

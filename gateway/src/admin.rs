@@ -23,6 +23,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/admin/replicas", get(replicas))
         .merge(crate::control_api::routes())
         .route("/admin/events", get(events))
+        .route("/admin/costs", get(crate::costs::admin))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&gw),

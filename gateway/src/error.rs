@@ -126,6 +126,16 @@ pub enum ProxyError {
         /// How long it waited.
         ms: u128,
     },
+    /// The gateway could not put the replica's credentials on the request
+    /// (a credential file is missing, AWS keys are not configured). The
+    /// reason names the file or setting, never a credential's value.
+    #[error("cannot authenticate to replica `{replica}`: {reason}")]
+    UpstreamCredentials {
+        /// Replica id.
+        replica: String,
+        /// What is missing.
+        reason: String,
+    },
     /// The gateway is shutting down and takes no new requests.
     #[error("the gateway is shutting down")]
     ShuttingDown,
@@ -147,9 +157,9 @@ impl ProxyError {
             ProxyError::BadRequest { .. } | ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ProxyError::UpstreamConnect { .. } | ProxyError::UpstreamFailed { .. } => {
-                StatusCode::BAD_GATEWAY
-            }
+            ProxyError::UpstreamConnect { .. }
+            | ProxyError::UpstreamFailed { .. }
+            | ProxyError::UpstreamCredentials { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout { .. } | ProxyError::FirstTokenTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
@@ -177,6 +187,7 @@ impl ProxyError {
             self,
             ProxyError::UpstreamConnect { .. }
                 | ProxyError::UpstreamFailed { .. }
+                | ProxyError::UpstreamCredentials { .. }
                 | ProxyError::UpstreamTimeout { .. }
                 | ProxyError::FirstTokenTimeout { .. }
         )
@@ -198,6 +209,7 @@ impl ProxyError {
             ProxyError::FirstTokenTimeout { .. } => "first_token_timeout",
             ProxyError::BufferBudget { .. } => "buffer_budget_exhausted",
             ProxyError::ShuttingDown => "shutting_down",
+            ProxyError::UpstreamCredentials { .. } => "upstream_credentials",
             ProxyError::QueueTimeout { .. } => "queue_timeout",
         }
     }

@@ -22,6 +22,7 @@
 pub mod admin;
 pub mod admission;
 pub mod control_api;
+pub mod costs;
 pub mod dashboard;
 pub mod demo;
 pub mod error;

@@ -119,7 +119,8 @@ fn round(
             );
             req
         });
-        let (client, stats, gw) = (snap.client.clone(), Arc::clone(&e.stats), Arc::clone(gw));
+        let client = up.client(&snap.client).clone(); // a private-CA replica's own client
+        let (stats, gw) = (Arc::clone(&e.stats), Arc::clone(gw));
         let (hc, id) = ((*hc).clone(), id.clone());
         probes.spawn(async move {
             let ok = match request {

@@ -587,6 +587,23 @@ impl Gateway {
             })
             .map(|e| (e.replica.id.clone(), Arc::clone(&e.stats)))
             .collect();
+        // The readiness gate: a replica this change adds to a group with
+        // active health checks takes traffic only once a probe has seen it
+        // healthy, so weights toward a new version wait instead of failing.
+        for e in next.table.entries() {
+            let added = !old
+                .table
+                .entries()
+                .iter()
+                .any(|o| Arc::ptr_eq(&o.stats, &e.stats));
+            let checked = next
+                .config
+                .model(&e.replica.model)
+                .is_some_and(|m| m.health_check.is_some());
+            if added && checked {
+                e.stats.health.await_first_probe();
+            }
+        }
         self.store(next);
         self.stats.retain(|id| self.snapshot().table.contains(id));
         for (id, stats) in removed {

@@ -45,6 +45,8 @@ pub struct Gateway {
     pub events: crate::events::Events,
     /// Automatic canary rollouts and the figures they are judged on.
     pub rollouts: crate::rollout::Rollouts,
+    /// Estimated spend from reported token usage (`GET /admin/costs`).
+    pub costs: crate::costs::Costs,
     current: ArcSwap<Snapshot>,
     pub(crate) stats: StatsRegistry,
     ready: AtomicBool,
@@ -62,8 +64,12 @@ impl Snapshot {
         previous: Option<&Snapshot>,
     ) -> Snapshot {
         let table = ReplicaTable::build(&config, stats);
-        let upstreams = config.replicas.iter().map(Upstream::new).collect();
         let limits = &config.server.limits;
+        let upstreams = config
+            .replicas
+            .iter()
+            .map(|r| Upstream::new(r, limits))
+            .collect();
         let client = match previous {
             Some(p) if same_pool(&p.config.server.limits, limits) => p.client.clone(),
             _ => crate::upstream::client(limits),
@@ -98,6 +104,7 @@ impl Gateway {
             metrics: crate::metrics::Metrics::default(),
             events: crate::events::Events::default(),
             rollouts: crate::rollout::Rollouts::default(),
+            costs: crate::costs::Costs::default(),
             current: ArcSwap::from_pointee(first),
             stats,
             ready: AtomicBool::new(false),

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use switchyard_fake_replica::{FaultRule, ReplicaConfig};
+use switchyard_fake_replica::{FakeProtocol, FaultRule, ReplicaConfig};
 
 /// Flags of `replica`.
 #[derive(clap::Args)]
@@ -49,6 +49,10 @@ pub struct ReplicaArgs {
     /// `PUT /_control/fault`.
     #[arg(long, value_name = "JSON", value_parser = parse_fault)]
     fault: Option<FaultRule>,
+    /// API spoken: `openai`, `azure_openai` (requires the test api-key) or
+    /// `bedrock` (verifies SigV4 with the test AWS keys).
+    #[arg(long, default_value = "openai", value_parser = FakeProtocol::parse)]
+    protocol: FakeProtocol,
     /// Runtime worker threads (1 = a single-threaded runtime).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -81,6 +85,7 @@ pub fn run(args: ReplicaArgs) -> anyhow::Result<()> {
         slots: args.slots,
         queue: args.queue,
         fault: args.fault,
+        protocol: args.protocol,
     };
     rt.block_on(async move {
         let addr = SocketAddr::new(args.host, args.port);

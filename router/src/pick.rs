@@ -236,6 +236,11 @@ impl ReplicaTable {
             } else if pass == 1 {
                 continue;
             }
+            // The readiness gate: never before its first healthy probe,
+            // panic mode or not.
+            if entry.stats.health.is_unready() {
+                continue;
+            }
             let admission = match entry.stats.health.admit(now) {
                 Some(admission) => admission,
                 None if *panic.get_or_insert_with(|| self.mostly_ejected(fresh(), now)) => {
@@ -354,8 +359,12 @@ impl ReplicaTable {
     fn mostly_ejected(&self, candidates: impl Iterator<Item = usize>, now: u64) -> bool {
         let (mut healthy, mut total) = (0usize, 0usize);
         for i in candidates {
+            let health = &self.entries[i].stats.health;
+            if health.is_unready() {
+                continue;
+            }
             total += 1;
-            let state = self.entries[i].stats.health.state(now);
+            let state = health.state(now);
             if !matches!(
                 state,
                 crate::HealthState::Ejected { .. } | crate::HealthState::Down

@@ -553,3 +553,41 @@ async fn an_automatic_rollout_rolls_back_when_the_canary_fails() {
     replicas["c"].clear_fault();
     assert_eq!(share_of_v2(&http, &gw, 10).await, 0.0);
 }
+
+#[tokio::test]
+async fn a_version_added_by_a_reload_gets_traffic_only_once_a_probe_passes() {
+    let (gw, replicas) = fleet(ReplicaConfig::default()).await;
+    let http = Http::default();
+    // Start with v1 only and active checks; c's health endpoint fails.
+    let checked = resolved(&replicas).replace(
+        "    routing: { queue_timeout_ms: 200 }\n",
+        "    routing: { queue_timeout_ms: 200 }\n    health_check: { interval_ms: 50, timeout_ms: 50, rise: 2, fall: 2 }\n",
+    );
+    let v1_only = checked
+        .replace("weight: 75 }, { name: v2, weight: 25", "weight: 100 }, { name: v2, weight: 0")
+        .lines()
+        .filter(|l| !l.contains("id: c,"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let ans = post_yaml(&http, &gw, &v1_only).await;
+    assert_eq!(ans.status, 200, "{:?}", ans.body);
+    replicas["c"].fail_probes(true);
+
+    // Add v2 on replica c at 50%: it waits for a healthy probe.
+    let half = checked.replace("weight: 75 }, { name: v2, weight: 25", "weight: 50 }, { name: v2, weight: 50");
+    assert_eq!(post_yaml(&http, &gw, &half).await.status, 200);
+    for _ in 0..40 {
+        let (replica, _) = served_by(&http, &gw, "chat").await;
+        assert_ne!(replica, "c", "an unready replica took traffic");
+    }
+    assert_eq!(replicas["c"].hits(), 0);
+
+    // Its probes pass: it joins (after `rise` probes, in slow start).
+    replicas["c"].fail_probes(false);
+    within(async {
+        while served_by(&http, &gw, "chat").await.0 != "c" {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}

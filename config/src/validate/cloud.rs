@@ -11,7 +11,7 @@ use url::Url;
 use super::{Validator, http_token};
 use crate::Secret;
 use crate::model::{
-    AwsCredentials, AzureOpenAi, Bedrock, Cloud, CloudApi, Protocol, Tls, UpstreamAuth,
+    AwsCredentials, AzureOpenAi, Bedrock, Cloud, CloudApi, Protocol, Sagemaker, Tls, UpstreamAuth,
 };
 use crate::raw::{RawAuth, RawReplica, RawTls};
 
@@ -57,16 +57,33 @@ impl Validator {
             None | Some("openai") => None,
             Some("kserve_v2") => return (Protocol::KserveV2, None),
             Some("azure_openai") => self.azure(path, r, upstream()).map(CloudApi::AzureOpenAi),
-            Some("bedrock") => {
+            Some(kind @ ("bedrock" | "sagemaker")) => {
                 let region = clouds.get(&r.cloud).and_then(|c| c.region.clone());
-                self.bedrock(path, r, upstream(), region)
-                    .map(CloudApi::Bedrock)
+                let aws = self.aws(path, r, kind, region);
+                let endpoint = self.endpoint_name(path, r, kind);
+                match (aws, endpoint) {
+                    (Some((region, credentials)), Some(endpoint_name)) => {
+                        Some(CloudApi::Sagemaker(Sagemaker {
+                            endpoint_name,
+                            region,
+                            credentials,
+                        }))
+                    }
+                    (Some((region, credentials)), None) if kind == "bedrock" => {
+                        Some(CloudApi::Bedrock(Bedrock {
+                            model_id: upstream(),
+                            region,
+                            credentials,
+                        }))
+                    }
+                    _ => None,
+                }
             }
             Some(other) => {
                 self.err(
                     format!("{path}.protocol"),
                     format!(
-                        "unknown protocol `{other}` (expected openai, kserve_v2, azure_openai or bedrock)"
+                        "unknown protocol `{other}` (expected openai, kserve_v2, azure_openai, bedrock or sagemaker)"
                     ),
                 );
                 None
@@ -79,10 +96,10 @@ impl Validator {
                 "only meaningful with `protocol: azure_openai`",
             );
         }
-        if r.aws.is_some() && kind != "bedrock" {
+        if r.aws.is_some() && !matches!(kind, "bedrock" | "sagemaker") {
             self.err(
                 format!("{path}.aws"),
-                "only meaningful with `protocol: bedrock`",
+                "only meaningful with `protocol: bedrock` or `sagemaker`",
             );
         }
         (Protocol::OpenAi, api)
@@ -132,13 +149,14 @@ impl Validator {
         })
     }
 
-    fn bedrock(
+    /// `replicas[i].aws` region and keys, shared by `bedrock` and `sagemaker`.
+    fn aws(
         &mut self,
         path: &str,
         r: &RawReplica,
-        model_id: String,
+        kind: &str,
         cloud_region: Option<String>,
-    ) -> Option<Bedrock> {
+    ) -> Option<(String, Option<AwsCredentials>)> {
         let raw = r.aws.as_ref();
         let region = raw.and_then(|a| a.region.clone()).or(cloud_region);
         let region = match region {
@@ -158,7 +176,7 @@ impl Validator {
             None => {
                 self.err(
                     format!("{path}.aws.region"),
-                    "required by `protocol: bedrock` (or set the cloud's `region`)",
+                    format!("required by `protocol: {kind}` (or set the cloud's `region`)"),
                 );
                 return None;
             }
@@ -166,7 +184,9 @@ impl Validator {
         if r.auth.is_some() {
             self.err(
                 format!("{path}.auth"),
-                "not used by `protocol: bedrock`: requests are signed with the `aws` credentials",
+                format!(
+                    "not used by `protocol: {kind}`: requests are signed with the `aws` credentials"
+                ),
             );
         }
         let credentials = match raw.map(|a| (&a.access_key_id, &a.secret_access_key)) {
@@ -190,11 +210,34 @@ impl Validator {
                 None
             }
         };
-        Some(Bedrock {
-            model_id,
-            region,
-            credentials,
-        })
+        Some((region, credentials))
+    }
+
+    /// `replicas[i].aws.endpoint_name`, required by `sagemaker` only.
+    fn endpoint_name(&mut self, path: &str, r: &RawReplica, kind: &str) -> Option<String> {
+        let name = r.aws.as_ref().and_then(|a| a.endpoint_name.clone());
+        match (kind, name) {
+            ("sagemaker", Some(n)) => {
+                let before = self.errors.len();
+                self.name(&format!("{path}.aws.endpoint_name"), &n);
+                (self.errors.len() == before).then_some(n)
+            }
+            ("sagemaker", None) => {
+                self.err(
+                    format!("{path}.aws.endpoint_name"),
+                    "required by `protocol: sagemaker`",
+                );
+                None
+            }
+            (_, Some(_)) => {
+                self.err(
+                    format!("{path}.aws.endpoint_name"),
+                    "only meaningful with `protocol: sagemaker`",
+                );
+                None
+            }
+            (_, None) => None,
+        }
     }
 
     /// `replicas[i].tls`: only for https, and the CA file must hold a certificate.

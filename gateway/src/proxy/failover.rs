@@ -61,12 +61,14 @@ pub fn retryable_status(status: StatusCode) -> bool {
 }
 
 /// Sends the request, failing over to other replicas as the rules above allow.
-/// `prepare` adapts path and body to a replica (its model name).
+/// `prepare` adapts path and body to a replica (its model name, its
+/// protocol adapter); its error is the client's request that the replica's
+/// protocol cannot carry, returned as is.
 pub async fn send(
     gw: &Gateway,
     snap: &Snapshot,
     req: Request<'_>,
-    prepare: impl Fn(&Upstream) -> (String, Bytes),
+    prepare: impl Fn(&Upstream) -> Result<(String, Bytes), ProxyError>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let limits = &snap.config.server.limits;
     let deadline = tokio::time::Instant::now() + limits.request_timeout;
@@ -95,7 +97,7 @@ pub async fn send(
         tried.push(admitted.index);
         req.obs.admitted(&admitted);
         let replica = admitted.entry.replica.id.clone();
-        let (path_and_query, body) = prepare(&snap.upstreams[admitted.index]);
+        let (path_and_query, body) = prepare(&snap.upstreams[admitted.index])?;
         let out = Outbound {
             method: req.method.clone(),
             path_and_query,
@@ -104,6 +106,7 @@ pub async fn send(
             remote: req.remote,
             request_id: req.request_id,
             obs: &mut *req.obs,
+            costs: &gw.costs,
             deadline: deadline.min(tokio::time::Instant::now() + limits.attempt_timeout),
             first_event_deadline: deadline
                 .min(tokio::time::Instant::now() + limits.first_token_timeout),

@@ -6,12 +6,13 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Full};
-use switchyard_config::Limits;
+use switchyard_config::{Limits, Protocol};
 use switchyard_router::{Admitted, Outcome, clock};
 
 use crate::admission::Release;
 use crate::error::ProxyError;
 use crate::proxy::body::{GuardedBody, ProxyBody};
+use crate::proxy::usage::UsageTap;
 use crate::state::Snapshot;
 
 /// What to send upstream, already adapted to the replica.
@@ -35,6 +36,8 @@ pub struct Outbound<'a> {
     pub first_event_deadline: tokio::time::Instant,
     /// The request's record (timings, the attempt span's `traceparent`).
     pub obs: &'a mut crate::metrics::Obs,
+    /// Where the answer's token usage is accounted.
+    pub costs: &'a crate::costs::Costs,
 }
 
 /// Headers that describe one hop, never forwarded (RFC 9110 7.6.1), plus the
@@ -85,6 +88,7 @@ pub async fn forward(
             param: None,
         })?;
 
+    let sent_body = up.adapter.as_ref().map(|_| out.body.clone());
     let mut req = Request::new(Full::new(out.body));
     *req.method_mut() = out.method;
     *req.uri_mut() = uri;
@@ -99,9 +103,22 @@ pub async fn forward(
     append_forwarded_for(headers, out.remote);
     headers.insert(X_REQUEST_ID.clone(), out.request_id.clone());
     out.obs.sending(headers);
-
     let replica = &entry.replica.id;
-    let sent = tokio::time::timeout_at(out.deadline, snap.client.request(req)).await;
+    // Rotated credential files and cloud signing (SigV4 sees the final bytes).
+    let credentials = |reason| ProxyError::UpstreamCredentials {
+        replica: replica.clone(),
+        reason,
+    };
+    if let Some(file) = &up.credential_file {
+        let (name, value) = file.current().map_err(credentials)?;
+        req.headers_mut().insert(name, value);
+    }
+    if let (Some(adapter), Some(body)) = (&up.adapter, &sent_body) {
+        adapter.authorize(&mut req, body).map_err(credentials)?;
+    }
+
+    let client = up.client(&snap.client);
+    let sent = tokio::time::timeout_at(out.deadline, client.request(req)).await;
     let resp = match sent {
         Err(_) => {
             guard.finish(Outcome::Failure);
@@ -193,7 +210,24 @@ pub async fn forward(
         Some(first) => body.with_first(first),
         None => body,
     };
-    Ok(Response::from_parts(parts, body.boxed()))
+    // Cloud protocols translate the answer; every OpenAI-shaped success is
+    // metered for cost (the pass-through wraps inline: no extra allocation).
+    let meter = (entry.replica.protocol == Protocol::OpenAi && parts.status.is_success())
+        .then(|| out.costs.meter(&entry.replica));
+    let body = match &up.adapter {
+        Some(adapter) => {
+            let translated = adapter.respond(parts.status, &mut parts.headers, body.boxed());
+            match meter {
+                Some(m) => UsageTap::new(translated, m).boxed(),
+                None => translated,
+            }
+        }
+        None => match meter {
+            Some(m) => UsageTap::new(body, m).boxed(),
+            None => body.boxed(),
+        },
+    };
+    Ok(Response::from_parts(parts, body))
 }
 
 /// The attempt ran out of time before the replica's first byte.

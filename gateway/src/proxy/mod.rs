@@ -4,7 +4,8 @@
 //! 1. **snapshot**: load the config generation once; the request keeps it.
 //! 2. **classify** ([`endpoint`]): which endpoint, or 404/405.
 //! 3. **local answers** ([`local`]): `/v1/models`, health, model readiness.
-//! 4. **read body** under the size limit and the body-read timeout.
+//! 4. **read body** under the size limit, the body-read timeout and the
+//!    gateway-wide buffer budget ([`budget`]).
 //! 5. **target**: the model the client named (OpenAI body field or KServe path).
 //! 6. **rank** candidates (router, pure and lazy).
 //! 7. **attempts** ([`failover`]): admit into the best untried replica's
@@ -15,6 +16,7 @@
 //! Every error becomes the API's own error JSON in exactly one place,
 //! [`handle`], through [`ProxyError::into_response`].
 
+pub mod adapter;
 pub mod body;
 pub mod budget;
 pub mod endpoint;
@@ -23,6 +25,7 @@ pub mod forward;
 pub mod local;
 pub mod openai;
 pub mod sse;
+pub mod usage;
 
 use std::net::SocketAddr;
 
@@ -131,7 +134,7 @@ async fn serve(
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
-    let prepare = |up: &Upstream| match (&endpoint, &openai) {
+    let passthrough = |up: &Upstream| match (&endpoint, &openai) {
         (Endpoint::KserveInfer { .. }, _) => (
             format!("/v2/models/{}/infer{query}", up.model_name),
             body.clone(),
@@ -144,6 +147,18 @@ async fn serve(
             openai::rewrite_model(&body, head, &up.model_name),
         ),
         _ => (format!("{}{query}", parts.uri.path()), body.clone()),
+    };
+    let prepare = |up: &Upstream| {
+        // Cloud protocols (Azure OpenAI, Bedrock) translate; the rest pass through.
+        if let (Some(adapter), Some(head)) = (&up.adapter, &openai) {
+            let call = adapter::Call {
+                path: parts.uri.path(),
+                body: &body,
+                head,
+            };
+            return adapter.prepare(&call, up);
+        }
+        Ok(passthrough(up))
     };
     let request = failover::Request {
         model: &model,

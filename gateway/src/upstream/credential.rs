@@ -48,12 +48,17 @@ impl FileCredential {
     pub fn current(&self) -> Result<(HeaderName, HeaderValue), String> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        let due = st.checked.is_none_or(|t| now.duration_since(t) >= CHECK_EVERY);
+        let due = st
+            .checked
+            .is_none_or(|t| now.duration_since(t) >= CHECK_EVERY);
         if due || st.value.is_none() {
             st.checked = Some(now);
             let meta = std::fs::metadata(&self.path)
                 .map_err(|e| format!("credential file {}: {e}", self.path.display()))?;
-            let stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
+            let stamp = (
+                meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                meta.len(),
+            );
             if st.stamp != Some(stamp) || st.value.is_none() {
                 st.value = Some(self.read()?);
                 st.stamp = Some(stamp);

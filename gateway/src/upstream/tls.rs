@@ -37,12 +37,11 @@ fn config(roots: RootCertStore) -> ClientConfig {
     // The provider is named, not taken from a process default, so a
     // dependency that enables another rustls backend cannot make this panic.
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = ClientConfig::builder_with_provider(provider)
+    // ALPN (`h2`, `http/1.1`) is set by the hyper-rustls connector builder.
+    ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-        .unwrap_or_else(|_| unreachable_config());
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    cfg
+        .unwrap_or_else(|_| unreachable_config())
 }
 
 /// `ring` supports the default protocol versions; this is never reached,

@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use crate::fault::Fault;
 use crate::server::Conn;
 use crate::stream::Slot;
-use crate::{RecordedRequest, Shared, control, kserve, openai};
+use crate::{RecordedRequest, Shared, cloud, control, converse, kserve, openai};
 
 /// Body type of every answer.
 pub(crate) type FakeBody = BoxBody<Bytes, Infallible>;
@@ -28,11 +28,24 @@ pub(crate) enum Kind {
     Completion,
     Embedding,
     Kserve,
+    /// Bedrock Converse (`stream`: ConverseStream).
+    Converse {
+        stream: bool,
+    },
+    /// SageMaker InvokeEndpoint (`stream`: WithResponseStream).
+    Sagemaker {
+        stream: bool,
+    },
 }
 
 pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<FakeBody> {
     let shared = &conn.shared;
     let path = req.uri().path();
+    if req.method() == Method::POST
+        && let Some(kind) = cloud::route(&shared.cfg.protocol, path)
+    {
+        return infer(&conn, kind, req).await;
+    }
     let kind = match (req.method(), path) {
         (_, p) if p.starts_with("/_control/") => return control::handle(shared, req).await,
         (&Method::POST, "/v1/chat/completions") => Kind::Chat,
@@ -82,6 +95,10 @@ async fn infer(conn: &Conn, kind: Kind, req: Request<Incoming>) -> Response<Fake
     if shared.record.load(Ordering::Relaxed) {
         record(shared, &parts, &body);
     }
+    if let Some(refused) = cloud::verify(shared, &parts, &body) {
+        shared.auth_failures.fetch_add(1, Ordering::Relaxed);
+        return refused;
+    }
     if shared
         .cfg
         .max_concurrency
@@ -125,6 +142,10 @@ async fn infer(conn: &Conn, kind: Kind, req: Request<Incoming>) -> Response<Fake
                 tokio::time::sleep(Duration::from_millis(delay_ms)).await;
             }
             kserve::infer(shared, model_from_path.as_deref().unwrap_or(""), &body)
+        }
+        Kind::Converse { stream } => converse::answer(shared, stream, &body, slot, fault.as_ref()),
+        Kind::Sagemaker { stream } => {
+            converse::sagemaker(shared, stream, &body, slot, fault.as_ref()).await
         }
         _ => openai::answer(shared, kind, &body, slot, fault.as_ref()).await,
     }
@@ -230,6 +251,16 @@ pub(crate) fn error(
 ) -> Response<FakeBody> {
     let body = match kind {
         Kind::Kserve => format!(r#"{{"error":{}}}"#, openai::quote(msg)),
+        Kind::Converse { .. } | Kind::Sagemaker { .. } => {
+            let aws = if status.as_u16() == 429 {
+                "ThrottlingException"
+            } else if status.is_server_error() {
+                "InternalServerException"
+            } else {
+                "ValidationException"
+            };
+            return cloud::aws_error(shared, status, aws, msg);
+        }
         _ => {
             let ty = if status.is_server_error() {
                 "server_error"

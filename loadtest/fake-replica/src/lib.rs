@@ -17,14 +17,21 @@
 //! and the replica is never what a load test measures.
 
 mod admit;
+mod cloud;
 mod control;
+mod converse;
 mod fault;
 mod handler;
 mod kserve;
 mod openai;
 mod server;
+mod sigv4;
 mod stream;
 
+pub use cloud::{
+    FakeProtocol, TEST_AWS_ACCESS_KEY_ID, TEST_AWS_REGION, TEST_AWS_SECRET_ACCESS_KEY,
+    TEST_AZURE_API_KEY,
+};
 pub use fault::{Fault, FaultRule};
 
 use std::future::Future;
@@ -69,6 +76,9 @@ pub struct ReplicaConfig {
     /// Fault in force from the start (changed later with
     /// [`FakeReplica::set_fault`] or `PUT /_control/fault`).
     pub fault: Option<FaultRule>,
+    /// The API spoken: OpenAI-compatible, or a managed cloud's (Azure
+    /// OpenAI, Bedrock) with its auth checked as that cloud would.
+    pub protocol: FakeProtocol,
 }
 
 impl Default for ReplicaConfig {
@@ -84,6 +94,7 @@ impl Default for ReplicaConfig {
             slots: None,
             queue: None,
             fault: None,
+            protocol: FakeProtocol::OpenAi,
         }
     }
 }
@@ -118,6 +129,8 @@ pub(crate) struct Shared {
     /// Health endpoints (`/health`, `/v1/models`, `/v2/health/*`) answer
     /// 503 while inference keeps working: a broken health check.
     pub(crate) probes_fail: AtomicBool,
+    /// Requests refused for their credentials (cloud protocols).
+    pub(crate) auth_failures: AtomicU64,
 }
 
 impl Shared {
@@ -140,6 +153,7 @@ impl Shared {
             last: Mutex::new(None),
             record: AtomicBool::new(record),
             probes_fail: AtomicBool::new(false),
+            auth_failures: AtomicU64::new(0),
         })
     }
 
@@ -208,6 +222,12 @@ impl FakeReplica {
     /// Inference requests received (chat, completions, embeddings, KServe infer).
     pub fn hits(&self) -> u64 {
         self.shared.hits.load(Ordering::Relaxed)
+    }
+
+    /// Requests refused because their credentials did not check out
+    /// (Azure key, AWS signature): what a cloud would bill as nothing.
+    pub fn auth_failures(&self) -> u64 {
+        self.shared.auth_failures.load(Ordering::Relaxed)
     }
 
     /// Inference requests being answered right now (a stream counts until

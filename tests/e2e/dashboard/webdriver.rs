@@ -17,14 +17,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The key under which WebDriver returns an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-/// `bash -c` script (dash cannot name descriptors above 9): close descriptors above 2, then exec `"$0" "$@"`.
-const CLOSE_FDS_THEN_EXEC: &str = r#"for p in /proc/self/fd/*; do fd=${p##*/}; if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null; fi; done; exec "$0" "$@""#;
 /// Bound on one WebDriver call (starting Chromium is the slow one).
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -56,14 +56,8 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        // Through `bash`, to close every descriptor but 0-2 first: chromedriver
-        // and Chromium misuse descriptors they inherit (a harness's pipes),
-        // which can take down whatever holds the other end.
         let child = std::os::unix::process::CommandExt::process_group(
-            Command::new("/bin/bash")
-                .arg("-c")
-                .arg(CLOSE_FDS_THEN_EXEC)
-                .arg(CHROMEDRIVER)
+            Command::new(CHROMEDRIVER)
                 .arg(format!("--port={port}"))
                 .arg("--log-level=SEVERE")
                 .stdin(Stdio::null())
@@ -166,13 +160,12 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         // The whole group: chromedriver and the Chromium processes it started.
-        // (`--`: procps `kill -KILL -PGID` silently reads the group as a signal.)
-        let group = format!("-{}", self.child.id());
-        let killed = Command::new("kill")
-            .args(["-s", "KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+        // A typed killpg, never the `kill` binary: procps 4 reads
+        // `kill -KILL -PGID` as `kill -1`, every process the user may signal.
+        let killed = i32::try_from(self.child.id())
+            .ok()
+            .filter(|pgid| *pgid > 1)
+            .is_some_and(|pgid| killpg(Pid::from_raw(pgid), Signal::SIGKILL).is_ok());
         if !killed {
             let _ = self.child.kill();
         }

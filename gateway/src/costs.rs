@@ -1,0 +1,223 @@
+//! Estimated spend, from the token usage each answer reports.
+//!
+//! Every successful OpenAI-shaped answer (pass-through or translated from
+//! a cloud protocol) is metered by [`crate::proxy::usage::UsageTap`]; when
+//! its body is done, the counts are booked against the replica that served
+//! it, priced with that replica's `cost` (`input_per_1k`, `output_per_1k`)
+//! as configured at the time. An answer that reported no usage is counted
+//! as `unknown_usage` and costs nothing here: it is not guessed.
+//!
+//! The ledger outlives config generations (it lives in the `Gateway`),
+//! keyed by replica id; a replica that moves to another group, version or
+//! cloud starts a new row so no figure is booked under the wrong label.
+//! `GET /admin/costs` shows it per replica and summed per model group,
+//! version and cloud; [`Costs::rows`] is the accessor for metrics.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use dashmap::DashMap;
+use serde::Serialize;
+use switchyard_config::{Cost, Replica};
+
+use crate::proxy::usage::UsageScan;
+use crate::state::Gateway;
+
+/// The gateway's cost ledger.
+#[derive(Debug, Default)]
+pub struct Costs {
+    rows: DashMap<String, Arc<Cell>>,
+}
+
+/// One replica's running totals.
+#[derive(Debug)]
+struct Cell {
+    model: String,
+    version: String,
+    cloud: String,
+    replica: String,
+    requests: AtomicU64,
+    unknown_usage: AtomicU64,
+    input_tokens: AtomicU64,
+    output_tokens: AtomicU64,
+    /// Spend in billionths of the price unit (integer, so adds are exact and lock-free).
+    spend_nano: AtomicU64,
+}
+
+impl Cell {
+    fn same_labels(&self, r: &Replica) -> bool {
+        self.model == r.model && self.version == r.version && self.cloud == r.cloud
+    }
+}
+
+/// One row of the ledger, as the admin API and metrics read it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CostRow {
+    /// Model group.
+    pub model: String,
+    /// Version of the group.
+    pub version: String,
+    /// Cloud id.
+    pub cloud: String,
+    /// Replica id.
+    pub replica: String,
+    /// Successful answers metered.
+    pub requests: u64,
+    /// Of those, answers that reported no usage (not priced).
+    pub unknown_usage: u64,
+    /// Input (prompt) tokens reported.
+    pub input_tokens: u64,
+    /// Output (completion) tokens reported.
+    pub output_tokens: u64,
+    /// Estimated spend, in the unit of the replicas' `cost` prices.
+    pub spend: f64,
+}
+
+impl Costs {
+    /// A meter for one answer from `replica`, booked when it is dropped.
+    pub fn meter(&self, replica: &Replica) -> Meter {
+        let cell = match self.rows.get(replica.id.as_str()) {
+            Some(c) if c.same_labels(replica) => Arc::clone(&c),
+            _ => self.new_row(replica),
+        };
+        Meter {
+            cell,
+            price: replica.cost,
+            scan: UsageScan::default(),
+        }
+    }
+
+    /// A (re)labelled row: rare, at a replica's first answer or after a
+    /// reload moved it. The old row's figures are kept under an id that
+    /// says which labels they were booked under.
+    fn new_row(&self, r: &Replica) -> Arc<Cell> {
+        let cell = Arc::new(Cell {
+            model: r.model.clone(),
+            version: r.version.clone(),
+            cloud: r.cloud.clone(),
+            replica: r.id.clone(),
+            requests: AtomicU64::new(0),
+            unknown_usage: AtomicU64::new(0),
+            input_tokens: AtomicU64::new(0),
+            output_tokens: AtomicU64::new(0),
+            spend_nano: AtomicU64::new(0),
+        });
+        if let Some(old) = self.rows.insert(r.id.clone(), Arc::clone(&cell))
+            && !old.same_labels(r)
+        {
+            let key = format!(
+                "{}|{}@{}|{}",
+                old.replica, old.model, old.version, old.cloud
+            );
+            self.rows.insert(key, old);
+        }
+        cell
+    }
+
+    /// Every row, sorted by model, version, cloud and replica: the public
+    /// accessor metrics and the admin API read.
+    pub fn rows(&self) -> Vec<CostRow> {
+        let mut rows: Vec<CostRow> = self
+            .rows
+            .iter()
+            .map(|e| {
+                let c = e.value();
+                CostRow {
+                    model: c.model.clone(),
+                    version: c.version.clone(),
+                    cloud: c.cloud.clone(),
+                    replica: c.replica.clone(),
+                    requests: c.requests.load(Ordering::Relaxed),
+                    unknown_usage: c.unknown_usage.load(Ordering::Relaxed),
+                    input_tokens: c.input_tokens.load(Ordering::Relaxed),
+                    output_tokens: c.output_tokens.load(Ordering::Relaxed),
+                    spend: c.spend_nano.load(Ordering::Relaxed) as f64 / 1e9,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            (&a.model, &a.version, &a.cloud, &a.replica)
+                .cmp(&(&b.model, &b.version, &b.cloud, &b.replica))
+        });
+        rows
+    }
+}
+
+/// Meters one answer: scans its body for `usage`, books on drop.
+#[derive(Debug)]
+pub struct Meter {
+    cell: Arc<Cell>,
+    price: Cost,
+    /// The scan the body tap feeds.
+    pub(crate) scan: UsageScan,
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        let c = &self.cell;
+        c.requests.fetch_add(1, Ordering::Relaxed);
+        let Some(u) = self.scan.finish() else {
+            c.unknown_usage.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        c.input_tokens.fetch_add(u.prompt_tokens, Ordering::Relaxed);
+        c.output_tokens
+            .fetch_add(u.completion_tokens, Ordering::Relaxed);
+        let spend = u.prompt_tokens as f64 / 1000.0 * self.price.input_per_1k
+            + u.completion_tokens as f64 / 1000.0 * self.price.output_per_1k;
+        c.spend_nano
+            .fetch_add((spend * 1e9).round() as u64, Ordering::Relaxed);
+    }
+}
+
+/// A sum over rows sharing a label.
+#[derive(Debug, Default, Serialize)]
+struct Total {
+    requests: u64,
+    unknown_usage: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    spend: f64,
+}
+
+impl Total {
+    fn add(&mut self, r: &CostRow) {
+        self.requests += r.requests;
+        self.unknown_usage += r.unknown_usage;
+        self.input_tokens += r.input_tokens;
+        self.output_tokens += r.output_tokens;
+        self.spend += r.spend;
+    }
+}
+
+/// `GET /admin/costs`: totals, then per model group, `group@version`,
+/// cloud, and replica.
+pub async fn admin(State(gw): State<Arc<Gateway>>) -> Response {
+    let rows = gw.costs.rows();
+    let mut total = Total::default();
+    let mut by_model: BTreeMap<&str, Total> = BTreeMap::new();
+    let mut by_version: BTreeMap<String, Total> = BTreeMap::new();
+    let mut by_cloud: BTreeMap<&str, Total> = BTreeMap::new();
+    for r in &rows {
+        total.add(r);
+        by_model.entry(&r.model).or_default().add(r);
+        by_version
+            .entry(format!("{}@{}", r.model, r.version))
+            .or_default()
+            .add(r);
+        by_cloud.entry(&r.cloud).or_default().add(r);
+    }
+    Json(serde_json::json!({
+        "note": "estimated from the usage each replica reported, priced with replicas[].cost; unknown_usage answers are not priced",
+        "total": total,
+        "by_model": by_model,
+        "by_version": by_version,
+        "by_cloud": by_cloud,
+        "by_replica": rows,
+    }))
+    .into_response()
+}
