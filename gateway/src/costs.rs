@@ -80,9 +80,16 @@ pub struct CostRow {
 impl Costs {
     /// A meter for one answer from `replica`, booked when it is dropped.
     pub fn meter(&self, replica: &Replica) -> Meter {
-        let cell = match self.rows.get(replica.id.as_str()) {
-            Some(c) if c.same_labels(replica) => Arc::clone(&c),
-            _ => self.new_row(replica),
+        // The shard guard of `get` must be gone before `new_row` inserts
+        // into the same shard (a match on `get` would hold it: deadlock).
+        let existing = self
+            .rows
+            .get(replica.id.as_str())
+            .filter(|c| c.same_labels(replica))
+            .map(|c| Arc::clone(&c));
+        let cell = match existing {
+            Some(c) => c,
+            None => self.new_row(replica),
         };
         Meter {
             cell,

@@ -78,6 +78,7 @@ impl Demo {
                 latency: Duration::from_millis(latency_ms),
                 tokens: 48,
                 inter_token: Duration::from_millis(25),
+                protocol: fake_cloud(name),
                 ..ReplicaConfig::default()
             };
             let replica = Arc::new(
@@ -179,4 +180,18 @@ Replica table:     curl http://{admin}/admin/replicas
 
 Press Ctrl-C to stop."#
     );
+}
+
+/// The "aws" replicas speak Bedrock and the "azure" ones Azure OpenAI (with
+/// the fakes' test credentials, which the demo config defaults to), so the
+/// three-cloud table is real end to end; the private ones are vLLM-style.
+fn fake_cloud(name: &str) -> switchyard_fake_replica::FakeProtocol {
+    use switchyard_fake_replica::FakeProtocol;
+    if name.starts_with("aws-") {
+        FakeProtocol::bedrock()
+    } else if name.starts_with("azure-") {
+        FakeProtocol::azure()
+    } else {
+        FakeProtocol::OpenAi
+    }
 }

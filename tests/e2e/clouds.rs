@@ -5,6 +5,7 @@
 mod azure;
 mod bedrock;
 mod costs;
+mod sagemaker;
 mod secrets;
 mod tls;
 
