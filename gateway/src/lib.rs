@@ -27,6 +27,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod health_events;
 pub mod metrics;
 pub mod probe;
 pub mod proxy;

@@ -135,7 +135,10 @@ pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Re
             .with_graceful_shutdown(admin_stop)
             .await
     });
-    let background = vec![tokio::spawn(crate::rollout::run(Arc::clone(&gateway)))];
+    let background = vec![
+        tokio::spawn(crate::rollout::run(Arc::clone(&gateway))),
+        tokio::spawn(crate::health_events::run(Arc::clone(&gateway))),
+    ];
     gateway.set_ready(true);
     tracing::info!(%data_addr, %admin_addr, "switchyard serving");
     Ok(Running {
