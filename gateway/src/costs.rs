@@ -21,6 +21,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 use serde::Serialize;
 use switchyard_config::{Cost, Replica};
 
@@ -48,7 +49,26 @@ struct Cell {
     spend_nano: AtomicU64,
 }
 
+/// Where a row booked under labels a replica no longer has is kept.
+fn parked_key(id: &str, model: &str, version: &str, cloud: &str) -> String {
+    format!("{id}|{model}@{version}|{cloud}")
+}
+
 impl Cell {
+    fn new(r: &Replica) -> Self {
+        Self {
+            model: r.model.clone(),
+            version: r.version.clone(),
+            cloud: r.cloud.clone(),
+            replica: r.id.clone(),
+            requests: AtomicU64::new(0),
+            unknown_usage: AtomicU64::new(0),
+            input_tokens: AtomicU64::new(0),
+            output_tokens: AtomicU64::new(0),
+            spend_nano: AtomicU64::new(0),
+        }
+    }
+
     fn same_labels(&self, r: &Replica) -> bool {
         self.model == r.model && self.version == r.version && self.cloud == r.cloud
     }
@@ -102,24 +122,31 @@ impl Costs {
     /// reload moved it. The old row's figures are kept under an id that
     /// says which labels they were booked under.
     fn new_row(&self, r: &Replica) -> Arc<Cell> {
-        let cell = Arc::new(Cell {
-            model: r.model.clone(),
-            version: r.version.clone(),
-            cloud: r.cloud.clone(),
-            replica: r.id.clone(),
-            requests: AtomicU64::new(0),
-            unknown_usage: AtomicU64::new(0),
-            input_tokens: AtomicU64::new(0),
-            output_tokens: AtomicU64::new(0),
-            spend_nano: AtomicU64::new(0),
-        });
-        if let Some(old) = self.rows.insert(r.id.clone(), Arc::clone(&cell))
-            && !old.same_labels(r)
-        {
-            let key = format!(
-                "{}|{}@{}|{}",
-                old.replica, old.model, old.version, old.cloud
-            );
+        // A row parked earlier under these labels (the replica moves back).
+        let parked = self
+            .rows
+            .remove(&parked_key(&r.id, &r.model, &r.version, &r.cloud));
+        let mut fresh = parked.map(|(_, c)| c);
+        let mut take = || fresh.take().unwrap_or_else(|| Arc::new(Cell::new(r)));
+        let mut moved = None;
+        // The entry's shard lock is released at the end of this statement,
+        // before any other insert (DashMap locks are not reentrant).
+        let cell = match self.rows.entry(r.id.clone()) {
+            Entry::Occupied(e) if e.get().same_labels(r) => Arc::clone(e.get()),
+            Entry::Occupied(mut e) => {
+                let cell = take();
+                moved = Some(e.insert(Arc::clone(&cell)));
+                cell
+            }
+            Entry::Vacant(v) => {
+                let cell = take();
+                v.insert(Arc::clone(&cell));
+                cell
+            }
+        };
+        // Another request relabelled first: keep a parked row parked.
+        for old in moved.into_iter().chain(fresh) {
+            let key = parked_key(&old.replica, &old.model, &old.version, &old.cloud);
             self.rows.insert(key, old);
         }
         cell
@@ -227,4 +254,61 @@ pub async fn admin(State(gw): State<Arc<Gateway>>) -> Response {
         "by_replica": rows,
     }))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica(model: &str, cost: &str) -> Replica {
+        let yaml = format!(
+            "clouds: {{ c: {{ provider: private }} }}\n\
+             models: [{{ name: {model}, versions: [{{ name: v1, weight: 100 }}] }}]\n\
+             replicas: [{{ id: r, model: {model}, cloud: c, url: \"http://127.0.0.1:1\", cost: {cost} }}]\n"
+        );
+        switchyard_config::load_str(&yaml, &|_| None)
+            .unwrap()
+            .replicas
+            .remove(0)
+    }
+
+    fn book(costs: &Costs, r: &Replica, body: &str) {
+        let mut m = costs.meter(r);
+        m.scan.feed(body.as_bytes());
+    }
+
+    #[test]
+    fn usage_is_priced_and_a_moved_replica_gets_a_new_row() {
+        let costs = Costs::default();
+        let a = replica("chat", "{ input_per_1k: 1.0, output_per_1k: 2.0 }");
+        book(
+            &costs,
+            &a,
+            r#"{"usage":{"prompt_tokens":500,"completion_tokens":250}}"#,
+        );
+        book(&costs, &a, r#"{"choices":[]}"#);
+        // A reload moved replica `r` to another group: its old figures stay
+        // under the old labels (and this must not deadlock on the map).
+        let b = replica("embed", "{ input_per_1k: 0.5, output_per_1k: 0.0 }");
+        book(&costs, &b, r#"{"usage":{"prompt_tokens":1000}}"#);
+        let rows = costs.rows();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        let chat = rows.iter().find(|r| r.model == "chat").unwrap();
+        assert_eq!((chat.requests, chat.unknown_usage), (2, 1));
+        assert_eq!((chat.input_tokens, chat.output_tokens), (500, 250));
+        assert!((chat.spend - 1.0).abs() < 1e-9, "{chat:?}");
+        let embed = rows.iter().find(|r| r.model == "embed").unwrap();
+        assert_eq!(embed.replica, "r");
+        assert!((embed.spend - 0.5).abs() < 1e-9, "{embed:?}");
+        // Back to `chat`: its parked row is resumed, not duplicated.
+        book(
+            &costs,
+            &a,
+            r#"{"usage":{"prompt_tokens":500,"completion_tokens":0}}"#,
+        );
+        let rows = costs.rows();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        let chat = rows.iter().find(|r| r.model == "chat").unwrap();
+        assert_eq!((chat.requests, chat.input_tokens), (3, 1000));
+    }
 }

@@ -143,3 +143,39 @@ fn metadata_addresses_are_refused_unless_allowed() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn redirects_are_passed_back_never_followed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Where a followed redirect would land, with the replica's credential.
+    let target = fake("target", FakeProtocol::OpenAi, 3).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let location = format!("{}/v1/chat/completions", target.url());
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let location = location.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let _ = tcp.read(&mut buf).await;
+                let resp = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nlocation: {location}\r\ncontent-length: 0\r\n\r\n"
+                );
+                let _ = tcp.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    let yaml = CONFIG
+        .replace(
+            r#", tls: { ca_file: "${CA}" }"#,
+            r#", auth: { bearer: secret }"#,
+        )
+        .replace("https://${FRONT}", "http://${FRONT}");
+    let gw = start(&yaml, &[("FRONT", addr.to_string())]).await;
+    let a = Http::default()
+        .post(gw.data_addr, "/v1/chat/completions", &chat("chat", false))
+        .await;
+    assert_eq!(a.status, 307);
+    assert_eq!(a.header("x-switchyard-attempts"), "1");
+    assert_eq!(target.hits(), 0, "the redirect was followed");
+}
