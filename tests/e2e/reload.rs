@@ -564,7 +564,10 @@ async fn a_version_added_by_a_reload_gets_traffic_only_once_a_probe_passes() {
         "    routing: { queue_timeout_ms: 200 }\n    health_check: { interval_ms: 50, timeout_ms: 50, rise: 2, fall: 2 }\n",
     );
     let v1_only = checked
-        .replace("weight: 75 }, { name: v2, weight: 25", "weight: 100 }, { name: v2, weight: 0")
+        .replace(
+            "weight: 75 }, { name: v2, weight: 25",
+            "weight: 100 }, { name: v2, weight: 0",
+        )
         .lines()
         .filter(|l| !l.contains("id: c,"))
         .collect::<Vec<_>>()
@@ -574,7 +577,10 @@ async fn a_version_added_by_a_reload_gets_traffic_only_once_a_probe_passes() {
     replicas["c"].fail_probes(true);
 
     // Add v2 on replica c at 50%: it waits for a healthy probe.
-    let half = checked.replace("weight: 75 }, { name: v2, weight: 25", "weight: 50 }, { name: v2, weight: 50");
+    let half = checked.replace(
+        "weight: 75 }, { name: v2, weight: 25",
+        "weight: 50 }, { name: v2, weight: 50",
+    );
     assert_eq!(post_yaml(&http, &gw, &half).await.status, 200);
     for _ in 0..40 {
         let (replica, _) = served_by(&http, &gw, "chat").await;
