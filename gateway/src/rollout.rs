@@ -15,7 +15,10 @@
 //!   rate exceeds the baseline's by more than `max_error_rate_increase`, or
 //!   its p95 latency is above `max_p95_ratio` × the baseline's: **roll
 //!   back** (all traffic to the baseline), at once, without waiting for the
-//!   step to end;
+//!   step to end; likewise when outlier detection ejects a canary replica
+//!   during the step (and no baseline one), or every canary replica is
+//!   ejected: an ejected replica gets no traffic, so its error rate alone
+//!   would never show it;
 //! - the step's interval is over and the figures are within bounds:
 //!   **advance** (the last step, or 100%, promotes the canary);
 //! - the interval is over but a side lacks data: **extend** the step.
@@ -32,6 +35,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use switchyard_config::{Config, Rollout};
+use switchyard_router::ReplicaTable;
 
 use crate::reload::Trigger;
 use crate::state::Gateway;
@@ -54,6 +58,21 @@ pub enum Phase {
     },
     /// An operator changed the weights by hand; the controller let go.
     Overridden,
+}
+
+/// Every [`Phase`] name, for metrics that render each as 0 or 1.
+pub const PHASES: [&str; 4] = ["progressing", "completed", "rolled_back", "overridden"];
+
+impl Phase {
+    /// The phase's name, as in `GET /admin/rollouts`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Progressing => "progressing",
+            Phase::Completed => "completed",
+            Phase::RolledBack { .. } => "rolled_back",
+            Phase::Overridden => "overridden",
+        }
+    }
 }
 
 /// A window's figures, as shown in decisions.
@@ -160,6 +179,55 @@ struct State {
     canary: Window,
     baseline: Window,
     history: Vec<Decision>,
+    /// Passive ejections of (canary, baseline) replicas when the window
+    /// started.
+    ejections: (u64, u64),
+}
+
+/// Passive ejections so far of the group's (canary, baseline) replicas.
+fn ejections(table: &ReplicaTable, group: &str, spec: &Rollout) -> (u64, u64) {
+    let of = |version: &str| -> u64 {
+        table
+            .entries()
+            .iter()
+            .filter(|e| e.replica.model == group && e.replica.version == version)
+            .map(|e| e.stats.health.ejections())
+            .sum()
+    };
+    (of(&spec.canary), of(&spec.baseline))
+}
+
+/// Outlier detection ejected a canary replica during the window while the
+/// baseline's were left alone: the canary is failing in a way its error
+/// rate may not show yet (an ejected replica gets no traffic to count).
+fn ejected_canary(
+    table: &ReplicaTable,
+    group: &str,
+    spec: &Rollout,
+    at_start: (u64, u64),
+) -> Option<String> {
+    let now = ejections(table, group, spec);
+    if now.0 > at_start.0 && now.1 == at_start.1 {
+        return Some(format!(
+            "outlier detection ejected a canary replica {} time(s) in this step, none of the baseline's",
+            now.0 - at_start.0
+        ));
+    }
+    // Ejected before the step began, and still out: no traffic can prove it well.
+    let clock = switchyard_router::clock();
+    let mut canary = table
+        .entries()
+        .iter()
+        .filter(|e| e.replica.model == group && e.replica.version == spec.canary)
+        .peekable();
+    let all_out = canary.peek().is_some()
+        && canary.all(|e| {
+            matches!(
+                e.stats.health.state(clock),
+                switchyard_router::HealthState::Ejected { .. }
+            )
+        });
+    all_out.then(|| "every canary replica is ejected by outlier detection".to_owned())
 }
 
 impl State {
@@ -174,6 +242,7 @@ impl State {
             canary: Window::new(),
             baseline: Window::new(),
             history: Vec::new(),
+            ejections: (0, 0),
         }
     }
 
@@ -315,7 +384,7 @@ impl Rollouts {
     /// act on the decisions.
     pub fn tick(&self, gw: &Gateway) {
         let snap = gw.snapshot();
-        let actions = self.decide(&snap.config);
+        let actions = self.decide(&snap.config, &snap.table);
         for action in actions {
             let result = match action {
                 Action::Weights(group, weights) => {
@@ -335,7 +404,7 @@ impl Rollouts {
         }
     }
 
-    fn decide(&self, config: &Config) -> Vec<Action> {
+    fn decide(&self, config: &Config, table: &ReplicaTable) -> Vec<Action> {
         let mut actions = Vec::new();
         let mut states = self.states();
         states.retain(|g, _| config.model(g).is_some_and(|m| m.rollout.is_some()));
@@ -382,6 +451,9 @@ impl Rollouts {
                 } else if s.expected.is_empty() || serving == s.expected {
                     actions.push(Action::Weights(m.name.clone(), wanted.clone()));
                     s.expected = wanted;
+                    // Ejections count from the moment the step is asked
+                    // for: traffic reaches the canary before the window opens.
+                    s.ejections = ejections(table, &m.name, spec);
                 } else {
                     overridden(s, &m.name, &mut actions);
                 }
@@ -391,7 +463,10 @@ impl Rollouts {
                 overridden(s, &m.name, &mut actions);
                 continue;
             }
-            if let Some(reason) = s.breach() {
+            let breach = s
+                .breach()
+                .or_else(|| ejected_canary(table, &m.name, spec, s.ejections));
+            if let Some(reason) = breach {
                 s.decide("rollback", reason.clone());
                 s.phase = Phase::RolledBack {
                     reason: reason.clone(),
@@ -447,6 +522,7 @@ impl Rollouts {
             } else {
                 s.decide("advance", "within bounds".to_owned());
                 s.next_step();
+                s.ejections = ejections(table, &m.name, spec);
                 let next = s.weights();
                 s.expected = next.clone();
                 actions.push(Action::Weights(m.name.clone(), next));

@@ -31,6 +31,8 @@ pub(super) fn registry(gw: &Gateway, snap: Arc<Snapshot>) -> Registry {
         snap,
         depths,
         now: clock(),
+        costs: gw.costs.rows(),
+        rollouts: gw.rollouts.view(),
     }));
     r
 }
@@ -39,6 +41,10 @@ struct Live {
     snap: Arc<Snapshot>,
     depths: Vec<(String, usize)>,
     now: u64,
+    /// Spend ledger rows (bounded by replicas, and by the labels a reload
+    /// moved them from).
+    costs: Vec<crate::costs::CostRow>,
+    rollouts: Vec<crate::rollout::RolloutView>,
 }
 
 impl std::fmt::Debug for Live {
@@ -78,6 +84,83 @@ impl Live {
         let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
         for e in self.snap.table.entries() {
             ConstGauge::new(value(e)).encode(m.encode_family(&labels(e))?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Live {
+    /// Estimated spend and token usage from the cost ledger, and the state
+    /// of automatic rollouts.
+    fn costs_and_rollouts(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+        let row_labels = |c: &crate::costs::CostRow| {
+            [
+                ("model", c.model.clone()),
+                ("version", c.version.clone()),
+                ("cloud", c.cloud.clone()),
+                ("replica", c.replica.clone()),
+            ]
+        };
+        let mut m = encoder.encode_descriptor(
+            "estimated_spend",
+            "Estimated spend from reported token usage, priced by the replica's cost (config currency)",
+            None,
+            MetricType::Counter,
+        )?;
+        for c in &self.costs {
+            ConstCounter::new(c.spend).encode(m.encode_family(&row_labels(c))?)?;
+        }
+        let mut m = encoder.encode_descriptor(
+            "tokens",
+            "Tokens reported by replicas' usage, by direction",
+            None,
+            MetricType::Counter,
+        )?;
+        for c in &self.costs {
+            for (direction, n) in [("input", c.input_tokens), ("output", c.output_tokens)] {
+                let [a, b, d, e] = row_labels(c);
+                let l = [a, b, d, e, ("direction", direction.to_owned())];
+                ConstCounter::new(n).encode(m.encode_family(&l)?)?;
+            }
+        }
+        let mut m = encoder.encode_descriptor(
+            "unmetered_responses",
+            "Successful answers that reported no token usage (not priced, never guessed)",
+            None,
+            MetricType::Counter,
+        )?;
+        for c in &self.costs {
+            ConstCounter::new(c.unknown_usage).encode(m.encode_family(&row_labels(c))?)?;
+        }
+        let mut m = encoder.encode_descriptor(
+            "rollout_canary_percent",
+            "Canary traffic percentage of the current rollout step",
+            None,
+            MetricType::Gauge,
+        )?;
+        for r in &self.rollouts {
+            let l = [
+                ("model", r.group.as_str()),
+                ("canary", r.spec.canary.as_str()),
+            ];
+            ConstGauge::new(i64::from(r.percent)).encode(m.encode_family(&l)?)?;
+        }
+        let mut m = encoder.encode_descriptor(
+            "rollout_phase",
+            "1 for the rollout's current phase, 0 for the others",
+            None,
+            MetricType::Gauge,
+        )?;
+        for r in &self.rollouts {
+            let current = r.phase.name();
+            for phase in crate::rollout::PHASES {
+                let l = [
+                    ("model", r.group.as_str()),
+                    ("canary", r.spec.canary.as_str()),
+                    ("phase", phase),
+                ];
+                ConstGauge::new(i64::from(phase == current)).encode(m.encode_family(&l)?)?;
+            }
         }
         Ok(())
     }
@@ -171,6 +254,7 @@ impl Collector for Live {
                 ConstGauge::new(*depth as i64).encode(m.encode_family(&l)?)?;
             }
         }
+        self.costs_and_rollouts(&mut encoder)?;
         let m = encoder.encode_descriptor(
             "config_generation",
             "Generation of the config being served (1 at start, +1 per applied reload)",
