@@ -27,11 +27,28 @@ pub(super) fn registry(gw: &Gateway, snap: Arc<Snapshot>) -> Registry {
         .map(|g| (g.name.clone(), gw.queues.get(&g.name).len()))
         .collect();
     let mut r = Registry::with_prefix("switchyard");
+    // Spend of replicas the serving config has (under their current
+    // labels); `GET /admin/costs` keeps the history of removed ones, the
+    // scrape does not, so series follow the replica table like the rest.
+    let costs = gw
+        .costs
+        .rows()
+        .into_iter()
+        .filter(|c| {
+            snap.table.entries().iter().any(|e| {
+                let r = &e.replica;
+                r.id == c.replica
+                    && r.model == c.model
+                    && r.version == c.version
+                    && r.cloud == c.cloud
+            })
+        })
+        .collect();
     r.register_collector(Box::new(Live {
         snap,
         depths,
         now: clock(),
-        costs: gw.costs.rows(),
+        costs,
         rollouts: gw.rollouts.view(),
     }));
     r
@@ -41,8 +58,7 @@ struct Live {
     snap: Arc<Snapshot>,
     depths: Vec<(String, usize)>,
     now: u64,
-    /// Spend ledger rows (bounded by replicas, and by the labels a reload
-    /// moved them from).
+    /// Spend ledger rows of the replicas in `snap`.
     costs: Vec<crate::costs::CostRow>,
     rollouts: Vec<crate::rollout::RolloutView>,
 }
