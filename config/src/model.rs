@@ -456,12 +456,23 @@ pub struct AwsCredentials {
 }
 
 /// Token prices, in whatever currency the operator uses consistently.
+///
+/// Private capacity priced by the hour (`per_hour` + `tokens_per_hour`) is
+/// converted at validation to its marginal price per token, the same for
+/// input and output, so routing tiers and spend accounting compare it with
+/// managed clouds' per-token prices directly.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Cost {
     /// Price per 1,000 input tokens.
     pub input_per_1k: f64,
     /// Price per 1,000 output tokens.
     pub output_per_1k: f64,
+    /// The hourly price it was derived from, when given that way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_hour: Option<f64>,
+    /// The expected throughput (tokens per hour) it was derived with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_hour: Option<f64>,
 }
 
 /// How the gateway authenticates to one replica.

@@ -264,6 +264,10 @@ pub struct RawCost {
     /// Price per 1,000 output tokens.
     #[serde(default)]
     pub output_per_1k: f64,
+    /// Private capacity: price of the replica per hour...
+    pub per_hour: Option<f64>,
+    /// ...and the tokens (input + output) it serves in an hour when busy.
+    pub tokens_per_hour: Option<f64>,
 }
 
 /// `replicas[i].auth:` either `bearer: TOKEN` or `header: NAME` + `value: SECRET`.

@@ -296,3 +296,41 @@ fn a_bad_rollout_names_each_field() {
             .any(|e| e == "models[0].rollout.baseline: must differ from the canary version")
     );
 }
+
+#[test]
+fn hourly_private_capacity_becomes_a_price_per_token() {
+    let text = GOOD.replace(
+        "max_concurrency: 8 }",
+        "max_concurrency: 8, cost: { per_hour: 3.6, tokens_per_hour: 3600000 } }",
+    );
+    let c = load_str(&text, &env).unwrap();
+    let cost = c.replicas[0].cost;
+    assert!((cost.input_per_1k - 0.001).abs() < 1e-12, "{cost:?}");
+    assert_eq!(cost.input_per_1k, cost.output_per_1k);
+    assert_eq!(cost.per_hour, Some(3.6));
+
+    let half = GOOD.replace(
+        "max_concurrency: 8 }",
+        "max_concurrency: 8, cost: { per_hour: 3.6 } }",
+    );
+    assert!(
+        errors(&half)
+            .iter()
+            .any(|e| e.starts_with("replicas[0].cost.tokens_per_hour: required with per_hour"))
+    );
+    let both = GOOD.replace(
+        "max_concurrency: 8 }",
+        "max_concurrency: 8, cost: { per_hour: 1, tokens_per_hour: 0, input_per_1k: 0.1 } }",
+    );
+    let errs = errors(&both);
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("replicas[0].cost: give either")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("replicas[0].cost.tokens_per_hour: must be > 0")),
+        "{errs:?}"
+    );
+}

@@ -725,9 +725,57 @@ impl Validator {
                 );
             }
         }
-        Cost {
-            input_per_1k: c.input_per_1k.max(0.0),
-            output_per_1k: c.output_per_1k.max(0.0),
+        match (c.per_hour, c.tokens_per_hour) {
+            (None, None) => Cost {
+                input_per_1k: c.input_per_1k.max(0.0),
+                output_per_1k: c.output_per_1k.max(0.0),
+                ..Cost::default()
+            },
+            (Some(per_hour), Some(tokens)) => {
+                if c.input_per_1k != 0.0 || c.output_per_1k != 0.0 {
+                    self.err(
+                        format!("{path}.cost"),
+                        "give either per_1k prices or per_hour + tokens_per_hour, not both",
+                    );
+                }
+                if !per_hour.is_finite() || per_hour < 0.0 {
+                    self.err(
+                        format!("{path}.cost.per_hour"),
+                        format!("must be >= 0, got {per_hour}"),
+                    );
+                }
+                if !tokens.is_finite() || tokens <= 0.0 {
+                    self.err(
+                        format!("{path}.cost.tokens_per_hour"),
+                        format!("must be > 0 (tokens served per hour when busy), got {tokens}"),
+                    );
+                }
+                let per_1k = if tokens > 0.0 && per_hour >= 0.0 {
+                    per_hour / tokens * 1000.0
+                } else {
+                    0.0
+                };
+                Cost {
+                    input_per_1k: per_1k,
+                    output_per_1k: per_1k,
+                    per_hour: Some(per_hour),
+                    tokens_per_hour: Some(tokens),
+                }
+            }
+            (Some(_), None) => {
+                self.err(
+                    format!("{path}.cost.tokens_per_hour"),
+                    "required with per_hour: the tokens it serves per hour turn the hourly price into a price per token",
+                );
+                Cost::default()
+            }
+            (None, Some(_)) => {
+                self.err(
+                    format!("{path}.cost.per_hour"),
+                    "required with tokens_per_hour",
+                );
+                Cost::default()
+            }
         }
     }
 
