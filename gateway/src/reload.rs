@@ -22,13 +22,14 @@
 //! group's versions or weights in the file replaces them (the newer intent
 //! wins).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use switchyard_config::{Config, ConfigError, FieldError};
+use switchyard_router::ReplicaStats;
 
 use crate::state::{Gateway, Snapshot};
 
@@ -574,28 +575,24 @@ impl Gateway {
         let next = Snapshot::prepare(config, &self.stats, generation, Some(&old));
         let hash = next.config.hash.clone();
         let drain = next.config.server.limits.drain_timeout;
+        // A replica is the same one across generations exactly when its live
+        // stats are (the registry keys them by id + URL).
+        let stats_of = |t: &switchyard_router::ReplicaTable| -> HashSet<*const ReplicaStats> {
+            t.entries().iter().map(|e| Arc::as_ptr(&e.stats)).collect()
+        };
+        let (before, after) = (stats_of(&old.table), stats_of(&next.table));
         let removed: Vec<_> = old
             .table
             .entries()
             .iter()
-            .filter(|e| {
-                !next
-                    .table
-                    .entries()
-                    .iter()
-                    .any(|n| Arc::ptr_eq(&n.stats, &e.stats))
-            })
+            .filter(|e| !after.contains(&Arc::as_ptr(&e.stats)))
             .map(|e| (e.replica.id.clone(), Arc::clone(&e.stats)))
             .collect();
         // The readiness gate: a replica this change adds to a group with
         // active health checks takes traffic only once a probe has seen it
         // healthy, so weights toward a new version wait instead of failing.
         for e in next.table.entries() {
-            let added = !old
-                .table
-                .entries()
-                .iter()
-                .any(|o| Arc::ptr_eq(&o.stats, &e.stats));
+            let added = !before.contains(&Arc::as_ptr(&e.stats));
             let checked = next
                 .config
                 .model(&e.replica.model)
@@ -706,24 +703,18 @@ fn check_weights(
 
 /// "+2 replicas, -1 replica, 3 changed, models: chat" style summary.
 fn summarize(old: &Config, new: &Config) -> String {
-    let find = |c: &Config, id: &str| c.replicas.iter().find(|r| r.id == id).cloned();
-    let added = new
-        .replicas
+    let by_id = |c: &Config| -> HashMap<String, serde_json::Value> {
+        c.replicas
+            .iter()
+            .map(|r| (r.id.clone(), serde_json::to_value(r).unwrap_or_default()))
+            .collect()
+    };
+    let (before, after) = (by_id(old), by_id(new));
+    let added = after.keys().filter(|id| !before.contains_key(*id)).count();
+    let removed = before.keys().filter(|id| !after.contains_key(*id)).count();
+    let changed = after
         .iter()
-        .filter(|r| find(old, &r.id).is_none())
-        .count();
-    let removed = old
-        .replicas
-        .iter()
-        .filter(|r| find(new, &r.id).is_none())
-        .count();
-    let changed = new
-        .replicas
-        .iter()
-        .filter(|r| {
-            find(old, &r.id)
-                .is_some_and(|o| serde_json::to_value(&o).ok() != serde_json::to_value(*r).ok())
-        })
+        .filter(|(id, r)| before.get(*id).is_some_and(|o| o != *r))
         .count();
     format!(
         "replicas +{added} -{removed} ~{changed}, {} model groups",
