@@ -23,7 +23,6 @@
 //! wins).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,6 +31,9 @@ use switchyard_config::{Config, ConfigError, FieldError};
 use switchyard_router::ReplicaStats;
 
 use crate::state::{Gateway, Snapshot};
+
+mod source;
+pub use source::Source;
 
 /// What caused a change; shown in logs, events, history and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,71 +70,6 @@ impl Trigger {
             Trigger::Rollback => "rollback",
             Trigger::Rollout => "rollout",
         }
-    }
-}
-
-/// Where the config comes from, so it can be read again.
-#[derive(Clone)]
-pub struct Source {
-    /// The YAML file, if the config lives in one.
-    pub path: Option<PathBuf>,
-    /// Embedded text (the demo), used when there is no file.
-    text: Option<&'static str>,
-    /// `${VAR}` lookup, also used for YAML posted to the admin API.
-    env: Env,
-}
-
-/// A `${VAR}` lookup shared by every reload from one source.
-type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
-
-impl Source {
-    /// A config file, interpolated from the process environment.
-    pub fn file(path: impl Into<PathBuf>) -> Self {
-        Self {
-            path: Some(path.into()),
-            text: None,
-            env: Arc::new(|k| std::env::var(k).ok()),
-        }
-    }
-
-    /// Embedded text with its own variables (the demo).
-    pub fn embedded(text: &'static str, env: HashMap<String, String>) -> Self {
-        Self {
-            path: None,
-            text: Some(text),
-            env: Arc::new(move |k| env.get(k).cloned()),
-        }
-    }
-
-    /// Reads and validates the source again.
-    pub fn load(&self) -> Result<Config, ReloadError> {
-        match (&self.path, self.text) {
-            (Some(path), _) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                self.parse(&text)
-            }
-            (None, Some(text)) => self.parse(text),
-            (None, None) => Err(ReloadError::NoSource),
-        }
-    }
-
-    /// Validates YAML text with this source's variables.
-    pub fn parse(&self, text: &str) -> Result<Config, ReloadError> {
-        Ok(switchyard_config::load_str(text, &|k| (self.env)(k))?)
-    }
-
-    /// The file being watched, if any.
-    pub fn watched(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
-}
-
-impl std::fmt::Debug for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Source").field("path", &self.path).finish()
     }
 }
 
@@ -723,133 +660,4 @@ fn summarize(old: &Config, new: &Config) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use proptest::prelude::*;
-    use switchyard_config::Protocol;
-    use switchyard_router::RouteRequest;
-
-    use super::*;
-
-    /// One replica slot of the generated configs: present or not, and at
-    /// which of a few addresses.
-    #[derive(Debug, Clone)]
-    struct Slot {
-        present: bool,
-        port: u16,
-        version: u8,
-    }
-
-    fn yaml(slots: &[Slot], v2_weight: u32) -> String {
-        let mut s = format!(
-            "models:\n  - name: m\n    versions: [{{ name: v1, weight: 50 }}, {{ name: v2, weight: {v2_weight} }}]\n\
-             clouds: {{ c: {{ provider: private }} }}\nreplicas:\n"
-        );
-        for (i, slot) in slots.iter().enumerate().filter(|(_, s)| s.present) {
-            s.push_str(&format!(
-                "  - {{ id: r{i}, model: m, version: v{}, cloud: c, url: \"http://127.0.0.1:{}\", max_concurrency: 1000 }}\n",
-                slot.version, slot.port
-            ));
-        }
-        s
-    }
-
-    fn slots() -> impl Strategy<Value = Vec<Slot>> {
-        prop::collection::vec(
-            (any::<bool>(), 9001u16..9004, 1u8..=2).prop_map(|(present, port, version)| Slot {
-                present,
-                port,
-                version,
-            }),
-            6,
-        )
-        .prop_filter("at least one replica per version", |s| {
-            (1..=2).all(|v| s.iter().any(|x| x.present && x.version == v))
-        })
-    }
-
-    fn load(text: &str) -> Config {
-        switchyard_config::load_str(text, &|_| None).unwrap()
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
-
-        /// Random add/update/remove sequences: a request that pinned a
-        /// snapshot routes only to that snapshot's replicas (same id, same
-        /// URL, matching upstream details), whatever was applied since;
-        /// replicas a change dropped are draining, kept ones are not.
-        #[test]
-        fn requests_route_only_within_the_snapshot_they_pinned(
-            steps in prop::collection::vec((slots(), 0u32..=100), 1..8),
-            rand in any::<u64>(),
-        ) {
-            let first = &steps[0];
-            let gw = Gateway::new(load(&yaml(&first.0, first.1)));
-            let mut pinned = vec![gw.snapshot()];
-            for (slots, w) in &steps[1..] {
-                let before = gw.snapshot();
-                let applied = gw.apply(load(&yaml(slots, *w)), Trigger::AdminConfig).unwrap();
-                let after = gw.snapshot();
-                prop_assert_eq!(applied.generation, after.generation);
-                prop_assert!(after.generation >= before.generation);
-                for e in before.table.entries() {
-                    let kept = after.table.entries().iter().any(|n| {
-                        n.replica.id == e.replica.id && n.replica.url == e.replica.url
-                    });
-                    prop_assert_eq!(e.stats.is_draining(), !kept, "{}", e.replica.id);
-                }
-                pinned.push(after);
-            }
-            for (k, snap) in pinned.iter().enumerate() {
-                let req = RouteRequest {
-                    model: "m",
-                    protocol: Protocol::OpenAi,
-                    clouds: &[],
-                    affinity_key: None,
-                };
-                let ranking = snap.table.rank(&req, rand.wrapping_add(k as u64)).unwrap();
-                for i in ranking.iter() {
-                    let entry = &snap.table.entries()[i];
-                    let declared = snap.config.replicas.iter().find(|r| r.id == entry.replica.id);
-                    prop_assert!(declared.is_some_and(|r| r.url == entry.replica.url));
-                    let up = &snap.upstreams[i];
-                    prop_assert_eq!(up.id_header.to_str().unwrap(), entry.replica.id.as_str());
-                    prop_assert_eq!(up.authority.port_u16(), entry.replica.url.port());
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn weight_overrides_survive_unrelated_reloads_and_yield_to_the_file() {
-        let slots: Vec<Slot> = (0..2)
-            .map(|i| Slot {
-                present: true,
-                port: 9001,
-                version: i + 1,
-            })
-            .collect();
-        let gw = Gateway::new(load(&yaml(&slots, 50)));
-        let weights = |gw: &Gateway| -> Vec<u32> {
-            gw.snapshot().config.models[0]
-                .versions
-                .iter()
-                .map(|v| v.weight)
-                .collect()
-        };
-        gw.set_weights("m", BTreeMap::from([("v2".into(), 100)]), Trigger::Weights)
-            .unwrap();
-        assert_eq!(weights(&gw), [0, 100]);
-        // An unrelated change (a replica moves) keeps the override.
-        let mut moved = slots.clone();
-        moved[0].port = 9002;
-        gw.apply(load(&yaml(&moved, 50)), Trigger::File).unwrap();
-        assert_eq!(weights(&gw), [0, 100]);
-        // The file changes this group's weights: the file wins.
-        let applied = gw.apply(load(&yaml(&moved, 10)), Trigger::File).unwrap();
-        assert_eq!(weights(&gw), [50, 10]);
-        assert!(applied.warnings.iter().any(|w| w.contains("replaced")));
-    }
-}
+mod tests;
