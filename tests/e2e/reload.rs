@@ -463,21 +463,22 @@ async fn rollout_state(http: &Http, gw: &Running) -> serde_json::Value {
         .clone()
 }
 
-#[tokio::test]
-async fn an_automatic_rollout_advances_on_healthy_figures_and_promotes() {
-    let (gw, replicas) = fleet(ReplicaConfig::default()).await;
-    let http = Http::default();
+/// Declares the rollout, drives load until the rollout reaches `phase`,
+/// stops the load and returns the rollout's state.
+async fn roll_out_under_load(
+    http: &Http,
+    gw: &Running,
+    replicas: &HashMap<String, FakeReplica>,
+    phase: &str,
+) -> serde_json::Value {
     assert_eq!(
-        post_yaml(&http, &gw, &with_rollout(&replicas)).await.status,
+        post_yaml(http, gw, &with_rollout(replicas)).await.status,
         200
     );
     let stop = Arc::new(AtomicBool::new(false));
-    let load = drive(&gw, Arc::clone(&stop));
+    let load = drive(gw, Arc::clone(&stop));
     within(async {
-        loop {
-            if rollout_state(&http, &gw).await["phase"] == "completed" {
-                break;
-            }
+        while rollout_state(http, gw).await["phase"] != phase {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
@@ -486,7 +487,14 @@ async fn an_automatic_rollout_advances_on_healthy_figures_and_promotes() {
     for l in load {
         l.await.unwrap();
     }
-    let state = rollout_state(&http, &gw).await;
+    rollout_state(http, gw).await
+}
+
+#[tokio::test]
+async fn an_automatic_rollout_advances_on_healthy_figures_and_promotes() {
+    let (gw, replicas) = fleet(ReplicaConfig::default()).await;
+    let http = Http::default();
+    let state = roll_out_under_load(&http, &gw, &replicas, "completed").await;
     let actions: Vec<&str> = state["history"]
         .as_array()
         .unwrap()
@@ -520,26 +528,7 @@ async fn an_automatic_rollout_rolls_back_when_the_canary_fails() {
         count: None,
         rate: Some(0.35),
     });
-    assert_eq!(
-        post_yaml(&http, &gw, &with_rollout(&replicas)).await.status,
-        200
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = drive(&gw, Arc::clone(&stop));
-    within(async {
-        loop {
-            if rollout_state(&http, &gw).await["phase"] == "rolled_back" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-    stop.store(true, Ordering::Relaxed);
-    for l in load {
-        l.await.unwrap();
-    }
-    let state = rollout_state(&http, &gw).await;
+    let state = roll_out_under_load(&http, &gw, &replicas, "rolled_back").await;
     let last = state["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["action"], "rollback");
     // Either guard rail may fire first: the error rate, or outlier

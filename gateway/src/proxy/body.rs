@@ -118,8 +118,9 @@ impl GuardedBody {
 }
 
 /// The SSE event that ends a stream the replica broke. OpenAI clients treat
-/// a `data:` line with an `error` object as a failed stream.
-fn sse_error_event(message: &str) -> Bytes {
+/// a `data:` line with an `error` object as a failed stream. The one
+/// builder of it: cloud adapters that translate streams end them the same way.
+pub(crate) fn sse_error_event(message: &str) -> Bytes {
     let body = serde_json::json!({
         "error": { "message": message, "type": "server_error", "param": null, "code": "upstream_stream_error" }
     });

@@ -129,8 +129,7 @@ impl EventStreamToSse {
 
 /// An in-band SSE error event (what `GuardedBody` sends for a broken stream).
 fn error_event(message: &str) -> String {
-    let e = json!({ "error": { "message": message, "type": "server_error", "param": null, "code": "upstream_stream" } });
-    format!("data: {e}\n\n")
+    String::from_utf8_lossy(&crate::proxy::body::sse_error_event(message)).into_owned()
 }
 
 impl Body for EventStreamToSse {

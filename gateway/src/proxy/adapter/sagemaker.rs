@@ -154,8 +154,9 @@ impl PayloadParts {
 
     fn fail(&mut self, message: &str) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.done = true;
-        let e = serde_json::json!({ "error": { "message": message, "type": "server_error", "param": null, "code": "upstream_stream" } });
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from(format!("data: {e}\n\n"))))))
+        Poll::Ready(Some(Ok(Frame::data(crate::proxy::body::sse_error_event(
+            message,
+        )))))
     }
 }
 
@@ -198,8 +199,9 @@ impl Body for PayloadParts {
                             this.watch.feed(&out);
                             this.done = true;
                             let mut out = out;
-                            let e = serde_json::json!({ "error": { "message": format!("sagemaker {kind}: {detail}"), "type": "server_error", "param": null, "code": "upstream_stream" } });
-                            out.extend_from_slice(format!("data: {e}\n\n").as_bytes());
+                            out.extend_from_slice(&crate::proxy::body::sse_error_event(&format!(
+                                "sagemaker {kind}: {detail}"
+                            )));
                             return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
                         }
                         return this.fail(&format!("sagemaker {kind}: {detail}"));
