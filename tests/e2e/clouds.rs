@@ -15,6 +15,16 @@ use switchyard_fake_replica::{FakeProtocol, FakeReplica, ReplicaConfig};
 use switchyard_gateway::Running;
 use tokio::net::TcpListener;
 
+/// `${URL}`, `${AK}`, `${SK}` for an AWS-signed replica: the fake's test
+/// access key, and `secret` (the right one, or a wrong one).
+pub fn aws_vars(url: String, secret: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("URL", url),
+        ("AK", switchyard_fake_replica::TEST_AWS_ACCESS_KEY_ID.into()),
+        ("SK", secret.into()),
+    ]
+}
+
 /// Starts a gateway from `yaml` with `${NAME}` taken from `vars`.
 pub async fn start(yaml: &str, vars: &[(&str, String)]) -> Running {
     let env: HashMap<String, String> = vars

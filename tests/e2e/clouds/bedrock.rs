@@ -1,10 +1,10 @@
 //! `protocol: bedrock` against a fake Bedrock that recomputes SigV4
 //! signatures with the known test keys.
 
-use switchyard_fake_replica::{FakeProtocol, TEST_AWS_ACCESS_KEY_ID, TEST_AWS_SECRET_ACCESS_KEY};
+use switchyard_fake_replica::{FakeProtocol, TEST_AWS_SECRET_ACCESS_KEY};
 use switchyard_tests::{Http, chat};
 
-use super::{fake, start, stream_parts};
+use super::{aws_vars as vars, fake, start, stream_parts};
 
 const CONFIG: &str = r#"
 clouds: { aws-east: { provider: aws, region: us-east-1 } }
@@ -18,14 +18,6 @@ replicas:
     upstream_model: "anthropic.claude-3-haiku-20240307-v1:0"
     aws: { access_key_id: "${AK}", secret_access_key: "${SK}" }
 "#;
-
-fn vars(url: String, secret: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("URL", url),
-        ("AK", TEST_AWS_ACCESS_KEY_ID.into()),
-        ("SK", secret.into()),
-    ]
-}
 
 #[tokio::test]
 async fn converse_round_trip_with_a_verified_signature() {

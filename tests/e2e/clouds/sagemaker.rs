@@ -1,10 +1,10 @@
 //! `protocol: sagemaker` against a fake SageMaker endpoint (an
 //! OpenAI-compatible container) that verifies SigV4 for service `sagemaker`.
 
-use switchyard_fake_replica::{FakeProtocol, TEST_AWS_ACCESS_KEY_ID, TEST_AWS_SECRET_ACCESS_KEY};
+use switchyard_fake_replica::{FakeProtocol, TEST_AWS_SECRET_ACCESS_KEY};
 use switchyard_tests::{Http, chat};
 
-use super::{fake, start, stream_parts};
+use super::{aws_vars as vars, fake, start, stream_parts};
 
 const CONFIG: &str = r#"
 clouds: { aws-east: { provider: aws, region: us-east-1 } }
@@ -18,14 +18,6 @@ replicas:
     upstream_model: meta-llama-3-8b
     aws: { endpoint_name: llama-endpoint, access_key_id: "${AK}", secret_access_key: "${SK}" }
 "#;
-
-fn vars(url: String, secret: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("URL", url),
-        ("AK", TEST_AWS_ACCESS_KEY_ID.into()),
-        ("SK", secret.into()),
-    ]
-}
 
 #[tokio::test]
 async fn invoke_endpoint_and_its_response_stream_round_trip() {
