@@ -611,3 +611,42 @@ async fn a_version_added_by_a_reload_gets_traffic_only_once_a_probe_passes() {
     })
     .await;
 }
+
+/// Kubernetes mounts a ConfigMap as `file -> ..data/file` with `..data` a
+/// symlink it swaps atomically: the watch on the directory sees the swap.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_configmap_style_symlink_swap_reloads() {
+    let (gw, replicas) = fleet(ReplicaConfig::default()).await;
+    let http = Http::default();
+    let dir = temp_dir("configmap");
+    let text = resolved(&replicas);
+    for (version, body) in [
+        ("..v1", text.clone()),
+        (
+            "..v2",
+            text.replace(
+                "[{ name: v1, weight: 75 }, { name: v2, weight: 25 }]",
+                "[{ name: v1, weight: 0 }, { name: v2, weight: 100 }]",
+            ),
+        ),
+    ] {
+        std::fs::create_dir_all(dir.join(version)).unwrap();
+        std::fs::write(dir.join(version).join("switchyard.yaml"), body).unwrap();
+    }
+    std::os::unix::fs::symlink("..v1", dir.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/switchyard.yaml", dir.join("switchyard.yaml")).unwrap();
+    let path = dir.join("switchyard.yaml");
+    gw.gateway().set_source(Source::file(&path));
+    let _watch = switchyard_gateway::watch::watch_file(Arc::clone(gw.gateway()), &path).unwrap();
+
+    std::os::unix::fs::symlink("..v2", dir.join("..data_tmp")).unwrap();
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+    within(async {
+        while served_by(&http, &gw, "chat").await != ("c".to_owned(), "2".to_owned()) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(dir);
+}
