@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
+use switchyard_demo::Demo;
 use switchyard_fake_replica::ReplicaConfig;
-use switchyard_gateway::demo::Demo;
 use switchyard_tests::{Http, chat};
 use webdriver::Browser;
 

@@ -76,7 +76,7 @@ async fn client_disconnect_mid_stream_releases_the_slot_and_the_replica() {
         c.in_flight() == 0
     })
     .await;
-    let gw_ref = gw.gateway().clone();
+    let gw_ref = gw.proxy().clone();
     eventually("the gateway releases the slot", || {
         gw_ref
             .snapshot()
@@ -98,7 +98,7 @@ async fn graceful_shutdown_lets_an_in_flight_stream_finish() {
 
     let addr = gw.data_addr;
     gw.begin_shutdown();
-    assert!(!gw.gateway().is_ready(), "readiness turns false at once");
+    assert!(!gw.proxy().is_ready(), "readiness turns false at once");
     eventually_refused(addr).await;
 
     while let Some(chunk) = next_chunk(&mut stream).await {

@@ -193,7 +193,7 @@ async fn a_full_group_queues_sheds_and_is_counted() {
                 .await
         })
     };
-    let queue = gw.gateway().queues.get("m");
+    let queue = gw.proxy().queues().get("m");
     eventually("one waits", || queue.len() == 1).await;
     let m = scrape(&http, &gw).await;
     assert_eq!(m.sum("switchyard_queue_depth", &[("model", "m")]), 1.0);

@@ -35,7 +35,7 @@ async fn queued_requests_are_served_by_priority_and_overflow_is_shed() {
     };
     let first = send("normal");
     eventually("the only slot is taken", || r.in_flight() == 1).await;
-    let queue = gw.gateway().queues.get("m");
+    let queue = gw.proxy().queues().get("m");
     let low = send("low");
     eventually("low is queued", || queue.len() == 1).await;
     let high = send("high");

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use switchyard_fake_replica::{FakeReplica, Fault, FaultRule, ReplicaConfig};
 use switchyard_gateway::Running;
-use switchyard_gateway::reload::Source;
 use switchyard_tests::{Http, chat, eventually, next_chunk, within};
 
 use crate::{CONFIG, fleet, streaming};
@@ -86,8 +85,7 @@ async fn file_change_reloads_and_a_broken_file_keeps_the_old_config_serving() {
     let path = dir.join("switchyard.yaml");
     let text = resolved(&replicas);
     std::fs::write(&path, &text).unwrap();
-    gw.gateway().set_source(Source::file(&path));
-    let _watch = switchyard_gateway::watch::watch_file(Arc::clone(gw.gateway()), &path).unwrap();
+    let _watch = gw.watch_file(&path).unwrap();
 
     // All of chat's traffic to v2 (replica c), saved the way editors save.
     save_by_rename(
@@ -637,8 +635,7 @@ async fn a_configmap_style_symlink_swap_reloads() {
     std::os::unix::fs::symlink("..v1", dir.join("..data")).unwrap();
     std::os::unix::fs::symlink("..data/switchyard.yaml", dir.join("switchyard.yaml")).unwrap();
     let path = dir.join("switchyard.yaml");
-    gw.gateway().set_source(Source::file(&path));
-    let _watch = switchyard_gateway::watch::watch_file(Arc::clone(gw.gateway()), &path).unwrap();
+    let _watch = gw.watch_file(&path).unwrap();
 
     std::os::unix::fs::symlink("..v2", dir.join("..data_tmp")).unwrap();
     std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();

@@ -85,7 +85,7 @@ fn hex(bytes: &[u8]) -> String {
 async fn request_and_attempt_spans_reach_the_collector_under_the_clients_trace() {
     let (collector, spans) = receiver().await;
     let telemetry =
-        switchyard_gateway::telemetry::start_otlp(Some(&format!("http://{collector}"))).unwrap();
+        switchyard_ops::telemetry::start_otlp(Some(&format!("http://{collector}"))).unwrap();
     assert!(telemetry.exporting());
     let fleet = replicas(&[
         ("a", ReplicaConfig::default()),

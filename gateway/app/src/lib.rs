@@ -1,0 +1,222 @@
+//! The `switchyard` binary's crate: builds a gateway from a config and runs
+//! it. It wires the layers below together and owns every task they run.
+//!
+//! - [`App`]: the data plane ([`switchyard_proxy::Proxy`]), its observer
+//!   ([`switchyard_ops::GatewayObserver`]) and its controller
+//!   ([`switchyard_control::Controller`]), built from one config.
+//! - [`start`] / [`start_on`]: bind (or take) the two listeners and serve;
+//!   [`Running`]: the handle that reloads, inspects and stops it.
+//! - [`server`]: the data-plane accept loop, connection limits (re-read for
+//!   every new connection, so a reload changes them), graceful shutdown.
+//! - [`signal`]: which process signals mean "stop".
+//!
+//! Every background task (listeners, connections' drain, rollout loop,
+//! probes, health events, file watch, SIGHUP) runs on one
+//! [`TaskTracker`] and ends with one [`CancellationToken`]; shutdown waits
+//! for them all.
+
+pub mod server;
+pub mod signal;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use switchyard_config::Config;
+use switchyard_control::Controller;
+use switchyard_control::reload::Source;
+use switchyard_control::watch::FileWatch;
+use switchyard_ops::{GatewayObserver, Ops};
+use switchyard_proxy::{PrepareError, Proxy};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A gateway built from one config: the three layers, wired.
+pub struct App {
+    /// The data plane.
+    pub proxy: Arc<Proxy>,
+    /// The control plane.
+    pub control: Arc<Controller>,
+    /// What the admin API serves.
+    pub ops: Arc<Ops>,
+    tasks: TaskTracker,
+}
+
+impl App {
+    /// Builds the layers for `config` (not serving yet).
+    pub fn new(config: Config) -> Result<Self, PrepareError> {
+        let tasks = TaskTracker::new();
+        let rollouts = Arc::default();
+        let observer = GatewayObserver::new(Arc::clone(&rollouts));
+        let proxy = Arc::new(Proxy::new(config, Arc::new(observer.clone()))?);
+        let control = Arc::new(Controller::new(Arc::clone(&proxy), rollouts, tasks.clone()));
+        let ops = Arc::new(Ops {
+            proxy: Arc::clone(&proxy),
+            control: Arc::clone(&control),
+            observer,
+        });
+        Ok(Self {
+            proxy,
+            control,
+            ops,
+            tasks,
+        })
+    }
+}
+
+/// A running gateway: both listeners, and the means to stop them.
+pub struct Running {
+    /// Where the data plane listens.
+    pub data_addr: SocketAddr,
+    /// Where the admin API listens.
+    pub admin_addr: SocketAddr,
+    app: App,
+    /// Stops the listeners (after the shutdown overlap).
+    stop_listeners: CancellationToken,
+    /// Stops the background loops once the listeners have drained.
+    stop_background: CancellationToken,
+    listeners: TaskTracker,
+}
+
+impl Running {
+    /// The data plane (for in-process inspection).
+    pub fn proxy(&self) -> &Arc<Proxy> {
+        &self.app.proxy
+    }
+
+    /// The control plane (reloads, weights).
+    pub fn control(&self) -> &Arc<Controller> {
+        &self.app.control
+    }
+
+    /// Reads the config from `path` on SIGHUP and `POST /admin/reload`.
+    pub fn set_source(&self, path: &Path) {
+        self.app.control.set_source(Source::file(path));
+    }
+
+    /// Sets `path` as the config source and reloads whenever it changes,
+    /// until the guard is dropped or the gateway stops.
+    pub fn watch_file(&self, path: &Path) -> notify::Result<FileWatch> {
+        self.set_source(path);
+        switchyard_control::watch::watch_file(
+            Arc::clone(&self.app.control),
+            path,
+            &self.app.tasks,
+            &self.stop_background,
+        )
+    }
+
+    /// Reloads on SIGHUP until the gateway stops.
+    #[cfg(unix)]
+    pub fn reload_on_sighup(&self) -> io::Result<()> {
+        switchyard_control::watch::reload_on_sighup(
+            Arc::clone(&self.app.control),
+            &self.app.tasks,
+            self.stop_background.clone(),
+        )
+    }
+
+    /// Begins shutdown without waiting: readiness turns false at once; the
+    /// listeners keep accepting for `limits.shutdown_overlap_ms` (so load
+    /// balancers, or the next process during an upgrade, take over first),
+    /// then stop; in-flight requests keep going.
+    pub fn begin_shutdown(&self) {
+        self.app.proxy.set_ready(false);
+        let overlap = self
+            .app
+            .proxy
+            .snapshot()
+            .config
+            .server
+            .limits
+            .shutdown_overlap;
+        if overlap.is_zero() {
+            self.stop_listeners.cancel();
+            return;
+        }
+        tracing::info!(
+            overlap_ms = overlap.as_millis() as u64,
+            "not ready; still accepting during the overlap"
+        );
+        let stop = self.stop_listeners.clone();
+        self.app.tasks.spawn(async move {
+            tokio::time::sleep(overlap).await;
+            stop.cancel();
+        });
+    }
+
+    /// Shuts down and waits until every connection has finished or the
+    /// grace period (`server.limits.shutdown_grace_ms`) has passed.
+    pub async fn shutdown(self) -> io::Result<()> {
+        self.begin_shutdown();
+        self.wait().await
+    }
+
+    /// Waits for the listeners to finish (after [`Running::begin_shutdown`]),
+    /// then stops every background task and waits for it.
+    pub async fn wait(self) -> io::Result<()> {
+        self.listeners.close();
+        self.listeners.wait().await;
+        self.stop_background.cancel();
+        self.app.tasks.close();
+        self.app.tasks.wait().await;
+        Ok(())
+    }
+}
+
+/// Binds the config's two addresses and starts serving.
+pub async fn start(config: Config) -> io::Result<Running> {
+    let data = server::bind(config.server.listen, "server.listen").await?;
+    let admin = server::bind(config.server.admin_listen, "server.admin_listen").await?;
+    start_on(config, data, admin)
+}
+
+/// Serves on listeners the caller bound (tests bind `127.0.0.1:0`).
+pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Result<Running> {
+    let data_addr = data.local_addr()?;
+    let admin_addr = admin.local_addr()?;
+    let app = App::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let stop_listeners = CancellationToken::new();
+    let stop_background = CancellationToken::new();
+    let listeners = TaskTracker::new();
+    listeners.spawn(server::serve_data(
+        data,
+        Arc::clone(&app.proxy),
+        stop_listeners.clone().cancelled_owned(),
+    ));
+    let admin_router = switchyard_ops::admin::router(Arc::clone(&app.ops));
+    let admin_stop = stop_listeners.clone().cancelled_owned();
+    listeners.spawn(async move {
+        if let Err(e) = axum::serve(admin, admin_router)
+            .with_graceful_shutdown(admin_stop)
+            .await
+        {
+            tracing::error!(error = %e, "admin listener failed");
+        }
+    });
+    let control = &app.control;
+    app.tasks.spawn(switchyard_control::probe::run(
+        Arc::clone(control),
+        stop_background.clone().cancelled_owned(),
+    ));
+    app.tasks.spawn(switchyard_control::driver::run(
+        Arc::clone(control),
+        stop_background.clone(),
+    ));
+    app.tasks.spawn(switchyard_control::health_events::run(
+        Arc::clone(control),
+        stop_background.clone(),
+    ));
+    app.proxy.set_ready(true);
+    tracing::info!(%data_addr, %admin_addr, "switchyard serving");
+    Ok(Running {
+        data_addr,
+        admin_addr,
+        app,
+        stop_listeners,
+        stop_background,
+        listeners,
+    })
+}

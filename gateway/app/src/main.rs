@@ -1,0 +1,159 @@
+//! The `switchyard` binary: `run`, `check` and `probe`. (The demo is its
+//! own binary, `switchyard-demo`: this one links no test double.)
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Switchyard: one endpoint in front of model replicas in many clouds.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    /// Export traces over OTLP/HTTP to this collector (e.g.
+    /// http://127.0.0.1:4318); default: OTEL_EXPORTER_OTLP_ENDPOINT, else off.
+    #[arg(long, global = true)]
+    otlp_endpoint: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve with a config file.
+    Run {
+        /// Path to the YAML config.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Do not reload when the file changes (SIGHUP and
+        /// `POST /admin/reload` still do).
+        #[arg(long)]
+        no_watch: bool,
+    },
+    /// Validate a config file and list every problem; exit code 1 if any.
+    Check {
+        /// Path to the YAML config.
+        file: PathBuf,
+    },
+    /// Exit 0 when the admin listener at ADDR answers `/readyz` with 200
+    /// (for container HEALTHCHECKs: the runtime image has no curl).
+    Probe {
+        /// Admin address.
+        #[arg(default_value = "127.0.0.1:9090")]
+        admin: SocketAddr,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _telemetry = init_logging(cli.log_format, cli.otlp_endpoint.as_deref());
+    match cli.command {
+        Command::Check { file } => check(&file),
+        Command::Probe { admin } => probe(admin),
+        Command::Run { config, no_watch } => run_async(async move {
+            let path = config;
+            let config = switchyard_config::load_file(&path)?;
+            let running = switchyard_gateway::start(config).await?;
+            running.set_source(&path);
+            // Reload triggers: the file changing on disk, and SIGHUP.
+            let _watch = if no_watch {
+                None
+            } else {
+                Some(running.watch_file(&path)?)
+            };
+            #[cfg(unix)]
+            running.reload_on_sighup()?;
+            switchyard_gateway::signal::shutdown_requested().await;
+            tracing::info!("shutdown requested");
+            running.shutdown().await?;
+            Ok(())
+        }),
+    }
+}
+
+fn check(file: &std::path::Path) -> ExitCode {
+    match switchyard_config::load_file(file) {
+        Ok(c) => {
+            println!(
+                "{}: ok ({} model groups, {} replicas, {} clouds; hash {})",
+                file.display(),
+                c.models.len(),
+                c.replicas.len(),
+                c.clouds.len(),
+                &c.hash[..12]
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let errors = e.field_errors();
+            eprintln!("{}: {} problem(s)", file.display(), errors.len());
+            for err in errors {
+                eprintln!("  {err}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn probe(admin: SocketAddr) -> ExitCode {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let attempt = || -> std::io::Result<bool> {
+        let mut s = std::net::TcpStream::connect_timeout(&admin, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        s.write_all(b"GET /readyz HTTP/1.0\r\nHost: switchyard\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
+    };
+    match attempt() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("{admin}: not ready");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{admin}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs (and trace export when an OTLP endpoint is set); the returned guard
+/// flushes buffered spans when `main` returns.
+fn init_logging(
+    format: LogFormat,
+    otlp_endpoint: Option<&str>,
+) -> switchyard_ops::telemetry::Telemetry {
+    switchyard_ops::telemetry::init(matches!(format, LogFormat::Json), otlp_endpoint)
+}

@@ -1,0 +1,164 @@
+//! The data-plane listener: the accept loop, per-connection limits, and the
+//! orderly shutdown that lets in-flight requests and streams finish.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use switchyard_config::Limits;
+use switchyard_proxy::Proxy;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+/// Binds with `SO_REUSEPORT` (on Unix), so a new gateway process can bind
+/// the same address while the old one drains: the zero-downtime upgrade
+/// (see README, "Upgrading without downtime"). Two unrelated processes
+/// cannot share the port by accident: Linux allows it only for the same user.
+pub async fn bind(addr: SocketAddr, field: &str) -> io::Result<TcpListener> {
+    let named =
+        |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {addr} ({field}): {e}"));
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(named)?;
+    socket.set_reuseaddr(true).map_err(named)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true).map_err(named)?;
+    socket.bind(addr).map_err(named)?;
+    socket.listen(1024).map_err(named)
+}
+
+/// How long just-accepted connections get to send their first request
+/// before a shutdown treats them as idle.
+const FIRST_REQUEST_SETTLE: Duration = Duration::from_millis(250);
+
+/// The data-plane accept loop. Returns after `shutdown` resolves and every
+/// connection has drained, or the grace period has passed.
+pub async fn serve_data(
+    listener: TcpListener,
+    gw: Arc<Proxy>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let connections = TaskTracker::new();
+    // Connection-level limits are read from the serving snapshot for every
+    // new connection: a reload that changes them applies to connections
+    // accepted after it (open ones keep the limits they started with).
+    let mut conn_limits = ConnLimits::of(&gw.snapshot().config.server.limits);
+    let mut builder = conn_limits.builder();
+    let mut serve = |stream: tokio::net::TcpStream, remote: SocketAddr| {
+        let now = ConnLimits::of(&gw.snapshot().config.server.limits);
+        if now != conn_limits {
+            conn_limits = now;
+            builder = conn_limits.builder();
+        }
+        let _ = stream.set_nodelay(true);
+        let gw = Arc::clone(&gw);
+        let svc = service_fn(move |req| {
+            let gw = Arc::clone(&gw);
+            async move { Ok::<_, Infallible>(gw.handle(req, remote).await) }
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), svc)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        connections.spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %remote, "connection ended with an error");
+            }
+        });
+    };
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, remote)) => serve(stream, remote),
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    // Connections the kernel already completed into our backlog would be
+    // reset by closing the listener: accept and serve them first (straight
+    // `accept(2)` calls until EAGAIN, not the reactor's possibly stale view).
+    let mut backlog = 0usize;
+    if let Ok(std_listener) = listener.into_std() {
+        while let Ok((stream, remote)) = std_listener.accept() {
+            let adopted = stream
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpStream::from_std(stream));
+            match adopted {
+                Ok(stream) => {
+                    backlog += 1;
+                    serve(stream, remote);
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot adopt a backlogged connection"),
+            }
+        }
+    }
+    let grace = gw.snapshot().config.server.limits.shutdown_grace;
+    tracing::info!(
+        grace_ms = grace.as_millis() as u64,
+        backlog,
+        "listener closed; draining connections"
+    );
+    // Graceful shutdown closes HTTP/1 connections that are idle, and a
+    // connection accepted a moment ago is idle until its request arrives:
+    // give just-accepted clients a moment to send it, or they would see a
+    // reset on a request they had every right to send.
+    tokio::time::sleep(FIRST_REQUEST_SETTLE).await;
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; remaining connections are closed");
+    }
+    connections.close();
+    Ok(())
+}
+
+/// The limits a connection is served with, taken from the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ConnLimits {
+    header_read_timeout: Duration,
+    max_header_bytes: usize,
+}
+
+impl ConnLimits {
+    fn of(limits: &Limits) -> Self {
+        Self {
+            header_read_timeout: limits.header_read_timeout,
+            max_header_bytes: limits.max_header_bytes,
+        }
+    }
+
+    /// An HTTP/1 + h2c connection builder with these limits.
+    fn builder(&self) -> auto::Builder<TokioExecutor> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout)
+            .max_buf_size(self.max_header_bytes)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX))
+            .keep_alive_interval(Some(Duration::from_secs(30)));
+        builder
+    }
+}

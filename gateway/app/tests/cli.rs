@@ -1,0 +1,80 @@
+//! The `switchyard` binary's `check` subcommand, run as a user would.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+fn switchyard(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchyard-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn check_accepts_the_shipped_examples() {
+    for example in ["minimal.yaml", "three-clouds.yaml"] {
+        let path = format!("{}/../../examples/{example}", env!("CARGO_MANIFEST_DIR"));
+        let (ok, stdout, stderr) = switchyard(&["check", &path]);
+        assert!(ok, "{example}: {stderr}");
+        assert!(stdout.contains(": ok ("), "{stdout}");
+    }
+}
+
+#[test]
+fn check_rejects_a_bad_config_naming_every_field() {
+    let path = write(
+        "bad.yaml",
+        r#"
+clouds: { c: { provider: moon } }
+models:
+  - name: chat
+    versions: [{ name: v1, weight: 140 }]
+replicas:
+  - { id: r1, model: chat, cloud: c, url: "http://127.0.0.1:1" }
+  - { id: r1, model: nope, cloud: c, url: "gopher://x" }
+"#,
+    );
+    let (ok, _stdout, stderr) = switchyard(&["check", path.to_str().unwrap()]);
+    assert!(!ok, "exit code must be non-zero");
+    for needle in [
+        "clouds.c.provider: unknown provider `moon`",
+        "models[0].versions[0].weight: must be 0..=100, got 140",
+        "replicas[1].id: duplicate replica id `r1`",
+        "replicas[1].model: unknown model group `nope`",
+        "replicas[1].url: scheme `gopher` is not allowed",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn check_reports_a_missing_file_and_unknown_fields() {
+    let (ok, _, stderr) = switchyard(&["check", "/nonexistent/switchyard.yaml"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("cannot read config file /nonexistent/switchyard.yaml"),
+        "{stderr}"
+    );
+
+    let path = write("typo.yaml", "server: { lisen: 1.2.3.4:5 }\nmodels: []\n");
+    let (ok, _, stderr) = switchyard(&["check", path.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("server.lisen: unknown field `lisen`"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,29 @@
+//! Switchyard's control plane: everything that changes what the data plane
+//! serves, and nothing on the request path.
+//!
+//! One [`Controller`] publishes generations into the [`Proxy`]: every
+//! change (file, SIGHUP, admin API, rollout step) goes through
+//! `Controller::publish` (in [`reload`]) under one lock, fallible prepare first,
+//! then one infallible swap. It reads the data plane's live stats (probes,
+//! ejection events) but the data plane never calls it.
+//!
+//! # Layout
+//! - [`reload`]: the controller's state (base config, weight overrides,
+//!   stable versions, history), publish, drain of removed replicas;
+//!   [`reload::Source`]: where a config is read again from.
+//! - [`rollout`]: automatic canary rollouts: figures (fed by an observer)
+//!   and a pure `decide`; [`driver`]: the loop that applies its actions.
+//! - [`watch`]: triggers: the config file changing, SIGHUP.
+//! - [`probe`]: active health checks; [`health_events`]: ejections and
+//!   recoveries into the feed.
+//! - [`events`]: the bounded event feed operators read.
+
+pub mod driver;
+pub mod events;
+pub mod health_events;
+pub mod probe;
+pub mod reload;
+pub mod rollout;
+pub mod watch;
+
+pub use reload::Controller;

@@ -1,0 +1,279 @@
+//! The data plane's one error type, and the one edge that turns it into an
+//! HTTP answer in the client's own API shape.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use switchyard_router::RouteError;
+
+use crate::body::{ProxyBody, full};
+
+/// Which API the client spoke; decides the error JSON shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// OpenAI: `{"error": {"message", "type", "param", "code"}}`.
+    OpenAi,
+    /// KServe v2: `{"error": "message"}`.
+    KserveV2,
+}
+
+impl Api {
+    /// Paths under `/v2/` speak KServe; everything else answers like OpenAI.
+    pub fn for_path(path: &str) -> Self {
+        if path.starts_with("/v2/") {
+            Api::KserveV2
+        } else {
+            Api::OpenAi
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything that can stop a request before a replica's answer reaches the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// Routing found no replica (unknown model, no capacity, ...).
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// No such endpoint.
+    #[error("no route for {method} {path}")]
+    NotFound {
+        /// Request method.
+        method: http::Method,
+        /// Request path.
+        path: String,
+    },
+    /// The endpoint exists but not with this method.
+    #[error("method {method} is not allowed on {path}")]
+    MethodNotAllowed {
+        /// Request method.
+        method: http::Method,
+        /// Request path.
+        path: String,
+    },
+    /// The request body is not what the API expects.
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong, naming the field.
+        message: String,
+        /// The request field at fault, when there is one.
+        param: Option<&'static str>,
+    },
+    /// The body is larger than `server.limits.max_body_bytes`.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The client did not send its body within `server.limits.body_read_timeout_ms`.
+    #[error("request body was not received within {ms} ms")]
+    BodyTimeout {
+        /// The configured timeout.
+        ms: u128,
+    },
+    /// The client's body stream failed.
+    #[error("could not read request body: {0}")]
+    BodyRead(#[source] BoxError),
+    /// Could not reach the replica.
+    #[error("replica `{replica}` is unreachable: {source}")]
+    UpstreamConnect {
+        /// Replica id.
+        replica: String,
+        /// Transport error.
+        #[source]
+        source: BoxError,
+    },
+    /// The connection to the replica failed after the request was sent
+    /// (reset, malformed response) and before response headers arrived.
+    #[error("replica `{replica}` failed before answering: {source}")]
+    UpstreamFailed {
+        /// Replica id.
+        replica: String,
+        /// Transport or protocol error.
+        #[source]
+        source: BoxError,
+    },
+    /// The replica did not answer within the request deadline.
+    #[error("replica `{replica}` did not answer within {ms} ms")]
+    UpstreamTimeout {
+        /// Replica id.
+        replica: String,
+        /// The deadline.
+        ms: u128,
+    },
+    /// A streamed answer's headers came but its first event did not, within
+    /// `first_token_timeout_ms` of the attempt's start.
+    #[error("replica `{replica}` sent no first token within {ms} ms")]
+    FirstTokenTimeout {
+        /// Replica id.
+        replica: String,
+        /// The deadline.
+        ms: u128,
+    },
+    /// Request bodies held for replay already fill `max_buffered_bytes`.
+    #[error(
+        "the gateway's request buffer budget ({limit} bytes, server.limits.max_buffered_bytes) is exhausted; retry shortly"
+    )]
+    BufferBudget {
+        /// The configured budget.
+        limit: usize,
+    },
+    /// Every replica stayed full for the group's whole queue timeout.
+    #[error("all replicas of model `{model}` stayed at capacity for {ms} ms; request shed")]
+    QueueTimeout {
+        /// The model the client named.
+        model: String,
+        /// How long it waited.
+        ms: u128,
+    },
+    /// The gateway could not put the replica's credentials on the request
+    /// (a credential file is missing, AWS keys are not configured). The
+    /// reason names the file or setting, never a credential's value.
+    #[error("cannot authenticate to replica `{replica}`: {reason}")]
+    UpstreamCredentials {
+        /// Replica id.
+        replica: String,
+        /// What is missing.
+        reason: String,
+    },
+    /// The gateway is shutting down and takes no new requests.
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+}
+
+impl ProxyError {
+    /// The status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::Route(r) => match r {
+                RouteError::UnknownModel { .. }
+                | RouteError::UnknownVersion { .. }
+                | RouteError::WrongProtocol { .. } => StatusCode::NOT_FOUND,
+                RouteError::NoCapacity { .. } => StatusCode::TOO_MANY_REQUESTS,
+                RouteError::OutsideResidency { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            },
+            ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::BadRequest { .. } | ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::UpstreamConnect { .. }
+            | ProxyError::UpstreamFailed { .. }
+            | ProxyError::UpstreamCredentials { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamTimeout { .. } | ProxyError::FirstTokenTimeout { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            ProxyError::BufferBudget { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::QueueTimeout { .. } => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// Seconds the client should wait before retrying, for overload answers.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            ProxyError::Route(RouteError::NoCapacity { .. }) | ProxyError::QueueTimeout { .. } => {
+                Some(1)
+            }
+            ProxyError::ShuttingDown | ProxyError::BufferBudget { .. } => Some(1),
+            _ => None,
+        }
+    }
+
+    /// Whether another replica might succeed where this attempt failed.
+    /// Only failures before any response byte reached the client get here.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::UpstreamConnect { .. }
+                | ProxyError::UpstreamFailed { .. }
+                | ProxyError::UpstreamCredentials { .. }
+                | ProxyError::UpstreamTimeout { .. }
+                | ProxyError::FirstTokenTimeout { .. }
+        )
+    }
+
+    /// Fixed label for logs and metrics (never request-derived).
+    pub fn label(&self) -> &'static str {
+        match self {
+            ProxyError::Route(r) => r.label(),
+            ProxyError::NotFound { .. } => "not_found",
+            ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
+            ProxyError::BadRequest { .. } => "bad_request",
+            ProxyError::BodyTooLarge { .. } => "body_too_large",
+            ProxyError::BodyTimeout { .. } => "body_timeout",
+            ProxyError::BodyRead(_) => "body_read",
+            ProxyError::UpstreamConnect { .. } => "upstream_connect",
+            ProxyError::UpstreamFailed { .. } => "upstream_failed",
+            ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
+            ProxyError::FirstTokenTimeout { .. } => "first_token_timeout",
+            ProxyError::BufferBudget { .. } => "buffer_budget_exhausted",
+            ProxyError::ShuttingDown => "shutting_down",
+            ProxyError::UpstreamCredentials { .. } => "upstream_credentials",
+            ProxyError::QueueTimeout { .. } => "queue_timeout",
+        }
+    }
+
+    /// OpenAI's `error.type` for this error.
+    fn openai_type(&self) -> &'static str {
+        match self.status().as_u16() {
+            404 if matches!(self, ProxyError::Route(_)) => "invalid_request_error",
+            400..=499 => "invalid_request_error",
+            _ => "server_error",
+        }
+    }
+
+    /// OpenAI's `error.code` for this error.
+    fn openai_code(&self) -> &'static str {
+        match self {
+            ProxyError::Route(
+                RouteError::UnknownModel { .. } | RouteError::UnknownVersion { .. },
+            ) => "model_not_found",
+            ProxyError::Route(RouteError::NoCapacity { .. }) | ProxyError::QueueTimeout { .. } => {
+                "rate_limit_exceeded"
+            }
+            ProxyError::Route(RouteError::OutsideResidency { .. }) => {
+                "no_replica_in_allowed_clouds"
+            }
+            other => other.label(),
+        }
+    }
+
+    fn param(&self) -> Option<&'static str> {
+        match self {
+            ProxyError::BadRequest { param, .. } => *param,
+            ProxyError::Route(_) => Some("model"),
+            _ => None,
+        }
+    }
+
+    /// The answer the client sees: status, `Retry-After` when useful, and the
+    /// API's own error JSON. Messages never contain secrets: upstream auth
+    /// lives only in headers we build, and no error here formats a header.
+    pub fn into_response(self, api: Api) -> Response<ProxyBody> {
+        let status = self.status();
+        let message = self.to_string();
+        let body = match api {
+            Api::OpenAi => serde_json::json!({
+                "error": {
+                    "message": message,
+                    "type": self.openai_type(),
+                    "param": self.param(),
+                    "code": self.openai_code(),
+                }
+            }),
+            Api::KserveV2 => serde_json::json!({ "error": message }),
+        };
+        let mut resp = Response::new(full(Bytes::from(body.to_string())));
+        *resp.status_mut() = status;
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(secs) = self.retry_after() {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}

@@ -1,0 +1,228 @@
+//! The attempt loop: the one place that decides whether a failed attempt is
+//! tried again on another replica.
+//!
+//! Rules (pingora's and Envoy's, and what clients need):
+//! - Retry only before anything was sent to the client: an attempt fails
+//!   here only before its response headers are passed on, so a stream that
+//!   has started is never replayed (a broken one ends with an error event).
+//! - Retry on: connect failure, reset before response headers, 429, 500,
+//!   502, 503, 504. Never on other 4xx: those are the client's fault and are
+//!   passed through as the replica sent them.
+//! - Each retry goes to a replica this request has not tried, waits a short
+//!   jittered backoff, and spends a token from the gateway-wide
+//!   [`crate::retry_budget::RetryBudget`], so an outage cannot turn into a retry storm.
+//! - Each attempt gets at most `attempt_timeout_ms` for its response
+//!   headers, and all attempts share the request deadline
+//!   (`request_timeout_ms`): a replica that never answers costs one attempt
+//!   timeout, then the request moves on.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use switchyard_router::{Admitted, Ranking, RouteError, parse_model};
+
+use crate::admission::{Priority, Release};
+use crate::body::ProxyBody;
+use crate::error::ProxyError;
+use crate::forward::{self, Outbound};
+use crate::observe::{RequestObserver, Shed};
+use crate::proxy::Proxy;
+use crate::snapshot::Snapshot;
+use crate::upstream::Upstream;
+
+/// Attempts per request: the first plus two retries.
+pub const MAX_ATTEMPTS: usize = 3;
+
+/// What the loop needs to know about the request.
+pub struct Request<'a> {
+    /// The model the client named (for errors).
+    pub model: &'a str,
+    /// Candidates, best first.
+    pub ranking: &'a Ranking<'a>,
+    /// Client method.
+    pub method: &'a Method,
+    /// Client headers.
+    pub headers: &'a HeaderMap,
+    /// Client address.
+    pub remote: SocketAddr,
+    /// Request id.
+    pub request_id: &'a HeaderValue,
+    /// Place in the wait queue when every replica is full.
+    pub priority: Priority,
+    /// The request's record: attempts, timings, spans.
+    pub obs: &'a mut dyn RequestObserver,
+}
+
+/// Statuses that say "this replica, not this request": worth another replica.
+pub fn retryable_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+/// Sends the request, failing over to other replicas as the rules above allow.
+/// `prepare` adapts path and body to a replica (its model name, its
+/// protocol adapter); its error is the client's request that the replica's
+/// protocol cannot carry, returned as is.
+pub async fn send(
+    gw: &Proxy,
+    snap: &Snapshot,
+    mut req: Request<'_>,
+    prepare: impl Fn(&Upstream) -> Result<(String, Bytes), ProxyError>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let limits = &snap.config.server.limits;
+    let deadline = tokio::time::Instant::now() + limits.request_timeout;
+    let mut tried: Vec<usize> = Vec::with_capacity(MAX_ATTEMPTS);
+    gw.retry_budget().deposit();
+    let mut last: Option<Result<Response<ProxyBody>, ProxyError>> = None;
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            let granted = gw.retry_budget().withdraw();
+            req.obs.retry_budget(granted);
+            if !granted {
+                break;
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+        let admitted = match snap.table.admit(req.model, req.ranking, &tried) {
+            Ok(a) => a,
+            // Nothing left to try: the last attempt's answer stands.
+            Err(_) if last.is_some() => break,
+            Err(RouteError::NoCapacity { .. }) => {
+                wait_for_slot(gw, snap, &mut req, deadline).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Declared after the slot's guard inside the body: wakes a waiter
+        // of this replica's group once the slot is free again.
+        let release = Release(gw.queues().get(&admitted.entry.replica.model));
+        tried.push(admitted.index);
+        req.obs.admitted(&admitted);
+        let replica = admitted.entry.replica.id.clone();
+        let (path_and_query, body) = prepare(&snap.upstreams[admitted.index])?;
+        let out = Outbound {
+            method: req.method.clone(),
+            path_and_query,
+            headers: req.headers,
+            body,
+            remote: req.remote,
+            request_id: req.request_id,
+            obs: &mut *req.obs,
+            observer: gw.observer().as_ref(),
+            deadline: deadline.min(tokio::time::Instant::now() + limits.attempt_timeout),
+            first_event_deadline: deadline
+                .min(tokio::time::Instant::now() + limits.first_token_timeout),
+        };
+        let sent = tokio::time::Instant::now();
+        let result = forward::forward(snap, admitted, out, release).await;
+        let retry = match &result {
+            Ok(resp) => retryable_status(resp.status()),
+            Err(e) => e.is_retryable(),
+        };
+        req.obs.attempt_done(&result, retry, sent.elapsed());
+        if !retry {
+            return result.map(|r| with_attempts(r, attempt + 1));
+        }
+        match &result {
+            Ok(resp) => {
+                tracing::debug!(%replica, status = %resp.status(), attempt, "retryable answer")
+            }
+            Err(e) => tracing::debug!(%replica, error = %e, attempt, "retryable failure"),
+        }
+        last = Some(result);
+    }
+    req.obs.attempts_exhausted();
+    let attempts = tried.len();
+    match last {
+        Some(result) => result.map(|r| with_attempts(r, attempts)),
+        None => Err(ProxyError::Route(
+            switchyard_router::RouteError::NoCapacity {
+                model: req.model.to_owned(),
+            },
+        )),
+    }
+}
+
+/// Every candidate is full: wait in the group's queue (bounded, by
+/// priority) for a slot, until the group's `queue_timeout` or the request
+/// deadline. Joins the queue *before* looking again, so a slot freed in
+/// between is not missed.
+async fn wait_for_slot<'t>(
+    gw: &Proxy,
+    snap: &'t Snapshot,
+    req: &mut Request<'_>,
+    deadline: tokio::time::Instant,
+) -> Result<Admitted<'t>, ProxyError> {
+    let (group, _) = parse_model(req.model);
+    let full = || {
+        ProxyError::Route(RouteError::NoCapacity {
+            model: req.model.to_owned(),
+        })
+    };
+    let Some(routing) = snap.config.model(group).map(|m| &m.routing) else {
+        return Err(full());
+    };
+    if routing.queue_size == 0 {
+        req.obs.shed(Shed::NoQueue);
+        return Err(full());
+    }
+    let started = tokio::time::Instant::now();
+    let until = deadline.min(started + routing.queue_timeout);
+    let queue = gw.queues().get(group);
+    loop {
+        let Some(woken) = queue.enqueue(req.priority, routing.queue_size) else {
+            req.obs.queue_wait(started.elapsed(), false);
+            req.obs.shed(Shed::QueueFull);
+            return Err(full());
+        };
+        if let Ok(admitted) = snap.table.admit(req.model, req.ranking, &[]) {
+            req.obs.queue_wait(started.elapsed(), true);
+            return Ok(admitted);
+        }
+        if tokio::time::timeout_at(until, woken).await.is_err() {
+            req.obs.queue_wait(started.elapsed(), false);
+            req.obs.shed(Shed::QueueTimeout);
+            return Err(ProxyError::QueueTimeout {
+                model: req.model.to_owned(),
+                ms: started.elapsed().as_millis(),
+            });
+        }
+    }
+}
+
+fn with_attempts(mut resp: Response<ProxyBody>, attempts: usize) -> Response<ProxyBody> {
+    resp.headers_mut()
+        .insert("x-switchyard-attempts", HeaderValue::from(attempts));
+    resp
+}
+
+/// 10 ms, 20 ms, ... with full jitter: enough to let a reset connection
+/// pool settle, short next to model latency.
+fn backoff(attempt: usize) -> Duration {
+    let cap = 10u64 << attempt.min(6);
+    Duration::from_millis(fastrand::u64(cap / 2..=cap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_replica_side_statuses_are_retried() {
+        for s in [429, 500, 502, 503, 504] {
+            assert!(retryable_status(StatusCode::from_u16(s).unwrap()), "{s}");
+        }
+        for s in [200, 400, 401, 403, 404, 413, 422, 501] {
+            assert!(!retryable_status(StatusCode::from_u16(s).unwrap()), "{s}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert!(backoff(1) <= Duration::from_millis(20));
+        assert!(backoff(20) <= Duration::from_millis(640));
+    }
+}

@@ -1,0 +1,332 @@
+//! Sending the request to the chosen replica and turning its answer into ours.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response};
+use http_body_util::{BodyExt, Full};
+use switchyard_config::{Limits, Protocol};
+use switchyard_router::{Admitted, Outcome, clock};
+
+use crate::admission::Release;
+use crate::body::ProxyBody;
+use crate::error::ProxyError;
+use crate::guarded::GuardedBody;
+use crate::observe::{Observer, RequestObserver};
+use crate::snapshot::Snapshot;
+use crate::usage::{Meter, UsageTap};
+
+/// What to send upstream, already adapted to the replica.
+pub struct Outbound<'a> {
+    /// Method.
+    pub method: Method,
+    /// Path and query on the replica (base path is prepended later).
+    pub path_and_query: String,
+    /// The client's headers (filtered here).
+    pub headers: &'a HeaderMap,
+    /// The body to send.
+    pub body: Bytes,
+    /// Client address, appended to `x-forwarded-for`.
+    pub remote: SocketAddr,
+    /// The request id, sent on so replica logs can be joined with ours.
+    pub request_id: &'a HeaderValue,
+    /// When the replica's response headers must have arrived.
+    pub deadline: tokio::time::Instant,
+    /// When a held SSE stream's first event must have arrived
+    /// (`first_token_timeout_ms` from the attempt's start).
+    pub first_event_deadline: tokio::time::Instant,
+    /// The request's observer (timings, the attempt span's `traceparent`).
+    pub obs: &'a mut dyn RequestObserver,
+    /// Where the answer's token usage is booked.
+    pub observer: &'a dyn Observer,
+}
+
+/// Headers that describe one hop, never forwarded (RFC 9110 7.6.1), plus the
+/// client's credentials: those are for this gateway, and forwarding them
+/// would hand a client's key to every replica (and a replica's to nobody).
+const NOT_FORWARDED: [HeaderName; 12] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::AUTHORIZATION,
+    header::EXPECT,
+];
+
+const CLIENT_KEYS: [&str; 2] = ["api-key", "x-api-key"];
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_REPLICA: HeaderName = HeaderName::from_static("x-switchyard-replica");
+static X_VERSION: HeaderName = HeaderName::from_static("x-switchyard-version");
+static X_GENERATION: HeaderName = HeaderName::from_static("x-switchyard-config-generation");
+
+/// Sends `out` to the admitted replica and returns its response with our
+/// headers added and its body wrapped to hold the replica's slot.
+pub async fn forward(
+    snap: &Snapshot,
+    admitted: Admitted<'_>,
+    out: Outbound<'_>,
+    release: Release,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let Admitted {
+        index,
+        entry,
+        mut guard,
+    } = admitted;
+    let up = &snap.upstreams[index];
+    let limits = &snap.config.server.limits;
+    let uri = up
+        .uri(&out.path_and_query)
+        .map_err(|e| ProxyError::BadRequest {
+            message: format!("request path cannot be forwarded: {e}"),
+            param: None,
+        })?;
+
+    let body = out.body;
+    let mut req = Request::new(Full::new(body.clone()));
+    *req.method_mut() = out.method;
+    *req.uri_mut() = uri;
+    let headers = req.headers_mut();
+    copy_end_to_end(out.headers, headers);
+    for key in CLIENT_KEYS {
+        headers.remove(key);
+    }
+    append_forwarded_for(headers, out.remote);
+    headers.insert(X_REQUEST_ID.clone(), out.request_id.clone());
+    out.obs.sending(headers);
+    let replica = &entry.replica.id;
+    // The replica's credentials, last: SigV4 signs the final bytes.
+    up.authorize(&mut req, &body)
+        .map_err(|reason| ProxyError::UpstreamCredentials {
+            replica: replica.clone(),
+            reason,
+        })?;
+
+    let client = up.client(&snap.client);
+    let sent = tokio::time::timeout_at(out.deadline, client.request(req)).await;
+    let resp = match sent {
+        Err(_) => {
+            guard.finish(Outcome::Failure);
+            return Err(timed_out(replica, limits));
+        }
+        Ok(Err(e)) => {
+            guard.finish(Outcome::Failure);
+            let replica = replica.clone();
+            return Err(if e.is_connect() {
+                ProxyError::UpstreamConnect {
+                    replica,
+                    source: e.into(),
+                }
+            } else {
+                ProxyError::UpstreamFailed {
+                    replica,
+                    source: e.into(),
+                }
+            });
+        }
+        Ok(Ok(resp)) => resp,
+    };
+    guard.record(if resp.status().is_server_error() {
+        Outcome::Failure
+    } else {
+        Outcome::Success
+    });
+    if let Some(secs) = retry_after(&resp) {
+        // The replica asked for a pause: route around it for that long.
+        guard
+            .stats()
+            .health
+            .cool_until(clock() + secs.min(60) * 1000);
+    }
+
+    let (mut parts, mut body) = resp.into_parts();
+    let sse = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    strip_hop_by_hop(&mut parts.headers);
+    if sse {
+        // We may append an error event, so the length is ours to decide.
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
+    parts
+        .headers
+        .insert(X_REPLICA.clone(), up.id_header.clone());
+    parts
+        .headers
+        .insert(X_VERSION.clone(), up.version_header.clone());
+    parts
+        .headers
+        .insert(X_GENERATION.clone(), snap.generation_header.clone());
+    // A stream is passed on only once its first event is in: until then
+    // nothing has reached the client, so a replica that goes silent or
+    // breaks after its headers is still a failed attempt that another
+    // replica can take over (within `first_token_timeout_ms` of the
+    // attempt's start).
+    let first = if sse && parts.status.is_success() {
+        match tokio::time::timeout_at(out.first_event_deadline, body.frame()).await {
+            Ok(Some(Err(e))) => {
+                guard.fail_late();
+                return Err(ProxyError::UpstreamFailed {
+                    replica: replica.clone(),
+                    source: e.into(),
+                });
+            }
+            Err(_) => {
+                guard.fail_late();
+                return Err(ProxyError::FirstTokenTimeout {
+                    replica: replica.clone(),
+                    ms: limits
+                        .first_token_timeout
+                        .min(limits.request_timeout)
+                        .as_millis(),
+                });
+            }
+            Ok(first) => Some(first),
+        }
+    } else {
+        None
+    };
+    out.obs.answered();
+    let body = GuardedBody::new(body, guard, release, limits.stream_idle_timeout, sse)
+        .with_keepalive(limits.sse_keepalive.filter(|_| sse));
+    let body = match first {
+        Some(first) => body.with_first(first),
+        None => body,
+    };
+    // Cloud protocols translate the answer; every OpenAI-shaped success is
+    // metered for cost (the pass-through wraps inline: no extra allocation).
+    let meter = (entry.replica.protocol == Protocol::OpenAi && parts.status.is_success())
+        .then(|| out.observer.meter(&entry.replica))
+        .flatten()
+        .map(|sink| Meter::new(sink, entry.replica.cost));
+    let body = match &up.adapter {
+        Some(adapter) => {
+            let translated = adapter.respond(parts.status, &mut parts.headers, body.boxed());
+            match meter {
+                Some(m) => UsageTap::new(translated, m).boxed(),
+                None => translated,
+            }
+        }
+        None => match meter {
+            Some(m) => UsageTap::new(body, m).boxed(),
+            None => body.boxed(),
+        },
+    };
+    Ok(Response::from_parts(parts, body))
+}
+
+/// The attempt ran out of time before the replica's first byte.
+fn timed_out(replica: &str, limits: &Limits) -> ProxyError {
+    ProxyError::UpstreamTimeout {
+        replica: replica.to_owned(),
+        ms: limits
+            .attempt_timeout
+            .min(limits.request_timeout)
+            .as_millis(),
+    }
+}
+
+/// `Retry-After` in seconds on a 429 or 503 (the HTTP-date form is rare
+/// from model servers and is ignored).
+fn retry_after<B>(resp: &Response<B>) -> Option<u64> {
+    if !matches!(resp.status().as_u16(), 429 | 503) {
+        return None;
+    }
+    resp.headers()
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {
+    let listed = connection_listed(from);
+    for (name, value) in from {
+        if !NOT_FORWARDED.contains(name) && !listed.iter().any(|l| l == name.as_str()) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in connection_listed(headers) {
+        headers.remove(name.as_str());
+    }
+    for name in &NOT_FORWARDED[..8] {
+        headers.remove(name);
+    }
+}
+
+/// Header names listed in `Connection:` are hop-by-hop too.
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, remote: SocketAddr) {
+    let ip = remote.ip().to_string();
+    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {ip}"),
+        None => ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(X_FORWARDED_FOR.clone(), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_client_credentials_are_not_forwarded() {
+        let mut from = HeaderMap::new();
+        from.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-hop"),
+        );
+        from.insert("x-hop", HeaderValue::from_static("1"));
+        from.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer client-key"),
+        );
+        from.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        from.insert("traceparent", HeaderValue::from_static("00-abc-def-01"));
+        let mut to = HeaderMap::new();
+        copy_end_to_end(&from, &mut to);
+        assert!(to.get("x-hop").is_none());
+        assert!(to.get(header::AUTHORIZATION).is_none());
+        assert!(to.get(header::CONNECTION).is_none());
+        assert_eq!(to.get("traceparent").unwrap(), "00-abc-def-01");
+        assert_eq!(to.len(), 2);
+    }
+
+    #[test]
+    fn forwarded_for_appends() {
+        let mut h = HeaderMap::new();
+        append_forwarded_for(&mut h, "10.0.0.1:5".parse().unwrap());
+        append_forwarded_for(&mut h, "127.0.0.1:6".parse().unwrap());
+        assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.1");
+    }
+}

@@ -1,0 +1,278 @@
+//! The request path, top to bottom. Each phase is one call here and lives in
+//! its own file:
+//!
+//! 1. **snapshot**: load the config generation once; the request keeps it.
+//! 2. **classify** ([`endpoint`]): which endpoint, or 404/405.
+//! 3. **local answers** ([`local`]): `/v1/models`, health, model readiness.
+//! 4. **read body** under the size limit, the body-read timeout and the
+//!    gateway-wide buffer budget ([`budget`]).
+//! 5. **target**: the model the client named (OpenAI body field or KServe path).
+//! 6. **rank** candidates (router, pure and lazy).
+//! 7. **attempts** ([`failover`]): admit into the best untried replica's
+//!    slot, **forward** ([`forward`]), retry retryable failures elsewhere
+//!    (bounded, budgeted), and stream the answer back with the slot attached
+//!    to the body ([`body`]).
+//!
+//! Every error becomes the API's own error JSON in exactly one place,
+//! [`Proxy::handle`], through [`ProxyError::into_response`].
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, header};
+use http_body::Body;
+use http_body_util::{BodyExt, Limited};
+use switchyard_config::{Limits, Protocol};
+use switchyard_router::RouteRequest;
+
+use crate::admission::Priority;
+use crate::body::{BoxError, ProxyBody};
+use crate::endpoint::Endpoint;
+use crate::error::{Api, ProxyError};
+use crate::observe::{Arrival, RequestObserver};
+use crate::proxy::Proxy;
+use crate::snapshot::Snapshot;
+use crate::upstream::Upstream;
+use crate::{adapter, failover, local, observed, openai};
+
+impl Proxy {
+    /// Serves one data-plane request. Never fails: errors are answers too.
+    /// Takes any body, so tests call it with no socket.
+    pub async fn handle<B>(&self, req: Request<B>, remote: SocketAddr) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<BoxError>,
+    {
+        handle(self, req, remote).await
+    }
+}
+
+async fn handle<B>(gw: &Proxy, req: Request<B>, remote: SocketAddr) -> Response<ProxyBody>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<BoxError>,
+{
+    let api = Api::for_path(req.uri().path());
+    let request_id = request_id(req.headers());
+    let mut obs = gw.observer().request(Arrival {
+        method: req.method(),
+        uri: req.uri(),
+        headers: req.headers(),
+        request_id: &request_id,
+    });
+    let mut resp = match serve(gw, req, remote, &request_id, obs.as_mut()).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::debug!(error = %e, kind = e.label(), "request failed");
+            obs.failed(&e);
+            e.into_response(api)
+        }
+    };
+    resp.headers_mut().insert("x-request-id", request_id);
+    // Metrics, access log and spans finish when the body has been sent.
+    observed::respond(obs, resp)
+}
+
+async fn serve<B>(
+    gw: &Proxy,
+    req: Request<B>,
+    remote: SocketAddr,
+    request_id: &HeaderValue,
+    obs: &mut dyn RequestObserver,
+) -> Result<Response<ProxyBody>, ProxyError>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<BoxError>,
+{
+    // 1. One snapshot for the whole request.
+    let snap = gw.snapshot();
+    obs.bind(&snap);
+
+    // 2-3. What is asked; answer locally what we can.
+    let endpoint = Endpoint::classify(req.method(), req.uri().path())?;
+    let protocol = match &endpoint {
+        Endpoint::ListModels => return Ok(local::list_models(&snap)),
+        Endpoint::Live => return Ok(local::live()),
+        Endpoint::Ready => return Ok(local::ready(gw)),
+        Endpoint::KserveModelReady { model } => return Ok(local::model_ready(&snap, model)),
+        Endpoint::OpenAiInfer => Protocol::OpenAi,
+        Endpoint::KserveInfer { .. } | Endpoint::KserveMetadata { .. } => Protocol::KserveV2,
+    };
+    let (parts, body) = req.into_parts();
+    let priority = Priority::from_headers(&parts.headers)?;
+
+    // 4. The whole body, bounded in size and time (routing needs `model`, and a
+    //    buffered body is what lets a later attempt replay it).
+    //    Held bodies count against the gateway-wide budget (503 when spent).
+    let limits = &snap.config.server.limits;
+    let mut buffered = gw.buffer_budget().reserve(
+        declared_length(&parts.headers)
+            .unwrap_or(0)
+            .min(limits.max_body_bytes as u64) as usize,
+        limits.max_buffered_bytes,
+    )?;
+    let body = read_body(body, &parts.headers, limits).await?;
+    buffered.grow_to(body.len(), limits.max_buffered_bytes)?;
+    obs.body_read();
+
+    // 5. The model the client named: the OpenAI body's `model`, or the KServe path.
+    let (model, openai) = match &endpoint {
+        Endpoint::KserveInfer { model } | Endpoint::KserveMetadata { model } => {
+            (model.clone(), None)
+        }
+        _ => {
+            let head = openai::parse(&body)?;
+            (head.model.clone(), Some(head))
+        }
+    };
+    obs.target(&model);
+
+    // 6. Rank every replica that may serve (pure, lazy).
+    let clouds = allowed_clouds(&parts.headers);
+    let route = RouteRequest {
+        model: &model,
+        protocol,
+        clouds: &clouds,
+        affinity_key: affinity_key(&snap, &model, &parts.headers, openai.as_ref(), &body),
+    };
+    let ranking = snap.table.rank(&route, fastrand::u64(..))?;
+
+    // 7. Attempts: take a slot on the best untried candidate, adapt the
+    //    request to it (its model name), send; on a retryable failure before
+    //    any byte went to the client, try the next one.
+    let query = parts
+        .uri
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let passthrough = |up: &Upstream| match (&endpoint, &openai) {
+        (Endpoint::KserveInfer { .. }, _) => (
+            format!("/v2/models/{}/infer{query}", up.model_name),
+            body.clone(),
+        ),
+        (Endpoint::KserveMetadata { .. }, _) => {
+            (format!("/v2/models/{}{query}", up.model_name), body.clone())
+        }
+        (_, Some(head)) => (
+            format!("{}{query}", parts.uri.path()),
+            openai::rewrite_model(&body, head, &up.model_name),
+        ),
+        _ => (format!("{}{query}", parts.uri.path()), body.clone()),
+    };
+    let prepare = |up: &Upstream| {
+        // Cloud protocols (Azure OpenAI, Bedrock) translate; the rest pass through.
+        if let (Some(adapter), Some(head)) = (&up.adapter, &openai) {
+            let call = adapter::Call {
+                path: parts.uri.path(),
+                body: &body,
+                head,
+            };
+            return adapter.prepare(&call, &up.model_name);
+        }
+        Ok(passthrough(up))
+    };
+    let request = failover::Request {
+        model: &model,
+        ranking: &ranking,
+        method: &parts.method,
+        headers: &parts.headers,
+        remote,
+        request_id,
+        priority,
+        obs,
+    };
+    failover::send(gw, &snap, request, prepare).await
+}
+
+/// Reads the body up to `max_body_bytes`, refusing early on a declared
+/// `Content-Length` over the limit, within `body_read_timeout`.
+async fn read_body<B>(body: B, headers: &HeaderMap, limits: &Limits) -> Result<Bytes, ProxyError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let limit = limits.max_body_bytes;
+    let declared = declared_length(headers);
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ProxyError::BodyTooLarge { limit });
+    }
+    match tokio::time::timeout(
+        limits.body_read_timeout,
+        Limited::new(body, limit).collect(),
+    )
+    .await
+    {
+        Err(_) => Err(ProxyError::BodyTimeout {
+            ms: limits.body_read_timeout.as_millis(),
+        }),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ProxyError::BodyTooLarge { limit })
+        }
+        Ok(Err(e)) => Err(ProxyError::BodyRead(e)),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// The body length the client declared in `Content-Length`.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// The session header that keeps a conversation on one model version (and,
+/// under the `affinity` policy, on one replica).
+const SESSION_HEADER: &str = "x-switchyard-session";
+
+/// The `affinity` policy's key, only for groups that use it: the session
+/// header's value when present, else the first `prefix_bytes` of the
+/// prompt (`messages`, or `prompt`), located by the one parse `openai.rs`
+/// already does. Requests that share a system prompt then share a replica
+/// and its KV cache.
+fn affinity_key(
+    snap: &Snapshot,
+    model: &str,
+    headers: &HeaderMap,
+    openai: Option<&openai::OpenAiHead>,
+    body: &[u8],
+) -> Option<u64> {
+    let group = snap.table.group(switchyard_router::parse_model(model).0)?;
+    let Some(settings) = group.affinity.as_ref() else {
+        // Other policies use the key only to keep a session on one version.
+        return headers
+            .get(SESSION_HEADER)
+            .map(|s| switchyard_router::affinity_key(s.as_bytes()));
+    };
+    if let Some(session) = headers.get(settings.header.as_str()) {
+        return Some(switchyard_router::affinity_key(session.as_bytes()));
+    }
+    let (start, end) = openai?.prompt?;
+    let end = end.min(start + settings.prefix_bytes);
+    (settings.prefix_bytes > 0).then(|| switchyard_router::affinity_key(&body[start..end]))
+}
+
+/// `x-switchyard-clouds: private,aws-east`: cloud ids or providers this
+/// request may reach. It narrows the model group's residency, never widens it.
+fn allowed_clouds(headers: &HeaderMap) -> Vec<&str> {
+    headers
+        .get_all("x-switchyard-clouds")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// The client's `x-request-id` when it is sane, else a fresh one.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get("x-request-id")
+        .filter(|v| (1..=128).contains(&v.len()))
+        .cloned()
+        .unwrap_or_else(|| {
+            let id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+            HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        })
+}

@@ -1,0 +1,58 @@
+//! Switchyard's data plane as a value: [`Proxy::handle`] takes one HTTP
+//! request (any body type, so tests call it without a socket) and returns
+//! the answer: a replica's, or an error in the client's own API shape.
+//!
+//! It owns what a request needs and nothing else: the atomically swapped
+//! [`Snapshot`] (config + replica table + upstream clients), the live
+//! per-replica stats that outlive snapshots, admission queues, the retry
+//! and buffer budgets. What watches it (metrics, access log, traces, costs,
+//! rollout figures) hangs off the [`Observer`] seam; what changes it
+//! (reloads, rollouts, probes) calls [`Proxy::store`] from the control
+//! crate above. This crate imports neither.
+//!
+//! # Layout
+//! The request path reads top to bottom in [`handle`]; each phase is one
+//! file:
+//! - [`endpoint`]: classify (404/405); [`local`]: answers given here.
+//! - [`budget`]: the gateway-wide budget of buffered request bodies.
+//! - [`openai`]: the one parse of an OpenAI body (model, stream, prompt).
+//! - [`failover`]: the attempt loop; [`retry_budget`]: its token bucket;
+//!   [`admission`]: the wait queues when every replica is full.
+//! - [`forward`]: one attempt: build, authorize, send, classify, hold the
+//!   first SSE event.
+//! - [`body`]: the response body holding the replica's slot; [`sse`]: the
+//!   stream watch; [`usage`]: token usage read off an answer.
+//! - [`upstream`]: per-replica address and credentials ([`upstream::Upstream::authorize`]
+//!   is the one place credentials are attached, for requests and probes);
+//!   [`adapter`]: cloud protocols (Azure OpenAI, Bedrock, SageMaker).
+//! - [`error`]: the layer's error enum and its one HTTP edge.
+//! - [`Proxy`] (in `proxy.rs`): what a request needs that outlives a
+//!   generation; [`observe`]: the observer seam; [`snapshot`]: what one
+//!   generation holds.
+
+pub mod adapter;
+pub mod admission;
+pub mod body;
+pub mod budget;
+pub mod endpoint;
+pub mod error;
+pub mod failover;
+pub mod forward;
+mod guarded;
+pub mod handle;
+pub mod local;
+pub mod observe;
+mod observed;
+pub mod openai;
+mod proxy;
+pub mod retry_budget;
+pub mod snapshot;
+pub mod sse;
+pub mod upstream;
+pub mod usage;
+
+pub use body::{BoxError, ProxyBody};
+pub use error::{Api, ProxyError};
+pub use observe::{NoObserver, Observer, RequestObserver};
+pub use proxy::Proxy;
+pub use snapshot::{PrepareError, Snapshot};

@@ -1,0 +1,96 @@
+//! One config generation: everything a request needs, built in full
+//! (fallibly) before it is published, then swapped in as one value.
+
+use std::sync::Arc;
+
+use switchyard_config::{Config, Limits};
+use switchyard_router::{ReplicaTable, StatsRegistry};
+
+use crate::upstream::{Upstream, UpstreamClient};
+
+/// Everything one config generation needs to serve a request. A request
+/// loads it once and keeps it for its whole life, so it never sees half of
+/// one config and half of another.
+pub struct Snapshot {
+    /// Increases by one with every applied config.
+    pub generation: u64,
+    /// The validated config.
+    pub config: Arc<Config>,
+    /// Groups, versions, replicas and their live stats.
+    pub table: ReplicaTable,
+    /// Per-replica upstream details, same index as `table.entries()`.
+    pub upstreams: Vec<Upstream>,
+    /// Pooled HTTP client to the replicas.
+    pub client: UpstreamClient,
+    /// `generation` as a ready-made header value.
+    pub generation_header: http::HeaderValue,
+}
+
+/// Why a generation could not be prepared; the serving one is untouched.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// A replica's TLS trust could not be built from its CA certificates.
+    #[error("replicas[{index}] (`{replica}`).tls.ca_file: {reason}")]
+    Tls {
+        /// Position in `replicas`.
+        index: usize,
+        /// Replica id.
+        replica: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+impl PrepareError {
+    /// The config field at fault, for the admin API's `errors` list.
+    pub fn field(&self) -> String {
+        match self {
+            PrepareError::Tls { index, .. } => format!("replicas[{index}].tls.ca_file"),
+        }
+    }
+}
+
+impl Snapshot {
+    /// Builds a snapshot for `config`. Reuses `previous`'s connection pool
+    /// when the settings it was built with are unchanged, so a reload does
+    /// not cost every replica a fresh TCP handshake.
+    pub fn prepare(
+        config: Config,
+        stats: &StatsRegistry,
+        generation: u64,
+        previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, PrepareError> {
+        let limits = &config.server.limits;
+        let upstreams = config
+            .replicas
+            .iter()
+            .enumerate()
+            .map(|(index, r)| {
+                Upstream::new(r, limits).map_err(|reason| PrepareError::Tls {
+                    index,
+                    replica: r.id.clone(),
+                    reason,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let table = ReplicaTable::build(&config, stats);
+        let client = match previous {
+            Some(p) if same_pool(&p.config.server.limits, limits) => p.client.clone(),
+            _ => crate::upstream::client(limits),
+        };
+        Ok(Snapshot {
+            generation,
+            config: Arc::new(config),
+            table,
+            upstreams,
+            client,
+            generation_header: http::HeaderValue::from(generation),
+        })
+    }
+}
+
+fn same_pool(a: &Limits, b: &Limits) -> bool {
+    a.connect_timeout == b.connect_timeout
+        && a.pool_idle_timeout == b.pool_idle_timeout
+        && a.pool_max_idle_per_host == b.pool_max_idle_per_host
+}

@@ -1,0 +1,183 @@
+//! How the gateway talks to a replica: the pooled client, and the per-replica
+//! details (address, base path, credentials) prepared once per config.
+//!
+//! Upstream TLS is rustls (on `ring`: no cmake, quick builds) with the
+//! webpki roots compiled in, plus a replica's own `tls.ca_file` for that
+//! replica only. ALPN offers `h2` and `http/1.1`, so a replica that speaks
+//! HTTP/2 gets it. Redirects are never followed (hyper does not), so a
+//! replica cannot bounce a request, with its credentials, elsewhere.
+
+mod credential;
+mod tls;
+
+pub use credential::FileCredential;
+
+use bytes::Bytes;
+use http::Request;
+use http::header::{self, HeaderName, HeaderValue};
+use http::uri::{Authority, Scheme};
+use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use switchyard_config::{Limits, Replica, UpstreamAuth};
+
+/// Pooled keep-alive client shared by all replicas of a snapshot (plain
+/// http, or https trusting the webpki roots).
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Builds the client with the config's connect timeout and pool settings.
+pub fn client(limits: &Limits) -> UpstreamClient {
+    client_trusting(limits, tls::webpki())
+}
+
+/// A client whose TLS trusts `tls` (the webpki roots, or those plus a
+/// replica's private CA).
+fn client_trusting(limits: &Limits, tls: rustls::ClientConfig) -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(limits.connect_timeout));
+    connector.set_nodelay(true);
+    connector.set_keepalive(Some(std::time::Duration::from_secs(60)));
+    // https URLs only get TLS; http stays plain (validation allows both).
+    connector.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(connector);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(limits.pool_idle_timeout)
+        .pool_max_idle_per_host(limits.pool_max_idle_per_host)
+        .build(connector)
+}
+
+/// One replica's address and credentials, ready to stamp on requests.
+#[derive(Debug)]
+pub struct Upstream {
+    /// `http` or `https`.
+    pub scheme: Scheme,
+    /// Host and port.
+    pub authority: Authority,
+    /// The URL's path without a trailing `/` (often empty); request paths are appended.
+    pub base_path: String,
+    /// Credential header, marked sensitive so HTTP/2 never indexes it.
+    /// Private: [`Upstream::authorize`] is the one place it is attached.
+    auth: Option<(HeaderName, HeaderValue)>,
+    /// Name sent upstream in the body or path.
+    pub model_name: String,
+    /// The replica id as a header value.
+    pub id_header: HeaderValue,
+    /// The replica's version as a header value.
+    pub version_header: HeaderValue,
+    /// A credential read from a file and re-read when it is rotated.
+    credential_file: Option<FileCredential>,
+    /// Translation to a managed cloud's API; `None`: pass-through (OpenAI,
+    /// KServe), which costs nothing per request.
+    pub adapter: Option<Box<dyn crate::adapter::Adapter>>,
+    /// This replica's own client when it trusts a private CA (`tls.ca_file`);
+    /// `None`: the snapshot's shared client.
+    pub client: Option<UpstreamClient>,
+}
+
+impl Upstream {
+    /// Prepares `replica`. Config validation already guaranteed a host and
+    /// an http URL; header values that cannot be encoded are dropped with a
+    /// warning rather than sent malformed. Fails when the replica's private
+    /// CA cannot be turned into a TLS client: the generation is refused
+    /// rather than served with the wrong trust.
+    pub fn new(replica: &Replica, limits: &Limits) -> Result<Self, String> {
+        let host = replica.url.host_str().unwrap_or("invalid");
+        let port = replica.url.port_or_known_default().unwrap_or(80);
+        let authority = format!("{host}:{port}")
+            .parse()
+            .unwrap_or_else(|_| Authority::from_static("invalid:80"));
+        let auth = replica.auth.as_ref().and_then(|a| {
+            let (name, value) = match a {
+                UpstreamAuth::Bearer(s) => {
+                    (header::AUTHORIZATION, format!("Bearer {}", s.expose()))
+                }
+                UpstreamAuth::Header { name, value } => {
+                    (HeaderName::from_bytes(name.as_bytes()).ok()?, value.expose().to_owned())
+                }
+                UpstreamAuth::File { .. } => return None,
+            };
+            let mut value = HeaderValue::from_str(&value)
+                .map_err(|_| {
+                    tracing::warn!(replica = %replica.id, "auth value is not a valid header; not sent")
+                })
+                .ok()?;
+            value.set_sensitive(true);
+            Some((name, value))
+        });
+        let client = match &replica.tls {
+            Some(t) => Some(client_trusting(limits, tls::with_ca_file(&t.ca_file)?)),
+            None => None,
+        };
+        Ok(Self {
+            scheme: if replica.url.scheme() == "https" {
+                Scheme::HTTPS
+            } else {
+                Scheme::HTTP
+            },
+            credential_file: match &replica.auth {
+                Some(UpstreamAuth::File { header, path }) => {
+                    Some(FileCredential::new(header.as_deref(), path))
+                }
+                _ => None,
+            },
+            adapter: crate::adapter::for_replica(replica),
+            client,
+            authority,
+            base_path: replica.url.path().trim_end_matches('/').to_owned(),
+            auth,
+            model_name: replica
+                .upstream_model
+                .clone()
+                .unwrap_or_else(|| replica.model.clone()),
+            id_header: header_value(&replica.id),
+            version_header: header_value(&replica.version),
+        })
+    }
+
+    /// The full upstream URI for `path_and_query` (which starts with `/`).
+    pub fn uri(&self, path_and_query: &str) -> Result<http::Uri, http::Error> {
+        http::Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(format!("{}{}", self.base_path, path_and_query))
+            .build()
+    }
+}
+
+impl Upstream {
+    /// Puts the replica's credentials on `req`, whose body is `body`: the
+    /// static header, a rotated credential file's current value, and the
+    /// cloud adapter's content headers and signature (SigV4 signs the exact
+    /// bytes sent). The one path for requests and health probes alike. The
+    /// error names what is missing, never a credential.
+    pub fn authorize(&self, req: &mut Request<Full<Bytes>>, body: &Bytes) -> Result<(), String> {
+        if let Some((name, value)) = &self.auth {
+            req.headers_mut().insert(name.clone(), value.clone());
+        }
+        if let Some(file) = &self.credential_file {
+            let (name, value) = file.current()?;
+            req.headers_mut().insert(name, value);
+        }
+        if let Some(adapter) = &self.adapter {
+            adapter.authorize(req, body)?;
+        }
+        Ok(())
+    }
+
+    /// The client to send with: this replica's own (private CA) or `shared`.
+    pub fn client<'a>(&'a self, shared: &'a UpstreamClient) -> &'a UpstreamClient {
+        self.client.as_ref().unwrap_or(shared)
+    }
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    // Ids and versions are validated to a header-safe alphabet.
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}

@@ -1,0 +1,271 @@
+//! Reading `usage` off an OpenAI-shaped answer as it streams past, for
+//! cost accounting.
+//!
+//! The scan looks for the `"usage"` key in each chunk (SIMD `memmem`) and
+//! keeps only the bytes from the last occurrence on (a few hundred bytes),
+//! so a non-streamed JSON answer and an SSE stream whose last chunk carries
+//! usage (`stream_options.include_usage`, Bedrock's metadata event) are
+//! read the same way, without parsing the answer. Inside JSON strings the
+//! key's quotes are escaped (`\"usage\"`), so content cannot fake it.
+//!
+//! The figures are booked when the body is dropped: after its last byte,
+//! or when the client left early (what was seen by then; nothing seen is
+//! `unknown_usage`, never a guess).
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use memchr::memmem;
+use serde::Deserialize;
+
+use std::sync::Arc;
+
+use switchyard_config::Cost;
+
+const KEY: &[u8] = b"\"usage\"";
+/// Most bytes kept after the key: OpenAI's usage with its token details
+/// is ~300 bytes. Inline, so metering allocates nothing per request.
+const CAPTURE_MAX: usize = 1024;
+
+/// Token counts of one answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct Usage {
+    /// Input tokens.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Output tokens (absent for embeddings).
+    #[serde(default)]
+    pub completion_tokens: u64,
+}
+
+/// Incremental finder of the last valid `usage` object.
+#[derive(Debug)]
+pub struct UsageScan {
+    /// Bytes from the latest `"usage"` key on (`capture[..len]`).
+    capture: [u8; CAPTURE_MAX],
+    len: usize,
+    capturing: bool,
+    /// The last bytes of the previous chunk, for a key split across two.
+    tail: [u8; 6],
+    tail_len: usize,
+    found: Option<Usage>,
+}
+
+impl Default for UsageScan {
+    fn default() -> Self {
+        Self {
+            capture: [0; CAPTURE_MAX],
+            len: 0,
+            capturing: false,
+            tail: [0; 6],
+            tail_len: 0,
+            found: None,
+        }
+    }
+}
+
+impl UsageScan {
+    /// Scans the next chunk.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        // A key split across the boundary: tail + head of this chunk.
+        if self.tail_len > 0 && !chunk.is_empty() {
+            let mut joint = [0u8; 12];
+            let head = chunk.len().min(6);
+            joint[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
+            joint[self.tail_len..self.tail_len + head].copy_from_slice(&chunk[..head]);
+            if let Some(at) = memmem::find(&joint[..self.tail_len + head], KEY) {
+                self.restart();
+                self.capture_range(&joint[at..self.tail_len]);
+            }
+        }
+        // Each key ends the previous capture (parsed on the way: the real
+        // usage may be followed by a `"usage":null`) and starts a new one.
+        let mut from = 0;
+        for at in memmem::find_iter(chunk, KEY) {
+            if self.capturing {
+                self.capture_range(&chunk[from..at]);
+            }
+            self.restart();
+            from = at;
+        }
+        if self.capturing {
+            self.capture_range(&chunk[from..]);
+        }
+        self.keep_tail(chunk);
+    }
+
+    /// The usage found, if any.
+    pub fn finish(&mut self) -> Option<Usage> {
+        if self.capturing {
+            let parsed = parse(&self.capture[..self.len]);
+            self.note(parsed);
+            self.capturing = false;
+        }
+        self.found
+    }
+
+    fn note(&mut self, usage: Option<Usage>) {
+        if usage.is_some() {
+            self.found = usage;
+        }
+    }
+
+    fn restart(&mut self) {
+        if self.capturing {
+            let parsed = parse(&self.capture[..self.len]);
+            self.note(parsed);
+        }
+        self.len = 0;
+        self.capturing = true;
+    }
+
+    fn capture_range(&mut self, bytes: &[u8]) {
+        let take = bytes.len().min(CAPTURE_MAX - self.len);
+        self.capture[self.len..self.len + take].copy_from_slice(&bytes[..take]);
+        self.len += take;
+    }
+
+    fn keep_tail(&mut self, chunk: &[u8]) {
+        let n = chunk.len().min(6);
+        self.tail[..n].copy_from_slice(&chunk[chunk.len() - n..]);
+        self.tail_len = n;
+    }
+}
+
+/// `"usage"` `:` `{...}` at the start of `bytes` → the counts.
+fn parse(bytes: &[u8]) -> Option<Usage> {
+    let rest = bytes.strip_prefix(KEY)?;
+    let rest = rest
+        .trim_ascii_start()
+        .strip_prefix(b":")?
+        .trim_ascii_start();
+    if !rest.starts_with(b"{") {
+        return None;
+    }
+    serde_json::Deserializer::from_slice(rest)
+        .into_iter::<Usage>()
+        .next()?
+        .ok()
+}
+
+/// Where an answer's usage is booked (the cost ledger implements it).
+pub trait UsageSink: Send + Sync {
+    /// One answer is done: its usage (`None`: it reported none), priced
+    /// with `price`, its replica's price when it was served.
+    fn book(&self, usage: Option<Usage>, price: &Cost);
+}
+
+/// Meters one answer: the scan the body tap feeds, booked on drop.
+pub struct Meter {
+    sink: Arc<dyn UsageSink>,
+    price: Cost,
+    scan: UsageScan,
+}
+
+impl Meter {
+    /// A meter booking into `sink` at `price`.
+    pub fn new(sink: Arc<dyn UsageSink>, price: Cost) -> Self {
+        Self {
+            sink,
+            price,
+            scan: UsageScan::default(),
+        }
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        self.sink.book(self.scan.finish(), &self.price);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Passes a body through unchanged while scanning it for `usage`; books
+    /// the result when dropped.
+    pub struct UsageTap<B> {
+        #[pin]
+        inner: B,
+        meter: Meter,
+    }
+}
+
+impl<B> UsageTap<B> {
+    /// Taps `inner`, booking into `meter`.
+    pub fn new(inner: B, meter: Meter) -> Self {
+        Self { inner, meter }
+    }
+}
+
+impl<B: Body<Data = Bytes>> Body for UsageTap<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        if let Some(Ok(f)) = &frame
+            && let Some(data) = f.data_ref()
+        {
+            this.meter.scan.feed(data);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(chunks: &[&str]) -> Option<Usage> {
+        let mut s = UsageScan::default();
+        for c in chunks {
+            s.feed(c.as_bytes());
+        }
+        s.finish()
+    }
+
+    const U: Usage = Usage {
+        prompt_tokens: 12,
+        completion_tokens: 3,
+    };
+
+    #[test]
+    fn usage_is_found_in_json_and_sse_whatever_the_chunking() {
+        let json = r#"{"id":"x","choices":[{"message":{"content":"say \"usage\": {\"prompt_tokens\": 99}"}}],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}"#;
+        assert_eq!(scan(&[json]), Some(U));
+        for cut in 1..json.len() {
+            assert_eq!(scan(&[&json[..cut], &json[cut..]]), Some(U), "cut at {cut}");
+        }
+        let sse = [
+            "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}],\"usage\":null}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3}}\n\n",
+            "data: [DONE]\n\n",
+        ];
+        assert_eq!(scan(&sse), Some(U));
+        let all = sse.concat();
+        assert_eq!(scan(&[&all]), Some(U));
+    }
+
+    #[test]
+    fn no_usage_is_none_not_zero() {
+        assert_eq!(scan(&[r#"{"choices":[]}"#]), None);
+        assert_eq!(
+            scan(&["data: {\"usage\":null}\n\n", "data: [DONE]\n\n"]),
+            None
+        );
+        assert_eq!(scan(&[r#"{"usage":{"prompt_tokens":"#]), None);
+    }
+}
