@@ -190,3 +190,50 @@ async fn a_flapping_replica_is_served_around_and_returned_to() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_replica_whose_key_is_in_a_file_is_probed_with_that_key() {
+    let token = "probe-token-from-file";
+    let fleet = replicas(&[(
+        "a",
+        ReplicaConfig {
+            bearer: Some(token.to_owned()),
+            ..ReplicaConfig::default()
+        },
+    )])
+    .await;
+    let file = std::env::temp_dir().join(format!(
+        "switchyard-probe-key-{}-{}",
+        std::process::id(),
+        fleet["a"].addr().port()
+    ));
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let config = format!(
+        r#"
+clouds: {{ c: {{ provider: private }} }}
+models:
+  - name: m
+    versions: [{{ name: v1, weight: 100 }}]
+    health_check: {{ interval_ms: 40, timeout_ms: 40, rise: 2, fall: 2 }}
+replicas:
+  - {{ id: a, model: m, cloud: c, url: "${{A_URL}}", auth: {{ bearer_file: "{}" }} }}
+"#,
+        file.display()
+    );
+    let gw = switchyard_tests::gateway(&config, &fleet).await;
+    let http = Http::default();
+    // Idle: only probes reach it. Before probes carried the file's key,
+    // they were refused, the replica was marked down and never came back.
+    until_row(&http, &gw, "a", "probed healthy", |r| {
+        r["active_check"]["consecutive_ok"].as_u64() >= Some(3)
+    })
+    .await;
+    let r = row(&http, &gw, "a").await;
+    assert_eq!(r["active_check"]["down"], false, "{r}");
+    assert_eq!(fleet["a"].auth_failures(), 0, "every probe carried the key");
+    let a = http
+        .post(gw.data_addr, "/v1/chat/completions", &chat("m", false))
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    std::fs::remove_file(&file).ok();
+}

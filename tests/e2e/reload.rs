@@ -647,3 +647,37 @@ async fn a_configmap_style_symlink_swap_reloads() {
     .await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_reload_changes_connection_limits_for_new_connections() {
+    let (gw, replicas) = fleet(ReplicaConfig::default()).await;
+    let http = Http::default();
+    let header = "v".repeat(20_000);
+    let big = [("x-big", header.as_str())];
+    let status = |resp: http::Response<hyper::body::Incoming>| resp.status().as_u16();
+    let before = http
+        .send("GET", gw.data_addr, "/v1/models", &big, bytes::Bytes::new())
+        .await;
+    assert_eq!(
+        status(before),
+        200,
+        "20 KB of headers fit the default limit"
+    );
+
+    let text = resolved(&replicas).replace(
+        "    max_body_bytes: 65536\n",
+        "    max_body_bytes: 65536\n    max_header_bytes: 8192\n",
+    );
+    let ans = post_yaml(&http, &gw, &text).await;
+    assert_eq!(ans.status, 200, "{:?}", ans.body);
+    assert_eq!(
+        config_json(&http, &gw).await["config"]["server"]["limits"]["max_header_bytes"],
+        8192,
+        "/admin/config shows the limit in force"
+    );
+    // A fresh client: a pooled connection would keep the limits it has.
+    let after = Http::default()
+        .send("GET", gw.data_addr, "/v1/models", &big, bytes::Bytes::new())
+        .await;
+    assert_eq!(status(after), 431, "a new connection gets the new limit");
+}

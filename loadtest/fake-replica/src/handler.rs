@@ -46,6 +46,23 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
     {
         return infer(&conn, kind, req).await;
     }
+    if !path.starts_with("/_control/")
+        && let Some(token) = &shared.cfg.bearer
+    {
+        let presented = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if presented != Some(token.as_str()) {
+            shared.auth_failures.fetch_add(1, Ordering::Relaxed);
+            return json(
+                shared,
+                StatusCode::UNAUTHORIZED,
+                openai::error_json("missing or wrong API key", "invalid_request_error"),
+            );
+        }
+    }
     let kind = match (req.method(), path) {
         (_, p) if p.starts_with("/_control/") => return control::handle(shared, req).await,
         (&Method::POST, "/v1/chat/completions") => Kind::Chat,

@@ -79,6 +79,10 @@ pub struct ReplicaConfig {
     /// The API spoken: OpenAI-compatible, or a managed cloud's (Azure
     /// OpenAI, Bedrock) with its auth checked as that cloud would.
     pub protocol: FakeProtocol,
+    /// When set, every request (health endpoints included, as on a hosted
+    /// vLLM behind an API key) must carry `Authorization: Bearer <this>`,
+    /// else 401 (counted in [`FakeReplica::auth_failures`]).
+    pub bearer: Option<String>,
 }
 
 impl Default for ReplicaConfig {
@@ -95,6 +99,7 @@ impl Default for ReplicaConfig {
             queue: None,
             fault: None,
             protocol: FakeProtocol::OpenAi,
+            bearer: None,
         }
     }
 }
