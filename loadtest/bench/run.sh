@@ -6,6 +6,7 @@
 #
 #   loadtest/bench/run.sh                 # 10 s per measurement
 #   DURATION=30 CONCURRENCY=128 loadtest/bench/run.sh
+#   SWITCHYARD_BIN=/path/to/old/switchyard loadtest/bench/run.sh   # another build, same harness
 #
 # Installs nginx (Debian package) if it is missing. Everything listens on
 # 127.0.0.1 and is stopped by PID when the script exits.
@@ -52,7 +53,8 @@ models: [{ name: bench, versions: [{ name: v1, weight: 100 }] }]
 replicas: [{ id: r1, model: bench, cloud: local, url: "http://127.0.0.1:$REPLICA_PORT", max_concurrency: 100000 }]
 YAML
 say "starting switchyard on :$GW_PORT"
-RUST_LOG=warn $BIN/switchyard run --config "$work/switchyard.yaml" >"$work/switchyard.log" 2>&1 &
+SWITCHYARD=${SWITCHYARD_BIN:-$BIN/switchyard}
+RUST_LOG=warn $SWITCHYARD run --config "$work/switchyard.yaml" >"$work/switchyard.log" 2>&1 &
 GW_PID=$!; pids+=($GW_PID); wait_port $GW_PORT
 
 mkdir -p "$work/nginx"

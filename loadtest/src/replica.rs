@@ -86,6 +86,7 @@ pub fn run(args: ReplicaArgs) -> anyhow::Result<()> {
         queue: args.queue,
         fault: args.fault,
         protocol: args.protocol,
+        bearer: None,
     };
     rt.block_on(async move {
         let addr = SocketAddr::new(args.host, args.port);

@@ -8,6 +8,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+/// Wall-clock time in ms since the Unix epoch: the one place the control
+/// plane reads it, for timestamps people read (events, history,
+/// decisions), never for deciding anything.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "timestamps shown to people, not a clock that decides"
+)]
+pub fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// How many events are kept; older ones fall off.
 pub const CAPACITY: usize = 512;
 
@@ -44,10 +58,7 @@ impl Events {
     pub fn push(&self, kind: &'static str, subject: impl Into<String>, detail: impl Into<String>) {
         let (subject, detail) = (subject.into(), detail.into());
         tracing::info!(kind, %subject, "{detail}");
-        let at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let at_ms = wall_ms();
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.next += 1;
         let seq = inner.next;

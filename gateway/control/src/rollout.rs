@@ -32,7 +32,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -265,7 +265,7 @@ impl State {
             "rollout: {reason}"
         );
         self.history.push(Decision {
-            at_ms: now_ms(),
+            at_ms: crate::events::wall_ms(),
             step: self.step,
             percent: self.percent(),
             action,
@@ -526,11 +526,4 @@ fn overridden(s: &mut State, group: &str, actions: &mut Vec<Action>) {
         group.to_owned(),
         "an operator changed the weights; automatic rollout stopped".to_owned(),
     ));
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -52,6 +52,10 @@ impl Traffic {
         targets: Vec<(String, Arc<FakeReplica>)>,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "owned: `stop` signals it and awaits its handle"
+        )]
         let task = tokio::spawn(drive(data, gw, targets, stopped));
         Self { stop, task }
     }

@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serialize;
 use switchyard_config::{Config, ConfigError, FieldError};
@@ -375,13 +375,6 @@ fn source_weights(config: &Config, group: &str) -> Vec<(String, u32)> {
         .unwrap_or_default()
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 impl Controller {
     /// Remembers where the config came from, so SIGHUP, file changes and
     /// `POST /admin/reload` can read it again.
@@ -607,7 +600,7 @@ impl Controller {
         );
         self.count_reload(false);
         control.last_error = Some(LastError {
-            at_ms: now_ms(),
+            at_ms: crate::events::wall_ms(),
             trigger,
             errors: errors.into_iter().map(Into::into).collect(),
         });
@@ -682,7 +675,7 @@ impl Controller {
         control.last_error = None;
         control.history.push_back(HistoryEntry {
             generation,
-            at_ms: now_ms(),
+            at_ms: crate::events::wall_ms(),
             trigger,
             hash: hash.clone(),
             summary: summary.clone(),

@@ -10,7 +10,7 @@
 //! from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`
 //! as they were when the config was applied (a reload picks up new ones).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -130,7 +130,14 @@ impl Adapter for Bedrock {
             .credentials
             .as_ref()
             .ok_or("no AWS credentials configured for this bedrock replica")?;
-        sigv4::sign_request(req, body, creds, &self.region, "bedrock", SystemTime::now())
+        sigv4::sign_request(
+            req,
+            body,
+            creds,
+            &self.region,
+            "bedrock",
+            sigv4::signing_time(),
+        )
     }
 
     fn respond(&self, status: StatusCode, headers: &mut HeaderMap, body: ProxyBody) -> ProxyBody {
@@ -138,7 +145,7 @@ impl Adapter for Bedrock {
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(EVENT_STREAM.as_bytes()));
         headers.remove(header::CONTENT_LENGTH);
-        let created = SystemTime::now()
+        let created = sigv4::signing_time()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let id = format!("chatcmpl-{:016x}", fastrand::u64(..));

@@ -12,7 +12,6 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::SystemTime;
 
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream::HeaderValue as EsValue;
@@ -92,7 +91,7 @@ impl Adapter for Sagemaker {
             creds,
             &self.region,
             "sagemaker",
-            SystemTime::now(),
+            sigv4::signing_time(),
         )
     }
 

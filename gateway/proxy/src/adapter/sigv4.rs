@@ -80,6 +80,16 @@ pub fn sign_request<B>(
     Ok(())
 }
 
+/// The wall clock, as SigV4 signs with it (AWS refuses a signature more
+/// than 5 minutes off) and OpenAI's `created` field states it.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "SigV4 signs the wall-clock time; nothing here decides on it"
+)]
+pub fn signing_time() -> std::time::SystemTime {
+    std::time::SystemTime::now()
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
