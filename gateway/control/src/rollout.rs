@@ -527,3 +527,7 @@ fn overridden(s: &mut State, group: &str, actions: &mut Vec<Action>) {
         "an operator changed the weights; automatic rollout stopped".to_owned(),
     ));
 }
+
+#[cfg(test)]
+#[path = "rollout_tests.rs"]
+mod tests;

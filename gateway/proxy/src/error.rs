@@ -5,7 +5,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use switchyard_router::RouteError;
 
-use crate::body::{ProxyBody, full};
+use crate::body::{BoxError, ProxyBody, full};
 
 /// Which API the client spoke; decides the error JSON shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +26,6 @@ impl Api {
         }
     }
 }
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Everything that can stop a request before a replica's answer reaches the client.
 #[derive(Debug, thiserror::Error)]
@@ -136,9 +134,6 @@ pub enum ProxyError {
         /// What is missing.
         reason: String,
     },
-    /// The gateway is shutting down and takes no new requests.
-    #[error("the gateway is shutting down")]
-    ShuttingDown,
 }
 
 impl ProxyError {
@@ -164,7 +159,6 @@ impl ProxyError {
                 StatusCode::GATEWAY_TIMEOUT
             }
             ProxyError::BufferBudget { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::QueueTimeout { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -175,7 +169,7 @@ impl ProxyError {
             ProxyError::Route(RouteError::NoCapacity { .. }) | ProxyError::QueueTimeout { .. } => {
                 Some(1)
             }
-            ProxyError::ShuttingDown | ProxyError::BufferBudget { .. } => Some(1),
+            ProxyError::BufferBudget { .. } => Some(1),
             _ => None,
         }
     }
@@ -208,7 +202,6 @@ impl ProxyError {
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
             ProxyError::FirstTokenTimeout { .. } => "first_token_timeout",
             ProxyError::BufferBudget { .. } => "buffer_budget_exhausted",
-            ProxyError::ShuttingDown => "shutting_down",
             ProxyError::UpstreamCredentials { .. } => "upstream_credentials",
             ProxyError::QueueTimeout { .. } => "queue_timeout",
         }
