@@ -4,7 +4,9 @@
 //! # Layout
 //! - [`raw`]: serde types that mirror the YAML, `deny_unknown_fields`, loose types.
 //! - [`interp`]: `${VAR}` interpolation on string scalars, so secrets stay in the env.
-//! - [`validate`]: raw -> [`Config`], collecting *every* problem with its field path.
+//! - [`validate`]: raw -> [`Config`], collecting *every* problem with its field
+//!   path, one file per section.
+//! - [`defaults`]: every default value, defined once, with why.
 //! - [`model`]: the validated, immutable types the rest of Switchyard consumes.
 //!
 //! There is one way in: [`load_str`] (or [`load_file`]). The gateway's startup,
@@ -13,6 +15,7 @@
 //!
 //! This crate does no network I/O and knows nothing of HTTP or tokio.
 
+pub mod defaults;
 pub mod error;
 pub mod interp;
 pub mod model;

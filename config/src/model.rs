@@ -113,24 +113,27 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// The values of [`crate::defaults`]; `attempt_timeout` and
+    /// `first_token_timeout` default to the request timeout.
     fn default() -> Self {
+        use crate::defaults as d;
         Self {
-            max_body_bytes: 8 << 20,
-            max_header_bytes: 64 << 10,
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(300),
-            attempt_timeout: Duration::from_secs(300),
-            stream_idle_timeout: Duration::from_secs(120),
-            shutdown_grace: Duration::from_secs(30),
-            drain_timeout: Duration::from_secs(30),
-            shutdown_overlap: Duration::ZERO,
-            pool_idle_timeout: Duration::from_secs(90),
-            pool_max_idle_per_host: 256,
-            first_token_timeout: Duration::from_secs(300),
-            sse_keepalive: Some(Duration::from_secs(15)),
-            max_buffered_bytes: 256 << 20,
+            max_body_bytes: d::MAX_BODY_BYTES,
+            max_header_bytes: d::MAX_HEADER_BYTES,
+            header_read_timeout: d::HEADER_READ_TIMEOUT,
+            body_read_timeout: d::BODY_READ_TIMEOUT,
+            connect_timeout: d::CONNECT_TIMEOUT,
+            request_timeout: d::REQUEST_TIMEOUT,
+            attempt_timeout: d::REQUEST_TIMEOUT,
+            stream_idle_timeout: d::STREAM_IDLE_TIMEOUT,
+            shutdown_grace: d::SHUTDOWN_GRACE,
+            drain_timeout: d::DRAIN_TIMEOUT,
+            shutdown_overlap: d::SHUTDOWN_OVERLAP,
+            pool_idle_timeout: d::POOL_IDLE_TIMEOUT,
+            pool_max_idle_per_host: d::POOL_MAX_IDLE_PER_HOST,
+            first_token_timeout: d::REQUEST_TIMEOUT,
+            sse_keepalive: d::SSE_KEEPALIVE,
+            max_buffered_bytes: d::MAX_BUFFERED_BYTES,
         }
     }
 }
@@ -274,9 +277,9 @@ pub struct Affinity {
 impl Default for Affinity {
     fn default() -> Self {
         Self {
-            header: "x-switchyard-session".to_owned(),
-            prefix_bytes: 256,
-            load_factor: 1.25,
+            header: crate::defaults::AFFINITY_HEADER.to_owned(),
+            prefix_bytes: crate::defaults::AFFINITY_PREFIX_BYTES,
+            load_factor: crate::defaults::AFFINITY_LOAD_FACTOR,
         }
     }
 }
