@@ -10,6 +10,7 @@ use serde::{Serialize, Serializer};
 use url::Url;
 
 use crate::Secret;
+pub use rustls_pki_types::TrustAnchor;
 
 /// A whole validated config.
 #[derive(Debug, Clone, Serialize)]
@@ -383,9 +384,15 @@ pub struct Replica {
 /// private CA, added to (never replacing) the webpki roots, for this replica only.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tls {
-    /// PEM file with one or more CA certificates (checked to exist and hold
-    /// a certificate at validation; read when the config is applied).
+    /// PEM file with one or more CA certificates, as configured (for display).
     pub ca_file: std::path::PathBuf,
+    /// The trust anchors parsed from `ca_file` at validation, by the same
+    /// parser rustls uses (`webpki::anchor_from_trusted_cert`): never empty,
+    /// and ready to go into a `rustls::RootCertStore` as they are, so
+    /// building the replica's TLS config cannot fail and the file is not
+    /// read again. A reload re-reads the file.
+    #[serde(skip)]
+    pub ca_roots: Vec<TrustAnchor<'static>>,
 }
 
 /// A managed cloud API the gateway translates OpenAI requests into. The
@@ -430,9 +437,9 @@ pub struct Bedrock {
     pub model_id: String,
     /// SigV4 signing region.
     pub region: String,
-    /// Keys from the config; `None`: the standard `AWS_*` environment
-    /// variables, read when the config is applied.
-    pub credentials: Option<AwsCredentials>,
+    /// Keys from the config or, when it has none, from the `AWS_*`
+    /// variables of the loader's environment, read at load.
+    pub credentials: AwsCredentials,
 }
 
 /// `replicas[i].aws` for `protocol: sagemaker`.
@@ -442,8 +449,8 @@ pub struct Sagemaker {
     pub endpoint_name: String,
     /// SigV4 signing region.
     pub region: String,
-    /// Keys from the config; `None`: the `AWS_*` environment variables.
-    pub credentials: Option<AwsCredentials>,
+    /// Keys from the config or the loader's `AWS_*` variables, read at load.
+    pub credentials: AwsCredentials,
 }
 
 /// AWS credentials. Every part is a [`Secret`] (even the key id: it names

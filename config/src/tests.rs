@@ -336,3 +336,4 @@ fn hourly_private_capacity_becomes_a_price_per_token() {
 }
 
 mod cloud;
+mod resolve;

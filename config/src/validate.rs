@@ -3,6 +3,12 @@
 //! One file per section of the config; this one holds the entry point and
 //! the helpers they share (ranges, names, the error list). Defaults come
 //! from [`crate::defaults`], never from literals here.
+//!
+//! Validation also *resolves* what a config needs to be usable, so that a
+//! config `switchyard check` accepts is one the gateway can serve: AWS keys
+//! omitted from the file are read through the loader's `env` function
+//! ([`aws`]), CA files are read and parsed ([`tls`]), credential files are
+//! read and every secret bound for a header is checked ([`auth`]).
 
 use std::time::Duration;
 
@@ -20,9 +26,20 @@ mod routing;
 mod server;
 mod tls;
 
+/// How validation looks up environment variables: the same function that
+/// `${VAR}` interpolation used (see [`crate::load_str`]).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Turns a parsed file into a [`Config`], or lists every problem found.
-pub fn validate(raw: RawConfig, hash: String) -> Result<Config, Vec<FieldError>> {
-    let mut v = Validator::default();
+///
+/// `env` is the loader's environment: AWS replicas without keys in the
+/// file take `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` /
+/// `AWS_SESSION_TOKEN` from it.
+pub fn validate(raw: RawConfig, hash: String, env: Env<'_>) -> Result<Config, Vec<FieldError>> {
+    let mut v = Validator {
+        errors: Vec::new(),
+        env,
+    };
     let server = v.server(raw.server);
     let clouds = v.clouds(raw.clouds);
     let models = v.models(raw.models);
@@ -42,12 +59,12 @@ pub fn validate(raw: RawConfig, hash: String) -> Result<Config, Vec<FieldError>>
     }
 }
 
-#[derive(Default)]
-struct Validator {
+struct Validator<'e> {
     errors: Vec<FieldError>,
+    env: Env<'e>,
 }
 
-impl Validator {
+impl Validator<'_> {
     fn err(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         self.errors.push(FieldError::new(path, reason));
     }

@@ -107,14 +107,10 @@ impl Upstream {
             value.set_sensitive(true);
             Some((name, value))
         });
-        let client = replica.tls.as_ref().and_then(|t| {
-            tls::with_ca_file(&t.ca_file)
-                .map_err(|e| {
-                    tracing::warn!(replica = %replica.id, error = %e, "tls.ca_file unusable; using the webpki roots only")
-                })
-                .ok()
-                .map(|cfg| client_trusting(limits, cfg))
-        });
+        let client = replica
+            .tls
+            .as_ref()
+            .map(|t| client_trusting(limits, tls::with_private_ca(&t.ca_roots)));
         Self {
             scheme: if replica.url.scheme() == "https" {
                 Scheme::HTTPS

@@ -1,13 +1,22 @@
 //! Cloud protocol settings (`azure_openai`, `bedrock`, `sagemaker`), TLS
 //! and credential-file shapes: each problem at its field path.
 
+/// AWS keys for replicas without their own: what the loader's env gives.
+fn aws_env(k: &str) -> Option<String> {
+    match k {
+        "AWS_ACCESS_KEY_ID" => Some("AKIDEXAMPLE".into()),
+        "AWS_SECRET_ACCESS_KEY" => Some("wJalrXUtnFEMI/K7MDENG".into()),
+        _ => None,
+    }
+}
+
 fn errors(replica: &str) -> String {
     let yaml = format!(
         "clouds: {{ aws: {{ provider: aws }}, az: {{ provider: azure }} }}\n\
          models: [{{ name: m, versions: [{{ name: v1, weight: 100 }}] }}]\n\
          replicas:\n  - {{ id: r, model: m, {replica} }}\n"
     );
-    match crate::load_str(&yaml, &|_| None) {
+    match crate::load_str(&yaml, &aws_env) {
         Ok(_) => String::new(),
         Err(e) => e.to_string(),
     }

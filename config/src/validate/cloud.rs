@@ -40,7 +40,7 @@ pub(super) fn metadata_address(url: &Url) -> Option<String> {
     bad.then(|| format!("{ip} is a link-local or metadata address"))
 }
 
-impl Validator {
+impl Validator<'_> {
     pub(super) fn clouds(&mut self, raw: BTreeMap<String, RawCloud>) -> BTreeMap<String, Cloud> {
         let mut out = BTreeMap::new();
         for (id, c) in raw {

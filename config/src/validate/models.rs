@@ -7,7 +7,7 @@ use super::Validator;
 use crate::model::{Cloud, ModelGroup, Replica, Version};
 use crate::raw::{RawModel, RawVersion};
 
-impl Validator {
+impl Validator<'_> {
     pub(super) fn models(&mut self, raw: Vec<RawModel>) -> Vec<ModelGroup> {
         if raw.is_empty() {
             self.err("models", "at least one model group is required");

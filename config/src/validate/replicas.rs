@@ -12,7 +12,7 @@ use crate::defaults as d;
 use crate::model::{Cloud, Cost, ModelGroup, Provider, Replica};
 use crate::raw::{RawCost, RawReplica};
 
-impl Validator {
+impl Validator<'_> {
     pub(super) fn replicas(
         &mut self,
         raw: Vec<RawReplica>,

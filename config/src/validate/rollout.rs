@@ -5,7 +5,7 @@ use crate::defaults as d;
 use crate::model::{Rollout, Version};
 use crate::raw::RawRollout;
 
-impl Validator {
+impl Validator<'_> {
     pub(super) fn rollout(
         &mut self,
         path: &str,

@@ -6,7 +6,7 @@ use crate::defaults as d;
 use crate::model::{Affinity, HealthCheck, Policy, Routing};
 use crate::raw::{RawHealthCheck, RawRouting};
 
-impl Validator {
+impl Validator<'_> {
     /// `models[i].routing`; `path` is that field.
     pub(super) fn routing(&mut self, path: &str, raw: RawRouting) -> Routing {
         let policy = match raw.policy.as_deref() {

@@ -4,12 +4,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::Validator;
-use crate::Secret;
 use crate::defaults as d;
 use crate::model::{Limits, ServerConfig};
 use crate::raw::{RawLimits, RawServer};
 
-impl Validator {
+impl Validator<'_> {
     pub(super) fn server(&mut self, raw: RawServer) -> ServerConfig {
         let listen = self.addr("server.listen", raw.listen.as_deref(), d::LISTEN);
         let admin_listen = self.addr(
@@ -25,7 +24,8 @@ impl Validator {
                 );
                 None
             }
-            Some(t) => Some(Secret::new(t)),
+            // Presented in an `Authorization` header: held to the same rule.
+            Some(t) => self.header_secret("server.admin_token", t),
             None => None,
         };
         if admin_token.is_none() && !admin_listen.ip().is_loopback() {

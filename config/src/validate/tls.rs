@@ -1,15 +1,20 @@
-//! `replicas[i].tls`: a private CA file for an https replica.
+//! `replicas[i].tls`: the private CA file is read and parsed here, once,
+//! by the parser rustls itself uses, so a CA the gateway could not trust
+//! fails `check` (and refuses a reload) instead of degrading at apply time.
 
 use std::path::PathBuf;
 
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, TrustAnchor};
 use url::Url;
 
 use super::Validator;
 use crate::model::Tls;
 use crate::raw::RawTls;
 
-impl Validator {
-    /// `replicas[i].tls`: only for https, and the CA file must hold a certificate.
+impl Validator<'_> {
+    /// `replicas[i].tls`: only for https, and the CA file must hold at
+    /// least one certificate, every one of which parses.
     pub(super) fn tls(
         &mut self,
         path: &str,
@@ -22,24 +27,43 @@ impl Validator {
             self.err(&path, "only meaningful for an https `url`");
         }
         let file = raw.ca_file?;
-        match std::fs::read_to_string(&file) {
-            Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => Some(Tls {
+        match ca_roots(&file) {
+            Ok(ca_roots) => Some(Tls {
                 ca_file: PathBuf::from(file),
+                ca_roots,
             }),
-            Ok(_) => {
-                self.err(
-                    format!("{path}.ca_file"),
-                    format!("`{file}` holds no PEM certificate"),
-                );
-                None
-            }
-            Err(e) => {
-                self.err(
-                    format!("{path}.ca_file"),
-                    format!("cannot read `{file}`: {e}"),
-                );
+            Err(why) => {
+                self.err(format!("{path}.ca_file"), why);
                 None
             }
         }
     }
+}
+
+/// Every certificate of the PEM file `file`, as trust anchors.
+fn ca_roots(file: &str) -> Result<Vec<TrustAnchor<'static>>, String> {
+    let pem = std::fs::read(file).map_err(|e| format!("cannot read `{file}`: {e}"))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("`{file}` is not a valid PEM file: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "`{file}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        ));
+    }
+    certs
+        .iter()
+        .enumerate()
+        .map(|(n, cert)| {
+            webpki::anchor_from_trusted_cert(cert)
+                .map(|anchor| anchor.to_owned())
+                .map_err(|e| {
+                    format!(
+                        "certificate {} of {} in `{file}` cannot be parsed: {e}",
+                        n + 1,
+                        certs.len()
+                    )
+                })
+        })
+        .collect()
 }

@@ -1,10 +1,8 @@
 //! rustls client configs: the webpki roots, optionally plus a private CA.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::TrustAnchor;
 use rustls::{ClientConfig, RootCertStore};
 
 /// Trusts the Mozilla roots compiled into `webpki-roots`: the same trust on
@@ -13,18 +11,13 @@ pub(super) fn webpki() -> ClientConfig {
     config(webpki_roots())
 }
 
-/// The webpki roots plus every certificate in the PEM file `path`.
-pub(super) fn with_ca_file(path: &Path) -> Result<ClientConfig, String> {
+/// The webpki roots plus a replica's private CA: the trust anchors config
+/// validation parsed from its `tls.ca_file` (with rustls' own parser), so
+/// there is nothing left to fail here and no file to read.
+pub(super) fn with_private_ca(ca_roots: &[TrustAnchor<'static>]) -> ClientConfig {
     let mut roots = webpki_roots();
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let (added, _ignored) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err(format!("{}: no usable CA certificate", path.display()));
-    }
-    Ok(config(roots))
+    roots.roots.extend_from_slice(ca_roots);
+    config(roots)
 }
 
 fn webpki_roots() -> RootCertStore {
