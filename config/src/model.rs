@@ -10,6 +10,7 @@ use serde::{Serialize, Serializer};
 use url::Url;
 
 use crate::Secret;
+pub use rustls_pki_types::TrustAnchor;
 
 /// A whole validated config.
 #[derive(Debug, Clone, Serialize)]
@@ -113,24 +114,27 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// The values of [`crate::defaults`]; `attempt_timeout` and
+    /// `first_token_timeout` default to the request timeout.
     fn default() -> Self {
+        use crate::defaults as d;
         Self {
-            max_body_bytes: 8 << 20,
-            max_header_bytes: 64 << 10,
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(300),
-            attempt_timeout: Duration::from_secs(300),
-            stream_idle_timeout: Duration::from_secs(120),
-            shutdown_grace: Duration::from_secs(30),
-            drain_timeout: Duration::from_secs(30),
-            shutdown_overlap: Duration::ZERO,
-            pool_idle_timeout: Duration::from_secs(90),
-            pool_max_idle_per_host: 256,
-            first_token_timeout: Duration::from_secs(300),
-            sse_keepalive: Some(Duration::from_secs(15)),
-            max_buffered_bytes: 256 << 20,
+            max_body_bytes: d::MAX_BODY_BYTES,
+            max_header_bytes: d::MAX_HEADER_BYTES,
+            header_read_timeout: d::HEADER_READ_TIMEOUT,
+            body_read_timeout: d::BODY_READ_TIMEOUT,
+            connect_timeout: d::CONNECT_TIMEOUT,
+            request_timeout: d::REQUEST_TIMEOUT,
+            attempt_timeout: d::REQUEST_TIMEOUT,
+            stream_idle_timeout: d::STREAM_IDLE_TIMEOUT,
+            shutdown_grace: d::SHUTDOWN_GRACE,
+            drain_timeout: d::DRAIN_TIMEOUT,
+            shutdown_overlap: d::SHUTDOWN_OVERLAP,
+            pool_idle_timeout: d::POOL_IDLE_TIMEOUT,
+            pool_max_idle_per_host: d::POOL_MAX_IDLE_PER_HOST,
+            first_token_timeout: d::REQUEST_TIMEOUT,
+            sse_keepalive: d::SSE_KEEPALIVE,
+            max_buffered_bytes: d::MAX_BUFFERED_BYTES,
         }
     }
 }
@@ -274,9 +278,9 @@ pub struct Affinity {
 impl Default for Affinity {
     fn default() -> Self {
         Self {
-            header: "x-switchyard-session".to_owned(),
-            prefix_bytes: 256,
-            load_factor: 1.25,
+            header: crate::defaults::AFFINITY_HEADER.to_owned(),
+            prefix_bytes: crate::defaults::AFFINITY_PREFIX_BYTES,
+            load_factor: crate::defaults::AFFINITY_LOAD_FACTOR,
         }
     }
 }
@@ -380,9 +384,15 @@ pub struct Replica {
 /// private CA, added to (never replacing) the webpki roots, for this replica only.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tls {
-    /// PEM file with one or more CA certificates (checked to exist and hold
-    /// a certificate at validation; read when the config is applied).
+    /// PEM file with one or more CA certificates, as configured (for display).
     pub ca_file: std::path::PathBuf,
+    /// The trust anchors parsed from `ca_file` at validation, by the same
+    /// parser rustls uses (`webpki::anchor_from_trusted_cert`): never empty,
+    /// and ready to go into a `rustls::RootCertStore` as they are, so
+    /// building the replica's TLS config cannot fail and the file is not
+    /// read again. A reload re-reads the file.
+    #[serde(skip)]
+    pub ca_roots: Vec<TrustAnchor<'static>>,
 }
 
 /// A managed cloud API the gateway translates OpenAI requests into. The
@@ -427,9 +437,9 @@ pub struct Bedrock {
     pub model_id: String,
     /// SigV4 signing region.
     pub region: String,
-    /// Keys from the config; `None`: the standard `AWS_*` environment
-    /// variables, read when the config is applied.
-    pub credentials: Option<AwsCredentials>,
+    /// Keys from the config or, when it has none, from the `AWS_*`
+    /// variables of the loader's environment, read at load.
+    pub credentials: AwsCredentials,
 }
 
 /// `replicas[i].aws` for `protocol: sagemaker`.
@@ -439,8 +449,8 @@ pub struct Sagemaker {
     pub endpoint_name: String,
     /// SigV4 signing region.
     pub region: String,
-    /// Keys from the config; `None`: the `AWS_*` environment variables.
-    pub credentials: Option<AwsCredentials>,
+    /// Keys from the config or the loader's `AWS_*` variables, read at load.
+    pub credentials: AwsCredentials,
 }
 
 /// AWS credentials. Every part is a [`Secret`] (even the key id: it names

@@ -224,7 +224,8 @@ pub struct RawReplica {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
-    /// PEM file of CA certificates trusted for this replica, on top of the webpki roots.
+    /// PEM file of CA certificates trusted for this replica, on top of the
+    /// webpki roots; read and parsed at load.
     pub ca_file: Option<String>,
 }
 
@@ -244,7 +245,9 @@ pub struct RawAzure {
 pub struct RawAws {
     /// Signing region (default: the cloud's `region`).
     pub region: Option<String>,
-    /// Access key id (default: `AWS_ACCESS_KEY_ID` when the gateway starts or reloads).
+    /// Access key id. With `secret_access_key`, or neither: then
+    /// `AWS_ACCESS_KEY_ID` etc. are read through the loader's env at load
+    /// (start, `check`, every reload) and their absence is an error.
     pub access_key_id: Option<String>,
     /// Secret access key (default: `AWS_SECRET_ACCESS_KEY`).
     pub secret_access_key: Option<String>,
@@ -280,8 +283,9 @@ pub struct RawAuth {
     pub header: Option<String>,
     /// Value for `header`.
     pub value: Option<String>,
-    /// File holding the bearer token, re-read when it changes (rotation).
+    /// File holding the bearer token, checked at load and re-read when it
+    /// changes (rotation); one trailing line break is dropped.
     pub bearer_file: Option<String>,
-    /// File holding the value for `header`, re-read when it changes.
+    /// File holding the value for `header`, like `bearer_file`.
     pub value_file: Option<String>,
 }

@@ -1,4 +1,5 @@
-//! A string that never prints.
+//! A string that never prints, and the one rule for what a secret that
+//! goes into an HTTP header may contain.
 
 use std::fmt;
 
@@ -35,6 +36,75 @@ impl Secret {
     }
 }
 
+/// Why a secret cannot be sent as (part of) an HTTP header value. The
+/// messages describe the problem, never the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderValueError {
+    /// Nothing, or only spaces and tabs: a request would go out without a
+    /// credential.
+    #[error("is empty or only whitespace")]
+    Empty,
+    /// HTTP strips whitespace around a header value, so the replica would
+    /// receive a different credential than the one configured.
+    #[error("starts or ends with whitespace")]
+    SurroundingWhitespace,
+    /// `\n` or `\r` inside the value (a file holds one trailing line
+    /// break at most): it would end the header.
+    #[error("contains a line break")]
+    LineBreak,
+    /// Another control character (NUL, ESC, DEL, ...).
+    #[error("contains a control character")]
+    ControlCharacter,
+    /// Header values are sent as visible ASCII; anything else is refused
+    /// by the HTTP client.
+    #[error("contains a non-ASCII character")]
+    NonAscii,
+}
+
+/// Checks that `value` can be sent as a header value as it is: visible
+/// ASCII, with spaces or tabs only inside, and not empty.
+///
+/// Inline and `${ENV}` values are checked with this as they are: a
+/// trailing newline there is a mistake to fix, not to guess around.
+pub fn check_header_value(value: &str) -> Result<(), HeaderValueError> {
+    let blank = |b: u8| b == b' ' || b == b'\t';
+    let bytes = value.as_bytes();
+    if bytes.iter().all(|&b| blank(b)) {
+        return Err(HeaderValueError::Empty);
+    }
+    for &b in bytes {
+        match b {
+            b'\n' | b'\r' => return Err(HeaderValueError::LineBreak),
+            b'\t' | b' '..=b'~' => {}
+            0..=0x1f | 0x7f => return Err(HeaderValueError::ControlCharacter),
+            0x80.. => return Err(HeaderValueError::NonAscii),
+        }
+    }
+    if bytes.first().copied().is_some_and(blank) || bytes.last().copied().is_some_and(blank) {
+        return Err(HeaderValueError::SurroundingWhitespace);
+    }
+    Ok(())
+}
+
+/// The header value held in a credential file's `contents`: the file
+/// without one trailing line break (`\n` or `\r\n`), which editors and
+/// `kubectl create secret --from-file` commonly leave, then checked with
+/// [`check_header_value`].
+///
+/// Only one line break is dropped and nothing else is trimmed: a second
+/// line or surrounding spaces mean the file is not what the operator
+/// thinks it is. Config validation (`auth.bearer_file`, `auth.value_file`)
+/// and the gateway's re-read of a rotated file both call this, so a file
+/// `check` accepts is a file the gateway sends.
+pub fn header_value_from_file_contents(contents: &str) -> Result<&str, HeaderValueError> {
+    let value = contents
+        .strip_suffix("\r\n")
+        .or_else(|| contents.strip_suffix('\n'))
+        .unwrap_or(contents);
+    check_header_value(value)?;
+    Ok(value)
+}
+
 const REDACTED: &str = "<redacted>";
 
 impl fmt::Debug for Secret {
@@ -65,6 +135,43 @@ mod tests {
         assert_eq!(format!("{s} {s:?}"), "<redacted> <redacted>");
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"<redacted>\"");
         assert_eq!(s.expose(), "sk-live-123");
+    }
+
+    #[test]
+    fn header_values_are_visible_ascii_without_surrounding_blanks() {
+        assert_eq!(check_header_value("sk-1 2\t3"), Ok(()));
+        for (bad, why) in [
+            ("", HeaderValueError::Empty),
+            (" \t ", HeaderValueError::Empty),
+            ("sk\n", HeaderValueError::LineBreak),
+            ("a\rb", HeaderValueError::LineBreak),
+            ("a\u{1b}b", HeaderValueError::ControlCharacter),
+            ("a\u{7f}", HeaderValueError::ControlCharacter),
+            ("clé", HeaderValueError::NonAscii),
+            (" sk", HeaderValueError::SurroundingWhitespace),
+            ("sk\t", HeaderValueError::SurroundingWhitespace),
+        ] {
+            assert_eq!(check_header_value(bad), Err(why), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_loses_one_trailing_line_break_only() {
+        assert_eq!(header_value_from_file_contents("tok\n"), Ok("tok"));
+        assert_eq!(header_value_from_file_contents("tok\r\n"), Ok("tok"));
+        assert_eq!(header_value_from_file_contents("tok"), Ok("tok"));
+        assert_eq!(
+            header_value_from_file_contents("tok\n\n"),
+            Err(HeaderValueError::LineBreak)
+        );
+        assert_eq!(
+            header_value_from_file_contents("a\nb\n"),
+            Err(HeaderValueError::LineBreak)
+        );
+        assert_eq!(
+            header_value_from_file_contents("\n"),
+            Err(HeaderValueError::Empty)
+        );
     }
 
     #[test]

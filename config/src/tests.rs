@@ -334,3 +334,6 @@ fn hourly_private_capacity_becomes_a_price_per_token() {
         "{errs:?}"
     );
 }
+
+mod cloud;
+mod resolve;

@@ -6,9 +6,9 @@
 //! `bedrock`, the replica's region), and the answer translated back: JSON
 //! for JSON, event-stream frames into SSE chunks ([`eventstream`]).
 //!
-//! Credentials come from the replica's `aws` section or, when it has none,
-//! from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`
-//! as they were when the config was applied (a reload picks up new ones).
+//! Credentials are resolved by config validation (the replica's `aws`
+//! section, else the `AWS_*` variables of the loader's environment), so a
+//! replica always has them here; a reload resolves them again.
 
 use std::time::UNIX_EPOCH;
 
@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use switchyard_config::{AwsCredentials, Secret};
+use switchyard_config::AwsCredentials;
 
 use super::whole::Whole;
 use super::{Adapter, Call, converse, eventstream, sigv4, unsupported};
@@ -30,46 +30,19 @@ pub struct Bedrock {
     /// `/model/{percent-encoded id}/converse`.
     path: String,
     region: String,
-    credentials: Option<AwsCredentials>,
+    credentials: AwsCredentials,
 }
 
 impl Bedrock {
-    /// From the validated `replicas[i].aws`; reads the `AWS_*` variables
-    /// when the config has no keys.
-    pub fn new(replica_id: &str, cfg: &switchyard_config::Bedrock) -> Self {
-        let credentials = credentials(replica_id, cfg.credentials.as_ref());
+    /// From the validated `replicas[i].aws`, credentials resolved.
+    pub fn new(cfg: &switchyard_config::Bedrock) -> Self {
         Self {
             path: format!("/model/{}/converse", encode(&cfg.model_id)),
             model_id: cfg.model_id.clone(),
             region: cfg.region.clone(),
-            credentials,
+            credentials: cfg.credentials.clone(),
         }
     }
-}
-
-/// The configured keys, else the `AWS_*` variables (read now: at each
-/// config apply), else `None` with a warning naming the replica.
-pub(super) fn credentials(
-    replica_id: &str,
-    configured: Option<&AwsCredentials>,
-) -> Option<AwsCredentials> {
-    let credentials = configured.cloned().or_else(from_env);
-    if credentials.is_none() {
-        tracing::warn!(
-            replica = replica_id,
-            "AWS replica has no credentials (aws.* or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY); its requests will fail"
-        );
-    }
-    credentials
-}
-
-fn from_env() -> Option<AwsCredentials> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    Some(AwsCredentials {
-        access_key_id: Secret::new(var("AWS_ACCESS_KEY_ID")?),
-        secret_access_key: Secret::new(var("AWS_SECRET_ACCESS_KEY")?),
-        session_token: var("AWS_SESSION_TOKEN").map(Secret::new),
-    })
 }
 
 /// Model ids carry `:` (`anthropic.claude-3-haiku-20240307-v1:0`) and
@@ -126,14 +99,10 @@ impl Adapter for Bedrock {
                 "application/json"
             }),
         );
-        let creds = self
-            .credentials
-            .as_ref()
-            .ok_or("no AWS credentials configured for this bedrock replica")?;
         sigv4::sign_request(
             req,
             body,
-            creds,
+            &self.credentials,
             &self.region,
             "bedrock",
             sigv4::signing_time(),

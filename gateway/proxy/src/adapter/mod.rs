@@ -78,8 +78,8 @@ pub trait Adapter: Send + Sync + fmt::Debug {
 pub fn for_replica(replica: &Replica) -> Option<Box<dyn Adapter>> {
     match replica.cloud_api.as_ref()? {
         CloudApi::AzureOpenAi(a) => Some(Box::new(azure::AzureOpenAi::new(a))),
-        CloudApi::Bedrock(b) => Some(Box::new(bedrock::Bedrock::new(&replica.id, b))),
-        CloudApi::Sagemaker(s) => Some(Box::new(sagemaker::Sagemaker::new(&replica.id, s))),
+        CloudApi::Bedrock(b) => Some(Box::new(bedrock::Bedrock::new(b))),
+        CloudApi::Sagemaker(s) => Some(Box::new(sagemaker::Sagemaker::new(s))),
     }
 }
 

@@ -23,7 +23,7 @@ use http_body_util::{BodyExt, Full};
 use switchyard_config::AwsCredentials;
 
 use super::whole::Whole;
-use super::{Adapter, Call, bedrock, converse, sigv4, unsupported};
+use super::{Adapter, Call, converse, sigv4, unsupported};
 use crate::body::{BoxError, ProxyBody};
 use crate::error::ProxyError;
 use crate::openai;
@@ -35,16 +35,16 @@ pub struct Sagemaker {
     /// `/endpoints/{name}/invocations`.
     path: String,
     region: String,
-    credentials: Option<AwsCredentials>,
+    credentials: AwsCredentials,
 }
 
 impl Sagemaker {
     /// From the validated `replicas[i].aws` (endpoint name checked URL-safe).
-    pub fn new(replica_id: &str, cfg: &switchyard_config::Sagemaker) -> Self {
+    pub fn new(cfg: &switchyard_config::Sagemaker) -> Self {
         Self {
             path: format!("/endpoints/{}/invocations", cfg.endpoint_name),
             region: cfg.region.clone(),
-            credentials: bedrock::credentials(replica_id, cfg.credentials.as_ref()),
+            credentials: cfg.credentials.clone(),
         }
     }
 }
@@ -81,14 +81,10 @@ impl Adapter for Sagemaker {
             HeaderValue::from_static("application/json"),
         );
         h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let creds = self
-            .credentials
-            .as_ref()
-            .ok_or("no AWS credentials configured for this sagemaker replica")?;
         sigv4::sign_request(
             req,
             body,
-            creds,
+            &self.credentials,
             &self.region,
             "sagemaker",
             sigv4::signing_time(),

@@ -3,7 +3,9 @@
 //!
 //! The file is re-read when its modification time or size changes, checked
 //! at most once a second, so a rotation is picked up within a second without
-//! a reload and without a `stat` per request.
+//! a reload and without a `stat` per request. Its content is read with
+//! config validation's rule ([`header_value_from_file_contents`]): one
+//! trailing line break is dropped, anything else must be a header value.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -12,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use http::header::{self, HeaderName, HeaderValue};
+use switchyard_config::secret::header_value_from_file_contents;
 
 /// How often the file's metadata is looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -75,10 +78,10 @@ impl FileCredential {
     fn read(&self) -> Result<HeaderValue, String> {
         let text = std::fs::read_to_string(&self.path)
             .map_err(|e| format!("credential file {}: {e}", self.path.display()))?;
-        let secret = text.trim();
-        if secret.is_empty() {
-            return Err(format!("credential file {} is empty", self.path.display()));
-        }
+        // The same rule `check` applied at load: one trailing line break
+        // dropped, anything else that is not a header value refused.
+        let secret = header_value_from_file_contents(&text)
+            .map_err(|why| format!("credential file {}: the secret {why}", self.path.display()))?;
         let value = if self.bearer {
             format!("Bearer {secret}")
         } else {

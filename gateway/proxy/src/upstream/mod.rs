@@ -112,7 +112,7 @@ impl Upstream {
             Some((name, value))
         });
         let client = match &replica.tls {
-            Some(t) => Some(client_trusting(limits, tls::with_ca_file(&t.ca_file)?)),
+            Some(t) => Some(client_trusting(limits, tls::with_private_ca(&t.ca_roots)?)),
             None => None,
         };
         Ok(Self {

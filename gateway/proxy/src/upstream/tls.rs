@@ -1,30 +1,25 @@
 //! rustls client configs: the webpki roots, optionally plus a private CA.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::TrustAnchor;
 use rustls::{ClientConfig, RootCertStore};
 
 /// Trusts the Mozilla roots compiled into `webpki-roots`: the same trust on
 /// every host, and no dependency on the image's CA bundle.
 pub(super) fn webpki() -> ClientConfig {
-    config(webpki_roots())
+    config(webpki_roots()).unwrap_or_else(|_| unreachable_config())
 }
 
-/// The webpki roots plus every certificate in the PEM file `path`.
-pub(super) fn with_ca_file(path: &Path) -> Result<ClientConfig, String> {
+/// The webpki roots plus a replica's private CA: the trust anchors config
+/// validation parsed from its `tls.ca_file` (with rustls' own parser), so
+/// no file is read here. Building the client config can still fail in
+/// principle (protocol versions); then the generation is refused rather
+/// than served with the wrong trust.
+pub(super) fn with_private_ca(ca_roots: &[TrustAnchor<'static>]) -> Result<ClientConfig, String> {
     let mut roots = webpki_roots();
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let (added, _ignored) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err(format!("{}: no usable CA certificate", path.display()));
-    }
-    Ok(config(roots))
+    roots.roots.extend_from_slice(ca_roots);
+    config(roots)
 }
 
 fn webpki_roots() -> RootCertStore {
@@ -33,7 +28,7 @@ fn webpki_roots() -> RootCertStore {
     }
 }
 
-fn config(roots: RootCertStore) -> ClientConfig {
+fn config(roots: RootCertStore) -> Result<ClientConfig, String> {
     // The provider is named, not taken from a process default, so a
     // dependency that enables another rustls backend cannot make this panic.
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -41,11 +36,11 @@ fn config(roots: RootCertStore) -> ClientConfig {
     ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-        .unwrap_or_else(|_| unreachable_config())
+        .map_err(|e| format!("cannot build a TLS client: {e}"))
 }
 
-/// `ring` supports the default protocol versions; this is never reached,
-/// but the data plane does not panic on it either: no roots, no trust.
+/// `ring` supports the default protocol versions, so the shared client
+/// never gets here; if it did, it would trust nothing rather than panic.
 fn unreachable_config() -> ClientConfig {
     ClientConfig::builder()
         .with_root_certificates(RootCertStore::empty())

@@ -1,0 +1,114 @@
+//! Every default of the config, defined once.
+//!
+//! Validation fills an omitted field from here, and the `Default` impls of
+//! the model types ([`crate::Limits`], [`crate::Affinity`]) are built from the
+//! same constants, so the two can never disagree. Each value says why it is
+//! what it is; a change here is a change of behaviour for every config that
+//! omits the field.
+
+use std::time::Duration;
+
+// --- server ---
+
+/// Data plane on every interface: the gateway is meant to be reached.
+pub const LISTEN: &str = "0.0.0.0:8080";
+/// Admin API on loopback only: it can change routing, so exposing it is a
+/// decision (and then needs `admin_token`).
+pub const ADMIN_LISTEN: &str = "127.0.0.1:9090";
+
+// --- server.limits ---
+
+/// 8 MiB: a long chat history or a batch of embeddings inputs fits; a
+/// client cannot make the gateway buffer an arbitrary upload.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
+/// 64 KiB: room for large cookies and tracing headers, far below what
+/// would let one client pin memory.
+pub const MAX_HEADER_BYTES: usize = 64 << 10;
+/// A client that has not sent its request head in 10 s is slowloris, not slow.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bodies are at most [`MAX_BODY_BYTES`]: 30 s allows a slow uplink.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A replica that does not accept a TCP connection in 2 s is treated as
+/// down and the next one tried; connecting is cheap when it is up.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// 5 minutes: a long non-streaming generation on a loaded GPU can take
+/// minutes before its response headers. Also the default of
+/// `attempt_timeout` and `first_token_timeout`.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// Two minutes of silence inside a response body means the replica is stuck.
+pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Matches Kubernetes' default `terminationGracePeriodSeconds` (30 s).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Same as [`SHUTDOWN_GRACE`]: a replica removed by a reload gets the time
+/// the whole gateway would get on shutdown.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Off: without a load balancer in front there is nobody to wait for.
+pub const SHUTDOWN_OVERLAP: Duration = Duration::ZERO;
+/// 90 s (Go's `http.Transport` default): a connection is reused across short
+/// lulls in traffic without sockets being held open forever.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Enough idle connections per replica for bursty traffic without
+/// reconnecting, bounded so a burst does not leave thousands open.
+pub const POOL_MAX_IDLE_PER_HOST: usize = 256;
+/// 15 s: under the 30-60 s idle cut of most proxies between us and a client.
+pub const SSE_KEEPALIVE: Option<Duration> = Some(Duration::from_secs(15));
+/// 256 MiB of request bodies held for replay, across all requests: 32
+/// maximal bodies; past it new requests are shed instead of memory grown.
+pub const MAX_BUFFERED_BYTES: usize = 256 << 20;
+
+// --- models[i].routing ---
+
+/// A price tier at 80% utilisation still has headroom for bursts; past it
+/// the next tier takes the overflow.
+pub const SPILL_AT: f64 = 0.8;
+/// Requests that may wait for a free slot: one replica's worth at the
+/// default [`MAX_CONCURRENCY`].
+pub const QUEUE_SIZE: usize = 64;
+/// A client waits at most 5 s for a slot; then 429 lets it back off.
+pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// 10 s ramp-up: long enough to warm a KV/prefix cache, short enough that
+/// a recovered replica takes its share soon.
+pub const SLOW_START: Duration = Duration::from_secs(10);
+/// Session header of the `affinity` policy, in our own namespace.
+pub const AFFINITY_HEADER: &str = "x-switchyard-session";
+/// 256 prompt bytes cover a typical system prompt's start, which is what
+/// a KV cache is shared on.
+pub const AFFINITY_PREFIX_BYTES: usize = 256;
+/// Bounded load: 25% above the average before a key moves on, the usual
+/// setting for consistent hashing with bounded loads.
+pub const AFFINITY_LOAD_FACTOR: f64 = 1.25;
+
+// --- models[i].health_check ---
+
+/// A probe every 5 s finds a dead replica quickly at a negligible cost.
+pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// A health endpoint answers in milliseconds; 1 s (or the interval, if
+/// shorter) is generous.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+/// Two good probes in a row before a replica is trusted again (no flapping).
+pub const HEALTH_RISE: u32 = 2;
+/// Three failed probes in a row before a replica is taken down (one lost
+/// packet is not an outage).
+pub const HEALTH_FALL: u32 = 3;
+
+// --- models[i].rollout ---
+
+/// Canary traffic per step, in percent: a small first exposure, then halving
+/// the remaining risk, then all.
+pub const ROLLOUT_STEPS: [i64; 4] = [5, 25, 50, 100];
+/// A minute per step: enough requests at moderate traffic to compare.
+pub const ROLLOUT_STEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Fewer requests than this per side in a step say nothing; the step is extended.
+pub const ROLLOUT_MIN_REQUESTS: u64 = 20;
+/// Two percentage points more errors than the baseline roll the canary back.
+pub const ROLLOUT_MAX_ERROR_RATE_INCREASE: f64 = 0.02;
+/// A canary 50% slower at p95 than the baseline is rolled back.
+pub const ROLLOUT_MAX_P95_RATIO: f64 = 1.5;
+
+// --- replicas[i] ---
+
+/// Under `weighted`, replicas without a weight share equally.
+pub const REPLICA_WEIGHT: u32 = 1;
+/// 64 concurrent requests: a typical continuous-batching server's batch on
+/// one GPU; set it to the replica's real slot count.
+pub const MAX_CONCURRENCY: u32 = 64;

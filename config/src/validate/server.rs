@@ -1,0 +1,132 @@
+//! `server:` listeners, admin token and `server.limits`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::Validator;
+use crate::defaults as d;
+use crate::model::{Limits, ServerConfig};
+use crate::raw::{RawLimits, RawServer};
+
+impl Validator<'_> {
+    pub(super) fn server(&mut self, raw: RawServer) -> ServerConfig {
+        let listen = self.addr("server.listen", raw.listen.as_deref(), d::LISTEN);
+        let admin_listen = self.addr(
+            "server.admin_listen",
+            raw.admin_listen.as_deref(),
+            d::ADMIN_LISTEN,
+        );
+        let admin_token = match raw.admin_token {
+            Some(t) if t.is_empty() => {
+                self.err(
+                    "server.admin_token",
+                    "must not be empty (omit it to disable admin auth)",
+                );
+                None
+            }
+            // Presented in an `Authorization` header: held to the same rule.
+            Some(t) => self.header_secret("server.admin_token", t),
+            None => None,
+        };
+        if admin_token.is_none() && !admin_listen.ip().is_loopback() {
+            self.err(
+                "server.admin_token",
+                format!(
+                    "required when server.admin_listen ({admin_listen}) is not a loopback address: \
+                     the admin API can change routing"
+                ),
+            );
+        }
+        if listen == admin_listen && listen.port() != 0 {
+            self.err("server.admin_listen", "must differ from server.listen");
+        }
+        let limits = self.limits(raw.limits);
+        ServerConfig {
+            listen,
+            admin_listen,
+            admin_token,
+            limits,
+        }
+    }
+
+    fn addr(&mut self, path: &str, raw: Option<&str>, default: &str) -> SocketAddr {
+        let text = raw.unwrap_or(default);
+        text.parse().unwrap_or_else(|_| {
+            self.err(
+                path,
+                format!("`{text}` is not an IP:port address (e.g. 127.0.0.1:8080)"),
+            );
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        })
+    }
+
+    fn limits(&mut self, raw: RawLimits) -> Limits {
+        let default = Limits::default();
+        let p = "server.limits";
+        let request_timeout = self
+            .ms(p, "request_timeout_ms", raw.request_timeout_ms)
+            .unwrap_or(default.request_timeout);
+        let attempt_timeout = self
+            .ms(p, "attempt_timeout_ms", raw.attempt_timeout_ms)
+            .unwrap_or(request_timeout);
+        Limits {
+            request_timeout,
+            attempt_timeout,
+            first_token_timeout: self
+                .ms(p, "first_token_timeout_ms", raw.first_token_timeout_ms)
+                .unwrap_or(attempt_timeout),
+            sse_keepalive: match self.ms_or_zero(
+                p,
+                "sse_keepalive_ms",
+                raw.sse_keepalive_ms,
+                3_600_000,
+            ) {
+                Some(Duration::ZERO) => None,
+                Some(every) => Some(every),
+                None => default.sse_keepalive,
+            },
+            max_buffered_bytes: self
+                .int(p, "max_buffered_bytes", raw.max_buffered_bytes, 1, 1 << 40)
+                .unwrap_or(default.max_buffered_bytes),
+            max_body_bytes: self
+                .int(p, "max_body_bytes", raw.max_body_bytes, 1, 1 << 30)
+                .unwrap_or(default.max_body_bytes),
+            max_header_bytes: self
+                .int(p, "max_header_bytes", raw.max_header_bytes, 8192, 1 << 20)
+                .unwrap_or(default.max_header_bytes),
+            header_read_timeout: self
+                .ms(p, "header_read_timeout_ms", raw.header_read_timeout_ms)
+                .unwrap_or(default.header_read_timeout),
+            body_read_timeout: self
+                .ms(p, "body_read_timeout_ms", raw.body_read_timeout_ms)
+                .unwrap_or(default.body_read_timeout),
+            connect_timeout: self
+                .ms(p, "connect_timeout_ms", raw.connect_timeout_ms)
+                .unwrap_or(default.connect_timeout),
+            stream_idle_timeout: self
+                .ms(p, "stream_idle_timeout_ms", raw.stream_idle_timeout_ms)
+                .unwrap_or(default.stream_idle_timeout),
+            shutdown_grace: self
+                .ms(p, "shutdown_grace_ms", raw.shutdown_grace_ms)
+                .unwrap_or(default.shutdown_grace),
+            drain_timeout: self
+                .ms(p, "drain_timeout_ms", raw.drain_timeout_ms)
+                .unwrap_or(default.drain_timeout),
+            shutdown_overlap: self
+                .ms_or_zero(p, "shutdown_overlap_ms", raw.shutdown_overlap_ms, 600_000)
+                .unwrap_or(default.shutdown_overlap),
+            pool_idle_timeout: self
+                .ms(p, "pool_idle_timeout_ms", raw.pool_idle_timeout_ms)
+                .unwrap_or(default.pool_idle_timeout),
+            pool_max_idle_per_host: self
+                .int(
+                    p,
+                    "pool_max_idle_per_host",
+                    raw.pool_max_idle_per_host,
+                    0,
+                    65_536,
+                )
+                .unwrap_or(default.pool_max_idle_per_host),
+        }
+    }
+}
