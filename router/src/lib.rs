@@ -10,12 +10,15 @@
 //!   recover), active-check state with hysteresis, and slow start.
 //! - [`policies`]: one function per replica-choice policy (PeakEWMA
 //!   power-of-two-choices, weighted, rendezvous affinity with bounded load).
+//! - `hash`: hashing helpers ([`affinity_key`], the mixing function, the
+//!   per-request random stream); a leaf that imports nothing from the crate.
 //!
 //! This crate owns *which* replica; it does not own *how* to talk to it. It
 //! has no HTTP, no async runtime and no I/O, so every routing decision can be
 //! unit-tested and benchmarked on its own.
 
 pub mod error;
+mod hash;
 pub mod health;
 pub mod lifecycle;
 pub mod pick;
@@ -24,8 +27,9 @@ pub mod stats;
 pub mod table;
 
 pub use error::RouteError;
+pub use hash::affinity_key;
 pub use health::{ActiveView, EjectionReason, HealthState, clock};
-pub use pick::{Admitted, Ranking, RouteRequest, affinity_key, parse_model};
+pub use pick::{Admitted, Ranking, RouteRequest, parse_model};
 pub use stats::{InFlightGuard, Outcome, ReplicaStats, StatsRegistry};
 pub use table::{Entry, Group, ReplicaTable, VersionSlot};
 

@@ -22,12 +22,11 @@ use std::sync::atomic::Ordering;
 
 use switchyard_config::{Policy, Protocol};
 
-use crate::RouteError;
+use crate::error::RouteError;
+use crate::hash::{SplitMix, mix};
 use crate::health::{Admission, clock};
 use crate::stats::InFlightGuard;
 use crate::table::{Entry, Group, ReplicaTable, VersionSlot};
-
-pub use crate::policies::affinity_key;
 
 /// What the client asked for, as far as routing cares.
 #[derive(Debug, Clone, Copy)]
@@ -281,7 +280,7 @@ impl ReplicaTable {
         // on the same version for the same weights, so a conversation does
         // not flip between versions mid-rollout; as a canary's weight grows,
         // sessions only move toward it, never back and forth.
-        let mut point = cx.key.map_or_else(|| cx.rng.next(), crate::policies::mix) % total;
+        let mut point = cx.key.map_or_else(|| cx.rng.next(), mix) % total;
         let mut first = 0;
         for (k, v) in eligible().enumerate() {
             let w = u64::from(v.weight);
@@ -388,15 +387,4 @@ struct Cx {
     rng: SplitMix,
     now: u64,
     key: Option<u64>,
-}
-
-/// A tiny deterministic generator: one `u64` of caller randomness is enough
-/// for all the choices a request needs.
-pub(crate) struct SplitMix(pub(crate) u64);
-
-impl SplitMix {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        crate::policies::mix(self.0)
-    }
 }

@@ -9,8 +9,9 @@
 
 use switchyard_config::Affinity;
 
-use crate::HealthState;
-use crate::pick::{Segment, SplitMix};
+use crate::hash::{SplitMix, mix, unit};
+use crate::health::HealthState;
+use crate::pick::Segment;
 use crate::table::{Entry, ReplicaTable};
 
 impl Entry {
@@ -195,28 +196,4 @@ impl ReplicaTable {
             residency,
         }
     }
-}
-
-/// A `u64` as a uniform float in [0, 1).
-fn unit(x: u64) -> f64 {
-    (x >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// SplitMix64's finaliser: a cheap, well-mixed 64-bit hash of a 64-bit value.
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The affinity key of a session id or prompt prefix: FNV-1a, then mixed.
-/// Stable across processes and releases (unlike `std`'s `DefaultHasher`), so
-/// every gateway in front of a fleet sends a session to the same replica.
-pub fn affinity_key(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01B3);
-    }
-    mix(h)
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicUsize;
 
 use switchyard_config::{Affinity, Config, Policy, Protocol, Replica};
 
+use crate::hash::affinity_key;
 use crate::stats::{ReplicaStats, StatsRegistry};
 
 /// One replica: its validated config plus its live stats.
@@ -129,7 +130,7 @@ impl ReplicaTable {
             .map(|r| Entry {
                 replica: r.clone(),
                 stats: registry.get(&r.id, r.url.as_str()),
-                seed: crate::pick::affinity_key(r.id.as_bytes()),
+                seed: affinity_key(r.id.as_bytes()),
                 slow_start_ms: config
                     .model(&r.model)
                     .map_or(0, |m| m.routing.slow_start.as_millis() as u64),
