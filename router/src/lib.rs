@@ -3,6 +3,10 @@
 //!
 //! # Layout
 //! - [`table`]: a validated config turned into groups -> versions -> replicas.
+//! - `entry`: one replica as routing reads it ([`Entry`]: capacity in slow
+//!   start, routable, residency).
+//! - `lane`: a version's replicas split by protocol, indexed by `Protocol`
+//!   rather than one field per protocol.
 //! - [`stats`]: lock-free live numbers per replica id (in-flight, EWMA
 //!   latency, errors) and the RAII slot guard; these outlive config swaps.
 //! - [`pick`]: ranking candidates (pure) and admitting into a slot (one CAS).
@@ -17,9 +21,11 @@
 //! has no HTTP, no async runtime and no I/O, so every routing decision can be
 //! unit-tested and benchmarked on its own.
 
+mod entry;
 pub mod error;
 mod hash;
 pub mod health;
+mod lane;
 pub mod lifecycle;
 pub mod pick;
 pub mod policies;

@@ -9,45 +9,10 @@
 
 use switchyard_config::Affinity;
 
+use crate::entry::Entry;
 use crate::hash::{SplitMix, mix, unit};
-use crate::health::HealthState;
 use crate::pick::Segment;
-use crate::table::{Entry, ReplicaTable};
-
-impl Entry {
-    /// Concurrency this replica may take at `now`: `max_concurrency`, cut
-    /// down during slow start (never below one slot). A hard cap: `admit`
-    /// never takes a slot above it.
-    pub fn capacity(&self, now: u64) -> u32 {
-        let max = self.replica.max_concurrency;
-        if self.slow_start_ms == 0 {
-            return max;
-        }
-        let ramp = self.stats.health.ramp(now, self.slow_start_ms);
-        if ramp >= 1.0 {
-            max
-        } else {
-            ((f64::from(max) * ramp).ceil() as u32).clamp(1, max)
-        }
-    }
-
-    /// Share of its traffic this replica may take at `now` (slow start).
-    fn ramp(&self, now: u64) -> f64 {
-        if self.slow_start_ms == 0 {
-            1.0
-        } else {
-            self.stats.health.ramp(now, self.slow_start_ms)
-        }
-    }
-
-    /// Whether routing may send it a request at `now` (not counting panic mode).
-    fn routable(&self, now: u64) -> bool {
-        matches!(
-            self.stats.health.state(now),
-            HealthState::Healthy | HealthState::Probing
-        )
-    }
-}
+use crate::table::ReplicaTable;
 
 impl ReplicaTable {
     /// Power of two choices over a non-empty `replicas`, by PeakEWMA cost:
