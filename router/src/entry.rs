@@ -62,6 +62,11 @@ impl Entry {
         )
     }
 
+    /// In-flight over capacity, in millionths (integer, so ties are exact).
+    pub(crate) fn utilisation(&self) -> u64 {
+        u64::from(self.stats.in_flight()) * 1_000_000 / u64::from(self.replica.max_concurrency)
+    }
+
     /// Whether this replica runs in one of `places` (cloud ids or provider
     /// names); an empty list allows everything.
     pub fn within<S: AsRef<str>>(&self, places: &[S]) -> bool {

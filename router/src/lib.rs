@@ -12,8 +12,8 @@
 //! - [`pick`]: ranking candidates (pure) and admitting into a slot (one CAS).
 //! - [`health`]: passive outlier detection (eject, half-open probe,
 //!   recover), active-check state with hysteresis, and slow start.
-//! - [`policies`]: one function per replica-choice policy (PeakEWMA
-//!   power-of-two-choices, weighted, rendezvous affinity with bounded load).
+//! - `policy`: one file per replica-choice policy behind one trait; a new
+//!   policy is one file plus one arm there.
 //! - `hash`: hashing helpers ([`affinity_key`], the mixing function, the
 //!   per-request random stream); a leaf that imports nothing from the crate.
 //!
@@ -28,7 +28,7 @@ pub mod health;
 mod lane;
 pub mod lifecycle;
 pub mod pick;
-pub mod policies;
+mod policy;
 pub mod stats;
 pub mod table;
 
@@ -39,8 +39,6 @@ pub use pick::{Admitted, Ranking, RouteRequest, parse_model};
 pub use stats::{InFlightGuard, Outcome, ReplicaStats, StatsRegistry};
 pub use table::{Entry, Group, ReplicaTable, VersionSlot};
 
-#[cfg(test)]
-mod policy_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

@@ -1,14 +1,18 @@
 //! The replica table: a config turned into what routing needs, built once per
 //! config generation and then only read.
+//!
+//! Building is where config types become router types: each replica becomes
+//! an [`Entry`], each version a [`VersionSlot`] with one lane per protocol,
+//! each model a [`Group`] holding its policy with that policy's settings.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicUsize;
 
-use switchyard_config::{Affinity, Config, Policy, Protocol};
+use switchyard_config::{Affinity, Config, Protocol};
 
 pub use crate::entry::Entry;
 use crate::hash::affinity_key;
 use crate::lane::{ByProtocol, Lane};
+use crate::policy::Policy;
 use crate::stats::StatsRegistry;
 
 /// One version of a group, with the indices of the replicas serving it.
@@ -31,11 +35,6 @@ impl VersionSlot {
         self.lanes[protocol].replicas()
     }
 
-    /// Running weight sums matching [`VersionSlot::speaking`].
-    pub(crate) fn cumulative(&self, protocol: Protocol) -> &[u64] {
-        self.lanes[protocol].cumulative()
-    }
-
     /// [`VersionSlot::speaking`] cut into price tiers, cheapest first.
     pub fn tiers(&self, protocol: Protocol) -> impl Iterator<Item = &[usize]> {
         self.lanes[protocol].tiers()
@@ -51,17 +50,10 @@ pub struct Group {
     pub versions: Vec<VersionSlot>,
     /// Groups to try when this one cannot serve.
     pub fallbacks: Vec<String>,
-    /// Replica-choice policy.
-    pub policy: Policy,
-    /// `cost_aware` spill threshold, in millionths of utilisation.
-    pub(crate) spill_at: u64,
+    /// Replica-choice policy, with its own settings.
+    pub(crate) policy: Policy,
     /// Clouds/providers this group may reach (empty: any).
     pub residency: Vec<String>,
-    /// Round-robin position (only the `round_robin` policy reads it).
-    pub(crate) cursor: AtomicUsize,
-    /// The `affinity` policy's settings; `None` under other policies, so
-    /// the gateway only computes a key when it will be used.
-    pub affinity: Option<Affinity>,
 }
 
 impl Group {
@@ -70,6 +62,12 @@ impl Group {
         self.versions
             .iter()
             .any(|v| !v.speaking(protocol).is_empty())
+    }
+
+    /// The `affinity` policy's settings; `None` under other policies, so
+    /// the gateway only computes a key when it will be used.
+    pub fn affinity(&self) -> Option<&Affinity> {
+        self.policy.affinity()
     }
 }
 
@@ -127,12 +125,8 @@ impl ReplicaTable {
                     name: m.name.clone(),
                     versions,
                     fallbacks: m.fallbacks.clone(),
-                    policy: m.routing.policy,
-                    spill_at: (m.routing.spill_at * 1e6) as u64,
+                    policy: Policy::from_config(&m.routing),
                     residency: m.residency.clone(),
-                    cursor: AtomicUsize::new(0),
-                    affinity: (m.routing.policy == Policy::Affinity)
-                        .then(|| m.routing.affinity.clone()),
                 },
             );
         }
