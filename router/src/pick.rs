@@ -35,7 +35,7 @@ pub struct RouteRequest<'a> {
     /// (empty: wherever the group may go).
     pub clouds: &'a [&'a str],
     /// `affinity` policy: hash of the session header or prompt prefix
-    /// ([`affinity_key`]); `None` routes by load. Whatever the policy, a
+    /// ([`crate::affinity_key`]); `None` routes by load. Whatever the policy, a
     /// key also pins the version choice (sticky sessions across rollouts).
     pub affinity_key: Option<u64>,
 }
