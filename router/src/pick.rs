@@ -6,28 +6,23 @@
 //! be benchmarked and property-tested) while the slot is still taken with a
 //! compare-and-swap, so concurrent requests never overfill a replica.
 //!
-//! Ranking is lazy and O(1) per version: within a version, `least_loaded` is
-//! power-of-two-choices (two random replicas, the one with the lower
-//! PeakEWMA cost first), then the others from a random offset;
-//! `round_robin` starts at the next turn; `weighted` is one O(log n) draw.
-//! Only what `admit` actually walks is ever looked at, so a 10,000-replica
-//! group costs what a 10-replica one does. (`affinity` is the exception:
-//! rendezvous hashing scores every replica of the version; see
-//! [`crate::policies`].)
+//! Ranking picks the versions (weighted, or pinned by the affinity key) and
+//! groups (fallbacks); within a version the group's policy orders the
+//! replicas (the `policy` module). Ranking is lazy and O(1) per version for
+//! every policy but `affinity`: only what `admit` actually walks is ever
+//! looked at, so a 10,000-replica group costs what a 10-replica one does.
 //!
 //! Time is a parameter (`rank_at`, `admit_at`; `rank`/`admit` read
 //! [`clock`]), so slow start and decay are testable without sleeping.
 
-use std::sync::atomic::Ordering;
+use switchyard_config::Protocol;
 
-use switchyard_config::{Policy, Protocol};
-
-use crate::RouteError;
-use crate::health::{Admission, clock};
+use crate::error::RouteError;
+use crate::hash::{SplitMix, mix};
+use crate::health::{Admission, HealthState, clock};
+use crate::policy::{Candidates, Segment};
 use crate::stats::InFlightGuard;
 use crate::table::{Entry, Group, ReplicaTable, VersionSlot};
-
-pub use crate::policies::affinity_key;
 
 /// What the client asked for, as far as routing cares.
 #[derive(Debug, Clone, Copy)]
@@ -40,7 +35,7 @@ pub struct RouteRequest<'a> {
     /// (empty: wherever the group may go).
     pub clouds: &'a [&'a str],
     /// `affinity` policy: hash of the session header or prompt prefix
-    /// ([`affinity_key`]); `None` routes by load. Whatever the policy, a
+    /// ([`crate::affinity_key`]); `None` routes by load. Whatever the policy, a
     /// key also pins the version choice (sticky sessions across rollouts).
     pub affinity_key: Option<u64>,
 }
@@ -52,29 +47,6 @@ pub struct Ranking<'t> {
     table: &'t ReplicaTable,
     /// The request's own cloud restriction (owned: it outlives the headers).
     clouds: Vec<String>,
-}
-
-/// One version's replicas in this request's order: `head` first, then the
-/// rest of `replicas` starting at `start`.
-#[derive(Debug, Clone)]
-pub(crate) struct Segment<'t> {
-    pub(crate) replicas: &'t [usize],
-    pub(crate) head: [Option<usize>; 2],
-    pub(crate) start: usize,
-    /// The group's residency.
-    pub(crate) residency: &'t [String],
-}
-
-impl Segment<'_> {
-    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        let n = self.replicas.len();
-        let head = self.head;
-        head.into_iter().flatten().chain(
-            (0..n)
-                .map(move |k| self.replicas[(self.start + k) % n])
-                .filter(move |i| !head.contains(&Some(*i))),
-        )
-    }
 }
 
 impl Ranking<'_> {
@@ -281,7 +253,7 @@ impl ReplicaTable {
         // on the same version for the same weights, so a conversation does
         // not flip between versions mid-rollout; as a canary's weight grows,
         // sessions only move toward it, never back and forth.
-        let mut point = cx.key.map_or_else(|| cx.rng.next(), crate::policies::mix) % total;
+        let mut point = cx.key.map_or_else(|| cx.rng.next(), mix) % total;
         let mut first = 0;
         for (k, v) in eligible().enumerate() {
             let w = u64::from(v.weight);
@@ -302,9 +274,7 @@ impl ReplicaTable {
         }
     }
 
-    /// One version's candidates. `cost_aware` walks price tiers cheapest
-    /// first, but a tier whose power-of-two winner is already above
-    /// `spill_at` goes after all the others (spill-over, not refusal).
+    /// One version's candidates, in the order of the group's policy.
     fn push_version<'t>(
         &'t self,
         g: &'t Group,
@@ -312,47 +282,18 @@ impl ReplicaTable {
         cx: &mut Cx,
         out: &mut Vec<Segment<'t>>,
     ) {
-        let (proto, now, rng) = (cx.proto, cx.now, &mut cx.rng);
-        let all = v.speaking(proto);
-        if all.is_empty() {
+        let lane = &v.lanes[cx.proto];
+        if lane.replicas().is_empty() {
             return;
         }
-        match g.policy {
-            Policy::CostAware => {
-                let mut full = Vec::new();
-                for tier in v.tiers(proto) {
-                    let seg = self.least_loaded(tier, &g.residency, rng, now);
-                    let winner = seg.head[0].unwrap_or(tier[0]);
-                    if self.utilisation(winner) >= g.spill_at {
-                        full.push(seg);
-                    } else {
-                        out.push(seg);
-                    }
-                }
-                out.extend(full);
-            }
-            Policy::LeastLoaded => out.push(self.least_loaded(all, &g.residency, rng, now)),
-            Policy::RoundRobin => {
-                let start = g.cursor.fetch_add(1, Ordering::Relaxed) % all.len();
-                out.push(Segment {
-                    replicas: all,
-                    head: [None, None],
-                    start,
-                    residency: &g.residency,
-                });
-            }
-            Policy::Weighted => {
-                let cumulative = v.cumulative(proto);
-                out.push(self.weighted(all, cumulative, &g.residency, rng, now));
-            }
-            Policy::Affinity => {
-                let settings = g.affinity.as_ref();
-                out.push(match settings {
-                    Some(a) => self.affinity(a, all, cx.key, &g.residency, rng, now),
-                    None => self.least_loaded(all, &g.residency, rng, now),
-                });
-            }
-        }
+        let candidates = Candidates {
+            entries: &self.entries,
+            lane,
+            residency: &g.residency,
+            key: cx.key,
+            now: cx.now,
+        };
+        g.policy.order(&candidates, &mut cx.rng, out);
     }
 
     /// Fewer than half of `candidates` can take traffic at `now`.
@@ -365,20 +306,11 @@ impl ReplicaTable {
             }
             total += 1;
             let state = health.state(now);
-            if !matches!(
-                state,
-                crate::HealthState::Ejected { .. } | crate::HealthState::Down
-            ) {
+            if !matches!(state, HealthState::Ejected { .. } | HealthState::Down) {
                 healthy += 1;
             }
         }
         healthy * 2 < total
-    }
-
-    /// In-flight over capacity, in millionths (integer, so ties are exact).
-    fn utilisation(&self, i: usize) -> u64 {
-        let e = &self.entries[i];
-        u64::from(e.stats.in_flight()) * 1_000_000 / u64::from(e.replica.max_concurrency)
     }
 }
 
@@ -388,15 +320,4 @@ struct Cx {
     rng: SplitMix,
     now: u64,
     key: Option<u64>,
-}
-
-/// A tiny deterministic generator: one `u64` of caller randomness is enough
-/// for all the choices a request needs.
-pub(crate) struct SplitMix(pub(crate) u64);
-
-impl SplitMix {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        crate::policies::mix(self.0)
-    }
 }

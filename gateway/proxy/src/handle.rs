@@ -238,7 +238,7 @@ fn affinity_key(
     body: &[u8],
 ) -> Option<u64> {
     let group = snap.table.group(switchyard_router::parse_model(model).0)?;
-    let Some(settings) = group.affinity.as_ref() else {
+    let Some(settings) = group.affinity() else {
         // Other policies use the key only to keep a session on one version.
         return headers
             .get(SESSION_HEADER)

@@ -1,0 +1,42 @@
+//! `cost_aware`: price tiers cheapest first, least loaded within a tier.
+
+use crate::hash::SplitMix;
+
+use super::least_loaded::p2c;
+use super::seam::{Candidates, Choose, Segment};
+
+/// Walks the lane's price tiers cheapest first, but a tier whose
+/// power-of-two winner is already at `spill_at` or above goes after all
+/// the others: spill-over to dearer replicas, not refusal. With equal
+/// prices it is `least_loaded`.
+#[derive(Debug)]
+pub(crate) struct CostAware {
+    /// Spill threshold, in millionths of utilisation (integer, so it
+    /// compares exactly with [`crate::entry::Entry::utilisation`]).
+    spill_at: u64,
+}
+
+impl CostAware {
+    /// `spill_at` as the config gives it, a fraction in (0, 1].
+    pub(crate) fn new(spill_at: f64) -> Self {
+        Self {
+            spill_at: (spill_at * 1e6) as u64,
+        }
+    }
+}
+
+impl Choose for CostAware {
+    fn order<'t>(&'t self, c: &Candidates<'t>, rng: &mut SplitMix, out: &mut Vec<Segment<'t>>) {
+        let mut full = Vec::new();
+        for tier in c.lane.tiers() {
+            let seg = p2c(c, tier, rng);
+            let winner = seg.head[0].unwrap_or(tier[0]);
+            if c.entries[winner].utilisation() >= self.spill_at {
+                full.push(seg);
+            } else {
+                out.push(seg);
+            }
+        }
+        out.extend(full);
+    }
+}
