@@ -1,5 +1,5 @@
 //! The live dashboard served at `/` on the admin listener: one page of plain
-//! HTML, CSS and JavaScript from `gateway/assets/`, embedded in the binary
+//! HTML, CSS and JavaScript from `gateway/ops/assets/`, embedded in the binary
 //! (no CDN, no build step).
 //!
 //! The page is a static shell with no data in it, so it is served without
