@@ -34,7 +34,7 @@ pub async fn row(http: &Http, gw: &switchyard_gateway::Running, id: &str) -> ser
 }
 
 /// Waits (≤ 5 s) until `check` holds for replica `id`'s admin row.
-async fn until_row(
+pub(crate) async fn until_row(
     http: &Http,
     gw: &switchyard_gateway::Running,
     id: &str,

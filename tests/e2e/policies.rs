@@ -238,7 +238,11 @@ async fn a_replica_back_from_a_failed_health_check_ramps_up_slowly() {
             .entry(served_by(&http, &gw, &[], &chat("m", false)).await)
             .or_default() += 1;
     }
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    // Not a sleep: the ramp is over when the admin row says so.
+    crate::health::until_row(&http, &gw, "a", "ended its slow start", |r| {
+        r["slow_start_ramp"].is_null()
+    })
+    .await;
     let mut late = HashMap::new();
     for _ in 0..300 {
         *late
