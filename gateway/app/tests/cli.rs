@@ -78,3 +78,70 @@ fn check_reports_a_missing_file_and_unknown_fields() {
         "{stderr}"
     );
 }
+
+/// What `switchyard check` says of `yaml`, with no AWS variables in its
+/// environment.
+fn check_without_aws(name: &str, yaml: &str) -> (bool, String) {
+    let path = write(name, yaml);
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["check", path.to_str().unwrap()])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_fails_where_a_request_would_credentials_ca_files_and_secrets() {
+    let head = "clouds: { aws: { provider: aws, region: us-east-1 }, dc: { provider: private } }\n\
+                models: [{ name: m, versions: [{ name: v1, weight: 100 }] }]\nreplicas:\n";
+    // Bedrock with no keys anywhere: every request would fail to sign.
+    let (ok, stderr) = check_without_aws(
+        "bedrock.yaml",
+        &format!(
+            "{head}  - {{ id: r, model: m, cloud: aws, protocol: bedrock, \
+             url: \"https://bedrock-runtime.us-east-1.amazonaws.com\" }}\n"
+        ),
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("replicas[0].aws: no AWS credentials"),
+        "{stderr}"
+    );
+
+    // A CA file that is not a certificate: TLS to the replica would fail.
+    let ca = write(
+        "not-a-ca.pem",
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+    );
+    let (ok, stderr) = check_without_aws(
+        "ca.yaml",
+        &format!(
+            "{head}  - {{ id: r, model: m, cloud: dc, url: \"https://10.0.0.1:8443\", \
+             tls: {{ ca_file: \"{}\" }} }}\n",
+            ca.display()
+        ),
+    );
+    assert!(!ok);
+    assert!(stderr.contains("replicas[0].tls.ca_file"), "{stderr}");
+
+    // A secret that cannot be a header value: it would be sent as nothing.
+    let (ok, stderr) = check_without_aws(
+        "secret.yaml",
+        &format!(
+            "{head}  - {{ id: r, model: m, cloud: dc, url: \"http://10.0.0.1:8000\", \
+             auth: {{ bearer: \"sk-first\\nsk-second\" }} }}\n"
+        ),
+    );
+    assert!(!ok);
+    assert!(stderr.contains("replicas[0].auth"), "{stderr}");
+    assert!(
+        !stderr.contains("sk-first"),
+        "the secret is never printed: {stderr}"
+    );
+}

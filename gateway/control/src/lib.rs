@@ -8,9 +8,9 @@
 //! ejection events) but the data plane never calls it.
 //!
 //! # Layout
-//! - [`reload`]: the controller's state (base config, weight overrides,
-//!   stable versions, history), publish, drain of removed replicas;
-//!   [`reload::Source`]: where a config is read again from.
+//! - [`reload`]: the [`Controller`] and its state (base config, weight
+//!   overrides, stable versions, history), publish, drain of removed
+//!   replicas; [`reload::Source`]: where a config is read again from.
 //! - [`rollout`]: automatic canary rollouts: figures (fed by an observer)
 //!   and a pure `decide`; [`driver`]: the loop that applies its actions.
 //! - [`watch`]: triggers: the config file changing, SIGHUP.

@@ -11,8 +11,8 @@
 //! crate above. This crate imports neither.
 //!
 //! # Layout
-//! The request path reads top to bottom in [`handle`]; each phase is one
-//! file:
+//! The request path reads top to bottom in [`handle`] ([`Proxy::handle`]);
+//! each phase is one file:
 //! - [`endpoint`]: classify (404/405); [`local`]: answers given here.
 //! - [`budget`]: the gateway-wide budget of buffered request bodies.
 //! - [`openai`]: the one parse of an OpenAI body (model, stream, prompt).
@@ -20,8 +20,10 @@
 //!   [`admission`]: the wait queues when every replica is full.
 //! - [`forward`]: one attempt: build, authorize, send, classify, hold the
 //!   first SSE event.
-//! - [`body`]: the response body holding the replica's slot; [`sse`]: the
-//!   stream watch; [`usage`]: token usage read off an answer.
+//! - `guarded.rs`: the response body holding the replica's slot (idle
+//!   timeout, keep-alive, SSE error event); `observed.rs`: the body that
+//!   finishes the request's observer; [`body`]: the body type (a leaf);
+//!   [`sse`]: the stream watch; [`usage`]: token usage read off an answer.
 //! - [`upstream`]: per-replica address and credentials ([`upstream::Upstream::authorize`]
 //!   is the one place credentials are attached, for requests and probes);
 //!   [`adapter`]: cloud protocols (Azure OpenAI, Bedrock, SageMaker).
