@@ -13,6 +13,11 @@ use crate::Secret;
 pub use rustls_pki_types::TrustAnchor;
 
 /// A whole validated config.
+///
+/// Serializes (YAML for people, JSON for `GET /admin/config`) with the
+/// file's own field names and shapes, those of [`crate::raw`], so that
+/// the output loads again into an equivalent config; secrets show as
+/// `<redacted>` and must be put back before it does.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
     /// Listeners and limits.
@@ -357,8 +362,10 @@ impl Protocol {
     }
 }
 
-/// One model server.
-#[derive(Debug, Clone, Serialize)]
+/// One model server. Serializes as `replicas[i]` is written (see
+/// [`crate::serialize`]): `protocol` names the cloud API, whose settings
+/// go back into the `azure` / `aws` blocks; derived fields are left out.
+#[derive(Debug, Clone)]
 pub struct Replica {
     /// Unique id; live stats follow it across reloads.
     pub id: String,
@@ -497,9 +504,10 @@ pub struct Cost {
     pub tokens_per_hour: Option<f64>,
 }
 
-/// How the gateway authenticates to one replica.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// How the gateway authenticates to one replica. Serializes as the
+/// `auth` block is written (`bearer`, `header` + `value`, `bearer_file`,
+/// `header` + `value_file`), secrets as `<redacted>`.
+#[derive(Debug, Clone)]
 pub enum UpstreamAuth {
     /// `Authorization: Bearer <token>`.
     Bearer(Secret),
