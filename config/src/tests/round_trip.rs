@@ -215,3 +215,24 @@ fn the_examples_round_trip() {
     }
     assert!(seen >= 2, "examples not found in {}", dir.display());
 }
+
+#[test]
+fn the_output_posted_back_with_its_placeholders_is_refused() {
+    let out = serde_yaml_ng::to_string(&load_str(&everything(), &env).unwrap()).unwrap();
+    let refused = load_str(&out, &|_| None).unwrap_err().to_string();
+    for field in [
+        "server.admin_token",
+        "replicas[0].auth.bearer",
+        "replicas[1].auth.value",
+        "replicas[7].aws.access_key_id",
+        "replicas[7].aws.session_token",
+        "replicas[8].aws.secret_access_key",
+    ] {
+        assert!(
+            refused.contains(&format!(
+                "{field}: the secret is the `<redacted>` placeholder"
+            )),
+            "{field} not refused:\n{refused}"
+        );
+    }
+}
