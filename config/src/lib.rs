@@ -11,6 +11,7 @@
 //! - [`defaults`]: every default value, defined once, with why.
 //! - [`secret`]: [`Secret`], and the one rule for secrets sent in headers.
 //! - [`model`]: the validated, immutable types the rest of Switchyard consumes.
+//! - [`serialize`]: how those types serialize: back in the file's format.
 //!
 //! There is one way in: [`load_str`] (or [`load_file`]). The gateway's startup,
 //! `switchyard check`, the demo and (later) reloads all go through it, so a
@@ -24,6 +25,7 @@ pub mod interp;
 pub mod model;
 pub mod raw;
 pub mod secret;
+pub mod serialize;
 pub mod validate;
 
 use serde_yaml_ng::Value;

@@ -13,6 +13,11 @@ use crate::Secret;
 pub use rustls_pki_types::TrustAnchor;
 
 /// A whole validated config.
+///
+/// Serializes (YAML for people, JSON for `GET /admin/config`) with the
+/// file's own field names and shapes, those of [`crate::raw`], so that
+/// the output loads again into an equivalent config; secrets show as
+/// `<redacted>` and must be put back before it does.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
     /// Listeners and limits.
@@ -25,7 +30,8 @@ pub struct Config {
     pub replicas: Vec<Replica>,
     /// SHA-256 of the interpolated document, hex. Two loads of the same
     /// content give the same hash, which is how a reload of an unchanged file
-    /// is recognised as a no-op.
+    /// is recognised as a no-op. Not part of the file: not serialized.
+    #[serde(skip_serializing)]
     pub hash: String,
 }
 
@@ -44,6 +50,7 @@ pub struct ServerConfig {
     /// Admin listen address (default `127.0.0.1:9090`).
     pub admin_listen: SocketAddr,
     /// When set, admin endpoints other than probes require `Authorization: Bearer <token>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<Secret>,
     /// Size and time limits.
     pub limits: Limits,
@@ -57,42 +64,42 @@ pub struct Limits {
     /// Largest request head accepted (431 above it).
     pub max_header_bytes: usize,
     /// Time a client has to send its request head.
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "header_read_timeout_ms", serialize_with = "ms")]
     pub header_read_timeout: Duration,
     /// Time a client has to send its request body (408 after it).
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "body_read_timeout_ms", serialize_with = "ms")]
     pub body_read_timeout: Duration,
     /// Time to open a TCP connection to a replica.
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "connect_timeout_ms", serialize_with = "ms")]
     pub connect_timeout: Duration,
     /// Deadline for a replica's response headers (504 after it), across all
     /// failover attempts.
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "request_timeout_ms", serialize_with = "ms")]
     pub request_timeout: Duration,
     /// Deadline for one attempt's response headers; past it the attempt is
     /// abandoned and the next replica tried (a replica that never answers
     /// costs this, not the whole request). Defaults to `request_timeout`.
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "attempt_timeout_ms", serialize_with = "ms")]
     pub attempt_timeout: Duration,
     /// Longest silence between two response-body chunks before the response is cut
     /// with an explicit error.
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "stream_idle_timeout_ms", serialize_with = "ms")]
     pub stream_idle_timeout: Duration,
     /// Time in-flight requests and streams get to finish on shutdown.
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "shutdown_grace_ms", serialize_with = "ms")]
     pub shutdown_grace: Duration,
     /// Time in-flight requests on a replica that a reload removed get to
     /// finish; streams still running after it end with an explicit error.
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "drain_timeout_ms", serialize_with = "ms")]
     pub drain_timeout: Duration,
     /// After SIGTERM, readiness turns false at once but the listeners keep
     /// accepting this long, so load balancers (or the next process of a
     /// zero-downtime upgrade) take over before connections are refused.
     /// Default 0.
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "shutdown_overlap_ms", serialize_with = "ms")]
     pub shutdown_overlap: Duration,
     /// How long an idle pooled upstream connection is kept open.
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "pool_idle_timeout_ms", serialize_with = "ms")]
     pub pool_idle_timeout: Duration,
     /// Idle pooled connections kept per replica.
     pub pool_max_idle_per_host: usize,
@@ -100,13 +107,13 @@ pub struct Limits {
     /// event; past it the attempt fails over like a timeout. Defaults to
     /// `attempt_timeout` (a model that takes long to start streaming should
     /// not also hold up failover until the whole attempt's deadline).
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "first_token_timeout_ms", serialize_with = "ms")]
     pub first_token_timeout: Duration,
     /// After a stream is committed, silence from the replica this long
     /// sends the client an SSE comment (`: keep-alive`) so proxies between
     /// us and the client do not time it out. `None`: off. Separate from
     /// `stream_idle_timeout`, which still cuts a stalled stream.
-    #[serde(serialize_with = "opt_ms")]
+    #[serde(rename = "sse_keepalive_ms", serialize_with = "opt_ms")]
     pub sse_keepalive: Option<Duration>,
     /// Request-body bytes held for replay across all requests in flight;
     /// past it new requests get 503 + `Retry-After` instead of memory.
@@ -173,11 +180,13 @@ impl Provider {
 /// `clouds.<id>`
 #[derive(Debug, Clone, Serialize)]
 pub struct Cloud {
-    /// The key under `clouds`.
+    /// The key under `clouds` (serialized as that key only).
+    #[serde(skip_serializing)]
     pub id: String,
     /// Who runs it.
     pub provider: Provider,
     /// Region, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
 }
 
@@ -197,8 +206,10 @@ pub struct ModelGroup {
     /// further with `x-switchyard-clouds`, never widen it.
     pub residency: Vec<String>,
     /// Active health checks of the group's replicas; `None`: passive only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
     /// Automatic canary rollout, when one is declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
 }
 
@@ -214,7 +225,7 @@ pub struct Rollout {
     /// Canary traffic percentage per step, increasing; default 5, 25, 50, 100.
     pub steps: Vec<u32>,
     /// How long each step runs before it is judged. Default 60 s.
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "step_interval_ms", serialize_with = "ms")]
     pub step_interval: Duration,
     /// Requests each side needs in a step's window before it is judged; a
     /// step short of them is extended. Default 20.
@@ -247,15 +258,17 @@ pub struct Routing {
     /// `max_concurrency` (0: shed at once). Default 64.
     pub queue_size: usize,
     /// Longest wait in that queue before the request is shed with 429.
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "queue_timeout_ms", serialize_with = "ms")]
     pub queue_timeout: Duration,
     /// A replica that was just added by a reload or has just come back
     /// from an ejection ramps from 10% to its full share of traffic and
     /// concurrency over this window, instead of taking a thundering herd
     /// with a cold cache. Zero: off. Default 10 s.
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "slow_start_ms", serialize_with = "ms")]
     pub slow_start: Duration,
-    /// Settings of the `affinity` policy (ignored by the others).
+    /// Settings of the `affinity` policy (ignored by the others), serialized
+    /// as the file spells them: `affinity_*` fields of `routing`.
+    #[serde(flatten)]
     pub affinity: Affinity,
 }
 
@@ -264,14 +277,17 @@ pub struct Routing {
 pub struct Affinity {
     /// Request header holding the session key (lower case). Default
     /// `x-switchyard-session`.
+    #[serde(rename = "affinity_header")]
     pub header: String,
     /// Without the header, this many leading bytes of the prompt
     /// (`messages`, or `prompt`) are the key, so requests sharing a system
     /// prompt land where its KV cache is. 0: header only. Default 256.
+    #[serde(rename = "affinity_prefix_bytes")]
     pub prefix_bytes: usize,
     /// Bounded load: a replica with more than this multiple of the average
     /// in-flight load passes the key to the next replica in hash order, so
     /// one hot key cannot overload a replica. Default 1.25, at least 1.
+    #[serde(rename = "affinity_load_factor")]
     pub load_factor: f64,
 }
 
@@ -289,10 +305,10 @@ impl Default for Affinity {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthCheck {
     /// Time between two probes of one replica. Default 5 s.
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "interval_ms", serialize_with = "ms")]
     pub interval: Duration,
     /// Deadline of one probe. Default 1 s (or `interval`, if shorter).
-    #[serde(serialize_with = "ms")]
+    #[serde(rename = "timeout_ms", serialize_with = "ms")]
     pub timeout: Duration,
     /// Consecutive good probes that bring a down replica back. Default 2.
     pub rise: u32,
@@ -301,6 +317,7 @@ pub struct HealthCheck {
     /// Path probed, appended to the replica's base URL; `None`: the
     /// protocol's cheap endpoint (`/v1/models` for OpenAI,
     /// `/v2/health/ready` for KServe), never a billed completion.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
 }
 
@@ -345,8 +362,10 @@ impl Protocol {
     }
 }
 
-/// One model server.
-#[derive(Debug, Clone, Serialize)]
+/// One model server. Serializes as `replicas[i]` is written (see
+/// [`crate::serialize`]): `protocol` names the cloud API, whose settings
+/// go back into the `azure` / `aws` blocks; derived fields are left out.
+#[derive(Debug, Clone)]
 pub struct Replica {
     /// Unique id; live stats follow it across reloads.
     pub id: String,
@@ -485,9 +504,10 @@ pub struct Cost {
     pub tokens_per_hour: Option<f64>,
 }
 
-/// How the gateway authenticates to one replica.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// How the gateway authenticates to one replica. Serializes as the
+/// `auth` block is written (`bearer`, `header` + `value`, `bearer_file`,
+/// `header` + `value_file`), secrets as `<redacted>`.
+#[derive(Debug, Clone)]
 pub enum UpstreamAuth {
     /// `Authorization: Bearer <token>`.
     Bearer(Secret),

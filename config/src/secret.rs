@@ -59,14 +59,25 @@ pub enum HeaderValueError {
     /// by the HTTP client.
     #[error("contains a non-ASCII character")]
     NonAscii,
+    /// `<redacted>`, what a serialized config (`GET /admin/config`) shows
+    /// in place of every secret: posted back unedited, it would replace
+    /// the real credentials with the placeholder.
+    #[error(
+        "is the `<redacted>` placeholder of a serialized config (put the secret back, e.g. as `${{VAR}}`)"
+    )]
+    Placeholder,
 }
 
 /// Checks that `value` can be sent as a header value as it is: visible
-/// ASCII, with spaces or tabs only inside, and not empty.
+/// ASCII, with spaces or tabs only inside, not empty, and not the
+/// `<redacted>` placeholder.
 ///
 /// Inline and `${ENV}` values are checked with this as they are: a
 /// trailing newline there is a mistake to fix, not to guess around.
 pub fn check_header_value(value: &str) -> Result<(), HeaderValueError> {
+    if value == REDACTED {
+        return Err(HeaderValueError::Placeholder);
+    }
     let blank = |b: u8| b == b' ' || b == b'\t';
     let bytes = value.as_bytes();
     if bytes.iter().all(|&b| blank(b)) {
@@ -150,6 +161,7 @@ mod tests {
             ("clé", HeaderValueError::NonAscii),
             (" sk", HeaderValueError::SurroundingWhitespace),
             ("sk\t", HeaderValueError::SurroundingWhitespace),
+            ("<redacted>", HeaderValueError::Placeholder),
         ] {
             assert_eq!(check_header_value(bad), Err(why), "{bad:?}");
         }

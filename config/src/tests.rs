@@ -337,3 +337,4 @@ fn hourly_private_capacity_becomes_a_price_per_token() {
 
 mod cloud;
 mod resolve;
+mod round_trip;

@@ -26,6 +26,8 @@ mod routing;
 mod server;
 mod tls;
 
+pub(crate) use cloud::metadata_address;
+
 /// How validation looks up environment variables: the same function that
 /// `${VAR}` interpolation used (see [`crate::load_str`]).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;

@@ -38,7 +38,7 @@ fn refused(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
 }
 
 /// A fresh file in the temp dir holding `contents`.
-fn temp_file(contents: &[u8]) -> PathBuf {
+pub(super) fn temp_file(contents: &[u8]) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
     let path = std::env::temp_dir().join(format!(
         "sy-config-{}-{}",
@@ -49,7 +49,7 @@ fn temp_file(contents: &[u8]) -> PathBuf {
     path
 }
 
-fn ca_pem() -> String {
+pub(super) fn ca_pem() -> String {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

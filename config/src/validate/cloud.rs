@@ -14,7 +14,7 @@ use crate::raw::{RawCloud, RawReplica};
 /// Why `url` points at a link-local or cloud metadata address, if it does.
 /// Literal addresses only: a host name is not resolved at validation (the
 /// config crate does no network I/O), see the README's SSRF notes.
-pub(super) fn metadata_address(url: &Url) -> Option<String> {
+pub(crate) fn metadata_address(url: &Url) -> Option<String> {
     let ip = match url.host()? {
         url::Host::Ipv4(v4) => IpAddr::V4(v4),
         url::Host::Ipv6(v6) => match v6.to_ipv4_mapped() {

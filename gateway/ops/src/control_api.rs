@@ -3,7 +3,7 @@
 //!
 //! | Method | Path | Does |
 //! |---|---|---|
-//! | GET  | `/admin/config` | serving config (secrets redacted), generation, hash, overrides, `last_error`, history |
+//! | GET  | `/admin/config` | serving config in the file's format (secrets redacted), generation, hash, overrides, `last_error`, history |
 //! | POST | `/admin/config` | apply the YAML body as the whole config |
 //! | POST | `/admin/reload` | read the config file again |
 //! | POST | `/admin/models/{name}/weights` | `{"v1": 90, "v2": 10}` |
