@@ -14,10 +14,12 @@
 //! - [`rollout`]: automatic canary rollouts: figures (fed by an observer)
 //!   and a pure `decide`; [`driver`]: the loop that applies its actions.
 //! - [`watch`]: triggers: the config file changing, SIGHUP.
+//! - [`credentials`]: the refresher of rotating upstream credentials.
 //! - [`probe`]: active health checks; [`health_events`]: ejections and
 //!   recoveries into the feed.
 //! - [`events`]: the bounded event feed operators read.
 
+pub mod credentials;
 pub mod driver;
 pub mod events;
 pub mod health_events;

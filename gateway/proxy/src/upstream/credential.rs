@@ -1,86 +1,93 @@
-//! A credential kept in a file that something else rotates (an Entra ID
-//! token refresher, a mounted Kubernetes secret).
+//! Credentials that change while the gateway runs, refreshed off the
+//! request path.
 //!
-//! The file is re-read when its modification time or size changes, checked
-//! at most once a second, so a rotation is picked up within a second without
-//! a reload and without a `stat` per request. Its content is read with
-//! config validation's rule ([`header_value_from_file_contents`]): one
-//! trailing line break is dropped, anything else must be a header value.
+//! A [`CredentialSource`] answers [`CredentialSource::current`] with a load
+//! (no I/O, no lock a refresh holds), and is brought up to date by
+//! [`CredentialSource::refresh`], which the control plane's refresher
+//! (`switchyard_control::credentials`) awaits every
+//! [`REFRESH_EVERY`]. The one source today is [`FileCredential`]: a file
+//! something else rotates (an Entra ID token refresher, a mounted
+//! Kubernetes secret). Token sources that need a network call (Entra ID,
+//! IRSA / web identity, GCP service accounts) implement the same trait:
+//! their refresh is async.
 
+use std::fmt;
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use tokio::time::Instant;
-
+use arc_swap::ArcSwap;
 use http::header::{self, HeaderName, HeaderValue};
 use switchyard_config::secret::header_value_from_file_contents;
 
-/// How often the file's metadata is looked at.
-const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How often the refresher brings every source up to date: a rotated file
+/// is in use within this.
+pub const REFRESH_EVERY: Duration = Duration::from_millis(500);
 
-/// A header whose value comes from a file.
-#[derive(Debug)]
+/// A credential header whose value can change while the gateway runs.
+pub trait CredentialSource: Send + Sync + fmt::Debug {
+    /// The header to send now. The error names where the credential comes
+    /// from, never its value.
+    fn current(&self) -> Result<(HeaderName, HeaderValue), String>;
+
+    /// Fetches the credential again when it may have changed.
+    fn refresh(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// A header whose value comes from a file, read with config validation's
+/// rule ([`header_value_from_file_contents`]): one trailing line break is
+/// dropped, anything else must be a header value. The file is read again
+/// when its modification time or size changes.
 pub struct FileCredential {
     name: HeaderName,
     bearer: bool,
     path: PathBuf,
-    state: Mutex<State>,
+    value: ArcSwap<Result<HeaderValue, String>>,
+    /// What the last refresh saw of the file; only refreshes touch it.
+    stamp: Mutex<Option<(SystemTime, u64)>>,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    checked: Option<Instant>,
-    stamp: Option<(SystemTime, u64)>,
-    value: Option<HeaderValue>,
+impl fmt::Debug for FileCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileCredential")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FileCredential {
     /// `header`: the header name (`api-key`); `None`: `Authorization: Bearer`.
-    pub fn new(header: Option<&str>, path: &Path) -> Self {
+    /// Reads the file once (generations are prepared off the request path);
+    /// later reads are the refresher's.
+    pub fn new(header: Option<&str>, path: &Path) -> Arc<Self> {
         let name = header
             .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
             .unwrap_or(header::AUTHORIZATION);
-        Self {
+        let cred = Self {
             bearer: header.is_none(),
             name,
             path: path.to_owned(),
-            state: Mutex::default(),
-        }
+            value: ArcSwap::from_pointee(Err(String::new())),
+            stamp: Mutex::new(None),
+        };
+        let first = std::fs::read_to_string(path)
+            .map_err(|e| cred.io_error(&e))
+            .and_then(|text| cred.parse(&text));
+        cred.value.store(Arc::new(first));
+        Arc::new(cred)
     }
 
-    /// The header to send now. The error names the file, never its content.
-    pub fn current(&self) -> Result<(HeaderName, HeaderValue), String> {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let due = st
-            .checked
-            .is_none_or(|t| now.duration_since(t) >= CHECK_EVERY);
-        if due || st.value.is_none() {
-            st.checked = Some(now);
-            let meta = std::fs::metadata(&self.path)
-                .map_err(|e| format!("credential file {}: {e}", self.path.display()))?;
-            let stamp = (
-                meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                meta.len(),
-            );
-            if st.stamp != Some(stamp) || st.value.is_none() {
-                st.value = Some(self.read()?);
-                st.stamp = Some(stamp);
-            }
-        }
-        match &st.value {
-            Some(v) => Ok((self.name.clone(), v.clone())),
-            None => Err(format!("credential file {} is empty", self.path.display())),
-        }
+    fn io_error(&self, e: &std::io::Error) -> String {
+        format!("credential file {}: {e}", self.path.display())
     }
 
-    fn read(&self) -> Result<HeaderValue, String> {
-        let text = std::fs::read_to_string(&self.path)
-            .map_err(|e| format!("credential file {}: {e}", self.path.display()))?;
+    fn parse(&self, text: &str) -> Result<HeaderValue, String> {
         // The same rule `check` applied at load: one trailing line break
         // dropped, anything else that is not a header value refused.
-        let secret = header_value_from_file_contents(&text)
+        let secret = header_value_from_file_contents(text)
             .map_err(|why| format!("credential file {}: the secret {why}", self.path.display()))?;
         let value = if self.bearer {
             format!("Bearer {secret}")
@@ -96,28 +103,73 @@ impl FileCredential {
         value.set_sensitive(true);
         Ok(value)
     }
+
+    async fn reread(&self) {
+        let meta = match tokio::fs::metadata(&self.path).await {
+            Ok(m) => m,
+            Err(e) => {
+                self.value.store(Arc::new(Err(self.io_error(&e))));
+                *self.stamp.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                return;
+            }
+        };
+        let stamp = (
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            meta.len(),
+        );
+        let seen = *self.stamp.lock().unwrap_or_else(|p| p.into_inner());
+        if seen == Some(stamp) && self.value.load().is_ok() {
+            return;
+        }
+        let read = tokio::fs::read_to_string(&self.path)
+            .await
+            .map_err(|e| self.io_error(&e))
+            .and_then(|text| self.parse(&text));
+        self.value.store(Arc::new(read));
+        *self.stamp.lock().unwrap_or_else(|p| p.into_inner()) = Some(stamp);
+    }
+}
+
+impl CredentialSource for FileCredential {
+    fn current(&self) -> Result<(HeaderName, HeaderValue), String> {
+        match &**self.value.load() {
+            Ok(v) => Ok((self.name.clone(), v.clone())),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    fn refresh(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(self.reread())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_rotated_file_is_read_again() {
+    #[tokio::test]
+    async fn a_rotated_file_is_in_use_after_a_refresh() {
         let path = std::env::temp_dir().join(format!("sy-cred-{}", fastrand::u64(..)));
         std::fs::write(&path, "first\n").unwrap();
         let cred = FileCredential::new(None, &path);
         assert_eq!(cred.current().unwrap().1, "Bearer first");
         std::fs::write(&path, "second-longer").unwrap();
-        // Force the next look at the file (a second has not passed).
-        cred.state.lock().unwrap().checked = None;
+        assert_eq!(
+            cred.current().unwrap().1,
+            "Bearer first",
+            "the request path does no I/O: the change waits for a refresh"
+        );
+        cred.refresh().await;
         let (name, value) = cred.current().unwrap();
         assert_eq!(name, header::AUTHORIZATION);
         assert_eq!(value, "Bearer second-longer");
         assert!(value.is_sensitive());
         std::fs::remove_file(&path).unwrap();
-        cred.state.lock().unwrap().checked = None;
+        cred.refresh().await;
         let err = cred.current().unwrap_err();
-        assert!(!err.contains("second"), "{err}");
+        assert!(
+            err.contains("credential file") && !err.contains("second"),
+            "{err}"
+        );
     }
 }

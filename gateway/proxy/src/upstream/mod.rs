@@ -10,7 +10,9 @@
 mod credential;
 mod tls;
 
-pub use credential::FileCredential;
+pub use credential::{CredentialSource, FileCredential, REFRESH_EVERY};
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Request;
@@ -71,8 +73,9 @@ pub struct Upstream {
     pub id_header: HeaderValue,
     /// The replica's version as a header value.
     pub version_header: HeaderValue,
-    /// A credential read from a file and re-read when it is rotated.
-    credential_file: Option<FileCredential>,
+    /// A credential that changes while the gateway runs (a rotated file),
+    /// brought up to date by the control plane's refresher.
+    credential: Option<Arc<dyn CredentialSource>>,
     /// Translation to a managed cloud's API; `None`: pass-through (OpenAI,
     /// KServe), which costs nothing per request.
     pub adapter: Option<Box<dyn crate::adapter::Adapter>>,
@@ -121,9 +124,9 @@ impl Upstream {
             } else {
                 Scheme::HTTP
             },
-            credential_file: match &replica.auth {
+            credential: match &replica.auth {
                 Some(UpstreamAuth::File { header, path }) => {
-                    Some(FileCredential::new(header.as_deref(), path))
+                    Some(FileCredential::new(header.as_deref(), path) as Arc<dyn CredentialSource>)
                 }
                 _ => None,
             },
@@ -161,14 +164,21 @@ impl Upstream {
         if let Some((name, value)) = &self.auth {
             req.headers_mut().insert(name.clone(), value.clone());
         }
-        if let Some(file) = &self.credential_file {
-            let (name, value) = file.current()?;
+        if let Some(source) = &self.credential {
+            let (name, value) = source.current()?;
             req.headers_mut().insert(name, value);
         }
         if let Some(adapter) = &self.adapter {
             adapter.authorize(req, body)?;
         }
         Ok(())
+    }
+
+    /// Brings the replica's changing credential (if any) up to date.
+    pub async fn refresh_credentials(&self) {
+        if let Some(source) = &self.credential {
+            source.refresh().await;
+        }
     }
 
     /// The client to send with: this replica's own (private CA) or `shared`.
