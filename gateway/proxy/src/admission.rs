@@ -5,6 +5,7 @@
 //! bound, and an admitted request's latency is never traded for a queued one.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
@@ -59,6 +60,9 @@ impl Queues {
 #[derive(Debug, Default)]
 pub struct GroupQueue {
     waiters: Mutex<[VecDeque<oneshot::Sender<()>>; 3]>,
+    /// Senders in `waiters` (live or not): lets a release with nobody
+    /// waiting, every response's end in normal operation, skip the lock.
+    queued: AtomicUsize,
 }
 
 impl GroupQueue {
@@ -68,24 +72,41 @@ impl GroupQueue {
         for q in waiters.iter_mut() {
             q.retain(|tx| !tx.is_closed());
         }
+        self.count(&waiters);
         if waiters.iter().map(VecDeque::len).sum::<usize>() >= capacity {
             return None;
         }
         let (tx, rx) = oneshot::channel();
         waiters[priority as usize].push_back(tx);
+        self.count(&waiters);
+        // Pairs with the fence in `wake_one` (Dekker): either a release
+        // that freed a slot sees this waiter, or the caller's look for a
+        // slot, which comes after this, sees the freed slot.
+        fence(Ordering::SeqCst);
         Some(rx)
     }
 
     /// A slot was released: wake the most urgent waiter still waiting.
+    /// With nobody queued, one atomic load and no lock.
     pub fn wake_one(&self) {
+        fence(Ordering::SeqCst);
+        if self.queued.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        for q in waiters.iter_mut() {
+        'all: for q in waiters.iter_mut() {
             while let Some(tx) = q.pop_front() {
                 if tx.send(()).is_ok() {
-                    return;
+                    break 'all;
                 }
             }
         }
+        self.count(&waiters);
+    }
+
+    fn count(&self, waiters: &[VecDeque<oneshot::Sender<()>>; 3]) {
+        let n = waiters.iter().map(VecDeque::len).sum();
+        self.queued.store(n, Ordering::Relaxed);
     }
 
     /// Requests waiting now (for the admin view and metrics).
@@ -147,6 +168,20 @@ mod tests {
         assert!(normal.try_recv().is_ok());
         assert!(waiting.try_recv().is_err());
         assert_eq!(q.len(), 1);
+    }
+
+    #[test]
+    fn a_release_with_nobody_queued_has_nothing_to_look_at() {
+        let q = GroupQueue::default();
+        q.wake_one();
+        assert_eq!(q.queued.load(Ordering::Relaxed), 0);
+        let gone = q.enqueue(Priority::Normal, 4).unwrap();
+        assert_eq!(q.queued.load(Ordering::Relaxed), 1);
+        drop(gone);
+        // The waiter left; the next release cleans it out, and releases
+        // after that skip the lock again.
+        q.wake_one();
+        assert_eq!(q.queued.load(Ordering::Relaxed), 0);
     }
 
     #[test]
