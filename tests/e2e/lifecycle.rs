@@ -100,6 +100,10 @@ async fn graceful_shutdown_lets_an_in_flight_stream_finish() {
     gw.begin_shutdown();
     assert!(!gw.proxy().is_ready(), "readiness turns false at once");
     eventually_refused(addr).await;
+    // The admin listener stays up through the drain: orchestrators see
+    // "not ready", not a refused connection.
+    let ready = http.get(gw.admin_addr, "/readyz").await;
+    assert_eq!(ready.status, 503, "readyz during the drain");
 
     while let Some(chunk) = next_chunk(&mut stream).await {
         text.push_str(std::str::from_utf8(&chunk).unwrap());

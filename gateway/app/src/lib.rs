@@ -73,8 +73,12 @@ pub struct Running {
     /// Where the admin API listens.
     pub admin_addr: SocketAddr,
     app: App,
-    /// Stops the listeners (after the shutdown overlap).
+    /// Stops the data listener (after the shutdown overlap).
     stop_listeners: CancellationToken,
+    /// Stops the admin listener, once the data plane has drained: `/readyz`
+    /// answers 503 all through the drain instead of refusing connections.
+    stop_admin: CancellationToken,
+    admin: TaskTracker,
     /// Stops the background loops once the listeners have drained.
     stop_background: CancellationToken,
     listeners: TaskTracker,
@@ -159,6 +163,9 @@ impl Running {
     pub async fn wait(self) -> io::Result<()> {
         self.listeners.close();
         self.listeners.wait().await;
+        self.stop_admin.cancel();
+        self.admin.close();
+        self.admin.wait().await;
         self.stop_background.cancel();
         self.app.tasks.close();
         self.app.tasks.wait().await;
@@ -179,16 +186,18 @@ pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Re
     let admin_addr = admin.local_addr()?;
     let app = App::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let stop_listeners = CancellationToken::new();
+    let stop_admin = CancellationToken::new();
     let stop_background = CancellationToken::new();
     let listeners = TaskTracker::new();
+    let admin_tasks = TaskTracker::new();
     listeners.spawn(server::serve_data(
         data,
         Arc::clone(&app.proxy),
         stop_listeners.clone().cancelled_owned(),
     ));
     let admin_router = switchyard_ops::admin::router(Arc::clone(&app.ops));
-    let admin_stop = stop_listeners.clone().cancelled_owned();
-    listeners.spawn(async move {
+    let admin_stop = stop_admin.clone().cancelled_owned();
+    admin_tasks.spawn(async move {
         if let Err(e) = axum::serve(admin, admin_router)
             .with_graceful_shutdown(admin_stop)
             .await
@@ -220,6 +229,8 @@ pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Re
         admin_addr,
         app,
         stop_listeners,
+        stop_admin,
+        admin: admin_tasks,
         stop_background,
         listeners,
     })
