@@ -30,7 +30,9 @@
 //! until the config declares a different rollout.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -163,6 +165,51 @@ impl Window {
     }
 }
 
+/// One group's two windows, fed on the request path under their own lock,
+/// so attempts of different groups never wait for each other or for a
+/// decision about another group.
+#[derive(Debug)]
+struct Windows {
+    /// Whether the current step's weights serve (figures count only then).
+    open: bool,
+    canary_version: String,
+    baseline_version: String,
+    canary: Window,
+    baseline: Window,
+}
+
+impl Windows {
+    fn new(spec: &Rollout) -> Self {
+        Self {
+            open: false,
+            canary_version: spec.canary.clone(),
+            baseline_version: spec.baseline.clone(),
+            canary: Window::new(),
+            baseline: Window::new(),
+        }
+    }
+
+    fn record(&mut self, version: &str, ok: bool, latency: Duration) {
+        if !self.open {
+            return;
+        }
+        let w = if version == self.canary_version {
+            &mut self.canary
+        } else if version == self.baseline_version {
+            &mut self.baseline
+        } else {
+            return;
+        };
+        w.requests += 1;
+        w.errors += u64::from(!ok);
+        let _ = w
+            .latency_us
+            .record((latency.as_micros() as u64).clamp(1, 3_600_000_000));
+    }
+}
+
+type Feed = Arc<Mutex<Windows>>;
+
 #[derive(Debug)]
 struct State {
     spec: Rollout,
@@ -174,8 +221,7 @@ struct State {
     /// The weights the controller last set; anything else means an operator
     /// took over.
     expected: BTreeMap<String, u32>,
-    canary: Window,
-    baseline: Window,
+    windows: Feed,
     history: Vec<Decision>,
     /// Passive ejections of (canary, baseline) replicas when the window
     /// started.
@@ -231,17 +277,33 @@ fn ejected_canary(
 impl State {
     fn new(spec: Rollout, now: Instant) -> Self {
         Self {
+            windows: Arc::new(Mutex::new(Windows::new(&spec))),
             spec,
             phase: Phase::Progressing,
             step: 0,
             step_started: now,
             applied: false,
             expected: BTreeMap::new(),
-            canary: Window::new(),
-            baseline: Window::new(),
             history: Vec::new(),
             ejections: (0, 0),
         }
+    }
+
+    fn windows(&self) -> std::sync::MutexGuard<'_, Windows> {
+        self.windows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current windows' (canary, baseline) figures.
+    fn figures(&self) -> (Figures, Figures) {
+        let w = self.windows();
+        (w.canary.figures(), w.baseline.figures())
+    }
+
+    /// Starts new windows (a new step); they stay closed until it serves.
+    fn reset_windows(&self) {
+        let mut w = self.windows();
+        w.canary = Window::new();
+        w.baseline = Window::new();
     }
 
     fn percent(&self) -> u32 {
@@ -264,14 +326,15 @@ impl State {
             action,
             "rollout: {reason}"
         );
+        let (canary, baseline) = self.figures();
         self.history.push(Decision {
             at_ms: crate::events::wall_ms(),
             step: self.step,
             percent: self.percent(),
             action,
             reason,
-            canary: self.canary.figures(),
-            baseline: self.baseline.figures(),
+            canary,
+            baseline,
         });
     }
 
@@ -279,13 +342,12 @@ impl State {
         self.step += 1;
         self.step_started = now;
         self.applied = false;
-        self.canary = Window::new();
-        self.baseline = Window::new();
+        self.reset_windows();
     }
 
     /// The guard rail the canary breaks, if any, once both sides have data.
     fn breach(&self) -> Option<String> {
-        let (c, b) = (self.canary.figures(), self.baseline.figures());
+        let (c, b) = self.figures();
         if c.requests < self.spec.min_requests || b.requests < self.spec.min_requests {
             return None;
         }
@@ -326,6 +388,9 @@ pub struct Rollouts {
     /// Fast path for [`Rollouts::observe`]: is any rollout progressing?
     active: AtomicBool,
     states: Mutex<HashMap<String, State>>,
+    /// The windows of progressing rollouts by group, for `observe`: a
+    /// lock-free load, then only that group's lock.
+    feeds: ArcSwap<HashMap<String, Feed>>,
 }
 
 impl Rollouts {
@@ -340,25 +405,11 @@ impl Rollouts {
         if !self.active.load(Ordering::Relaxed) {
             return;
         }
-        let mut states = self.states();
-        let Some(s) = states.get_mut(group) else {
-            return;
-        };
-        if s.phase != Phase::Progressing || !s.applied {
-            return;
+        if let Some(feed) = self.feeds.load().get(group) {
+            feed.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record(version, ok, latency);
         }
-        let w = if version == s.spec.canary {
-            &mut s.canary
-        } else if version == s.spec.baseline {
-            &mut s.baseline
-        } else {
-            return;
-        };
-        w.requests += 1;
-        w.errors += u64::from(!ok);
-        let _ = w
-            .latency_us
-            .record((latency.as_micros() as u64).clamp(1, 3_600_000_000));
     }
 
     /// Every rollout, for `GET /admin/rollouts`.
@@ -366,16 +417,19 @@ impl Rollouts {
         let states = self.states();
         let mut out: Vec<RolloutView> = states
             .iter()
-            .map(|(g, s)| RolloutView {
-                group: g.clone(),
-                spec: s.spec.clone(),
-                phase: s.phase.clone(),
-                step: s.step,
-                percent: s.percent(),
-                step_elapsed_ms: s.step_started.elapsed().as_millis() as u64,
-                canary: s.canary.figures(),
-                baseline: s.baseline.figures(),
-                history: s.history.clone(),
+            .map(|(g, s)| {
+                let (canary, baseline) = s.figures();
+                RolloutView {
+                    group: g.clone(),
+                    spec: s.spec.clone(),
+                    phase: s.phase.clone(),
+                    step: s.step,
+                    percent: s.percent(),
+                    step_elapsed_ms: s.step_started.elapsed().as_millis() as u64,
+                    canary,
+                    baseline,
+                    history: s.history.clone(),
+                }
             })
             .collect();
         out.sort_by(|a, b| a.group.cmp(&b.group));
@@ -422,8 +476,7 @@ impl Rollouts {
                     s.applied = true;
                     s.expected = wanted;
                     s.step_started = now;
-                    s.canary = Window::new();
-                    s.baseline = Window::new();
+                    s.reset_windows();
                     actions.push(Action::Event(
                         "rollout_step",
                         m.name.clone(),
@@ -465,7 +518,7 @@ impl Rollouts {
             if now.saturating_duration_since(s.step_started) < spec.step_interval {
                 continue;
             }
-            let (c, b) = (s.canary.figures(), s.baseline.figures());
+            let (c, b) = s.figures();
             if c.requests < spec.min_requests || b.requests < spec.min_requests {
                 // Judge only on enough data; keep the step running. Logged
                 // once per step, not every tick.
@@ -509,7 +562,17 @@ impl Rollouts {
                 actions.push(Action::Weights(m.name.clone(), next));
             }
         }
-        let active = states.values().any(|s| s.phase == Phase::Progressing);
+        // Windows count only while their step's weights serve.
+        let mut feeds = HashMap::new();
+        for (g, s) in states.iter() {
+            let open = s.phase == Phase::Progressing && s.applied;
+            s.windows().open = open;
+            if s.phase == Phase::Progressing {
+                feeds.insert(g.clone(), Arc::clone(&s.windows));
+            }
+        }
+        let active = !feeds.is_empty();
+        self.feeds.store(Arc::new(feeds));
         self.active.store(active, Ordering::Relaxed);
         actions
     }
