@@ -173,10 +173,22 @@ impl Running {
     }
 }
 
-/// Binds the config's two addresses and starts serving.
+/// Binds the config's two addresses and starts serving; an address
+/// another process listens on is refused (see [`start_takeover`]).
 pub async fn start(config: Config) -> io::Result<Running> {
-    let data = server::bind(config.server.listen, "server.listen").await?;
-    let admin = server::bind(config.server.admin_listen, "server.admin_listen").await?;
+    start_bound(config, false).await
+}
+
+/// Like [`start`], but shares addresses another gateway listens on: the
+/// zero-downtime upgrade (`switchyard run --takeover`), after which the
+/// old process is sent SIGTERM.
+pub async fn start_takeover(config: Config) -> io::Result<Running> {
+    start_bound(config, true).await
+}
+
+async fn start_bound(config: Config, takeover: bool) -> io::Result<Running> {
+    let data = server::bind(config.server.listen, "server.listen", takeover).await?;
+    let admin = server::bind(config.server.admin_listen, "server.admin_listen", takeover).await?;
     start_on(config, data, admin)
 }
 

@@ -39,6 +39,11 @@ enum Command {
         /// `POST /admin/reload` still do).
         #[arg(long)]
         no_watch: bool,
+        /// Share the listen addresses with the gateway already serving
+        /// them (a zero-downtime upgrade: then SIGTERM the old one).
+        /// Without it, an address in use is an error.
+        #[arg(long)]
+        takeover: bool,
     },
     /// Validate a config file and list every problem; exit code 1 if any.
     Check {
@@ -60,10 +65,18 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { file } => check(&file),
         Command::Probe { admin } => probe(admin),
-        Command::Run { config, no_watch } => run_async(async move {
+        Command::Run {
+            config,
+            no_watch,
+            takeover,
+        } => run_async(async move {
             let path = config;
             let config = switchyard_config::load_file(&path)?;
-            let running = switchyard_gateway::start(config).await?;
+            let running = if takeover {
+                switchyard_gateway::start_takeover(config).await?
+            } else {
+                switchyard_gateway::start(config).await?
+            };
             running.set_source(&path);
             // Reload triggers: the file changing on disk, and SIGHUP.
             let _watch = if no_watch {

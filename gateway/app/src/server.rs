@@ -17,24 +17,50 @@ use switchyard_proxy::Proxy;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
-/// Binds with `SO_REUSEPORT` (on Unix), so a new gateway process can bind
-/// the same address while the old one drains: the zero-downtime upgrade
-/// (see README, "Upgrading without downtime"). Two unrelated processes
-/// cannot share the port by accident: Linux allows it only for the same user.
-pub async fn bind(addr: SocketAddr, field: &str) -> io::Result<TcpListener> {
+/// Binds `addr` for serving. Listeners use `SO_REUSEPORT` (on Unix), so
+/// a new gateway process can bind the same address while the old one
+/// drains: the zero-downtime upgrade (README, "Upgrading without
+/// downtime"). That handover must be asked for: unless `takeover` is set,
+/// an address another process already listens on is refused with a clear
+/// error, instead of two gateways silently sharing its traffic.
+pub async fn bind(addr: SocketAddr, field: &str, takeover: bool) -> io::Result<TcpListener> {
     let named =
         |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {addr} ({field}): {e}"));
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()
-    } else {
-        tokio::net::TcpSocket::new_v6()
+    if !takeover && addr.port() != 0 {
+        in_use_check(addr).map_err(|e| match e.kind() {
+            io::ErrorKind::AddrInUse => io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot listen on {addr} ({field}): another process listens there; \
+                     to take it over for a zero-downtime upgrade, start with --takeover"
+                ),
+            ),
+            _ => named(e),
+        })?;
     }
-    .map_err(named)?;
+    let socket = new_socket(addr).map_err(named)?;
     socket.set_reuseaddr(true).map_err(named)?;
     #[cfg(unix)]
     socket.set_reuseport(true).map_err(named)?;
     socket.bind(addr).map_err(named)?;
     socket.listen(1024).map_err(named)
+}
+
+fn new_socket(addr: SocketAddr) -> io::Result<tokio::net::TcpSocket> {
+    if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+}
+
+/// Binds `addr` without `SO_REUSEPORT` and lets it go: that fails with
+/// `AddrInUse` exactly when some process listens there (ours set
+/// `SO_REUSEPORT`, which a socket without it cannot share).
+fn in_use_check(addr: SocketAddr) -> io::Result<()> {
+    let probe = new_socket(addr)?;
+    probe.set_reuseaddr(true)?;
+    probe.bind(addr)
 }
 
 /// How long just-accepted connections get to send their first request

@@ -211,7 +211,24 @@ fn an_upgrade_hands_the_port_to_a_new_process_without_refusing_connections() {
         .collect();
     std::thread::sleep(Duration::from_millis(300));
 
-    let new = spawn(&path, admin_new, &[]);
+    // Without --takeover the port in use is refused, naming the way out.
+    let refused = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("ADMIN", format!("127.0.0.1:{admin_new}"))
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "a second gateway must not silently share the port"
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("another process listens there") && stderr.contains("--takeover"),
+        "{stderr}"
+    );
+
+    let new = spawn(&path, admin_new, &["--takeover"]);
     wait_ready(admin_new);
     let before = ok.load(Ordering::Relaxed);
     signal(&old, "-TERM");
