@@ -78,6 +78,30 @@ pub const AFFINITY_PREFIX_BYTES: usize = 256;
 /// setting for consistent hashing with bounded loads.
 pub const AFFINITY_LOAD_FACTOR: f64 = 1.25;
 
+/// The Gateway API Inference Extension's endpoint picker scrapes every
+/// 50 ms and OOMed at fleet scale (llm-d-router #2195); 250 ms keeps
+/// figures fresh for GPU-second requests at a fifth of the cost.
+pub const ENGINE_INTERVAL: Duration = Duration::from_millis(250);
+/// Figures older than 2 s are not trusted (the inference extension's
+/// staleness bound): routing falls back to this gateway's in-flight.
+pub const ENGINE_STALE: Duration = Duration::from_secs(2);
+/// 64 bytes (~16 tokens, vLLM's block size) per hashed prompt block, as
+/// the inference extension's prefix plugin does with characters.
+pub const PREFIX_BLOCK_BYTES: usize = 64;
+/// 128 blocks (8 KiB of prompt) cover system prompts and a few turns.
+pub const PREFIX_MAX_BLOCKS: usize = 128;
+/// 16,384 remembered blocks per replica (1 MiB of prompt text; 128 KiB of
+/// index), about a 7B model's KV cache on one GPU.
+pub const PREFIX_INDEX_BLOCKS: usize = 16_384;
+/// llm-d's default scorer weights, queue : KV : prefix = 2 : 2 : 3.
+pub const PREFIX_WEIGHT: f64 = 3.0;
+/// See [`PREFIX_WEIGHT`].
+pub const QUEUE_WEIGHT: f64 = 2.0;
+/// See [`PREFIX_WEIGHT`].
+pub const KV_WEIGHT: f64 = 2.0;
+/// Engines' Prometheus endpoint.
+pub const METRICS_PATH: &str = "/metrics";
+
 // --- models[i].health_check ---
 
 /// A probe every 5 s finds a dead replica quickly at a negligible cost.

@@ -270,6 +270,84 @@ pub struct Routing {
     /// as the file spells them: `affinity_*` fields of `routing`.
     #[serde(flatten)]
     pub affinity: Affinity,
+    /// How replicas are scored on engine figures and cached prefixes
+    /// (`least_loaded`, `cost_aware` and `prefix_cache`), as `routing` fields.
+    #[serde(flatten)]
+    pub scoring: Scoring,
+}
+
+/// Engine-signal and prefix-cache scoring of a group's replicas.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scoring {
+    /// Scrape interval of replicas with an `engine`.
+    #[serde(rename = "engine_interval_ms", serialize_with = "ms")]
+    pub engine_interval: Duration,
+    /// Engine figures older than this are ignored.
+    #[serde(rename = "engine_stale_ms", serialize_with = "ms")]
+    pub engine_stale: Duration,
+    /// Bytes of prompt per hashed block.
+    pub prefix_block_bytes: usize,
+    /// Most leading blocks of one prompt considered.
+    pub prefix_max_blocks: usize,
+    /// Blocks remembered per replica.
+    pub prefix_index_blocks: usize,
+    /// Weight of the cached share of the prompt.
+    pub prefix_weight: f64,
+    /// Weight of the queue (engine's waiting + this gateway's in-flight since
+    /// the scrape).
+    pub queue_weight: f64,
+    /// Weight of the engine's KV-cache use.
+    pub kv_weight: f64,
+}
+
+impl Default for Scoring {
+    fn default() -> Self {
+        use crate::defaults as d;
+        Self {
+            engine_interval: d::ENGINE_INTERVAL,
+            engine_stale: d::ENGINE_STALE,
+            prefix_block_bytes: d::PREFIX_BLOCK_BYTES,
+            prefix_max_blocks: d::PREFIX_MAX_BLOCKS,
+            prefix_index_blocks: d::PREFIX_INDEX_BLOCKS,
+            prefix_weight: d::PREFIX_WEIGHT,
+            queue_weight: d::QUEUE_WEIGHT,
+            kv_weight: d::KV_WEIGHT,
+        }
+    }
+}
+
+/// The inference engine behind a replica: which metric names carry its
+/// queue depth, running requests and KV-cache use (the Gateway API
+/// Inference Extension's model-server protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    /// `vllm:num_requests_waiting`, `vllm:num_requests_running`,
+    /// `vllm:kv_cache_usage_perc` (older: `vllm:gpu_cache_usage_perc`).
+    Vllm,
+    /// `sglang:num_queue_reqs`, `sglang:num_running_reqs`, `sglang:token_usage`.
+    Sglang,
+    /// trtllm-serve: `trtllm_num_requests_waiting`, `trtllm_num_requests_running`,
+    /// `trtllm_kv_cache_utilization`.
+    TrtllmServe,
+    /// Triton with TensorRT-LLM: `nv_trt_llm_request_metrics{request_type=waiting|scheduled}`,
+    /// `nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=fraction}`.
+    TritonTrtllm,
+    /// TGI: `tgi_queue_size`, `tgi_batch_current_size`; no KV-cache gauge.
+    Tgi,
+}
+
+impl Engine {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Vllm => "vllm",
+            Engine::Sglang => "sglang",
+            Engine::TrtllmServe => "trtllm_serve",
+            Engine::TritonTrtllm => "triton_trtllm",
+            Engine::Tgi => "tgi",
+        }
+    }
 }
 
 /// `affinity` policy settings: which key, and how much imbalance is allowed.
@@ -339,6 +417,9 @@ pub enum Policy {
     /// prefix, with bounded load, so a conversation returns to the replica
     /// holding its KV cache.
     Affinity,
+    /// The replica whose (approximate) prefix cache holds the longest
+    /// prefix of the prompt, weighed against its queue and KV-cache use.
+    PrefixCache,
 }
 
 /// Wire protocol a replica speaks.
@@ -397,6 +478,11 @@ pub struct Replica {
     pub cloud_api: Option<CloudApi>,
     /// Extra CA certificates trusted for this (`https`) replica.
     pub tls: Option<Tls>,
+    /// The inference engine behind it, whose metrics are scraped; `None`:
+    /// routing uses this gateway's own in-flight count and latency only.
+    pub engine: Option<Engine>,
+    /// Path of the engine's Prometheus metrics.
+    pub metrics_path: String,
 }
 
 /// `replicas[i].tls`: trust for a replica whose certificate is issued by a

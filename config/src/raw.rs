@@ -166,6 +166,22 @@ pub struct RawRouting {
     /// `affinity`: a replica above this multiple of the average load passes
     /// the key on (bounded-load consistent hashing).
     pub affinity_load_factor: Option<f64>,
+    /// How often replicas with an `engine` have their metrics scraped.
+    pub engine_interval_ms: Option<i64>,
+    /// Engine figures older than this are ignored (in-flight only).
+    pub engine_stale_ms: Option<i64>,
+    /// `prefix_cache`: bytes of prompt per hashed block.
+    pub prefix_block_bytes: Option<i64>,
+    /// `prefix_cache`: most leading blocks of one prompt considered.
+    pub prefix_max_blocks: Option<i64>,
+    /// `prefix_cache`: blocks remembered per replica (its approximate cache).
+    pub prefix_index_blocks: Option<i64>,
+    /// Weight of the cached-prefix share in the replica score.
+    pub prefix_weight: Option<f64>,
+    /// Weight of the engine's queue (and this gateway's in-flight) in the score.
+    pub queue_weight: Option<f64>,
+    /// Weight of the engine's KV-cache use in the score.
+    pub kv_weight: Option<f64>,
 }
 
 /// `models[i].health_check:`
@@ -218,6 +234,12 @@ pub struct RawReplica {
     pub azure: Option<RawAzure>,
     /// `protocol: bedrock`: region and credentials for SigV4.
     pub aws: Option<RawAws>,
+    /// Inference engine behind a private replica (`vllm`, `sglang`,
+    /// `trtllm_serve`, `triton_trtllm`, `tgi`): its `/metrics` are scraped
+    /// for queue depth and KV-cache use.
+    pub engine: Option<String>,
+    /// Path of the engine's Prometheus metrics (default `/metrics`).
+    pub metrics_path: Option<String>,
 }
 
 /// `replicas[i].tls:`

@@ -48,6 +48,10 @@ struct RawReplica<'a> {
     azure: Option<&'a AzureOpenAi>,
     #[serde(skip_serializing_if = "Option::is_none")]
     aws: Option<RawAws<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    engine: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_path: Option<&'a str>,
 }
 
 /// `replicas[i].aws`, for `bedrock` and `sagemaker`.
@@ -121,6 +125,9 @@ impl Serialize for Replica {
             tls: self.tls.as_ref(),
             allow_link_local: validate::metadata_address(&self.url).is_some(),
             azure,
+            engine: self.engine.map(crate::model::Engine::as_str),
+            metrics_path: (self.metrics_path != crate::defaults::METRICS_PATH)
+                .then_some(self.metrics_path.as_str()),
             aws: aws.map(|(region, c, endpoint_name)| RawAws {
                 region,
                 access_key_id: &c.access_key_id,

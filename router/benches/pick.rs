@@ -50,6 +50,7 @@ fn pick(c: &mut Criterion) {
             protocol: Protocol::OpenAi,
             clouds: &[],
             affinity_key: None,
+            prefix: &[],
         };
         let mut seed = 0u64;
         group.bench_with_input(BenchmarkId::from_parameter(n), &t, |b, t| {
@@ -79,6 +80,7 @@ fn policies(c: &mut Criterion) {
                     protocol: Protocol::OpenAi,
                     clouds: &[],
                     affinity_key: Some(seed >> 7),
+                    prefix: &[],
                 };
                 let ranking = t.rank(black_box(&req), seed).unwrap();
                 let admitted = t.admit("chat", &ranking, &[]).unwrap();

@@ -63,6 +63,14 @@ impl Entry {
     }
 
     /// In-flight over capacity, in millionths (integer, so ties are exact).
+    /// Engine figures at `now` under the group's staleness bound, corrected
+    /// for this gateway's sends since the scrape; `None`: in-flight only.
+    pub(crate) fn engine(&self, now: u64, stale_ms: u64) -> Option<crate::engine::EngineView> {
+        self.stats
+            .engine
+            .view(self.stats.in_flight(), now, stale_ms)
+    }
+
     pub(crate) fn utilisation(&self) -> u64 {
         u64::from(self.stats.in_flight()) * 1_000_000 / u64::from(self.replica.max_concurrency)
     }

@@ -14,8 +14,12 @@
 //! - [`health`]: passive outlier detection (eject, half-open probe,
 //!   recover), active-check state with hysteresis, slow start, [`clock`].
 //! - [`error`]: [`RouteError`], why no replica could be chosen.
+//! - [`engine`]: what a replica's inference engine last reported (queue,
+//!   KV cache), corrected for our sends since; [`prefix`]: the chained
+//!   prompt-block hashes and each replica's approximate prefix cache.
 //! - [`stats`]: lock-free live numbers per replica id (in-flight, EWMA
-//!   latency, errors) and the RAII slot guard; these outlive config swaps.
+//!   latency, errors, engine figures, prefix index) and the RAII slot
+//!   guard; these outlive config swaps.
 //! - [`lifecycle`]: active, draining, retired across reloads.
 //! - `entry`: one replica as routing reads it ([`Entry`]: capacity in slow
 //!   start, routable, residency).
@@ -28,6 +32,7 @@
 //! - [`pick`]: ranking candidates (pure, lazy) and admitting into a slot
 //!   (one CAS).
 
+pub mod engine;
 mod entry;
 pub mod error;
 mod hash;
@@ -36,13 +41,16 @@ mod lane;
 pub mod lifecycle;
 pub mod pick;
 mod policy;
+pub mod prefix;
 pub mod stats;
 pub mod table;
 
+pub use engine::{EngineFigures, EngineLoad, EngineView};
 pub use error::RouteError;
 pub use hash::affinity_key;
 pub use health::{ActiveView, EjectionReason, HealthState, clock};
 pub use pick::{Admitted, Ranking, RouteRequest, parse_model};
+pub use prefix::{PrefixIndex, prefix_blocks};
 pub use stats::{InFlightGuard, Outcome, ReplicaStats, StatsRegistry};
 pub use table::{Entry, Group, ReplicaTable, VersionSlot};
 

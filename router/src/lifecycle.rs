@@ -64,6 +64,7 @@ replicas:
             protocol: Protocol::OpenAi,
             clouds: &[],
             affinity_key: None,
+            prefix: &[],
         };
         let (a, b) = (&table.entries()[0].stats, &table.entries()[1].stats);
         a.drain();

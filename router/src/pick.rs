@@ -38,6 +38,9 @@ pub struct RouteRequest<'a> {
     /// ([`crate::affinity_key`]); `None` routes by load. Whatever the policy, a
     /// key also pins the version choice (sticky sessions across rollouts).
     pub affinity_key: Option<u64>,
+    /// `prefix_cache` policy: the prompt's chained block hashes
+    /// ([`crate::prefix_blocks`]); empty for other policies.
+    pub prefix: &'a [u64],
 }
 
 /// The order in which replicas may serve one request, best first.
@@ -47,6 +50,11 @@ pub struct Ranking<'t> {
     table: &'t ReplicaTable,
     /// The request's own cloud restriction (owned: it outlives the headers).
     clouds: Vec<String>,
+    /// The prompt's blocks, recorded into the admitted replica's prefix
+    /// index (owned for the same reason; empty unless `prefix_cache`).
+    prefix: Vec<u64>,
+    /// That index's capacity (the group's `prefix_index_blocks`).
+    prefix_capacity: usize,
 }
 
 impl Ranking<'_> {
@@ -121,6 +129,7 @@ impl ReplicaTable {
             rng: SplitMix(rand),
             now,
             key: req.affinity_key,
+            prefix: req.prefix,
         };
         let mut segments = Vec::new();
         if let Some(v) = pin {
@@ -143,6 +152,12 @@ impl ReplicaTable {
             segments,
             table: self,
             clouds: req.clouds.iter().map(|c| (*c).to_owned()).collect(),
+            prefix: if group.uses_prefixes() {
+                req.prefix.to_vec()
+            } else {
+                Vec::new()
+            },
+            prefix_capacity: group.scoring.prefix_index_blocks,
         };
         let restricted = !req.clouds.is_empty()
             || !group.residency.is_empty()
@@ -223,6 +238,11 @@ impl ReplicaTable {
             match entry.stats.try_acquire(entry.capacity(now)) {
                 Some(mut guard) => {
                     guard.set_admission(admission);
+                    // The engine will cache this prompt's blocks.
+                    entry
+                        .stats
+                        .prefix
+                        .record(&ranking.prefix, ranking.prefix_capacity);
                     return Ok(Admitted {
                         index: i,
                         entry,
@@ -292,6 +312,8 @@ impl ReplicaTable {
             residency: &g.residency,
             key: cx.key,
             now: cx.now,
+            scoring: &g.scoring,
+            prefix: cx.prefix,
         };
         g.policy.order(&candidates, &mut cx.rng, out);
     }
@@ -315,9 +337,10 @@ impl ReplicaTable {
 }
 
 /// What ranking carries from version to version for one request.
-struct Cx {
+struct Cx<'a> {
     proto: Protocol,
     rng: SplitMix,
     now: u64,
     key: Option<u64>,
+    prefix: &'a [u64],
 }

@@ -38,6 +38,7 @@ const REQ: RouteRequest<'static> = RouteRequest {
     protocol: Protocol::OpenAi,
     clouds: &[],
     affinity_key: None,
+    prefix: &[],
 };
 
 proptest! {

@@ -46,6 +46,10 @@ pub struct ReplicaStats {
     /// Active, draining (removed by a reload) or retired (drain window over);
     /// see `lifecycle.rs`.
     pub(crate) lifecycle: std::sync::atomic::AtomicU8,
+    /// What its inference engine last reported (queue, KV cache).
+    pub engine: crate::engine::EngineLoad,
+    /// The prompt blocks this gateway sent it (its approximate prefix cache).
+    pub prefix: crate::prefix::PrefixIndex,
 }
 
 impl ReplicaStats {

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use switchyard_config::{Affinity, Config, Protocol};
+use switchyard_config::{Affinity, Config, Protocol, Scoring};
 
 pub use crate::entry::Entry;
 use crate::hash::affinity_key;
@@ -54,6 +54,8 @@ pub struct Group {
     pub(crate) policy: Policy,
     /// Clouds/providers this group may reach (empty: any).
     pub residency: Vec<String>,
+    /// Engine-signal and prefix-cache scoring settings.
+    pub scoring: Scoring,
 }
 
 impl Group {
@@ -68,6 +70,12 @@ impl Group {
     /// the gateway only computes a key when it will be used.
     pub fn affinity(&self) -> Option<&Affinity> {
         self.policy.affinity()
+    }
+
+    /// Whether the group routes on cached prompt prefixes, so the gateway
+    /// only hashes a prompt into blocks when it will be used.
+    pub fn uses_prefixes(&self) -> bool {
+        self.policy.uses_prefixes()
     }
 }
 
@@ -123,6 +131,7 @@ impl ReplicaTable {
                 m.name.clone(),
                 Group {
                     name: m.name.clone(),
+                    scoring: m.routing.scoring.clone(),
                     versions,
                     fallbacks: m.fallbacks.clone(),
                     policy: Policy::from_config(&m.routing),

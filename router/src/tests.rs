@@ -33,6 +33,7 @@ fn req(model: &str) -> RouteRequest<'_> {
         protocol: Protocol::OpenAi,
         clouds: &[],
         affinity_key: None,
+        prefix: &[],
     }
 }
 
@@ -98,6 +99,7 @@ fn unknown_model_and_wrong_protocol_are_distinct_errors() {
         protocol: Protocol::KserveV2,
         clouds: &[],
         affinity_key: None,
+        prefix: &[],
     };
     assert_eq!(ids(&t, &t.rank(&kserve, 1).unwrap()), vec!["t"]);
 }
@@ -220,6 +222,7 @@ fn residency_restricts_and_never_spills_outside() {
         protocol: Protocol::OpenAi,
         clouds: &["private"],
         affinity_key: None,
+        prefix: &[],
     };
     for seed in 0..50 {
         let r = t.rank(&private, seed).unwrap();
@@ -242,6 +245,7 @@ fn residency_restricts_and_never_spills_outside() {
         protocol: Protocol::OpenAi,
         clouds: &["gcp"],
         affinity_key: None,
+        prefix: &[],
     };
     assert!(matches!(
         t.rank(&nowhere, 1),
@@ -297,6 +301,7 @@ fn a_session_key_sticks_to_one_version_and_only_moves_toward_a_growing_canary() 
     let version_of = |t: &ReplicaTable, key: u64, seed: u64| {
         let r = RouteRequest {
             affinity_key: Some(key),
+            prefix: &[],
             ..req("chat")
         };
         let first = t.rank(&r, seed).unwrap().iter().next().unwrap();

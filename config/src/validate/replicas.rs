@@ -9,7 +9,7 @@ use url::Url;
 
 use super::{Validator, cloud};
 use crate::defaults as d;
-use crate::model::{Cloud, Cost, ModelGroup, Provider, Replica};
+use crate::model::{Cloud, Cost, Engine, ModelGroup, Provider, Replica};
 use crate::raw::{RawCost, RawReplica};
 
 impl Validator<'_> {
@@ -61,6 +61,18 @@ impl Validator<'_> {
                 .int(&path, "max_concurrency", r.max_concurrency, 1, 100_000)
                 .map_or(d::MAX_CONCURRENCY, |n| n as u32);
             let cost = self.cost(&path, r.cost);
+            let engine = self.engine(&path, r.engine.as_deref(), provider, cloud_api.is_some());
+            let metrics_path = match r.metrics_path {
+                Some(p) if p.starts_with('/') && !p.contains(['?', '#', ' ']) => p,
+                Some(p) => {
+                    self.err(
+                        format!("{path}.metrics_path"),
+                        format!("`{p}` must be an absolute path without query (e.g. /metrics)"),
+                    );
+                    d::METRICS_PATH.to_owned()
+                }
+                None => d::METRICS_PATH.to_owned(),
+            };
             let auth = self.auth(&path, r.auth);
             if r.upstream_model.as_ref().is_some_and(String::is_empty) {
                 self.err(format!("{path}.upstream_model"), "must not be empty");
@@ -81,10 +93,47 @@ impl Validator<'_> {
                     auth,
                     cloud_api,
                     tls,
+                    engine,
+                    metrics_path,
                 });
             }
         }
         out
+    }
+
+    /// `replicas[i].engine`: only private replicas have an engine whose
+    /// metrics the gateway can read (a managed cloud's are its own).
+    fn engine(
+        &mut self,
+        path: &str,
+        engine: Option<&str>,
+        provider: Provider,
+        cloud_api: bool,
+    ) -> Option<Engine> {
+        let engine = match engine? {
+            "vllm" => Engine::Vllm,
+            "sglang" => Engine::Sglang,
+            "trtllm_serve" => Engine::TrtllmServe,
+            "triton_trtllm" => Engine::TritonTrtllm,
+            "tgi" => Engine::Tgi,
+            other => {
+                self.err(
+                    format!("{path}.engine"),
+                    format!(
+                        "unknown engine `{other}` (expected vllm, sglang, trtllm_serve, triton_trtllm or tgi)"
+                    ),
+                );
+                return None;
+            }
+        };
+        if cloud_api || provider != Provider::Private {
+            self.err(
+                format!("{path}.engine"),
+                "only replicas in a private cloud have an engine to scrape",
+            );
+            return None;
+        }
+        Some(engine)
     }
 
     fn replica_version(

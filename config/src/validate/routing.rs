@@ -3,7 +3,7 @@
 
 use super::{Validator, http_token};
 use crate::defaults as d;
-use crate::model::{Affinity, HealthCheck, Policy, Routing};
+use crate::model::{Affinity, HealthCheck, Policy, Routing, Scoring};
 use crate::raw::{RawHealthCheck, RawRouting};
 
 impl Validator<'_> {
@@ -15,11 +15,12 @@ impl Validator<'_> {
             Some("round_robin") => Policy::RoundRobin,
             Some("weighted") => Policy::Weighted,
             Some("affinity") => Policy::Affinity,
+            Some("prefix_cache") => Policy::PrefixCache,
             Some(other) => {
                 self.err(
                     format!("{path}.policy"),
                     format!(
-                        "unknown policy `{other}` (expected cost_aware, least_loaded, round_robin, weighted or affinity)"
+                        "unknown policy `{other}` (expected cost_aware, least_loaded, round_robin, weighted, affinity or prefix_cache)"
                     ),
                 );
                 Policy::CostAware
@@ -32,7 +33,9 @@ impl Validator<'_> {
                 format!("must be > 0 and <= 1, got {spill_at}"),
             );
         }
+        let scoring = self.scoring(path, &raw);
         Routing {
+            scoring,
             slow_start: self
                 .ms_or_zero(path, "slow_start_ms", raw.slow_start_ms, 3_600_000)
                 .unwrap_or(d::SLOW_START),
@@ -50,6 +53,68 @@ impl Validator<'_> {
             queue_timeout: self
                 .ms(path, "queue_timeout_ms", raw.queue_timeout_ms)
                 .unwrap_or(d::QUEUE_TIMEOUT),
+        }
+    }
+
+    /// `models[i].routing`'s engine-signal and prefix-cache settings.
+    fn scoring(&mut self, path: &str, raw: &RawRouting) -> Scoring {
+        let d = Scoring::default();
+        let mut weight = |field: &str, v: Option<f64>, default: f64| {
+            let w = v.unwrap_or(default);
+            if !(w.is_finite() && (0.0..=100.0).contains(&w)) {
+                self.err(
+                    format!("{path}.{field}"),
+                    format!("must be 0..=100, got {w}"),
+                );
+                return default;
+            }
+            w
+        };
+        let prefix_weight = weight("prefix_weight", raw.prefix_weight, d.prefix_weight);
+        let queue_weight = weight("queue_weight", raw.queue_weight, d.queue_weight);
+        let kv_weight = weight("kv_weight", raw.kv_weight, d.kv_weight);
+        let engine_interval = self
+            .ms(path, "engine_interval_ms", raw.engine_interval_ms)
+            .unwrap_or(d.engine_interval);
+        let engine_stale = self
+            .ms(path, "engine_stale_ms", raw.engine_stale_ms)
+            .unwrap_or(d.engine_stale);
+        if engine_stale < engine_interval {
+            self.err(
+                format!("{path}.engine_stale_ms"),
+                format!(
+                    "must be at least engine_interval_ms ({} ms), or every figure is stale",
+                    engine_interval.as_millis()
+                ),
+            );
+        }
+        Scoring {
+            engine_interval,
+            engine_stale,
+            prefix_block_bytes: self
+                .int(
+                    path,
+                    "prefix_block_bytes",
+                    raw.prefix_block_bytes,
+                    8,
+                    1 << 16,
+                )
+                .unwrap_or(d.prefix_block_bytes),
+            prefix_max_blocks: self
+                .int(path, "prefix_max_blocks", raw.prefix_max_blocks, 1, 4096)
+                .unwrap_or(d.prefix_max_blocks),
+            prefix_index_blocks: self
+                .int(
+                    path,
+                    "prefix_index_blocks",
+                    raw.prefix_index_blocks,
+                    64,
+                    1 << 22,
+                )
+                .unwrap_or(d.prefix_index_blocks),
+            prefix_weight,
+            queue_weight,
+            kv_weight,
         }
     }
 

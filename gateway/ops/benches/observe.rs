@@ -50,6 +50,7 @@ fn observe(c: &mut Criterion) {
         protocol: Protocol::OpenAi,
         clouds: &[],
         affinity_key: None,
+        prefix: &[],
     };
     // The parts of a request that are there with or without metrics.
     let bare = || {

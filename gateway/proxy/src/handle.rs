@@ -129,11 +129,13 @@ where
 
     // 6. Rank every replica that may serve (pure, lazy).
     let clouds = allowed_clouds(&parts.headers);
+    let prefix = prefix_blocks(&snap, &model, openai.as_ref(), &body);
     let route = RouteRequest {
         model: &model,
         protocol,
         clouds: &clouds,
         affinity_key: affinity_key(&snap, &model, &parts.headers, openai.as_ref(), &body),
+        prefix: &prefix,
     };
     let ranking = snap.table.rank(&route, fastrand::u64(..))?;
 
@@ -250,6 +252,28 @@ fn affinity_key(
     let (start, end) = openai?.prompt?;
     let end = end.min(start + settings.prefix_bytes);
     (settings.prefix_bytes > 0).then(|| switchyard_router::affinity_key(&body[start..end]))
+}
+
+/// The `prefix_cache` policy's prompt blocks, only for groups that use it
+/// (no allocation otherwise): the `messages` (or `prompt`) JSON as the
+/// client sent it, located by the one parse `openai.rs` does, in chained
+/// blocks of the group's `prefix_block_bytes`. Requests that share a system
+/// prompt, or a conversation's earlier turns, share their leading blocks.
+fn prefix_blocks(
+    snap: &Snapshot,
+    model: &str,
+    openai: Option<&openai::OpenAiHead>,
+    body: &[u8],
+) -> Vec<u64> {
+    let group = snap.table.group(switchyard_router::parse_model(model).0);
+    match (group, openai.and_then(|h| h.prompt)) {
+        (Some(g), Some((start, end))) if g.uses_prefixes() => switchyard_router::prefix_blocks(
+            &body[start..end],
+            g.scoring.prefix_block_bytes,
+            g.scoring.prefix_max_blocks,
+        ),
+        _ => Vec::new(),
+    }
 }
 
 /// `x-switchyard-clouds: private,aws-east`: cloud ids or providers this

@@ -35,7 +35,7 @@ impl Choose for Affinity {
     ///
     /// The one policy that is O(n) per version: rendezvous hashing needs
     /// every score (GPU groups are tens to hundreds of replicas).
-    fn order<'t>(&'t self, c: &Candidates<'t>, rng: &mut SplitMix, out: &mut Vec<Segment<'t>>) {
+    fn order<'t>(&'t self, c: &Candidates<'t, '_>, rng: &mut SplitMix, out: &mut Vec<Segment<'t>>) {
         let replicas = c.lane.replicas();
         let Some(key) = c.key else {
             out.push(p2c(c, replicas, rng));

@@ -26,12 +26,18 @@ impl CostAware {
 }
 
 impl Choose for CostAware {
-    fn order<'t>(&'t self, c: &Candidates<'t>, rng: &mut SplitMix, out: &mut Vec<Segment<'t>>) {
+    fn order<'t>(&'t self, c: &Candidates<'t, '_>, rng: &mut SplitMix, out: &mut Vec<Segment<'t>>) {
         let mut full = Vec::new();
         for tier in c.lane.tiers() {
             let seg = p2c(c, tier, rng);
-            let winner = seg.head[0].unwrap_or(tier[0]);
-            if c.entries[winner].utilisation() >= self.spill_at {
+            let winner = &c.entries[seg.head[0].unwrap_or(tier[0])];
+            // Full by our slots, or by the engine's own saturation: a queue
+            // forming, or its KV cache past the spill threshold.
+            let stale = c.scoring.engine_stale.as_millis() as u64;
+            let engine_full = winner
+                .engine(c.now, stale)
+                .is_some_and(|v| v.queue > 0 || (v.kv * 1e6) as u64 >= self.spill_at);
+            if winner.utilisation() >= self.spill_at || engine_full {
                 full.push(seg);
             } else {
                 out.push(seg);

@@ -12,7 +12,7 @@ use super::seam::{Candidates, Choose, Segment};
 pub(crate) struct LeastLoaded;
 
 impl Choose for LeastLoaded {
-    fn order<'t>(&'t self, c: &Candidates<'t>, rng: &mut SplitMix, out: &mut Vec<Segment<'t>>) {
+    fn order<'t>(&'t self, c: &Candidates<'t, '_>, rng: &mut SplitMix, out: &mut Vec<Segment<'t>>) {
         out.push(p2c(c, c.lane.replicas(), rng));
     }
 }
@@ -20,7 +20,7 @@ impl Choose for LeastLoaded {
 /// Power of two choices over a non-empty `replicas`, by PeakEWMA cost: the
 /// two random replicas are ordered by [`pair`].
 pub(crate) fn p2c<'t>(
-    c: &Candidates<'t>,
+    c: &Candidates<'t, '_>,
     replicas: &'t [usize],
     rng: &mut SplitMix,
 ) -> Segment<'t> {
@@ -30,7 +30,7 @@ pub(crate) fn p2c<'t>(
     }
     let a = rng.below(n);
     let b = (a + 1 + rng.below(n - 1)) % n;
-    let (first, second) = pair(c.entries, replicas[a], replicas[b], c.now);
+    let (first, second) = pair(c, replicas[a], replicas[b]);
     c.segment(replicas, [Some(first), Some(second)], rng.below(n))
 }
 
@@ -47,15 +47,25 @@ pub(crate) fn p2c<'t>(
 /// equal capacities it is exactly `latency × (in_flight + 1)`; with unequal
 /// ones a 64-slot server is not judged full at the load that fills an
 /// 8-slot one. The cap itself is enforced by `admit`, not here.
-fn pair(entries: &[Entry], a: usize, b: usize, now: u64) -> (usize, usize) {
+///
+/// With fresh engine figures (a replica with an `engine`), the engine's own
+/// queue counts as load on top of our in-flight (a request queued in vLLM
+/// waits like one of ours), and KV-cache use scales the cost by
+/// `1 + kv_weight × kv`: a replica about to preempt is dearer.
+fn pair(c: &Candidates<'_, '_>, a: usize, b: usize) -> (usize, usize) {
+    let (entries, now) = (c.entries, c.now);
     let (ea, eb) = (&entries[a], &entries[b]);
     let (la, lb) = match (ea.stats.peak_latency(now), eb.stats.peak_latency(now)) {
         (None, None) => (1.0, 1.0),
         (Some((x, _)), None) | (None, Some((x, _))) => (x, x),
         (Some((x, wa)), Some((y, wb))) => (x * wa + y * (1.0 - wa), y * wb + x * (1.0 - wb)),
     };
+    let stale = c.scoring.engine_stale.as_millis() as u64;
     let cost = |e: &Entry, latency: f64| {
-        latency * f64::from(e.stats.in_flight() + 1)
+        let (queue, kv) = e
+            .engine(now, stale)
+            .map_or((0.0, 0.0), |v| (f64::from(v.queue), v.kv));
+        latency * (f64::from(e.stats.in_flight() + 1) + queue) * (1.0 + c.scoring.kv_weight * kv)
             / (f64::from(e.replica.max_concurrency) * e.ramp(now))
     };
     if cost(eb, lb) < cost(ea, la) {

@@ -9,6 +9,7 @@
 //! | `round_robin.rs` | next replica in turn | O(1) |
 //! | `weighted.rs` | draw by replica `weight` | O(log n) |
 //! | `affinity.rs` | rendezvous hashing, bounded load | O(n) |
+//! | `prefix_cache.rs` | longest cached prompt prefix vs. queue and KV use | O(n × matched blocks) |
 //!
 //! # Adding a policy
 //! Add its variant to `switchyard_config::Policy` (and its spelling to the
@@ -20,10 +21,13 @@
 mod affinity;
 mod cost_aware;
 mod least_loaded;
+mod prefix_cache;
 mod round_robin;
 mod seam;
 mod weighted;
 
+#[cfg(test)]
+mod signal_tests;
 #[cfg(test)]
 mod tests;
 
@@ -50,13 +54,14 @@ impl Policy {
             Kind::RoundRobin => Box::new(round_robin::RoundRobin::default()),
             Kind::Weighted => Box::new(weighted::Weighted),
             Kind::Affinity => Box::new(affinity::Affinity::new(routing.affinity.clone())),
+            Kind::PrefixCache => Box::new(prefix_cache::PrefixCache),
         })
     }
 
     /// Appends this request's order of `c`'s replicas to `out`.
     pub(crate) fn order<'t>(
         &'t self,
-        c: &Candidates<'t>,
+        c: &Candidates<'t, '_>,
         rng: &mut SplitMix,
         out: &mut Vec<Segment<'t>>,
     ) {
@@ -66,5 +71,10 @@ impl Policy {
     /// The `affinity` policy's settings (see [`Choose::affinity`]).
     pub(crate) fn affinity(&self) -> Option<&Affinity> {
         self.0.affinity()
+    }
+
+    /// See [`Choose::uses_prefixes`].
+    pub(crate) fn uses_prefixes(&self) -> bool {
+        self.0.uses_prefixes()
     }
 }

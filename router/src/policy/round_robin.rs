@@ -15,7 +15,7 @@ pub(crate) struct RoundRobin {
 }
 
 impl Choose for RoundRobin {
-    fn order<'t>(&'t self, c: &Candidates<'t>, _: &mut SplitMix, out: &mut Vec<Segment<'t>>) {
+    fn order<'t>(&'t self, c: &Candidates<'t, '_>, _: &mut SplitMix, out: &mut Vec<Segment<'t>>) {
         let all = c.lane.replicas();
         let start = self.cursor.fetch_add(1, Ordering::Relaxed) % all.len();
         out.push(c.segment(all, [None, None], start));

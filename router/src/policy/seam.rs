@@ -6,7 +6,7 @@
 
 use std::fmt::Debug;
 
-use switchyard_config::Affinity;
+use switchyard_config::{Affinity, Scoring};
 
 use crate::entry::Entry;
 use crate::hash::SplitMix;
@@ -21,17 +21,23 @@ use crate::lane::Lane;
 pub(crate) trait Choose: Debug + Send + Sync {
     /// Appends the order of `c`'s replicas for this request to `out`:
     /// usually one segment; `cost_aware` adds one per price tier.
-    fn order<'t>(&'t self, c: &Candidates<'t>, rng: &mut SplitMix, out: &mut Vec<Segment<'t>>);
+    fn order<'t>(&'t self, c: &Candidates<'t, '_>, rng: &mut SplitMix, out: &mut Vec<Segment<'t>>);
 
     /// The `affinity` policy's settings; `None` for every other policy, so
     /// the gateway only hashes a session or prompt when it will be used.
     fn affinity(&self) -> Option<&Affinity> {
         None
     }
+
+    /// Whether it ranks on the prompt's cached blocks; only then does the
+    /// gateway hash the prompt.
+    fn uses_prefixes(&self) -> bool {
+        false
+    }
 }
 
 /// What a policy sees of one version for one request.
-pub(crate) struct Candidates<'t> {
+pub(crate) struct Candidates<'t, 'r> {
     /// All replicas of the table (the lane holds indices into it).
     pub(crate) entries: &'t [Entry],
     /// This version's replicas that speak the request's protocol; never empty.
@@ -42,9 +48,13 @@ pub(crate) struct Candidates<'t> {
     pub(crate) key: Option<u64>,
     /// Now, on the [`crate::health::clock`] scale.
     pub(crate) now: u64,
+    /// The group's engine-signal and prefix-cache scoring settings.
+    pub(crate) scoring: &'t Scoring,
+    /// The request's prompt blocks (`prefix_cache` only; else empty).
+    pub(crate) prefix: &'r [u64],
 }
 
-impl<'t> Candidates<'t> {
+impl<'t> Candidates<'t, '_> {
     /// A segment over `replicas` with `head` first, then the rest from `start`.
     pub(crate) fn segment(
         &self,

@@ -32,6 +32,7 @@ fn req(key: Option<u64>) -> RouteRequest<'static> {
         protocol: Protocol::OpenAi,
         clouds: &[],
         affinity_key: key,
+        prefix: &[],
     }
 }
 

@@ -12,7 +12,7 @@ use super::seam::{Candidates, Choose, Segment};
 pub(crate) struct Weighted;
 
 impl Choose for Weighted {
-    fn order<'t>(&'t self, c: &Candidates<'t>, rng: &mut SplitMix, out: &mut Vec<Segment<'t>>) {
+    fn order<'t>(&'t self, c: &Candidates<'t, '_>, rng: &mut SplitMix, out: &mut Vec<Segment<'t>>) {
         let replicas = c.lane.replicas();
         let cumulative = c.lane.cumulative();
         let n = replicas.len();

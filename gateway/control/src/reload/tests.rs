@@ -85,6 +85,7 @@ proptest! {
                 protocol: Protocol::OpenAi,
                 clouds: &[],
                 affinity_key: None,
+                prefix: &[],
             };
             let ranking = snap.table.rank(&req, rand.wrapping_add(k as u64)).unwrap();
             for i in ranking.iter() {

@@ -1,0 +1,72 @@
+//! `prefix_cache`: the replica whose approximate prefix cache holds the
+//! longest prefix of the prompt, weighed against its load, so a shared
+//! system prompt or a conversation's history is prefilled once per replica
+//! rather than once per request — without piling onto one replica.
+//!
+//! Each replica of the version gets a score (higher is better), as the
+//! inference extension's and llm-d's scorers combine theirs:
+//!
+//! `prefix_weight × cached share − queue_weight × queue − kv_weight × kv`
+//!
+//! - cached share: leading prompt blocks found in the replica's index
+//!   ([`crate::prefix::PrefixIndex`]) over the prompt's blocks;
+//! - queue: (our in-flight + the engine's waiting queue when fresh) per
+//!   concurrency slot, so a full replica scores −`queue_weight`;
+//! - kv: the engine's KV-cache use, when fresh (else 0).
+//!
+//! With the default weights (3 : 2 : 2) a fully cached prompt outweighs a
+//! replica one slot-fill busier, never a saturated one. The best two go
+//! first; `admit` still enforces `max_concurrency`. A prompt too short to
+//! have a block ranks like `least_loaded`. Scoring is O(replicas × matched
+//! blocks): for GPU groups (tens of replicas), not for thousands.
+
+use crate::hash::SplitMix;
+
+use super::least_loaded::p2c;
+use super::seam::{Candidates, Choose, Segment};
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct PrefixCache;
+
+impl Choose for PrefixCache {
+    fn order<'t>(&'t self, c: &Candidates<'t, '_>, rng: &mut SplitMix, out: &mut Vec<Segment<'t>>) {
+        let replicas = c.lane.replicas();
+        if c.prefix.is_empty() || replicas.len() == 1 {
+            out.push(p2c(c, replicas, rng));
+            return;
+        }
+        let s = c.scoring;
+        let stale = s.engine_stale.as_millis() as u64;
+        let total = c.prefix.len() as f64;
+        let score = |i: usize| {
+            let e = &c.entries[i];
+            let cached = e.stats.prefix.matched(c.prefix) as f64 / total;
+            let (waiting, kv) = e
+                .engine(c.now, stale)
+                .map_or((0.0, 0.0), |v| (f64::from(v.queue), v.kv));
+            let queue = (f64::from(e.stats.in_flight()) + waiting)
+                / (f64::from(e.replica.max_concurrency) * e.ramp(c.now));
+            s.prefix_weight * cached - s.queue_weight * queue - s.kv_weight * kv
+        };
+        // Ties (a cold prompt everywhere, equal loads) go to a random
+        // replica, not always the first listed.
+        let offset = rng.below(replicas.len());
+        let mut best: [(f64, Option<usize>); 2] = [(f64::NEG_INFINITY, None); 2];
+        for k in 0..replicas.len() {
+            let i = replicas[(offset + k) % replicas.len()];
+            let sc = score(i);
+            if sc > best[0].0 {
+                best[1] = best[0];
+                best[0] = (sc, Some(i));
+            } else if sc > best[1].0 {
+                best[1] = (sc, Some(i));
+            }
+        }
+        out.push(c.segment(replicas, [best[0].1, best[1].1], offset));
+    }
+
+    fn uses_prefixes(&self) -> bool {
+        true
+    }
+}
