@@ -226,6 +226,10 @@ pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Re
         Arc::clone(control),
         stop_background.clone(),
     ));
+    app.tasks.spawn(switchyard_control::engine::run(
+        Arc::clone(control),
+        stop_background.clone(),
+    ));
     app.tasks.spawn(switchyard_control::credentials::run(
         Arc::clone(control),
         stop_background.clone(),

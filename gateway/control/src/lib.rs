@@ -14,13 +14,15 @@
 //! - [`rollout`]: automatic canary rollouts: figures (fed by an observer)
 //!   and a pure `decide`; [`driver`]: the loop that applies its actions.
 //! - [`watch`]: triggers: the config file changing, SIGHUP.
-//! - [`credentials`]: the refresher of rotating upstream credentials.
+//! - [`credentials`]: the refresher of rotating upstream credentials;
+//!   [`engine`]: engine-signal scraping (queue depth, KV-cache use).
 //! - [`probe`]: active health checks; [`health_events`]: ejections and
 //!   recoveries into the feed.
 //! - [`events`]: the bounded event feed operators read.
 
 pub mod credentials;
 pub mod driver;
+pub mod engine;
 pub mod events;
 pub mod health_events;
 pub mod probe;

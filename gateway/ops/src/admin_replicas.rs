@@ -53,6 +53,21 @@ struct ReplicaRow<'a> {
     slow_start_ramp: Option<f64>,
     weight: u32,
     cost: switchyard_config::Cost,
+    /// What the replica's inference engine last reported (replicas with an
+    /// `engine` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    engine: Option<EngineRow>,
+}
+
+/// A replica's last engine figures, and whether routing still trusts them.
+#[derive(Serialize)]
+struct EngineRow {
+    kind: &'static str,
+    waiting: Option<u32>,
+    running: Option<u32>,
+    kv_cache_usage: Option<f64>,
+    age_ms: Option<u64>,
+    stale: bool,
 }
 
 async fn replicas(State(gw): State<Arc<Ops>>) -> Response {
@@ -100,6 +115,22 @@ async fn replicas(State(gw): State<Arc<Ops>>) -> Response {
                     .filter(|ramp| *ramp < 1.0),
                 weight: r.weight,
                 cost: r.cost,
+                engine: r.engine.map(|kind| {
+                    let stale_ms = snap
+                        .table
+                        .group(&r.model)
+                        .map_or(0, |g| g.scoring.engine_stale.as_millis() as u64);
+                    let last = e.stats.engine.last();
+                    let age = last.map(|(_, at)| now.saturating_sub(at));
+                    EngineRow {
+                        kind: kind.as_str(),
+                        waiting: last.map(|(f, _)| f.waiting),
+                        running: last.map(|(f, _)| f.running),
+                        kv_cache_usage: last.and_then(|(f, _)| f.kv),
+                        age_ms: age,
+                        stale: age.is_none_or(|a| a > stale_ms),
+                    }
+                }),
             }
         })
         .collect();

@@ -220,6 +220,24 @@ impl Collector for Live {
         )?;
         self.per_replica(
             &mut encoder,
+            "replica_engine_waiting",
+            "Requests waiting in the replica's inference engine at its last scrape (NaN: no engine figures)",
+            |e| e.stats.engine.last().map_or(f64::NAN, |(f, _)| f64::from(f.waiting)),
+        )?;
+        self.per_replica(
+            &mut encoder,
+            "replica_engine_kv_cache_usage",
+            "KV-cache use (0..1) the replica's engine reported at its last scrape (NaN: none)",
+            |e| {
+                e.stats
+                    .engine
+                    .last()
+                    .and_then(|(f, _)| f.kv)
+                    .unwrap_or(f64::NAN)
+            },
+        )?;
+        self.per_replica(
+            &mut encoder,
             "replica_consecutive_failures",
             "Failures in a row since the last success (5 eject the replica)",
             |e| f64::from(e.stats.health.consecutive_failures()),
