@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use switchyard_fake_replica::{FakeProtocol, FaultRule, ReplicaConfig};
+use switchyard_fake_replica::{FakeProtocol, FaultRule, GpuModel, ReplicaConfig};
 
 /// Flags of `replica`.
 #[derive(clap::Args)]
@@ -53,6 +53,19 @@ pub struct ReplicaArgs {
     /// `bedrock` (verifies SigV4 with the test AWS keys).
     #[arg(long, default_value = "openai", value_parser = FakeProtocol::parse)]
     protocol: FakeProtocol,
+    /// GPU-like: a prefix cache of prompt blocks, and prefill time for the
+    /// uncached bytes before the first token (see `--prefill-us-per-byte`).
+    #[arg(long)]
+    gpu: bool,
+    /// With `--gpu`: prefill time per uncached prompt byte, in µs.
+    #[arg(long, default_value_t = 20, requires = "gpu")]
+    prefill_us_per_byte: u64,
+    /// With `--gpu`: prefix cache capacity, in blocks (LRU).
+    #[arg(long, default_value_t = 2048, requires = "gpu")]
+    cache_blocks: usize,
+    /// With `--gpu`: bytes of canonical prompt per cache block.
+    #[arg(long, default_value_t = 64, requires = "gpu", value_parser = clap::value_parser!(u64).range(1..))]
+    cache_block_bytes: u64,
     /// Runtime worker threads (1 = a single-threaded runtime).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -87,6 +100,11 @@ pub fn run(args: ReplicaArgs) -> anyhow::Result<()> {
         fault: args.fault,
         protocol: args.protocol,
         bearer: None,
+        gpu: args.gpu.then(|| GpuModel {
+            prefill_per_byte: Duration::from_micros(args.prefill_us_per_byte),
+            cache_blocks: args.cache_blocks,
+            cache_block_bytes: args.cache_block_bytes as usize,
+        }),
     };
     rt.block_on(async move {
         let addr = SocketAddr::new(args.host, args.port);

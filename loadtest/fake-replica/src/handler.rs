@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use crate::fault::Fault;
 use crate::server::Conn;
 use crate::stream::Slot;
-use crate::{RecordedRequest, Shared, cloud, control, converse, kserve, openai};
+use crate::{RecordedRequest, Shared, cloud, control, converse, gpu, kserve, openai};
 
 /// Body type of every answer.
 pub(crate) type FakeBody = BoxBody<Bytes, Infallible>;
@@ -77,6 +77,7 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
             return text(shared, StatusCode::OK, "ok");
         }
         (&Method::GET, "/v1/models") => return openai::models(shared),
+        (&Method::GET, "/metrics") => return gpu::metrics(shared),
         (m, p) if p.starts_with("/v2/models/") => match kserve::route(m, p) {
             kserve::Route::Infer => Kind::Kserve,
             kserve::Route::Metadata(name) => return kserve::metadata(shared, &name),
@@ -149,22 +150,41 @@ async fn infer(conn: &Conn, kind: Kind, req: Request<Incoming>) -> Response<Fake
             "injected failure",
         );
     }
-    let latency = shared.latency_us.load(Ordering::Relaxed);
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_micros(latency)).await;
+    let prefill = shared.gpu.as_ref().and_then(|g| g.plan(kind, &body));
+    let latency = Duration::from_micros(shared.latency_us.load(Ordering::Relaxed));
+    let wait = latency + prefill.as_ref().map_or(Duration::ZERO, |p| p.time);
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
     }
+    if let (Some(g), Some(p)) = (&shared.gpu, &prefill) {
+        g.commit(p);
+    }
+    let resp = answer(shared, kind, &body, slot, fault.as_ref(), model_from_path).await;
+    match prefill {
+        Some(p) => gpu::annotate(resp, &p),
+        None => resp,
+    }
+}
+
+/// The answer proper, once admitted and past latency and prefill.
+async fn answer(
+    shared: &Arc<Shared>,
+    kind: Kind,
+    body: &Bytes,
+    slot: Slot,
+    fault: Option<&Fault>,
+    model_from_path: Option<String>,
+) -> Response<FakeBody> {
     match kind {
         Kind::Kserve => {
             if let Some(Fault::SlowFirstToken { delay_ms }) = fault {
-                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                tokio::time::sleep(Duration::from_millis(*delay_ms)).await;
             }
-            kserve::infer(shared, model_from_path.as_deref().unwrap_or(""), &body)
+            kserve::infer(shared, model_from_path.as_deref().unwrap_or(""), body)
         }
-        Kind::Converse { stream } => converse::answer(shared, stream, &body, slot, fault.as_ref()),
-        Kind::Sagemaker { stream } => {
-            converse::sagemaker(shared, stream, &body, slot, fault.as_ref()).await
-        }
-        _ => openai::answer(shared, kind, &body, slot, fault.as_ref()).await,
+        Kind::Converse { stream } => converse::answer(shared, stream, body, slot, fault),
+        Kind::Sagemaker { stream } => converse::sagemaker(shared, stream, body, slot, fault).await,
+        _ => openai::answer(shared, kind, body, slot, fault).await,
     }
 }
 

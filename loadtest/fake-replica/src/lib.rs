@@ -9,6 +9,8 @@
 //!   in-flight, `fail_next`, `hold`/`release`, faults, last request).
 //! - [`Fault`], [`FaultRule`]: injected misbehaviour, also settable over HTTP
 //!   with `PUT /_control/fault` (see `control`).
+//! - [`GpuModel`]: opt-in prefix cache and prefill time (`gpu`), and the
+//!   vLLM-named Prometheus text of `GET /metrics` (answered in every mode).
 //! - `server`: accept loop and connection resets; `handler`: the endpoints;
 //!   `admit`: GPU-like slots and queue; `openai`/`kserve`: the wire shapes.
 //!
@@ -21,6 +23,7 @@ mod cloud;
 mod control;
 mod converse;
 mod fault;
+mod gpu;
 mod handler;
 mod kserve;
 mod openai;
@@ -33,6 +36,7 @@ pub use cloud::{
     TEST_AZURE_API_KEY,
 };
 pub use fault::{Fault, FaultRule};
+pub use gpu::{CACHED_BLOCKS_HEADER, GpuModel, PREFILL_HEADER};
 
 use std::future::Future;
 use std::io;
@@ -47,6 +51,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::admit::Admission;
 use crate::fault::FaultCell;
+use crate::gpu::Gpu;
 use crate::server::accept_loop;
 
 /// How a fake replica behaves.
@@ -83,6 +88,9 @@ pub struct ReplicaConfig {
     /// vLLM behind an API key) must carry `Authorization: Bearer <this>`,
     /// else 401 (counted in [`FakeReplica::auth_failures`]).
     pub bearer: Option<String>,
+    /// GPU-like prefill and prefix cache; `None` (the default): prompts
+    /// cost nothing and nothing is cached.
+    pub gpu: Option<GpuModel>,
 }
 
 impl Default for ReplicaConfig {
@@ -100,6 +108,7 @@ impl Default for ReplicaConfig {
             fault: None,
             protocol: FakeProtocol::OpenAi,
             bearer: None,
+            gpu: None,
         }
     }
 }
@@ -136,16 +145,19 @@ pub(crate) struct Shared {
     pub(crate) probes_fail: AtomicBool,
     /// Requests refused for their credentials (cloud protocols).
     pub(crate) auth_failures: AtomicU64,
+    /// Prefix cache and prefill model, when GPU-like.
+    pub(crate) gpu: Option<Gpu>,
 }
 
 impl Shared {
-    fn new(cfg: ReplicaConfig, record: bool) -> Arc<Self> {
+    pub(crate) fn new(cfg: ReplicaConfig, record: bool) -> Arc<Self> {
         let fault = FaultCell::default();
         if let Some(rule) = cfg.fault.clone() {
             fault.set(rule);
         }
         Arc::new(Self {
             admission: Admission::new(cfg.slots, cfg.queue),
+            gpu: cfg.gpu.clone().map(Gpu::new),
             fault,
             latency_us: AtomicU64::new(cfg.latency.as_micros() as u64),
             fail_rate_ppm: AtomicU32::new((cfg.fail_rate.clamp(0.0, 1.0) * 1e6) as u32),

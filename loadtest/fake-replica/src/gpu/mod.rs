@@ -1,0 +1,134 @@
+//! The GPU-like model (opt-in with [`GpuModel`]): a bounded prefix cache of
+//! prompt blocks and a prefill time per uncached byte, so that where a
+//! request lands changes its time to first token as it does on vLLM.
+//!
+//! The prompt's rendering, chunking and hashing are in `prompt` (the rules
+//! a prefix-aware router must follow); the LRU is `cache`; the Prometheus
+//! text of `GET /metrics` is `metrics`.
+
+mod cache;
+mod metrics;
+mod prompt;
+
+pub(crate) use metrics::metrics;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::{HeaderValue, Response};
+
+use crate::handler::{FakeBody, Kind};
+use cache::PrefixCache;
+
+/// Response header with the prefill time charged to a request, in µs.
+pub const PREFILL_HEADER: &str = "x-fake-prefill-us";
+/// Response header with the leading prompt blocks found in the cache.
+pub const CACHED_BLOCKS_HEADER: &str = "x-fake-cached-blocks";
+
+/// What makes a fake replica GPU-like.
+///
+/// Time to first token becomes queue wait (`slots`/`queue`) + `latency` +
+/// `prefill_per_byte` × the prompt bytes *not* covered by cached blocks
+/// (the canonical prompt's full `cache_block_bytes` chunks, chained-hashed;
+/// see the `gpu::prompt` docs for the exact rule). A request looks its
+/// blocks up once it holds a slot; its prefill done (before its first
+/// token), all its full blocks are inserted or refreshed in an LRU of
+/// `cache_blocks` blocks. Chat and completions only; other endpoints are
+/// unaffected.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GpuModel {
+    /// Prefill cost of one uncached prompt byte.
+    pub prefill_per_byte: Duration,
+    /// Cache capacity in blocks.
+    pub cache_blocks: usize,
+    /// Bytes per block (> 0).
+    pub cache_block_bytes: usize,
+}
+
+impl Default for GpuModel {
+    fn default() -> Self {
+        Self {
+            prefill_per_byte: Duration::from_micros(20),
+            cache_blocks: 2048,
+            cache_block_bytes: 64,
+        }
+    }
+}
+
+/// A replica's GPU state.
+pub(crate) struct Gpu {
+    model: GpuModel,
+    cache: Mutex<PrefixCache>,
+    /// Blocks looked up (a request's full blocks), a counter.
+    queries: AtomicU64,
+    /// Of which found in the cache.
+    hits: AtomicU64,
+}
+
+/// The prefill of one request, decided when it got its slot.
+pub(crate) struct Prefill {
+    blocks: Vec<u64>,
+    /// Leading blocks found in the cache.
+    pub(crate) cached: usize,
+    /// Time charged for the uncached bytes.
+    pub(crate) time: Duration,
+}
+
+impl Gpu {
+    pub(crate) fn new(model: GpuModel) -> Self {
+        Self {
+            cache: Mutex::new(PrefixCache::new(model.cache_blocks)),
+            model,
+            queries: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+        }
+    }
+
+    /// Looks the request's blocks up and prices its prefill; `None` for
+    /// endpoints without a prompt (embeddings, KServe, clouds).
+    pub(crate) fn plan(&self, kind: Kind, body: &[u8]) -> Option<Prefill> {
+        let text = match kind {
+            Kind::Chat => prompt::render_chat(body)?,
+            Kind::Completion => prompt::render_completion(body)?,
+            _ => return None,
+        };
+        let bytes = self.model.cache_block_bytes;
+        let blocks = prompt::block_hashes(&text, bytes);
+        let cached = self.cache.lock().map_or(0, |c| c.cached_prefix(&blocks));
+        self.queries
+            .fetch_add(blocks.len() as u64, Ordering::Relaxed);
+        self.hits.fetch_add(cached as u64, Ordering::Relaxed);
+        let uncached = text.len() - cached * bytes;
+        let time = (self.model.prefill_per_byte)
+            .saturating_mul(u32::try_from(uncached).unwrap_or(u32::MAX));
+        Some(Prefill {
+            blocks,
+            cached,
+            time,
+        })
+    }
+
+    /// The prefill is done: its blocks are now cached (and most recent).
+    pub(crate) fn commit(&self, p: &Prefill) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(&p.blocks);
+        }
+    }
+
+    /// Cached blocks / capacity, 0..=1.
+    fn usage(&self) -> f64 {
+        self.cache
+            .lock()
+            .map_or(0.0, |c| c.len() as f64 / c.capacity().max(1) as f64)
+    }
+}
+
+/// Adds [`PREFILL_HEADER`] and [`CACHED_BLOCKS_HEADER`]: what the replica
+/// charged, so tests assert on the computed prefill instead of timing it.
+pub(crate) fn annotate(mut resp: Response<FakeBody>, p: &Prefill) -> Response<FakeBody> {
+    let h = resp.headers_mut();
+    h.insert(PREFILL_HEADER, HeaderValue::from(p.time.as_micros() as u64));
+    h.insert(CACHED_BLOCKS_HEADER, HeaderValue::from(p.cached as u64));
+    resp
+}
