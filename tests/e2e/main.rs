@@ -5,6 +5,7 @@
 
 mod clouds;
 mod dashboard;
+mod engine;
 mod errors;
 mod failover;
 mod health;
