@@ -38,12 +38,17 @@ pub async fn run(gw: Arc<Controller>, stop: CancellationToken) {
     let mut due: HashMap<String, Instant> = HashMap::new();
     let mut busy: HashSet<String> = HashSet::new();
     let mut scrapes: JoinSet<String> = JoinSet::new();
+    let mut wake = Instant::now();
     loop {
-        let wake = round(&gw, &mut due, &mut busy, &mut scrapes);
         tokio::select! {
             () = stop.cancelled() => break,
+            // A finished scrape only frees its replica: the next round
+            // starts at the next due time, not once per completion (a
+            // round walks every replica).
             Some(Ok(id)) = scrapes.join_next() => { busy.remove(&id); }
-            () = tokio::time::sleep_until(wake) => {}
+            () = tokio::time::sleep_until(wake) => {
+                wake = round(&gw, &mut due, &mut busy, &mut scrapes);
+            }
         }
     }
     scrapes.shutdown().await;
@@ -60,7 +65,7 @@ fn round(
     let now = Instant::now();
     // With no engine replicas, look again in a second (a reload may add some).
     let mut wake = now + Duration::from_secs(1);
-    let mut seen = HashSet::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for (i, e) in snap.table.entries().iter().enumerate() {
         let Some(engine) = e.replica.engine else {
             continue;
@@ -70,13 +75,19 @@ fn round(
         };
         let every = group.scoring.engine_interval;
         let id = &e.replica.id;
-        seen.insert(id.clone());
-        let at = *due.entry(id.clone()).or_insert(now);
-        if at > now || busy.contains(id) {
+        seen.insert(id);
+        // Looked up by reference: no allocation per replica per round.
+        let at = due.get(id.as_str()).copied().unwrap_or(now);
+        if at > now || busy.contains(id.as_str()) {
             wake = wake.min(at.max(now + Duration::from_millis(5)));
             continue;
         }
-        due.insert(id.clone(), now + every);
+        match due.get_mut(id.as_str()) {
+            Some(t) => *t = now + every,
+            None => {
+                due.insert(id.clone(), now + every);
+            }
+        }
         wake = wake.min(now + every);
         let up = &snap.upstreams[i];
         let request = up.uri(&e.replica.metrics_path).ok().and_then(|uri| {
@@ -99,7 +110,7 @@ fn round(
             id
         });
     }
-    due.retain(|id, _| seen.contains(id));
+    due.retain(|id, _| seen.contains(id.as_str()));
     wake
 }
 
