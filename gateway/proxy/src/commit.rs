@@ -9,8 +9,9 @@
 //! - An event stream is committed on its first `data:` event, within
 //!   `first_token_timeout_ms` of the attempt's start: comments and
 //!   field-only blocks before it neither commit nor extend the deadline.
-//! - A body that is not a stream is read up to [`WHOLE_BODY`] bytes
-//!   before it is committed: a body the replica cuts short (shorter than
+//! - A JSON body, or one whose `Content-Length` is at most [`WHOLE_BODY`],
+//!   is read up to [`WHOLE_BODY`] bytes before it is committed (binary
+//!   streams such as AWS event streams are not: they stream at once): a body the replica cuts short (shorter than
 //!   its `Content-Length`, a chunked body broken off, a JSON body ended by
 //!   a connection close) is a failed attempt, and one read whole goes on
 //!   with its exact `Content-Length`.
@@ -99,6 +100,18 @@ pub async fn first_event(
     }
 }
 
+/// Whether a body that is not SSE is read whole before committing.
+pub fn read_whole(headers: &HeaderMap) -> bool {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let small = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|n| n <= WHOLE_BODY);
+    json || small
+}
+
 /// Reads a body that is not a stream, up to [`WHOLE_BODY`] bytes or until
 /// `deadline` (then the rest streams). `head` is the replica's headers as
 /// they came: a body delimited by the connection's close must be whole
@@ -167,5 +180,51 @@ impl Refused {
                     .as_millis(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, headers: &[(&str, &str)]) -> Response<()> {
+        let mut r = Response::builder().status(status);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.body(()).unwrap()
+    }
+
+    #[test]
+    fn heads_that_break_http_are_refused() {
+        assert!(check_head(&resp(200, &[("content-length", "2")])).is_ok());
+        assert!(check_head(&resp(503, &[])).is_ok());
+        for bad in [
+            resp(101, &[("upgrade", "websocket")]),
+            resp(103, &[]),
+            resp(600, &[]),
+            resp(999, &[]),
+            resp(
+                200,
+                &[("content-length", "5"), ("transfer-encoding", "chunked")],
+            ),
+        ] {
+            assert!(
+                matches!(check_head(&bad), Err(Refused::Failed(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_and_small_bodies_are_read_whole_binary_streams_are_not() {
+        let h = |pairs: &[(&str, &str)]| resp(200, pairs).headers().clone();
+        assert!(read_whole(&h(&[("content-type", "application/json")])));
+        assert!(read_whole(&h(&[("content-length", "100")])));
+        assert!(!read_whole(&h(&[(
+            "content-type",
+            "application/vnd.amazon.eventstream"
+        )])));
+        assert!(!read_whole(&h(&[("content-length", "10000000")])));
     }
 }

@@ -179,11 +179,11 @@ pub async fn forward(
         Some(s) if parts.status.is_success() => {
             commit::first_event(&mut body, &mut s.framer, out.first_event_deadline).await
         }
-        Some(_) => Ok(Held::default()),
-        None => {
+        None if commit::read_whole(&parts.headers) => {
             let head = (&parts.headers, parts.version);
             commit::whole_body(&mut body, head, out.first_event_deadline).await
         }
+        _ => Ok(Held::default()),
     };
     let held = match held {
         Ok(held) => held,
