@@ -17,6 +17,7 @@
 //!   with its exact `Content-Length`.
 
 use bytes::{Bytes, BytesMut};
+use http::response::Parts;
 use http::{HeaderMap, Response, Version, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -26,6 +27,7 @@ use switchyard_config::Limits;
 use crate::body::BoxError;
 use crate::error::ProxyError;
 use crate::events::EventFramer;
+use crate::guarded::Sse;
 
 /// Bodies up to this size are read whole before they are passed on.
 pub const WHOLE_BODY: usize = 256 << 10;
@@ -66,8 +68,43 @@ pub struct Held {
     pub ended: bool,
 }
 
+/// Reads what must be in before the answer is committed: for an event
+/// stream (`Some` state; an encoded one, from a replica ignoring our
+/// `identity`, is opaque bytes and never framed or appended to) its first
+/// `data:` event, for a JSON or small body the body.
+pub async fn hold(
+    parts: &Parts,
+    body: &mut Incoming,
+    deadline: tokio::time::Instant,
+) -> Result<(Option<Sse>, Held), Refused> {
+    let encoded = parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v != "identity");
+    let sse = !encoded
+        && parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
+    if sse {
+        let mut stream = Sse::default();
+        let held = if parts.status.is_success() {
+            first_event(body, &mut stream.framer, deadline).await?
+        } else {
+            Held::default()
+        };
+        return Ok((Some(stream), held));
+    }
+    let held = if read_whole(&parts.headers) {
+        whole_body(body, (&parts.headers, parts.version), deadline).await?
+    } else {
+        Held::default()
+    };
+    Ok((None, held))
+}
+
 /// Reads an event stream up to and including its first `data:` event.
-pub async fn first_event(
+async fn first_event(
     body: &mut Incoming,
     framer: &mut EventFramer,
     deadline: tokio::time::Instant,
@@ -116,7 +153,7 @@ pub fn read_whole(headers: &HeaderMap) -> bool {
 /// `deadline` (then the rest streams). `head` is the replica's headers as
 /// they came: a body delimited by the connection's close must be whole
 /// JSON when it says it is JSON, since a cut looks like its end.
-pub async fn whole_body(
+async fn whole_body(
     body: &mut Incoming,
     head: (&HeaderMap, Version),
     deadline: tokio::time::Instant,

@@ -11,9 +11,9 @@ use switchyard_router::{Admitted, Outcome, clock};
 
 use crate::admission::Release;
 use crate::body::ProxyBody;
-use crate::commit::{self, Held};
+use crate::commit;
 use crate::error::ProxyError;
-use crate::guarded::{GuardedBody, Sse};
+use crate::guarded::GuardedBody;
 use crate::observe::{Observer, OutcomeSlot, RequestObserver};
 use crate::snapshot::Snapshot;
 use crate::usage::{Meter, UsageTap};
@@ -159,39 +159,18 @@ pub async fn forward(
     }
 
     let (mut parts, mut body) = resp.into_parts();
-    // An encoded stream (a replica ignoring `identity`) is opaque bytes:
-    // nothing may be framed in it or appended to it.
-    let encoded = parts
-        .headers
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|v| v != "identity");
-    let sse = !encoded
-        && parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
     // Nothing reaches the client before the answer may be committed (see
     // `commit.rs`): until then a replica that goes silent or breaks is a
     // failed attempt that another replica can take over.
-    let mut stream = sse.then(Sse::default);
-    let held = match &mut stream {
-        Some(s) if parts.status.is_success() => {
-            commit::first_event(&mut body, &mut s.framer, out.first_event_deadline).await
-        }
-        None if commit::read_whole(&parts.headers) => {
-            let head = (&parts.headers, parts.version);
-            commit::whole_body(&mut body, head, out.first_event_deadline).await
-        }
-        _ => Ok(Held::default()),
-    };
-    let held = match held {
+    let held = commit::hold(&parts, &mut body, out.first_event_deadline).await;
+    let (stream, held) = match held {
         Ok(held) => held,
         Err(refused) => {
             guard.fail_late();
             return Err(refused.into_error(replica, limits));
         }
     };
+    let sse = stream.is_some();
     strip_hop_by_hop(&mut parts.headers);
     if sse {
         // We may append an error event, so the length is ours to decide.
