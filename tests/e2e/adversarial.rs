@@ -416,3 +416,31 @@ impl Write for Capture {
         Ok(())
     }
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_is_recorded_as_gone_not_ok() {
+    let s = setup(|_| vec![Step::write(sse_head() + TOKEN), Step::Hang]).await;
+    for _ in 0..4 {
+        let resp = s.http.open_stream(s.gw.data_addr, &chat("m", true)).await;
+        let by_bad = resp.headers()["x-switchyard-replica"] == "bad";
+        drop(resp);
+        if by_bad {
+            let http = s.http.clone();
+            let addr = s.gw.admin_addr;
+            let mut seen = false;
+            for _ in 0..500 {
+                let text = http.get(addr, "/metrics").await;
+                let text = String::from_utf8_lossy(&text.body).into_owned();
+                if attempts(&text, "bad", "client_gone") == 1.0 {
+                    assert_eq!(attempts(&text, "bad", "ok"), 0.0, "{text}");
+                    seen = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(seen, "the attempt is recorded as client_gone");
+            return;
+        }
+    }
+    panic!("`bad` never answered");
+}
