@@ -444,3 +444,35 @@ async fn a_client_that_leaves_mid_stream_is_recorded_as_gone_not_ok() {
     }
     panic!("`bad` never answered");
 }
+
+#[tokio::test]
+async fn a_large_body_cut_after_commit_is_short_for_the_client_and_recorded_broken() {
+    // Over the whole-read size and not JSON: committed at its headers.
+    let s = setup(|_| {
+        vec![Step::write(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 300000\r\n\r\n"
+                .to_owned()
+                + &"x".repeat(1000),
+        )]
+    })
+    .await;
+    for _ in 0..4 {
+        let h = [("content-type", "application/json")];
+        let body = chat("m", false).to_string();
+        let resp = s
+            .http
+            .send("POST", s.gw.data_addr, "/v1/chat/completions", &h, body)
+            .await;
+        if resp.headers()["x-switchyard-replica"] != "bad" {
+            continue;
+        }
+        assert_eq!(resp.headers()["content-length"], "300000");
+        let read =
+            switchyard_tests::within(http_body_util::BodyExt::collect(resp.into_body())).await;
+        assert!(read.is_err(), "a cut body is not a complete answer");
+        let m = s.metrics().await;
+        assert_eq!(attempts(&m, "bad", "broken"), 1.0, "{m}");
+        return;
+    }
+    panic!("`bad` never answered");
+}
