@@ -15,6 +15,9 @@ use bytes::{Bytes, BytesMut};
 /// The largest single event held while it is incomplete.
 pub const MAX_EVENT: usize = 1 << 20;
 
+/// A byte order mark, allowed once at the start of a stream.
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+
 /// What one [`EventFramer::push`] released.
 #[derive(Debug, Default)]
 pub struct Framed {
@@ -48,6 +51,9 @@ pub struct EventFramer {
     event_has_data: bool,
     /// Whole `data` events between the last release and `boundary`.
     data_events: usize,
+    /// Bytes of a leading UTF-8 BOM seen (the grammar strips one); 3 or
+    /// more: past the stream's start.
+    bom: usize,
 }
 
 impl Default for EventFramer {
@@ -61,6 +67,7 @@ impl Default for EventFramer {
             after_cr: false,
             event_has_data: false,
             data_events: 0,
+            bom: 0,
         }
     }
 }
@@ -92,6 +99,13 @@ impl EventFramer {
     }
 
     fn byte(&mut self, b: u8) {
+        if self.bom < BOM.len() {
+            if b == BOM[self.bom] {
+                self.bom += 1;
+                return;
+            }
+            self.bom = BOM.len();
+        }
         let after_cr = std::mem::replace(&mut self.after_cr, b == b'\r');
         if b == b'\n' && after_cr {
             // The LF of a CRLF: the line already ended at its CR.
@@ -181,6 +195,13 @@ mod tests {
         assert_eq!(out, "data: a\r\n\r\ndata: b\r\rdata: c\r\n\r\n");
         assert_eq!(data, 3);
         assert_eq!(partial, "");
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped() {
+        let (out, data, _) = frame(&["\u{feff}data: a\n\n", "\u{feff}data: b\n\n"]);
+        assert_eq!(out, "\u{feff}data: a\n\n\u{feff}data: b\n\n");
+        assert_eq!(data, 1, "only the stream's first BOM is one");
     }
 
     #[test]
