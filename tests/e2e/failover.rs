@@ -152,7 +152,7 @@ async fn a_stalled_stream_ends_with_an_error_event_not_done() {
         .post(gw.data_addr, "/v1/chat/completions", &chat("m", true))
         .await;
     assert_eq!(ans.status, 200);
-    ans.assert_ends_with_error("sent nothing for 300 ms");
+    ans.assert_ends_with_error("sent no data event for 300 ms");
 }
 
 #[tokio::test]

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod scripted;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;

@@ -58,12 +58,21 @@ pub(crate) fn class(status: u16) -> usize {
 }
 
 /// Values of `switchyard_upstream_attempts_total{result}`; see [`Attempt`].
-pub(crate) const RESULTS: [&str; 5] = ["ok", "retried", "failed_over", "timeout", "error"];
+pub(crate) const RESULTS: [&str; 7] = [
+    "ok",
+    "retried",
+    "failed_over",
+    "timeout",
+    "error",
+    "broken",
+    "client_gone",
+];
 
 /// What became of one upstream attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Attempt {
-    /// Its answer went to the client and was not a replica-side failure.
+    /// Its answer went to the client, whole, and was not a replica-side
+    /// failure (counted when the body ends).
     Ok = 0,
     /// It failed retryably and the next attempt went to another replica of
     /// the same model group and version.
@@ -76,6 +85,11 @@ pub(crate) enum Attempt {
     /// The last attempt failed any other way (connect, reset, 429/5xx), or
     /// failed in a way that is never retried.
     Error = 4,
+    /// Its answer was passed on, then the replica broke it off (the stream
+    /// ended with an error event, or the body was cut).
+    Broken = 5,
+    /// Its answer was being passed on when the client went away.
+    ClientGone = 6,
 }
 
 /// Values of `switchyard_retries_total{reason}`.

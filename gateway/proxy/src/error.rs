@@ -7,6 +7,29 @@ use switchyard_router::RouteError;
 
 use crate::body::{BoxError, ProxyBody, full};
 
+/// An error and its sources, `: `-joined: hyper's top line alone
+/// (`client error (SendRequest)`) does not say what failed.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let line = s.to_string();
+        if !out.ends_with(&line) {
+            out.push_str(": ");
+            out.push_str(&line);
+        }
+        source = s.source();
+    }
+    out
+}
+
+fn earlier_attempts(earlier: &[String]) -> String {
+    if earlier.is_empty() {
+        return String::new();
+    }
+    format!(" (earlier attempts: {})", earlier.join("; "))
+}
+
 /// Which API the client spoke; decides the error JSON shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
@@ -73,7 +96,7 @@ pub enum ProxyError {
     #[error("could not read request body: {0}")]
     BodyRead(#[source] BoxError),
     /// Could not reach the replica.
-    #[error("replica `{replica}` is unreachable: {source}")]
+    #[error("replica `{replica}` is unreachable: {}", chain(source.as_ref()))]
     UpstreamConnect {
         /// Replica id.
         replica: String,
@@ -82,8 +105,10 @@ pub enum ProxyError {
         source: BoxError,
     },
     /// The connection to the replica failed after the request was sent
-    /// (reset, malformed response) and before response headers arrived.
-    #[error("replica `{replica}` failed before answering: {source}")]
+    /// (reset, malformed response) and before response headers arrived,
+    /// or the answer broke HTTP (conflicting framing, invalid status, an
+    /// unsolicited upgrade, a body cut short) before anything was passed on.
+    #[error("replica `{replica}` failed before answering: {}", chain(source.as_ref()))]
     UpstreamFailed {
         /// Replica id.
         replica: String,
@@ -124,6 +149,19 @@ pub enum ProxyError {
         /// How long it waited.
         ms: u128,
     },
+    /// Every attempt failed: the last attempt's error decides the answer,
+    /// and the message lists what each earlier attempt ran into.
+    #[error("{last}{}", earlier_attempts(earlier))]
+    Attempts {
+        /// The last attempt's error.
+        last: Box<ProxyError>,
+        /// What each earlier attempt ran into, in order.
+        earlier: Vec<String>,
+        /// The replica the last attempt went to.
+        replica: String,
+        /// How many attempts were made.
+        attempts: usize,
+    },
     /// The gateway could not put the replica's credentials on the request
     /// (a credential file is missing, AWS keys are not configured). The
     /// reason names the file or setting, never a credential's value.
@@ -140,6 +178,7 @@ impl ProxyError {
     /// The status the client gets.
     pub fn status(&self) -> StatusCode {
         match self {
+            ProxyError::Attempts { last, .. } => last.status(),
             ProxyError::Route(r) => match r {
                 RouteError::UnknownModel { .. }
                 | RouteError::UnknownVersion { .. }
@@ -166,6 +205,7 @@ impl ProxyError {
     /// Seconds the client should wait before retrying, for overload answers.
     pub fn retry_after(&self) -> Option<u32> {
         match self {
+            ProxyError::Attempts { last, .. } => last.retry_after(),
             ProxyError::Route(RouteError::NoCapacity { .. }) | ProxyError::QueueTimeout { .. } => {
                 Some(1)
             }
@@ -177,6 +217,9 @@ impl ProxyError {
     /// Whether another replica might succeed where this attempt failed.
     /// Only failures before any response byte reached the client get here.
     pub fn is_retryable(&self) -> bool {
+        if let ProxyError::Attempts { last, .. } = self {
+            return last.is_retryable();
+        }
         matches!(
             self,
             ProxyError::UpstreamConnect { .. }
@@ -190,6 +233,7 @@ impl ProxyError {
     /// Fixed label for logs and metrics (never request-derived).
     pub fn label(&self) -> &'static str {
         match self {
+            ProxyError::Attempts { last, .. } => last.label(),
             ProxyError::Route(r) => r.label(),
             ProxyError::NotFound { .. } => "not_found",
             ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
@@ -219,6 +263,7 @@ impl ProxyError {
     /// OpenAI's `error.code` for this error.
     fn openai_code(&self) -> &'static str {
         match self {
+            ProxyError::Attempts { last, .. } => last.openai_code(),
             ProxyError::Route(
                 RouteError::UnknownModel { .. } | RouteError::UnknownVersion { .. },
             ) => "model_not_found",
@@ -234,6 +279,7 @@ impl ProxyError {
 
     fn param(&self) -> Option<&'static str> {
         match self {
+            ProxyError::Attempts { last, .. } => last.param(),
             ProxyError::BadRequest { param, .. } => *param,
             ProxyError::Route(_) => Some("model"),
             _ => None,
@@ -266,6 +312,15 @@ impl ProxyError {
         );
         if let Some(secs) = self.retry_after() {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let ProxyError::Attempts {
+            replica, attempts, ..
+        } = &self
+        {
+            h.insert("x-switchyard-attempts", HeaderValue::from(*attempts));
+            if let Ok(v) = HeaderValue::from_str(replica) {
+                h.insert("x-switchyard-replica", v);
+            }
         }
         resp
     }

@@ -75,6 +75,9 @@ pub async fn send(
     let mut tried: Vec<usize> = Vec::with_capacity(MAX_ATTEMPTS);
     gw.retry_budget().deposit();
     let mut last: Option<Result<Response<ProxyBody>, ProxyError>> = None;
+    // What each failed attempt ran into, for the final answer.
+    let mut failures: Vec<String> = Vec::new();
+    let mut last_replica = String::new();
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 {
             if tokio::time::Instant::now() >= deadline {
@@ -124,20 +127,28 @@ pub async fn send(
         };
         req.obs.attempt_done(&result, retry, sent.elapsed());
         if !retry {
-            return result.map(|r| with_attempts(r, attempt + 1));
+            return finish(result, failures, replica, attempt + 1);
         }
         match &result {
             Ok(resp) => {
-                tracing::debug!(%replica, status = %resp.status(), attempt, "retryable answer")
+                tracing::debug!(%replica, status = %resp.status(), attempt, "retryable answer");
+                failures.push(format!("replica `{replica}` answered {}", resp.status()));
             }
-            Err(e) => tracing::debug!(%replica, error = %e, attempt, "retryable failure"),
+            Err(e) => {
+                tracing::debug!(%replica, error = %e, attempt, "retryable failure");
+                failures.push(e.to_string());
+            }
         }
+        last_replica = replica;
         last = Some(result);
     }
     req.obs.attempts_exhausted();
     let attempts = tried.len();
     match last {
-        Some(result) => result.map(|r| with_attempts(r, attempts)),
+        Some(result) => {
+            failures.pop();
+            finish(result, failures, last_replica, attempts)
+        }
         None => Err(ProxyError::Route(
             switchyard_router::RouteError::NoCapacity {
                 model: req.model.to_owned(),
@@ -191,6 +202,24 @@ async fn wait_for_slot<'t>(
             });
         }
     }
+}
+
+/// The final answer: a replica's response with the attempt count, or the
+/// last error with every earlier attempt's, the count and the replica.
+fn finish(
+    result: Result<Response<ProxyBody>, ProxyError>,
+    earlier: Vec<String>,
+    replica: String,
+    attempts: usize,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    result
+        .map(|r| with_attempts(r, attempts))
+        .map_err(|last| ProxyError::Attempts {
+            last: Box::new(last),
+            earlier,
+            replica,
+            attempts,
+        })
 }
 
 fn with_attempts(mut resp: Response<ProxyBody>, attempts: usize) -> Response<ProxyBody> {

@@ -11,9 +11,10 @@ use switchyard_router::{Admitted, Outcome, clock};
 
 use crate::admission::Release;
 use crate::body::ProxyBody;
+use crate::commit;
 use crate::error::ProxyError;
 use crate::guarded::GuardedBody;
-use crate::observe::{Observer, RequestObserver};
+use crate::observe::{Observer, OutcomeSlot, RequestObserver};
 use crate::snapshot::Snapshot;
 use crate::usage::{Meter, UsageTap};
 
@@ -101,6 +102,12 @@ pub async fn forward(
     }
     append_forwarded_for(headers, out.remote);
     headers.insert(X_REQUEST_ID.clone(), out.request_id.clone());
+    // The body is inspected (SSE framing, usage) and may get an error event
+    // appended: it must reach us as plain bytes.
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
     out.obs.sending(headers);
     let replica = &entry.replica.id;
     // The replica's credentials, last: SigV4 signs the final bytes.
@@ -134,6 +141,10 @@ pub async fn forward(
         }
         Ok(Ok(resp)) => resp,
     };
+    if let Err(refused) = commit::check_head(&resp) {
+        guard.finish(Outcome::Failure);
+        return Err(refused.into_error(replica, limits));
+    }
     guard.record(if resp.status().is_server_error() {
         Outcome::Failure
     } else {
@@ -148,15 +159,26 @@ pub async fn forward(
     }
 
     let (mut parts, mut body) = resp.into_parts();
-    let sse = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    // Nothing reaches the client before the answer may be committed (see
+    // `commit.rs`): until then a replica that goes silent or breaks is a
+    // failed attempt that another replica can take over.
+    let held = commit::hold(&parts, &mut body, out.first_event_deadline).await;
+    let (stream, held) = match held {
+        Ok(held) => held,
+        Err(refused) => {
+            guard.fail_late();
+            return Err(refused.into_error(replica, limits));
+        }
+    };
+    let sse = stream.is_some();
     strip_hop_by_hop(&mut parts.headers);
     if sse {
         // We may append an error event, so the length is ours to decide.
         parts.headers.remove(header::CONTENT_LENGTH);
+    } else if held.ended {
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(held.prefix.len()));
     }
     parts
         .headers
@@ -167,42 +189,19 @@ pub async fn forward(
     parts
         .headers
         .insert(X_GENERATION.clone(), snap.generation_header.clone());
-    // A stream is passed on only once its first event is in: until then
-    // nothing has reached the client, so a replica that goes silent or
-    // breaks after its headers is still a failed attempt that another
-    // replica can take over (within `first_token_timeout_ms` of the
-    // attempt's start).
-    let first = if sse && parts.status.is_success() {
-        match tokio::time::timeout_at(out.first_event_deadline, body.frame()).await {
-            Ok(Some(Err(e))) => {
-                guard.fail_late();
-                return Err(ProxyError::UpstreamFailed {
-                    replica: replica.clone(),
-                    source: e.into(),
-                });
-            }
-            Err(_) => {
-                guard.fail_late();
-                return Err(ProxyError::FirstTokenTimeout {
-                    replica: replica.clone(),
-                    ms: limits
-                        .first_token_timeout
-                        .min(limits.request_timeout)
-                        .as_millis(),
-                });
-            }
-            Ok(first) => Some(first),
-        }
-    } else {
-        None
-    };
     out.obs.answered();
-    let body = GuardedBody::new(body, guard, release, limits.stream_idle_timeout, sse)
-        .with_keepalive(limits.sse_keepalive.filter(|_| sse));
-    let body = match first {
-        Some(first) => body.with_first(first),
-        None => body,
-    };
+    let outcome = OutcomeSlot::default();
+    parts.extensions.insert(outcome.clone());
+    let body = GuardedBody::new(
+        body,
+        guard,
+        release,
+        limits.stream_idle_timeout,
+        stream,
+        outcome,
+    )
+    .with_keepalive(limits.sse_keepalive.filter(|_| sse))
+    .with_prefix(held.prefix, held.ended);
     // Cloud protocols translate the answer; every OpenAI-shaped success is
     // metered for cost (the pass-through wraps inline: no extra allocation).
     let meter = (entry.replica.protocol == Protocol::OpenAi && parts.status.is_success())

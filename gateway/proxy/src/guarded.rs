@@ -13,6 +13,9 @@ use tokio::time::{Instant, Sleep};
 
 use crate::admission::Release;
 use crate::body::{BoxError, sse_error_event};
+use crate::error::chain;
+use crate::events::EventFramer;
+use crate::observe::{OutcomeSlot, StreamOutcome};
 use crate::sse::SseWatch;
 
 pin_project_lite::pin_project! {
@@ -21,11 +24,15 @@ pin_project_lite::pin_project! {
     /// - Holds the replica's [`InFlightGuard`]: the slot is released when the
     ///   last frame has been read or when hyper drops the body because the
     ///   client went away, so streams and disconnects are counted right.
-    /// - Enforces the idle timeout between frames.
+    /// - Enforces the idle timeout between frames; for SSE, between `data:`
+    ///   events: comments (a replica's `: ping`) do not keep a stream alive.
+    /// - For SSE, forwards only whole events ([`EventFramer`]): an
+    ///   unfinished event is held until its blank line arrives, so a cut
+    ///   drops it and the error event follows whole events.
     /// - For SSE, sends a `: keep-alive` comment when the replica has been
-    ///   silent for `sse_keepalive_ms` (only between events, never inside
-    ///   one), so proxies in front of the client do not time out a stream
-    ///   whose model is thinking. It does not reset the idle timeout.
+    ///   silent for `sse_keepalive_ms` (always between events), so proxies
+    ///   in front of the client do not time out a stream whose model is
+    ///   thinking. It does not reset the idle timeout.
     /// - Coalesces: frames the replica has already sent are forwarded as one
     ///   write instead of one write each (a fast token stream would otherwise
     ///   cost a syscall per token). It never waits to fill a batch.
@@ -33,8 +40,10 @@ pin_project_lite::pin_project! {
     ///   or stall ends the stream with an in-band error event (and no
     ///   `[DONE]`), and so does an SSE stream the replica ends cleanly but
     ///   unfinished (no `[DONE]`, no `finish_reason`: a silent truncation);
-    ///   for other bodies the error aborts the response, which the
-    ///   client sees as a reset or a short body, never as a complete answer.
+    ///   for other bodies (and encoded streams, where nothing may be
+    ///   appended) the error aborts the response, which the client sees as
+    ///   a reset or a short body, never as a complete answer.
+    /// - Records how it ended in its [`OutcomeSlot`].
     pub struct GuardedBody {
         #[pin]
         inner: Incoming,
@@ -45,29 +54,42 @@ pin_project_lite::pin_project! {
         // After `guard`: fields drop in order, so the slot is free before
         // the queued request this wakes looks for one.
         release: Option<Release>,
-        sse: Option<SseWatch>,
+        sse: Option<Sse>,
+        outcome: OutcomeSlot,
         done: bool,
+        // Bytes read before the response was committed, delivered first.
+        prefix: Option<Bytes>,
+        // The replica's body already ended (it was read whole).
+        inner_done: bool,
         // The item polled past the end of a coalesced batch, delivered next.
         held: Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
         // SSE keep-alive: the silence that triggers one, and its timer.
         keepalive: Option<(Duration, Pin<Box<Sleep>>)>,
-        // What was forwarded so far ends at an event boundary (a comment
-        // may go out without splitting an event).
-        at_boundary: bool,
     }
+}
+
+/// An event stream's state: whole-event framing and the end watch.
+#[derive(Debug, Default)]
+pub struct Sse {
+    /// Splits the bytes into whole events, holding a partial one.
+    pub framer: EventFramer,
+    /// Whether the stream was finished properly.
+    pub watch: SseWatch,
 }
 
 /// Upper bound of one coalesced write.
 const COALESCE_MAX: usize = 64 << 10;
 
 impl GuardedBody {
-    /// Wraps `inner`; `sse` selects the in-band error event on failure.
+    /// Wraps `inner`; `sse` (framing state carried over from the commit)
+    /// selects whole-event forwarding and the in-band error event.
     pub fn new(
         inner: Incoming,
         guard: InFlightGuard,
         release: Release,
         idle_timeout: Duration,
-        sse: bool,
+        sse: Option<Sse>,
+        outcome: OutcomeSlot,
     ) -> Self {
         Self {
             inner,
@@ -75,11 +97,13 @@ impl GuardedBody {
             idle_timeout,
             guard: Some(guard),
             release: Some(release),
-            sse: sse.then(SseWatch::default),
+            sse,
+            outcome,
             done: false,
+            prefix: None,
+            inner_done: false,
             held: None,
             keepalive: None,
-            at_boundary: true,
         }
     }
 
@@ -89,19 +113,22 @@ impl GuardedBody {
         self.keepalive = every.map(|d| (d, Box::pin(tokio::time::sleep(d))));
         self
     }
+
+    /// Sends `prefix` (read before the response was committed: whole SSE
+    /// events up to the first `data:` one, or the start of a body) ahead of
+    /// the rest; `ended`: that was the whole body.
+    pub fn with_prefix(mut self, prefix: Bytes, ended: bool) -> Self {
+        if let Some(sse) = &mut self.sse {
+            sse.watch.feed(&prefix);
+        }
+        self.prefix = (!prefix.is_empty()).then_some(prefix);
+        self.inner_done = ended;
+        self
+    }
 }
 
 /// The SSE comment sent while a committed stream's replica is silent.
 const KEEPALIVE: &[u8] = b": keep-alive\n\n";
-
-impl GuardedBody {
-    /// Replays a frame already read from `inner` (the stream's first event,
-    /// read before the response was committed) ahead of the rest.
-    pub fn with_first(mut self, first: Option<Result<Frame<Bytes>, hyper::Error>>) -> Self {
-        self.held = Some(first);
-        self
-    }
-}
 
 impl Body for GuardedBody {
     type Data = Bytes;
@@ -115,65 +142,88 @@ impl Body for GuardedBody {
         if *this.done {
             return Poll::Ready(None);
         }
+        if let Some(prefix) = this.prefix.take() {
+            return Poll::Ready(Some(Ok(Frame::data(prefix))));
+        }
         // A reload removed this replica and its drain window is over.
         let retired = this.guard.as_ref().is_some_and(|g| g.stats().is_retired());
-        let next = match this.held.take() {
-            _ if retired => Poll::Ready(None),
-            Some(item) => Poll::Ready(item),
-            None => this.inner.as_mut().poll_frame(cx),
-        };
-        let failure = match next {
-            _ if retired => {
-                "replica was removed from the config and its drain window is over".to_owned()
+        let failure = loop {
+            if retired {
+                break "replica was removed from the config and its drain window is over"
+                    .to_owned();
             }
-            Poll::Ready(Some(Ok(frame))) => {
-                let deadline = Instant::now() + *this.idle_timeout;
-                this.idle.as_mut().reset(deadline);
-                let first = match frame.into_data() {
-                    Ok(data) => data,
-                    Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
-                };
-                let mut batch: Option<BytesMut> = None;
-                while batch.as_ref().map_or(first.len(), BytesMut::len) < COALESCE_MAX {
-                    let more = match this.inner.as_mut().poll_frame(cx) {
-                        Poll::Pending => break,
-                        Poll::Ready(Some(Ok(frame))) if frame.is_data() => frame.into_data(),
-                        Poll::Ready(other) => {
-                            *this.held = Some(other);
-                            break;
-                        }
+            let next = match this.held.take() {
+                Some(item) => Poll::Ready(item),
+                None if *this.inner_done => Poll::Ready(None),
+                None => this.inner.as_mut().poll_frame(cx),
+            };
+            match next {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let first = match frame.into_data() {
+                        Ok(data) => data,
+                        Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
                     };
-                    if let Ok(more) = more {
-                        batch
-                            .get_or_insert_with(|| BytesMut::from(&first[..]))
-                            .extend_from_slice(&more);
+                    let data = coalesce(first, this.inner.as_mut(), this.held, cx);
+                    if let Some((every, timer)) = this.keepalive.as_mut() {
+                        timer.as_mut().reset(Instant::now() + *every);
                     }
+                    let idle_deadline = Instant::now() + *this.idle_timeout;
+                    let Some(sse) = this.sse.as_mut() else {
+                        this.idle.as_mut().reset(idle_deadline);
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    };
+                    let framed = match sse.framer.push(&data) {
+                        Ok(framed) => framed,
+                        Err(e) => break e.to_string(),
+                    };
+                    if framed.data_events > 0 {
+                        this.idle.as_mut().reset(idle_deadline);
+                    }
+                    if framed.events.is_empty() {
+                        continue;
+                    }
+                    sse.watch.feed(&framed.events);
+                    return Poll::Ready(Some(Ok(Frame::data(framed.events))));
                 }
-                let data = batch.map_or(first, BytesMut::freeze);
-                if let Some((every, timer)) = this.keepalive.as_mut() {
-                    timer.as_mut().reset(Instant::now() + *every);
-                    *this.at_boundary = data.ends_with(b"\n\n") || data.ends_with(b"\r\n\r\n");
+                Poll::Ready(None) => {
+                    let Some(sse) = this.sse.as_mut() else {
+                        break String::new();
+                    };
+                    let partial = sse.framer.partial();
+                    if partial.is_empty() && sse.watch.finished() {
+                        break String::new();
+                    }
+                    if partial.is_empty() {
+                        break "replica ended the stream without finishing it (no [DONE], no finish_reason)"
+                            .to_owned();
+                    }
+                    // The last event lacks its blank line. Terminated, would
+                    // it finish the stream? Then it is the end; else it is a
+                    // cut, and the partial event is dropped.
+                    let mut watch = sse.watch.clone();
+                    watch.feed(partial);
+                    if !watch.finished() {
+                        break "replica closed the stream in the middle of an event".to_owned();
+                    }
+                    let mut last = BytesMut::from(partial);
+                    last.extend_from_slice(b"\n\n");
+                    end(this.done, this.guard, this.release, this.outcome);
+                    return Poll::Ready(Some(Ok(Frame::data(last.freeze()))));
                 }
-                if let Some(watch) = this.sse.as_mut() {
-                    watch.feed(&data);
-                }
-                return Poll::Ready(Some(Ok(Frame::data(data))));
-            }
-            Poll::Ready(None) if this.sse.as_ref().is_none_or(SseWatch::finished) => {
-                *this.done = true;
-                this.guard.take();
-                this.release.take();
-                return Poll::Ready(None);
-            }
-            Poll::Ready(None) => {
-                "replica ended the stream without finishing it (no [DONE], no finish_reason)"
-                    .to_owned()
-            }
-            Poll::Ready(Some(Err(e))) => format!("replica stream failed: {e}"),
-            Poll::Pending => {
-                if this.idle.as_mut().poll(cx).is_pending() {
+                Poll::Ready(Some(Err(e))) => break format!("replica stream failed: {}", chain(&e)),
+                Poll::Pending => {
+                    if this.idle.as_mut().poll(cx).is_ready() {
+                        break format!(
+                            "replica sent no {} for {} ms",
+                            if this.sse.is_some() {
+                                "data event"
+                            } else {
+                                "data"
+                            },
+                            this.idle_timeout.as_millis()
+                        );
+                    }
                     if let Some((every, timer)) = this.keepalive.as_mut()
-                        && *this.at_boundary
                         && timer.as_mut().poll(cx).is_ready()
                     {
                         timer.as_mut().reset(Instant::now() + *every);
@@ -181,20 +231,22 @@ impl Body for GuardedBody {
                     }
                     return Poll::Pending;
                 }
-                format!(
-                    "replica sent nothing for {} ms",
-                    this.idle_timeout.as_millis()
-                )
             }
         };
+        if failure.is_empty() {
+            end(this.done, this.guard, this.release, this.outcome);
+            return Poll::Ready(None);
+        }
         *this.done = true;
         if let Some(mut guard) = this.guard.take() {
             guard.fail_late();
         }
         tracing::warn!(error = %failure, "response body cut");
         if this.sse.is_some() {
+            this.outcome.set(StreamOutcome::ErrorEvent);
             Poll::Ready(Some(Ok(Frame::data(sse_error_event(&failure)))))
         } else {
+            this.outcome.set(StreamOutcome::Cut);
             Poll::Ready(Some(Err(failure.into())))
         }
     }
@@ -204,10 +256,60 @@ impl Body for GuardedBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.sse.is_some() {
-            SizeHint::default()
-        } else {
-            self.inner.size_hint()
+        match (&self.sse, &self.prefix) {
+            (Some(_), _) => SizeHint::default(),
+            (None, Some(prefix)) if self.inner_done => SizeHint::with_exact(prefix.len() as u64),
+            (None, _) if self.inner_done => SizeHint::with_exact(0),
+            (None, Some(prefix)) => {
+                let rest = self.inner.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower() + prefix.len() as u64);
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper + prefix.len() as u64);
+                }
+                hint
+            }
+            (None, None) => self.inner.size_hint(),
         }
     }
+}
+
+/// The replica finished: free the slot, record a complete answer.
+fn end(
+    done: &mut bool,
+    guard: &mut Option<InFlightGuard>,
+    release: &mut Option<Release>,
+    outcome: &OutcomeSlot,
+) {
+    *done = true;
+    guard.take();
+    release.take();
+    outcome.set(StreamOutcome::Complete);
+}
+
+/// `first`, plus the data frames `inner` already has, up to
+/// [`COALESCE_MAX`]; whatever ends the batch early is kept in `held`.
+fn coalesce(
+    first: Bytes,
+    mut inner: Pin<&mut Incoming>,
+    held: &mut Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
+    cx: &mut Context<'_>,
+) -> Bytes {
+    let mut batch: Option<BytesMut> = None;
+    while batch.as_ref().map_or(first.len(), BytesMut::len) < COALESCE_MAX {
+        let more = match inner.as_mut().poll_frame(cx) {
+            Poll::Pending => break,
+            Poll::Ready(Some(Ok(frame))) if frame.is_data() => frame.into_data(),
+            Poll::Ready(other) => {
+                *held = Some(other);
+                break;
+            }
+        };
+        if let Ok(more) = more {
+            batch
+                .get_or_insert_with(|| BytesMut::from(&first[..]))
+                .extend_from_slice(&more);
+        }
+    }
+    batch.map_or(first, BytesMut::freeze)
 }

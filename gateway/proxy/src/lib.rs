@@ -19,11 +19,12 @@
 //! - [`failover`]: the attempt loop; [`retry_budget`]: its token bucket;
 //!   [`admission`]: the wait queues when every replica is full.
 //! - [`forward`]: one attempt: build, authorize, send, classify, hold the
-//!   first SSE event.
+//!   answer until it may be committed (`commit.rs`: a valid head, the
+//!   first SSE `data:` event, a small body read whole).
 //! - `guarded.rs`: the response body holding the replica's slot (idle
 //!   timeout, keep-alive, SSE error event); `observed.rs`: the body that
 //!   finishes the request's observer; [`body`]: the body type (a leaf);
-//!   [`sse`]: the stream watch; [`usage`]: token usage read off an answer.
+//!   [`sse`]: the stream watch; [`events`]: whole-event SSE framing; [`usage`]: token usage read off an answer.
 //! - [`upstream`]: per-replica address and credentials ([`upstream::Upstream::authorize`]
 //!   is the one place credentials are attached, for requests and probes);
 //!   [`adapter`]: cloud protocols (Azure OpenAI, Bedrock, SageMaker).
@@ -36,8 +37,10 @@ pub mod adapter;
 pub mod admission;
 pub mod body;
 pub mod budget;
+mod commit;
 pub mod endpoint;
 pub mod error;
+pub mod events;
 pub mod failover;
 pub mod forward;
 mod guarded;

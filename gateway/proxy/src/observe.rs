@@ -15,9 +15,11 @@
 //! `attempt_done`, with `retry_budget`, `queue_wait` and `shed` where they
 //! happen; `attempts_exhausted` when the loop gives up; `failed` when the
 //! answer is the gateway's own error; `respond` when the answer is ready;
-//! `on_write` per chunk sent; `finish` at the end.
+//! `on_write` per chunk sent; `stream_end` with how the body ended, then
+//! `finish`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
@@ -103,8 +105,64 @@ pub trait RequestObserver: Send + Sync + 'static {
     fn respond(&mut self, status: StatusCode, stream: bool) {}
     /// A chunk of `len` bytes went to the client.
     fn on_write(&mut self, len: usize) {}
+    /// How the response body ended; called once, just before `finish`.
+    fn stream_end(&mut self, outcome: StreamOutcome) {}
     /// The body ended (`completed`) or was dropped early. Called once.
     fn finish(&mut self, completed: bool) {}
+}
+
+/// How a response body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOutcome {
+    /// Every byte went out and the replica finished its answer.
+    Complete = 1,
+    /// The replica broke off an event stream; it ended with an in-band
+    /// error event (whole events before it, the partial one dropped).
+    ErrorEvent = 2,
+    /// The replica broke off a body that is not an event stream; the
+    /// response was aborted (a reset or short body for the client).
+    Cut = 3,
+    /// The client went away before the end.
+    ClientGone = 4,
+}
+
+impl StreamOutcome {
+    /// Fixed label for logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            StreamOutcome::Complete => "complete",
+            StreamOutcome::ErrorEvent => "error_event",
+            StreamOutcome::Cut => "cut",
+            StreamOutcome::ClientGone => "client_gone",
+        }
+    }
+}
+
+/// Where the body wrapper holding a replica's answer (`guarded.rs`) records
+/// how the replica's side ended, for the observer's
+/// [`RequestObserver::stream_end`]. Rides in the response's extensions
+/// from the attempt to the body that finishes the observer.
+#[derive(Debug, Clone, Default)]
+pub struct OutcomeSlot(Arc<AtomicU8>);
+
+impl OutcomeSlot {
+    /// Records `outcome` unless one is recorded already.
+    pub fn set(&self, outcome: StreamOutcome) {
+        let _ = self
+            .0
+            .compare_exchange(0, outcome as u8, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// The recorded outcome, if any.
+    pub fn get(&self) -> Option<StreamOutcome> {
+        match self.0.load(Ordering::Relaxed) {
+            1 => Some(StreamOutcome::Complete),
+            2 => Some(StreamOutcome::ErrorEvent),
+            3 => Some(StreamOutcome::Cut),
+            4 => Some(StreamOutcome::ClientGone),
+            _ => None,
+        }
+    }
 }
 
 /// An observer that watches nothing (tests, benchmarks' baseline).

@@ -10,20 +10,25 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 
 use crate::body::{BoxError, ProxyBody};
-use crate::observe::RequestObserver;
+use crate::observe::{OutcomeSlot, RequestObserver, StreamOutcome};
 
 /// Hands `resp` to `obs` and moves `obs` into its body, which finishes it
 /// at its end.
 pub(crate) fn respond(
     mut obs: Box<dyn RequestObserver>,
-    resp: Response<ProxyBody>,
+    mut resp: Response<ProxyBody>,
 ) -> Response<ProxyBody> {
+    let slot = resp.extensions_mut().remove::<OutcomeSlot>();
     let stream = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     obs.respond(resp.status(), stream);
     if resp.body().is_end_stream() {
+        obs.stream_end(
+            slot.and_then(|s| s.get())
+                .unwrap_or(StreamOutcome::Complete),
+        );
         obs.finish(true);
         return resp;
     }
@@ -32,6 +37,7 @@ pub(crate) fn respond(
         Observed {
             inner,
             obs,
+            slot,
             remaining,
             finished: false,
         }
@@ -43,6 +49,8 @@ pub(crate) fn respond(
 struct Observed {
     inner: ProxyBody,
     obs: Box<dyn RequestObserver>,
+    /// How the replica's side ended, when a replica answered.
+    slot: Option<OutcomeSlot>,
     /// Body bytes still to send when the length is known: hyper stops
     /// polling a sized body once it has that many, without a final `None`.
     remaining: Option<u64>,
@@ -52,6 +60,12 @@ struct Observed {
 impl Observed {
     fn finish(&mut self, completed: bool) {
         if !std::mem::replace(&mut self.finished, true) {
+            let outcome = self.slot.as_ref().and_then(OutcomeSlot::get);
+            self.obs.stream_end(outcome.unwrap_or(if completed {
+                StreamOutcome::Complete
+            } else {
+                StreamOutcome::ClientGone
+            }));
             self.obs.finish(completed);
         }
     }

@@ -11,7 +11,7 @@
 const TAIL: usize = 48;
 
 /// Incremental detector of "this stream was finished properly".
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct SseWatch {
     finished: bool,
     tail: Vec<u8>,

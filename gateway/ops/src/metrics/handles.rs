@@ -36,7 +36,7 @@ pub(crate) struct ReplicaHandles {
     /// By status class (see [`super::class`]).
     pub requests: [Counter; 4],
     /// By [`super::Attempt`].
-    pub attempts: [Counter; 5],
+    pub attempts: [Counter; RESULTS.len()],
     pub route: Route,
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
-use switchyard_proxy::observe::{Arrival, Shed};
+use switchyard_proxy::observe::{Arrival, Shed, StreamOutcome};
 use switchyard_proxy::{ProxyBody, ProxyError, RequestObserver, Snapshot};
 use switchyard_router::{Admitted, parse_model};
 
@@ -48,6 +48,10 @@ pub struct Obs {
     /// by what comes next: its replica and retry reason.
     pending: Option<(usize, usize)>,
     error: Option<&'static str>,
+    /// The replica whose answer is being passed on: its attempt is
+    /// counted when the body ends, by how it ended.
+    committed: Option<usize>,
+    outcome: Option<StreamOutcome>,
     body_read: Option<Duration>,
     first_send: Option<Duration>,
     answered: Option<Duration>,
@@ -79,6 +83,8 @@ impl Obs {
             attempts: 0,
             pending: None,
             error: None,
+            committed: None,
+            outcome: None,
             body_read: None,
             first_send: None,
             answered: None,
@@ -213,12 +219,11 @@ impl RequestObserver for Obs {
             self.pending = Some((replica, reason));
             return;
         }
-        let kind = if result.is_ok() {
-            Attempt::Ok
+        if result.is_ok() {
+            self.committed = Some(replica);
         } else {
-            Attempt::Error
-        };
-        self.count_attempt(replica, kind);
+            self.count_attempt(replica, Attempt::Error);
+        }
     }
 
     /// The loop gave up (no budget, no time, no candidate left): the last
@@ -301,11 +306,35 @@ impl RequestObserver for Obs {
         self.last_write = Some(now);
     }
 
+    /// How the body ended: settles the committed attempt, and a broken
+    /// answer is an error in the access log and the span.
+    fn stream_end(&mut self, outcome: StreamOutcome) {
+        self.outcome = Some(outcome);
+        if let Some(replica) = self.committed.take() {
+            let kind = match outcome {
+                StreamOutcome::Complete => Attempt::Ok,
+                StreamOutcome::ErrorEvent | StreamOutcome::Cut => Attempt::Broken,
+                StreamOutcome::ClientGone => Attempt::ClientGone,
+            };
+            self.count_attempt(replica, kind);
+        }
+        if outcome != StreamOutcome::Complete && self.error.is_none() {
+            self.error = Some(match outcome {
+                StreamOutcome::ErrorEvent => "stream_error_event",
+                StreamOutcome::Cut => "stream_cut",
+                _ => "client_gone",
+            });
+        }
+    }
+
     fn finish(&mut self, completed: bool) {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
         self.attempts_exhausted();
+        if let Some(replica) = self.committed.take() {
+            self.count_attempt(replica, Attempt::Ok);
+        }
         let elapsed = self.start.elapsed();
         let class = super::class(self.status);
         if let Some(h) = &self.handles {
@@ -355,6 +384,7 @@ impl RequestObserver for Obs {
             duration_ms = elapsed.as_secs_f64() * 1e3,
             ttft_ms = self.ttft.map(|d| d.as_secs_f64() * 1e3),
             error = self.error,
+            outcome = self.outcome.map_or("", StreamOutcome::label),
             completed,
             trace_id = trace_id.as_ref().map(tracing::field::display),
         );

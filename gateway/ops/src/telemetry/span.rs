@@ -188,7 +188,10 @@ impl Trace {
         if let Some(e) = error {
             span.set_attribute(KeyValue::new("error.type", e));
         }
-        if status >= 500 {
+        // A stream the replica broke after it was passed on is a failed
+        // request, whatever its status said.
+        let broken = error.is_some_and(|e| e.starts_with("stream_"));
+        if status >= 500 || broken {
             span.set_status(Status::error(error.unwrap_or("server error")));
         }
         span.end();

@@ -48,7 +48,13 @@ fn client_trusting(limits: &Limits, tls: rustls::ClientConfig) -> UpstreamClient
         .enable_http1()
         .enable_http2()
         .wrap_connector(connector);
+    // A replica's response head is bounded like a client's request head
+    // (`max_header_bytes`): hyper would otherwise read ~400 KiB of it.
+    // hyper's HTTP/1 read buffer cannot be smaller than 8 KiB.
+    let head_limit = limits.max_header_bytes.max(8 << 10);
     Client::builder(TokioExecutor::new())
+        .http1_max_buf_size(head_limit)
+        .http2_max_header_list_size(u32::try_from(head_limit).unwrap_or(u32::MAX))
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(limits.pool_idle_timeout)
         .pool_max_idle_per_host(limits.pool_max_idle_per_host)

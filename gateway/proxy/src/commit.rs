@@ -1,0 +1,267 @@
+//! What a replica's answer must show before it is passed on (committed).
+//! Until then nothing has reached the client, so a failure is a failed
+//! attempt that another replica can take over.
+//!
+//! - The head must be valid HTTP: a final status in 200..=599 (hyper
+//!   accepts any three digits and hands over an unsolicited `101`), and
+//!   not both `Content-Length` and `Transfer-Encoding` (RFC 9112 6.3:
+//!   a message that has both is an attack or a bug, not an answer).
+//! - An event stream is committed on its first `data:` event, within
+//!   `first_token_timeout_ms` of the attempt's start: comments and
+//!   field-only blocks before it neither commit nor extend the deadline.
+//! - A JSON body, or one whose `Content-Length` is at most [`WHOLE_BODY`],
+//!   is read up to [`WHOLE_BODY`] bytes before it is committed (binary
+//!   streams such as AWS event streams are not: they stream at once): a body the replica cuts short (shorter than
+//!   its `Content-Length`, a chunked body broken off, a JSON body ended by
+//!   a connection close) is a failed attempt, and one read whole goes on
+//!   with its exact `Content-Length`.
+
+use bytes::{Bytes, BytesMut};
+use http::response::Parts;
+use http::{HeaderMap, Response, Version, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use switchyard_config::Limits;
+
+use crate::body::BoxError;
+use crate::error::ProxyError;
+use crate::events::EventFramer;
+use crate::guarded::Sse;
+
+/// Bodies up to this size are read whole before they are passed on.
+pub const WHOLE_BODY: usize = 256 << 10;
+
+/// Why an answer is not passed on.
+#[derive(Debug)]
+pub enum Refused {
+    /// The replica broke HTTP or its body failed.
+    Failed(BoxError),
+    /// No `data:` event before the deadline.
+    NoFirstEvent,
+}
+
+/// An answer's head that breaks HTTP, as a reason.
+pub fn check_head<B>(resp: &Response<B>) -> Result<(), Refused> {
+    let status = resp.status();
+    let reason = if status.is_informational() {
+        format!("replica answered {status} to a request that asked for no upgrade")
+    } else if status.as_u16() > 599 {
+        format!("replica answered with invalid status {}", status.as_u16())
+    } else if resp.headers().contains_key(header::CONTENT_LENGTH)
+        && resp.headers().contains_key(header::TRANSFER_ENCODING)
+    {
+        "replica sent both Content-Length and Transfer-Encoding".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Refused::Failed(reason.into()))
+}
+
+/// The bytes read before committing.
+#[derive(Debug, Default)]
+pub struct Held {
+    /// Forwarded first: whole events up to the first `data:` one, or the
+    /// body's start.
+    pub prefix: Bytes,
+    /// The body ended: `prefix` is all of it.
+    pub ended: bool,
+}
+
+/// Reads what must be in before the answer is committed: for an event
+/// stream (`Some` state; an encoded one, from a replica ignoring our
+/// `identity`, is opaque bytes and never framed or appended to) its first
+/// `data:` event, for a JSON or small body the body.
+pub async fn hold(
+    parts: &Parts,
+    body: &mut Incoming,
+    deadline: tokio::time::Instant,
+) -> Result<(Option<Sse>, Held), Refused> {
+    let encoded = parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v != "identity");
+    let sse = !encoded
+        && parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
+    if sse {
+        let mut stream = Sse::default();
+        let held = if parts.status.is_success() {
+            first_event(body, &mut stream.framer, deadline).await?
+        } else {
+            Held::default()
+        };
+        return Ok((Some(stream), held));
+    }
+    let held = if read_whole(&parts.headers) {
+        whole_body(body, (&parts.headers, parts.version), deadline).await?
+    } else {
+        Held::default()
+    };
+    Ok((None, held))
+}
+
+/// Reads an event stream up to and including its first `data:` event.
+async fn first_event(
+    body: &mut Incoming,
+    framer: &mut EventFramer,
+    deadline: tokio::time::Instant,
+) -> Result<Held, Refused> {
+    let mut prefix = BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(Refused::NoFirstEvent),
+            Ok(None) => {
+                return Err(Refused::Failed(
+                    "replica ended the stream before its first data event".into(),
+                ));
+            }
+            Ok(Some(Err(e))) => return Err(Refused::Failed(e.into())),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let framed = framer
+            .push(&data)
+            .map_err(|e| Refused::Failed(Box::new(e)))?;
+        prefix.extend_from_slice(&framed.events);
+        if framed.data_events > 0 {
+            return Ok(Held {
+                prefix: prefix.freeze(),
+                ended: false,
+            });
+        }
+    }
+}
+
+/// Whether a body that is not SSE is read whole before committing.
+pub fn read_whole(headers: &HeaderMap) -> bool {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let small = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|n| n <= WHOLE_BODY);
+    json || small
+}
+
+/// Reads a body that is not a stream, up to [`WHOLE_BODY`] bytes or until
+/// `deadline` (then the rest streams). `head` is the replica's headers as
+/// they came: a body delimited by the connection's close must be whole
+/// JSON when it says it is JSON, since a cut looks like its end.
+async fn whole_body(
+    body: &mut Incoming,
+    head: (&HeaderMap, Version),
+    deadline: tokio::time::Instant,
+) -> Result<Held, Refused> {
+    let mut prefix = BytesMut::new();
+    while prefix.len() < WHOLE_BODY {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => break,
+            Ok(None) => {
+                let prefix = prefix.freeze();
+                close_delimited_json_is_whole(head, &prefix)?;
+                return Ok(Held {
+                    prefix,
+                    ended: true,
+                });
+            }
+            Ok(Some(Err(e))) => return Err(Refused::Failed(e.into())),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            prefix.extend_from_slice(&data);
+        }
+    }
+    Ok(Held {
+        prefix: prefix.freeze(),
+        ended: false,
+    })
+}
+
+fn close_delimited_json_is_whole(
+    (headers, version): (&HeaderMap, Version),
+    body: &[u8],
+) -> Result<(), Refused> {
+    let close_delimited = version <= Version::HTTP_11
+        && !headers.contains_key(header::CONTENT_LENGTH)
+        && !headers.contains_key(header::TRANSFER_ENCODING);
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if close_delimited && json && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+        return Err(Refused::Failed(
+            "replica closed the connection in the middle of its JSON body".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Refused {
+    /// The attempt's error.
+    pub fn into_error(self, replica: &str, limits: &Limits) -> ProxyError {
+        match self {
+            Refused::Failed(source) => ProxyError::UpstreamFailed {
+                replica: replica.to_owned(),
+                source,
+            },
+            Refused::NoFirstEvent => ProxyError::FirstTokenTimeout {
+                replica: replica.to_owned(),
+                ms: limits
+                    .first_token_timeout
+                    .min(limits.request_timeout)
+                    .as_millis(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, headers: &[(&str, &str)]) -> Response<()> {
+        let mut r = Response::builder().status(status);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.body(()).unwrap()
+    }
+
+    #[test]
+    fn heads_that_break_http_are_refused() {
+        assert!(check_head(&resp(200, &[("content-length", "2")])).is_ok());
+        assert!(check_head(&resp(503, &[])).is_ok());
+        for bad in [
+            resp(101, &[("upgrade", "websocket")]),
+            resp(103, &[]),
+            resp(600, &[]),
+            resp(999, &[]),
+            resp(
+                200,
+                &[("content-length", "5"), ("transfer-encoding", "chunked")],
+            ),
+        ] {
+            assert!(
+                matches!(check_head(&bad), Err(Refused::Failed(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_and_small_bodies_are_read_whole_binary_streams_are_not() {
+        let h = |pairs: &[(&str, &str)]| resp(200, pairs).headers().clone();
+        assert!(read_whole(&h(&[("content-type", "application/json")])));
+        assert!(read_whole(&h(&[("content-length", "100")])));
+        assert!(!read_whole(&h(&[(
+            "content-type",
+            "application/vnd.amazon.eventstream"
+        )])));
+        assert!(!read_whole(&h(&[("content-length", "10000000")])));
+    }
+}
