@@ -52,8 +52,53 @@ pub struct ServerConfig {
     /// When set, admin endpoints other than probes require `Authorization: Bearer <token>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<Secret>,
+    /// More admin tokens, each with its role.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub admin_tokens: Vec<AdminToken>,
+    /// Host names (lower case) besides loopback names and the admin
+    /// listener's address under which the admin API may be called without
+    /// a token (a `Host` not among them is refused: DNS rebinding).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub admin_hosts: Vec<String>,
     /// Size and time limits.
     pub limits: Limits,
+}
+
+impl ServerConfig {
+    /// Whether any admin token is configured (then every `/admin/` call
+    /// must present one).
+    pub fn admin_auth(&self) -> bool {
+        self.admin_token.is_some() || !self.admin_tokens.is_empty()
+    }
+}
+
+/// `server.admin_tokens[i]`: a token and what it may do.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminToken {
+    /// The bearer token.
+    pub token: Secret,
+    /// What it may do.
+    pub role: AdminRole,
+}
+
+/// What an admin token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRole {
+    /// `GET` only: tables, config (redacted), metrics, events.
+    Read,
+    /// Everything, changes included (`server.admin_token` is one).
+    Operator,
+}
+
+impl AdminRole {
+    /// The name used in the file and in audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Operator => "operator",
+        }
+    }
 }
 
 /// Bounds on what a client or a replica can make the gateway hold.

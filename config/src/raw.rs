@@ -36,11 +36,28 @@ pub struct RawServer {
     pub listen: Option<String>,
     /// Admin listen address.
     pub admin_listen: Option<String>,
-    /// Bearer token the admin API requires.
+    /// Bearer token the admin API requires (an operator token).
     pub admin_token: Option<String>,
+    /// More admin tokens, each with a role (`read` or `operator`).
+    #[serde(default)]
+    pub admin_tokens: Vec<RawAdminToken>,
+    /// Host names (besides loopback and `admin_listen`'s address) under
+    /// which the admin API may be reached without a token.
+    #[serde(default)]
+    pub admin_hosts: Vec<String>,
     /// Size and time limits.
     #[serde(default)]
     pub limits: RawLimits,
+}
+
+/// `server.admin_tokens[i]:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdminToken {
+    /// The bearer token.
+    pub token: String,
+    /// `read` (GET only) or `operator` (everything).
+    pub role: String,
 }
 
 /// `server.limits:`

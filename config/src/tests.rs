@@ -179,6 +179,52 @@ fn public_admin_listener_requires_a_token() {
 }
 
 #[test]
+fn admin_tokens_must_not_be_blank_and_roles_are_read_or_operator() {
+    for blank in ["\"\"", "\"  \"", "\"\\t\""] {
+        let errs = errors(&GOOD.replace(
+            "admin_listen: 127.0.0.1:9090",
+            &format!("admin_listen: 127.0.0.1:9090\n  admin_token: {blank}"),
+        ));
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("server.admin_token: must not be empty or only whitespace")),
+            "{blank}: {errs:?}"
+        );
+    }
+    let errs = errors(&GOOD.replace(
+        "admin_listen: 127.0.0.1:9090",
+        "admin_listen: 127.0.0.1:9090\n  admin_tokens: [{ token: \" \", role: read }, { token: ok, role: admin }]\n  admin_hosts: [\"a b\"]",
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("server.admin_tokens[0].token: must not be empty")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("server.admin_tokens[1].role: `admin` is not a role")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("server.admin_hosts[0]: ")),
+        "{errs:?}"
+    );
+    // A read token alone makes a public admin listener acceptable.
+    let c = load_str(
+        &GOOD.replace(
+            "admin_listen: 127.0.0.1:9090",
+            "admin_listen: 0.0.0.0:9090\n  admin_tokens: [{ token: r3ad, role: read }]\n  admin_hosts: [GW.internal]",
+        ),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.server.admin_tokens[0].role, crate::AdminRole::Read);
+    assert_eq!(c.server.admin_hosts, ["gw.internal"]);
+    assert!(c.server.admin_auth());
+}
+
+#[test]
 fn syntax_errors_and_empty_files_are_explained() {
     assert!(matches!(
         load_str("models: [", &env),
