@@ -112,3 +112,22 @@ pub const REPLICA_WEIGHT: u32 = 1;
 /// 64 concurrent requests: a typical continuous-batching server's batch on
 /// one GPU; set it to the replica's real slot count.
 pub const MAX_CONCURRENCY: u32 = 64;
+
+/// Open client connections on the data listener (`server.limits.max_connections`).
+pub const MAX_CONNECTIONS: usize = 10_000;
+
+/// Open client connections from one IP (`server.limits.max_connections_per_client`).
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = 1_000;
+
+/// Replica response headers dropped unless `server.response_headers.allow`
+/// names them: they describe the replica (software, internal addresses) or
+/// set state on the client (cookies) for a host it never talked to.
+pub const RESPONSE_HEADERS_DENIED: &[&str] = &[
+    "server",
+    "set-cookie",
+    "set-cookie2",
+    "x-powered-by",
+    "x-upstream-*",
+    "x-internal-*",
+    "x-backend-*",
+];

@@ -62,6 +62,26 @@ pub struct ServerConfig {
     pub admin_hosts: Vec<String>,
     /// Size and time limits.
     pub limits: Limits,
+    /// Which replica response headers reach clients.
+    #[serde(skip_serializing_if = "ResponseHeaders::is_default")]
+    pub response_headers: ResponseHeaders,
+}
+
+/// `server.response_headers`: names (lower case) or `prefix-*` patterns.
+/// Hop-by-hop headers never pass; [`crate::defaults::RESPONSE_HEADERS_DENIED`]
+/// are dropped unless allowed here; `deny` drops more.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ResponseHeaders {
+    /// Passed on although dropped by default.
+    pub allow: Vec<String>,
+    /// Dropped besides the defaults.
+    pub deny: Vec<String>,
+}
+
+impl ResponseHeaders {
+    fn is_default(&self) -> bool {
+        self.allow.is_empty() && self.deny.is_empty()
+    }
 }
 
 impl ServerConfig {
@@ -163,6 +183,12 @@ pub struct Limits {
     /// Request-body bytes held for replay across all requests in flight;
     /// past it new requests get 503 + `Retry-After` instead of memory.
     pub max_buffered_bytes: usize,
+    /// Open client connections on the data listener; one more is closed
+    /// at once (and counted).
+    pub max_connections: usize,
+    /// Open client connections from one client IP; one more is closed at
+    /// once (and counted).
+    pub max_connections_per_client: usize,
 }
 
 impl Default for Limits {
@@ -187,6 +213,8 @@ impl Default for Limits {
             first_token_timeout: d::REQUEST_TIMEOUT,
             sse_keepalive: d::SSE_KEEPALIVE,
             max_buffered_bytes: d::MAX_BUFFERED_BYTES,
+            max_connections: d::MAX_CONNECTIONS,
+            max_connections_per_client: d::MAX_CONNECTIONS_PER_CLIENT,
         }
     }
 }

@@ -48,6 +48,21 @@ pub struct RawServer {
     /// Size and time limits.
     #[serde(default)]
     pub limits: RawLimits,
+    /// Which replica response headers reach clients.
+    #[serde(default)]
+    pub response_headers: RawResponseHeaders,
+}
+
+/// `server.response_headers:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponseHeaders {
+    /// Names (or `prefix-*`) passed on although dropped by default.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Names (or `prefix-*`) dropped besides the defaults.
+    #[serde(default)]
+    pub deny: Vec<String>,
 }
 
 /// `server.admin_tokens[i]:`
@@ -96,6 +111,10 @@ pub struct RawLimits {
     pub sse_keepalive_ms: Option<i64>,
     /// Request bytes the gateway may hold for replay, across all requests.
     pub max_buffered_bytes: Option<i64>,
+    /// Open client connections on the data listener.
+    pub max_connections: Option<i64>,
+    /// Open client connections from one client IP.
+    pub max_connections_per_client: Option<i64>,
 }
 
 /// `clouds.<id>:`

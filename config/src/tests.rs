@@ -225,6 +225,43 @@ fn admin_tokens_must_not_be_blank_and_roles_are_read_or_operator() {
 }
 
 #[test]
+fn connection_caps_and_response_header_patterns_default_and_validate() {
+    let c = load_str(GOOD, &env).unwrap();
+    assert_eq!(c.server.limits.max_connections, 10_000);
+    assert_eq!(c.server.limits.max_connections_per_client, 1_000);
+    assert!(c.server.response_headers.allow.is_empty());
+    let errs = errors(&GOOD.replace(
+        "admin_listen: 127.0.0.1:9090",
+        "admin_listen: 127.0.0.1:9090\n  limits: { max_connections: 0 }\n  response_headers: { allow: [Server], deny: [\"bad name\", \"*\"] }",
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("server.limits.max_connections: must be 1..=")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("server.response_headers.deny[0]: ")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("server.response_headers.deny[1]: ")),
+        "{errs:?}"
+    );
+    let c = load_str(
+        &GOOD.replace(
+            "admin_listen: 127.0.0.1:9090",
+            "admin_listen: 127.0.0.1:9090\n  response_headers: { allow: [Server], deny: [x-cache-*] }",
+        ),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.server.response_headers.allow, ["server"]);
+    assert_eq!(c.server.response_headers.deny, ["x-cache-*"]);
+}
+
+#[test]
 fn syntax_errors_and_empty_files_are_explained() {
     assert!(matches!(
         load_str("models: [", &env),

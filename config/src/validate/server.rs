@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::Validator;
+use super::{Validator, http_token};
 use crate::defaults as d;
-use crate::model::{AdminRole, AdminToken, Limits, ServerConfig};
+use crate::model::{AdminRole, AdminToken, Limits, ResponseHeaders, ServerConfig};
 use crate::raw::{RawAdminToken, RawLimits, RawServer};
 
 impl Validator<'_> {
@@ -43,7 +43,13 @@ impl Validator<'_> {
             self.err("server.admin_listen", "must differ from server.listen");
         }
         let limits = self.limits(raw.limits);
+        let response_headers = ResponseHeaders {
+            allow: self
+                .header_patterns("server.response_headers.allow", raw.response_headers.allow),
+            deny: self.header_patterns("server.response_headers.deny", raw.response_headers.deny),
+        };
         ServerConfig {
+            response_headers,
             listen,
             admin_listen,
             admin_token,
@@ -99,6 +105,23 @@ impl Validator<'_> {
                     format!("server.admin_hosts[{i}]"),
                     format!("`{h}` is not a host name (e.g. gateway.internal, without a port)"),
                 );
+            }
+        }
+        out
+    }
+
+    /// Header names or `prefix-*` patterns, lower-cased.
+    fn header_patterns(&mut self, path: &str, raw: Vec<String>) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, p) in raw.into_iter().enumerate() {
+            let name = p.strip_suffix('*').unwrap_or(&p);
+            if name.is_empty() || !http_token(name) {
+                self.err(
+                    format!("{path}[{i}]"),
+                    format!("`{p}` is not a header name or `prefix-*` pattern"),
+                );
+            } else {
+                out.push(p.to_ascii_lowercase());
             }
         }
         out
@@ -173,6 +196,18 @@ impl Validator<'_> {
             pool_idle_timeout: self
                 .ms(p, "pool_idle_timeout_ms", raw.pool_idle_timeout_ms)
                 .unwrap_or(default.pool_idle_timeout),
+            max_connections: self
+                .int(p, "max_connections", raw.max_connections, 1, 10_000_000)
+                .unwrap_or(default.max_connections),
+            max_connections_per_client: self
+                .int(
+                    p,
+                    "max_connections_per_client",
+                    raw.max_connections_per_client,
+                    1,
+                    10_000_000,
+                )
+                .unwrap_or(default.max_connections_per_client),
             pool_max_idle_per_host: self
                 .int(
                     p,
