@@ -9,6 +9,7 @@ mod dashboard;
 mod errors;
 mod failover;
 mod health;
+mod hygiene;
 mod kserve;
 mod lifecycle;
 mod metrics;

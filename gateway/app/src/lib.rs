@@ -8,7 +8,8 @@
 //!   [`Running`]: the handle that reloads, inspects and stops it.
 //! - [`server`]: the data-plane accept loop, connection limits (re-read for
 //!   every new connection, so a reload changes them), graceful shutdown.
-//! - [`signal`]: which process signals mean "stop".
+//! - [`signal`]: which process signals mean "stop"; [`silent`]: the
+//!   deadline for a connection's first byte.
 //!
 //! Every background task (listeners, connections' drain, rollout loop,
 //! probes, health events, file watch, SIGHUP) runs on one
@@ -17,6 +18,7 @@
 
 pub mod server;
 pub mod signal;
+pub mod silent;
 
 use std::io;
 use std::net::SocketAddr;

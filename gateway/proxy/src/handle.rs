@@ -140,11 +140,10 @@ where
     // 7. Attempts: take a slot on the best untried candidate, adapt the
     //    request to it (its model name), send; on a retryable failure before
     //    any byte went to the client, try the next one.
-    let query = parts
-        .uri
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
+    // The client's query string is not forwarded: neither the OpenAI API
+    // nor KServe v2 uses one, and it is where clients put keys
+    // (`?api-key=`). Cloud adapters build their own (`api-version`).
+    let query = "";
     let passthrough = |up: &Upstream| match (&endpoint, &openai) {
         (Endpoint::KserveInfer { .. }, _) => (
             format!("/v2/models/{}/infer{query}", up.model_name),

@@ -19,7 +19,9 @@
 //! - [`failover`]: the attempt loop; [`retry_budget`]: its token bucket;
 //!   [`admission`]: the wait queues when every replica is full.
 //! - [`forward`]: one attempt: build, authorize, send, classify, hold the
-//!   first SSE event.
+//!   first SSE event; [`headers`]: which headers cross, both ways.
+//! - [`connections`]: open client connections, their caps and counts
+//!   (the accept loop in the binary asks it).
 //! - `guarded.rs`: the response body holding the replica's slot (idle
 //!   timeout, keep-alive, SSE error event); `observed.rs`: the body that
 //!   finishes the request's observer; [`body`]: the body type (a leaf);
@@ -36,12 +38,14 @@ pub mod adapter;
 pub mod admission;
 pub mod body;
 pub mod budget;
+pub mod connections;
 pub mod endpoint;
 pub mod error;
 pub mod failover;
 pub mod forward;
 mod guarded;
 pub mod handle;
+pub mod headers;
 pub mod local;
 pub mod observe;
 mod observed;

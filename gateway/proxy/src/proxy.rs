@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use switchyard_config::Config;
 use switchyard_router::StatsRegistry;
 
+use crate::connections::Connections;
 use crate::observe::Observer;
 use crate::snapshot::{PrepareError, Snapshot};
 use crate::{admission, budget, retry_budget};
@@ -25,6 +26,8 @@ pub struct Proxy {
     queues: admission::Queues,
     ready: AtomicBool,
     observer: Arc<dyn Observer>,
+    /// Open client connections (the accept loop counts them).
+    connections: Arc<Connections>,
 }
 
 impl Proxy {
@@ -41,6 +44,7 @@ impl Proxy {
             queues: admission::Queues::default(),
             ready: AtomicBool::new(false),
             observer,
+            connections: Arc::default(),
         })
     }
 
@@ -76,6 +80,11 @@ impl Proxy {
     /// Request-body bytes held for replay right now.
     pub fn buffered_bytes(&self) -> usize {
         self.buffer_budget.used()
+    }
+
+    /// Open client connections, their caps and counts.
+    pub fn connections(&self) -> &Arc<Connections> {
+        &self.connections
     }
 
     /// The observer every request reports to.

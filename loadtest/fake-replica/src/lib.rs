@@ -83,6 +83,8 @@ pub struct ReplicaConfig {
     /// vLLM behind an API key) must carry `Authorization: Bearer <this>`,
     /// else 401 (counted in [`FakeReplica::auth_failures`]).
     pub bearer: Option<String>,
+    /// Headers added to every answer (to see what a gateway passes on).
+    pub extra_headers: Vec<(String, String)>,
 }
 
 impl Default for ReplicaConfig {
@@ -100,6 +102,7 @@ impl Default for ReplicaConfig {
             fault: None,
             protocol: FakeProtocol::OpenAi,
             bearer: None,
+            extra_headers: Vec::new(),
         }
     }
 }
