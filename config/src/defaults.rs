@@ -10,8 +10,9 @@ use std::time::Duration;
 
 // --- server ---
 
-/// Data plane on every interface: the gateway is meant to be reached.
-pub const LISTEN: &str = "0.0.0.0:8080";
+/// Data plane on loopback: listening beyond it is a decision, and then
+/// needs `tenants` (client API keys) or `server.allow_unauthenticated`.
+pub const LISTEN: &str = "127.0.0.1:8080";
 /// Admin API on loopback only: it can change routing, so exposing it is a
 /// decision (and then needs `admin_token`).
 pub const ADMIN_LISTEN: &str = "127.0.0.1:9090";

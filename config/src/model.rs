@@ -28,6 +28,12 @@ pub struct Config {
     pub models: Vec<ModelGroup>,
     /// Replicas, in file order.
     pub replicas: Vec<Replica>,
+    /// Clients and their API keys, in file order (none: no client auth).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<Tenant>,
+    /// SHA-256 of each key -> (tenant, key) indexes. Derived: not serialized.
+    #[serde(skip_serializing)]
+    pub key_index: std::collections::HashMap<[u8; 32], (usize, usize)>,
     /// SHA-256 of the interpolated document, hex. Two loads of the same
     /// content give the same hash, which is how a reload of an unchanged file
     /// is recognised as a no-op. Not part of the file: not serialized.
@@ -55,6 +61,10 @@ pub struct ServerConfig {
     /// More admin tokens, each with its role.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub admin_tokens: Vec<AdminToken>,
+    /// Serve requests without an API key although `listen` is not
+    /// loopback (validation refuses that otherwise).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unauthenticated: bool,
     /// Host names (lower case) besides loopback names and the admin
     /// listener's address under which the admin API may be called without
     /// a token (a `Host` not among them is refused: DNS rebinding).
@@ -119,6 +129,66 @@ impl AdminRole {
             Self::Operator => "operator",
         }
     }
+}
+
+/// `tenants[i]`: a client of the gateway.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tenant {
+    /// Name, in logs and errors.
+    pub name: String,
+    /// Its keys (only their hashes).
+    pub keys: Vec<TenantKey>,
+    /// Model groups it may call; empty: all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+    /// Highest priority honoured (a request asking more gets this).
+    pub max_priority: MaxPriority,
+}
+
+impl Tenant {
+    /// Whether it may call group `model`.
+    pub fn may_call(&self, model: &str) -> bool {
+        self.models.is_empty() || self.models.iter().any(|m| m == model)
+    }
+}
+
+/// `tenants[i].keys[j]`: serialized as its hash, so the output loads again.
+#[derive(Debug, Clone)]
+pub struct TenantKey {
+    /// Name of the key.
+    pub id: String,
+    /// SHA-256 of the key.
+    pub sha256: [u8; 32],
+}
+
+impl Serialize for TenantKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let hex: String = self.sha256.iter().map(|b| format!("{b:02x}")).collect();
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("hash", &format!("sha256:{hex}"))?;
+        m.end()
+    }
+}
+
+/// `tenants[i].max_priority`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MaxPriority {
+    /// Any priority (the default).
+    High,
+    /// `high` is served as `normal`.
+    Normal,
+    /// Everything is served as `low`.
+    Low,
+}
+
+/// The SHA-256 a tenant key is stored and looked up as: the one
+/// definition config validation and the data plane share.
+pub fn key_digest(key: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(key).into()
 }
 
 /// Bounds on what a client or a replica can make the gateway hold.

@@ -26,6 +26,38 @@ pub struct RawConfig {
     /// The replicas that serve them.
     #[serde(default)]
     pub replicas: Vec<RawReplica>,
+    /// Clients and their API keys.
+    #[serde(default)]
+    pub tenants: Vec<RawTenant>,
+}
+
+/// `tenants[i]:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenant {
+    /// Name, in logs and errors.
+    pub name: String,
+    /// Its API keys.
+    #[serde(default)]
+    pub keys: Vec<RawTenantKey>,
+    /// Model groups it may call (absent: all).
+    pub models: Option<Vec<String>>,
+    /// Highest `x-switchyard-priority` honoured: high, normal or low.
+    pub max_priority: Option<String>,
+}
+
+/// `tenants[i].keys[j]:` exactly one of `hash`, `key`, `key_file`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenantKey {
+    /// Name of the key (never the key), in logs.
+    pub id: String,
+    /// `sha256:<64 hex digits>` of the key.
+    pub hash: Option<String>,
+    /// The key itself (use `${ENV}`); only its hash is kept.
+    pub key: Option<String>,
+    /// A file holding the key; only its hash is kept.
+    pub key_file: Option<String>,
 }
 
 /// `server:`
@@ -41,6 +73,8 @@ pub struct RawServer {
     /// More admin tokens, each with a role (`read` or `operator`).
     #[serde(default)]
     pub admin_tokens: Vec<RawAdminToken>,
+    /// Serve clients without an API key on a non-loopback `listen`.
+    pub allow_unauthenticated: Option<bool>,
     /// Host names (besides loopback and `admin_listen`'s address) under
     /// which the admin API may be reached without a token.
     #[serde(default)]

@@ -421,3 +421,55 @@ fn hourly_private_capacity_becomes_a_price_per_token() {
 mod cloud;
 mod resolve;
 mod round_trip;
+
+#[test]
+fn tenants_keep_key_hashes_and_a_public_listener_needs_them() {
+    let public = GOOD.replace("listen: 127.0.0.1:8080", "listen: 0.0.0.0:8080");
+    let errs = errors(&public);
+    assert!(
+        errs.iter().any(|e| e.starts_with(
+            "server.listen: 0.0.0.0:8080 is not a loopback address and no client authentication"
+        )),
+        "{errs:?}"
+    );
+    let open = public.replace(
+        "admin_listen: 127.0.0.1:9090",
+        "admin_listen: 127.0.0.1:9090\n  allow_unauthenticated: true",
+    );
+    assert!(load_str(&open, &env).is_ok());
+    let hash = format!(
+        "sha256:{}",
+        crate::key_digest(b"k2")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let with_tenants = format!(
+        "{public}tenants:\n  - name: a\n    keys: [{{ id: k1, key: k1-secret }}, {{ id: k2, hash: \"{hash}\" }}]\n    models: [chat]\n    max_priority: normal\n"
+    );
+    let c = load_str(&with_tenants, &env).unwrap();
+    assert_eq!(c.tenants[0].max_priority, crate::MaxPriority::Normal);
+    assert_eq!(c.key_index[&crate::key_digest(b"k1-secret")], (0, 0));
+    assert_eq!(c.key_index[&crate::key_digest(b"k2")], (0, 1));
+    let yaml = serde_yaml_ng::to_string(&c.tenants).unwrap();
+    assert!(!yaml.contains("k1-secret"), "{yaml}");
+    let again = load_str(&format!("{public}tenants:\n{yaml}"), &env).unwrap();
+    assert_eq!(again.key_index, c.key_index, "the hashes load again");
+
+    let bad = format!(
+        "{public}tenants:\n  - name: a\n    keys: [{{ id: k1, hash: \"sha256:zz\" }}, {{ id: k2 }}, {{ id: k3, key: \" \" }}]\n    models: [nope]\n    max_priority: urgent\n"
+    );
+    let errs = errors(&bad);
+    for needle in [
+        "tenants[0].keys[0].hash: must be `sha256:`",
+        "tenants[0].keys[1]: needs exactly one of hash, key, key_file",
+        "tenants[0].keys[2].key: the key is empty",
+        "tenants[0].models[0]: unknown model group `nope`",
+        "tenants[0].max_priority: `urgent` is not a priority",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.starts_with(needle)),
+            "{needle}: {errs:?}"
+        );
+    }
+}

@@ -50,6 +50,7 @@ impl Validator<'_> {
         };
         ServerConfig {
             response_headers,
+            allow_unauthenticated: raw.allow_unauthenticated.unwrap_or(false),
             listen,
             admin_listen,
             admin_token,
