@@ -18,6 +18,7 @@ mod policies;
 mod queue;
 mod reload;
 mod routing;
+mod tenants;
 mod tracing;
 
 use std::collections::HashMap;

@@ -57,6 +57,20 @@ pub enum ProxyError {
         /// The request field at fault, when there is one.
         param: Option<&'static str>,
     },
+    /// No API key, or one no tenant has.
+    #[error("{message}")]
+    Unauthorized {
+        /// What was wrong (never the key).
+        message: String,
+    },
+    /// The tenant may not call this model group.
+    #[error("tenant `{tenant}` may not call model `{model}`")]
+    ModelNotAllowed {
+        /// The caller's tenant.
+        tenant: String,
+        /// The group asked for.
+        model: String,
+    },
     /// The body is larger than `server.limits.max_body_bytes`.
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge {
@@ -148,6 +162,8 @@ impl ProxyError {
                 RouteError::OutsideResidency { .. } => StatusCode::SERVICE_UNAVAILABLE,
             },
             ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ProxyError::ModelNotAllowed { .. } => StatusCode::FORBIDDEN,
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::BadRequest { .. } | ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -192,6 +208,8 @@ impl ProxyError {
         match self {
             ProxyError::Route(r) => r.label(),
             ProxyError::NotFound { .. } => "not_found",
+            ProxyError::Unauthorized { .. } => "invalid_api_key",
+            ProxyError::ModelNotAllowed { .. } => "model_not_allowed",
             ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
             ProxyError::BadRequest { .. } => "bad_request",
             ProxyError::BodyTooLarge { .. } => "body_too_large",
@@ -211,6 +229,8 @@ impl ProxyError {
     fn openai_type(&self) -> &'static str {
         match self.status().as_u16() {
             404 if matches!(self, ProxyError::Route(_)) => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
             400..=499 => "invalid_request_error",
             _ => "server_error",
         }
@@ -235,7 +255,7 @@ impl ProxyError {
     fn param(&self) -> Option<&'static str> {
         match self {
             ProxyError::BadRequest { param, .. } => *param,
-            ProxyError::Route(_) => Some("model"),
+            ProxyError::Route(_) | ProxyError::ModelNotAllowed { .. } => Some("model"),
             _ => None,
         }
     }

@@ -3,7 +3,9 @@
 //!
 //! 1. **snapshot**: load the config generation once; the request keeps it.
 //! 2. **classify** ([`endpoint`]): which endpoint, or 404/405.
-//! 3. **local answers** ([`local`]): `/v1/models`, health, model readiness.
+//! 3. **local answers** ([`local`]): `/v1/models`, health, model readiness;
+//!    then **who calls** ([`auth`]): the tenant's key (401), its priority
+//!    ceiling, and after the target, whether it may call the model (403).
 //! 4. **read body** under the size limit, the body-read timeout and the
 //!    gateway-wide buffer budget ([`budget`]).
 //! 5. **target**: the model the client named (OpenAI body field or KServe path).
@@ -33,7 +35,7 @@ use crate::observe::{Arrival, RequestObserver};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
-use crate::{adapter, failover, local, observed, openai};
+use crate::{adapter, auth, failover, local, observed, openai};
 
 impl Proxy {
     /// Serves one data-plane request. Never fails: errors are answers too.
@@ -91,7 +93,10 @@ where
     // 2-3. What is asked; answer locally what we can.
     let endpoint = Endpoint::classify(req.method(), req.uri().path())?;
     let protocol = match &endpoint {
-        Endpoint::ListModels => return Ok(local::list_models(&snap)),
+        Endpoint::ListModels => {
+            auth::authenticate(&snap.config, req.headers())?;
+            return Ok(local::list_models(&snap));
+        }
         Endpoint::Live => return Ok(local::live()),
         Endpoint::Ready => return Ok(local::ready(gw)),
         Endpoint::KserveModelReady { model } => return Ok(local::model_ready(&snap, model)),
@@ -99,7 +104,10 @@ where
         Endpoint::KserveInfer { .. } | Endpoint::KserveMetadata { .. } => Protocol::KserveV2,
     };
     let (parts, body) = req.into_parts();
-    let priority = Priority::from_headers(&parts.headers)?;
+    // Who calls (401 without a valid key when tenants are configured);
+    // the priority asked, up to the tenant's ceiling.
+    let caller = auth::authenticate(&snap.config, &parts.headers)?;
+    let priority = auth::ceiling(Priority::from_headers(&parts.headers)?, caller);
 
     // 4. The whole body, bounded in size and time (routing needs `model`, and a
     //    buffered body is what lets a later attempt replay it).
@@ -126,6 +134,7 @@ where
         }
     };
     obs.target(&model);
+    auth::authorize_model(caller, &model)?;
 
     // 6. Rank every replica that may serve (pure, lazy).
     let clouds = allowed_clouds(&parts.headers);

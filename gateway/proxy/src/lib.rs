@@ -13,7 +13,8 @@
 //! # Layout
 //! The request path reads top to bottom in [`handle`] ([`Proxy::handle`]);
 //! each phase is one file:
-//! - [`endpoint`]: classify (404/405); [`local`]: answers given here.
+//! - [`endpoint`]: classify (404/405); [`local`]: answers given here;
+//!   [`auth`]: the tenant behind an API key, its models and priority.
 //! - [`budget`]: the gateway-wide budget of buffered request bodies.
 //! - [`openai`]: the one parse of an OpenAI body (model, stream, prompt).
 //! - [`failover`]: the attempt loop; [`retry_budget`]: its token bucket;
@@ -36,6 +37,7 @@
 
 pub mod adapter;
 pub mod admission;
+pub mod auth;
 pub mod body;
 pub mod budget;
 pub mod connections;
