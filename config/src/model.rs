@@ -143,6 +143,14 @@ pub struct Tenant {
     pub models: Vec<String>,
     /// Highest priority honoured (a request asking more gets this).
     pub max_priority: MaxPriority,
+    /// Requests it may start per minute (429 beyond; a bucket that
+    /// refills continuously, holding at most a minute's worth).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u32>,
+    /// Requests it may have in flight at once, streams until their last
+    /// byte (429 beyond).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
 }
 
 impl Tenant {

@@ -44,6 +44,10 @@ pub struct RawTenant {
     pub models: Option<Vec<String>>,
     /// Highest `x-switchyard-priority` honoured: high, normal or low.
     pub max_priority: Option<String>,
+    /// Requests it may start per minute (all its keys together).
+    pub requests_per_minute: Option<i64>,
+    /// Requests (streams included) it may have in flight at once.
+    pub concurrency: Option<i64>,
 }
 
 /// `tenants[i].keys[j]:` exactly one of `hash`, `key`, `key_file`.

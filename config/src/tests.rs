@@ -445,10 +445,14 @@ fn tenants_keep_key_hashes_and_a_public_listener_needs_them() {
             .collect::<String>()
     );
     let with_tenants = format!(
-        "{public}tenants:\n  - name: a\n    keys: [{{ id: k1, key: k1-secret }}, {{ id: k2, hash: \"{hash}\" }}]\n    models: [chat]\n    max_priority: normal\n"
+        "{public}tenants:\n  - name: a\n    keys: [{{ id: k1, key: k1-secret }}, {{ id: k2, hash: \"{hash}\" }}]\n    models: [chat]\n    max_priority: normal\n    requests_per_minute: 60\n    concurrency: 2\n"
     );
     let c = load_str(&with_tenants, &env).unwrap();
     assert_eq!(c.tenants[0].max_priority, crate::MaxPriority::Normal);
+    assert_eq!(
+        (c.tenants[0].requests_per_minute, c.tenants[0].concurrency),
+        (Some(60), Some(2))
+    );
     assert_eq!(c.key_index[&crate::key_digest(b"k1-secret")], (0, 0));
     assert_eq!(c.key_index[&crate::key_digest(b"k2")], (0, 1));
     let yaml = serde_yaml_ng::to_string(&c.tenants).unwrap();
@@ -457,7 +461,7 @@ fn tenants_keep_key_hashes_and_a_public_listener_needs_them() {
     assert_eq!(again.key_index, c.key_index, "the hashes load again");
 
     let bad = format!(
-        "{public}tenants:\n  - name: a\n    keys: [{{ id: k1, hash: \"sha256:zz\" }}, {{ id: k2 }}, {{ id: k3, key: \" \" }}]\n    models: [nope]\n    max_priority: urgent\n"
+        "{public}tenants:\n  - name: a\n    keys: [{{ id: k1, hash: \"sha256:zz\" }}, {{ id: k2 }}, {{ id: k3, key: \" \" }}]\n    models: [nope]\n    max_priority: urgent\n    concurrency: 0\n"
     );
     let errs = errors(&bad);
     for needle in [
@@ -466,6 +470,7 @@ fn tenants_keep_key_hashes_and_a_public_listener_needs_them() {
         "tenants[0].keys[2].key: the key is empty",
         "tenants[0].models[0]: unknown model group `nope`",
         "tenants[0].max_priority: `urgent` is not a priority",
+        "tenants[0].concurrency: must be 1..=",
     ] {
         assert!(
             errs.iter().any(|e| e.starts_with(needle)),

@@ -162,3 +162,60 @@ replicas: [{ id: r, model: m, cloud: c, url: "${R_URL}" }]
         "127.0.0.1:8080"
     );
 }
+
+#[tokio::test]
+async fn a_tenant_over_its_rate_or_concurrency_gets_429_with_retry_after() {
+    let fleet = replicas(&[
+        ("r", ReplicaConfig::default()),
+        ("s", ReplicaConfig::default()),
+    ])
+    .await;
+    let yaml = yaml().replace(
+        "    max_priority: low\n",
+        "    max_priority: low\n    concurrency: 1\n",
+    ) + "    requests_per_minute: 2\n";
+    let gw = switchyard_tests::gateway(&yaml, &fleet).await;
+    let http = Http::default();
+    let addr = gw.data_addr;
+
+    // batch: one request in flight at a time, counted until its body ends.
+    let r = &fleet["r"];
+    r.hold();
+    let held = {
+        let http = http.clone();
+        tokio::spawn(async move { call(&http, addr, "m", &[("x-api-key", "batch-key")]).await })
+    };
+    eventually("batch's request is in flight", || r.in_flight() == 1).await;
+    let over = call(&http, addr, "m", &[("x-api-key", "batch-key")]).await;
+    assert_openai_error(&over, 429, "invalid_request_error", "rate_limit_exceeded");
+    assert_eq!(over.header("retry-after"), "1");
+    assert!(
+        over.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("concurrency")
+    );
+    r.release();
+    assert_eq!(within(held).await.unwrap().status, 200);
+    let again = call(&http, addr, "m", &[("x-api-key", "batch-key")]).await;
+    assert_eq!(again.status, 200, "the place came back with the body's end");
+
+    // app: two requests a minute.
+    for _ in 0..2 {
+        assert_eq!(
+            call(&http, addr, "n", &[("x-api-key", "app-key")])
+                .await
+                .status,
+            200
+        );
+    }
+    let over = call(&http, addr, "n", &[("x-api-key", "app-key")]).await;
+    assert_eq!(over.status, 429);
+    assert!(
+        over.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("requests_per_minute")
+    );
+    assert_eq!(over.header("retry-after"), "30");
+}

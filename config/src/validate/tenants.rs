@@ -68,11 +68,25 @@ impl Validator<'_> {
                     MaxPriority::High
                 }
             };
+            let requests_per_minute = self
+                .int(
+                    &path,
+                    "requests_per_minute",
+                    t.requests_per_minute,
+                    1,
+                    100_000_000,
+                )
+                .map(|n| n as u32);
+            let concurrency = self
+                .int(&path, "concurrency", t.concurrency, 1, 10_000_000)
+                .map(|n| n as u32);
             tenants.push(Tenant {
                 name: t.name,
                 keys,
                 models: allowed,
                 max_priority,
+                requests_per_minute,
+                concurrency,
             });
         }
         (tenants, index)

@@ -71,6 +71,16 @@ pub enum ProxyError {
         /// The group asked for.
         model: String,
     },
+    /// The tenant reached one of its limits.
+    #[error("tenant `{tenant}` is over its {what} limit")]
+    TenantLimited {
+        /// The caller's tenant.
+        tenant: String,
+        /// `requests_per_minute` or `concurrency`.
+        what: &'static str,
+        /// Seconds until a retry may pass.
+        retry_after: u32,
+    },
     /// The body is larger than `server.limits.max_body_bytes`.
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge {
@@ -164,6 +174,7 @@ impl ProxyError {
             ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
             ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ProxyError::ModelNotAllowed { .. } => StatusCode::FORBIDDEN,
+            ProxyError::TenantLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::BadRequest { .. } | ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -186,6 +197,7 @@ impl ProxyError {
                 Some(1)
             }
             ProxyError::BufferBudget { .. } => Some(1),
+            ProxyError::TenantLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -210,6 +222,7 @@ impl ProxyError {
             ProxyError::NotFound { .. } => "not_found",
             ProxyError::Unauthorized { .. } => "invalid_api_key",
             ProxyError::ModelNotAllowed { .. } => "model_not_allowed",
+            ProxyError::TenantLimited { .. } => "tenant_limited",
             ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
             ProxyError::BadRequest { .. } => "bad_request",
             ProxyError::BodyTooLarge { .. } => "body_too_large",
@@ -242,9 +255,9 @@ impl ProxyError {
             ProxyError::Route(
                 RouteError::UnknownModel { .. } | RouteError::UnknownVersion { .. },
             ) => "model_not_found",
-            ProxyError::Route(RouteError::NoCapacity { .. }) | ProxyError::QueueTimeout { .. } => {
-                "rate_limit_exceeded"
-            }
+            ProxyError::Route(RouteError::NoCapacity { .. })
+            | ProxyError::QueueTimeout { .. }
+            | ProxyError::TenantLimited { .. } => "rate_limit_exceeded",
             ProxyError::Route(RouteError::OutsideResidency { .. }) => {
                 "no_replica_in_allowed_clouds"
             }

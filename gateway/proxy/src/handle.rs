@@ -5,7 +5,8 @@
 //! 2. **classify** ([`endpoint`]): which endpoint, or 404/405.
 //! 3. **local answers** ([`local`]): `/v1/models`, health, model readiness;
 //!    then **who calls** ([`auth`]): the tenant's key (401), its priority
-//!    ceiling, and after the target, whether it may call the model (403).
+//!    ceiling, its limits ([`tenant_limits`], 429), and after the target,
+//!    whether it may call the model (403).
 //! 4. **read body** under the size limit, the body-read timeout and the
 //!    gateway-wide buffer budget ([`budget`]).
 //! 5. **target**: the model the client named (OpenAI body field or KServe path).
@@ -35,7 +36,7 @@ use crate::observe::{Arrival, RequestObserver};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
-use crate::{adapter, auth, failover, local, observed, openai};
+use crate::{adapter, auth, failover, local, observed, openai, tenant_limits};
 
 impl Proxy {
     /// Serves one data-plane request. Never fails: errors are answers too.
@@ -108,6 +109,12 @@ where
     // the priority asked, up to the tenant's ceiling.
     let caller = auth::authenticate(&snap.config, &parts.headers)?;
     let priority = auth::ceiling(Priority::from_headers(&parts.headers)?, caller);
+    let permit = match caller {
+        Some(tenant) => gw
+            .tenant_limits()
+            .admit(tenant, tokio::time::Instant::now())?,
+        None => None,
+    };
 
     // 4. The whole body, bounded in size and time (routing needs `model`, and a
     //    buffered body is what lets a later attempt replay it).
@@ -189,7 +196,8 @@ where
         priority,
         obs,
     };
-    failover::send(gw, &snap, request, prepare).await
+    let resp = failover::send(gw, &snap, request, prepare).await?;
+    Ok(tenant_limits::hold(resp, permit))
 }
 
 /// Reads the body up to `max_body_bytes`, refusing early on a declared

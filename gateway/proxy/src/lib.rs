@@ -14,7 +14,8 @@
 //! The request path reads top to bottom in [`handle`] ([`Proxy::handle`]);
 //! each phase is one file:
 //! - [`endpoint`]: classify (404/405); [`local`]: answers given here;
-//!   [`auth`]: the tenant behind an API key, its models and priority.
+//!   [`auth`]: the tenant behind an API key, its models and priority;
+//!   [`tenant_limits`]: its request rate and in-flight limits.
 //! - [`budget`]: the gateway-wide budget of buffered request bodies.
 //! - [`openai`]: the one parse of an OpenAI body (model, stream, prompt).
 //! - [`failover`]: the attempt loop; [`retry_budget`]: its token bucket;
@@ -56,6 +57,7 @@ mod proxy;
 pub mod retry_budget;
 pub mod snapshot;
 pub mod sse;
+pub mod tenant_limits;
 pub mod upstream;
 pub mod usage;
 

@@ -12,6 +12,7 @@ use switchyard_router::StatsRegistry;
 use crate::connections::Connections;
 use crate::observe::Observer;
 use crate::snapshot::{PrepareError, Snapshot};
+use crate::tenant_limits::TenantLimits;
 use crate::{admission, budget, retry_budget};
 
 /// The data plane: shared by every connection of the data listener.
@@ -28,6 +29,8 @@ pub struct Proxy {
     observer: Arc<dyn Observer>,
     /// Open client connections (the accept loop counts them).
     connections: Arc<Connections>,
+    /// Per-tenant request rate and in-flight counts.
+    tenant_limits: TenantLimits,
 }
 
 impl Proxy {
@@ -45,6 +48,7 @@ impl Proxy {
             ready: AtomicBool::new(false),
             observer,
             connections: Arc::default(),
+            tenant_limits: TenantLimits::default(),
         })
     }
 
@@ -101,6 +105,10 @@ impl Proxy {
     /// balancers stop sending before we stop accepting.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
+    }
+
+    pub(crate) fn tenant_limits(&self) -> &TenantLimits {
+        &self.tenant_limits
     }
 
     pub(crate) fn retry_budget(&self) -> &retry_budget::RetryBudget {
