@@ -87,6 +87,7 @@ pub fn run(args: ReplicaArgs) -> anyhow::Result<()> {
         fault: args.fault,
         protocol: args.protocol,
         bearer: None,
+        extra_headers: Vec::new(),
     };
     rt.block_on(async move {
         let addr = SocketAddr::new(args.host, args.port);

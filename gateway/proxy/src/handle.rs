@@ -159,20 +159,18 @@ where
     // The client's query string is not forwarded: neither the OpenAI API
     // nor KServe v2 uses one, and it is where clients put keys
     // (`?api-key=`). Cloud adapters build their own (`api-version`).
-    let query = "";
     let passthrough = |up: &Upstream| match (&endpoint, &openai) {
-        (Endpoint::KserveInfer { .. }, _) => (
-            format!("/v2/models/{}/infer{query}", up.model_name),
-            body.clone(),
-        ),
+        (Endpoint::KserveInfer { .. }, _) => {
+            (format!("/v2/models/{}/infer", up.model_name), body.clone())
+        }
         (Endpoint::KserveMetadata { .. }, _) => {
-            (format!("/v2/models/{}{query}", up.model_name), body.clone())
+            (format!("/v2/models/{}", up.model_name), body.clone())
         }
         (_, Some(head)) => (
-            format!("{}{query}", parts.uri.path()),
+            parts.uri.path().to_owned(),
             openai::rewrite_model(&body, head, &up.model_name),
         ),
-        _ => (format!("{}{query}", parts.uri.path()), body.clone()),
+        _ => (parts.uri.path().to_owned(), body.clone()),
     };
     let prepare = |up: &Upstream| {
         // Cloud protocols (Azure OpenAI, Bedrock) translate; the rest pass through.
