@@ -294,3 +294,20 @@ replicas:
         );
     }
 }
+
+#[tokio::test]
+async fn silent_admin_connections_are_closed_too() {
+    let (gw, _r) = gateway(
+        "server: { limits: { header_read_timeout_ms: 300 } }\n",
+        ReplicaConfig::default(),
+    )
+    .await;
+    let started = tokio::time::Instant::now();
+    let mut silent = within(TcpStream::connect(gw.admin_addr)).await.unwrap();
+    assert!(closed_by_server(&mut silent).await);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(
+        Http::default().get(gw.admin_addr, "/healthz").await.status,
+        200
+    );
+}

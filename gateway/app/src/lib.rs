@@ -190,6 +190,7 @@ pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Re
     ));
     let admin_router = switchyard_ops::admin::router(Arc::clone(&app.ops));
     let admin_stop = stop_listeners.clone().cancelled_owned();
+    let admin = silent::AdminListener::new(admin, Arc::clone(&app.proxy));
     listeners.spawn(async move {
         if let Err(e) = axum::serve(admin, admin_router)
             .with_graceful_shutdown(admin_stop)

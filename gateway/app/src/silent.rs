@@ -7,7 +7,8 @@
 //! silent connections were still open after 120 s with a 5 s timeout).
 //! [`FirstByte`] fails the connection's reads once `header_read_timeout_ms`
 //! has passed since accept without a byte; after the first byte, hyper's
-//! own timeouts take over.
+//! own timeouts take over. [`AdminListener`] gives the admin API's
+//! connections the same deadline.
 
 use std::io;
 use std::pin::Pin;
@@ -15,9 +16,56 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use switchyard_proxy::Proxy;
 use switchyard_proxy::connections::Connections;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
+
+/// The admin listener for `axum::serve`: every accepted connection must
+/// send its first byte within the serving config's
+/// `header_read_timeout_ms`.
+pub struct AdminListener {
+    inner: TcpListener,
+    proxy: Arc<Proxy>,
+    /// Silent admin connections (not part of the data plane's counts).
+    conns: Arc<Connections>,
+}
+
+impl AdminListener {
+    /// Wraps the bound admin listener.
+    pub fn new(inner: TcpListener, proxy: Arc<Proxy>) -> Self {
+        Self {
+            inner,
+            proxy,
+            conns: Arc::default(),
+        }
+    }
+}
+
+impl axum::serve::Listener for AdminListener {
+    type Io = FirstByte<TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        let within = self
+            .proxy
+            .snapshot()
+            .config
+            .server
+            .limits
+            .header_read_timeout;
+        (
+            FirstByte::new(stream, within, Arc::clone(&self.conns)),
+            addr,
+        )
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
 
 /// An I/O stream whose reads fail if its first byte takes too long.
 pub struct FirstByte<S> {
