@@ -6,6 +6,8 @@
 #
 # The admin API listens on 127.0.0.1:9090 inside the container unless the
 # config sets server.admin_listen (and then server.admin_token is required).
+# The data plane listens on 0.0.0.0:8080 (SWITCHYARD_LISTEN), so the config
+# needs `tenants` (client API keys) or `server.allow_unauthenticated: true`.
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 // --- server ---
 
-/// Data plane on every interface: the gateway is meant to be reached.
-pub const LISTEN: &str = "0.0.0.0:8080";
+/// Data plane on loopback: listening beyond it is a decision, and then
+/// needs `tenants` (client API keys) or `server.allow_unauthenticated`.
+pub const LISTEN: &str = "127.0.0.1:8080";
 /// Admin API on loopback only: it can change routing, so exposing it is a
 /// decision (and then needs `admin_token`).
 pub const ADMIN_LISTEN: &str = "127.0.0.1:9090";
@@ -136,3 +137,22 @@ pub const REPLICA_WEIGHT: u32 = 1;
 /// 64 concurrent requests: a typical continuous-batching server's batch on
 /// one GPU; set it to the replica's real slot count.
 pub const MAX_CONCURRENCY: u32 = 64;
+
+/// Open client connections on the data listener (`server.limits.max_connections`).
+pub const MAX_CONNECTIONS: usize = 10_000;
+
+/// Open client connections from one IP (`server.limits.max_connections_per_client`).
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = 1_000;
+
+/// Replica response headers dropped unless `server.response_headers.allow`
+/// names them: they describe the replica (software, internal addresses) or
+/// set state on the client (cookies) for a host it never talked to.
+pub const RESPONSE_HEADERS_DENIED: &[&str] = &[
+    "server",
+    "set-cookie",
+    "set-cookie2",
+    "x-powered-by",
+    "x-upstream-*",
+    "x-internal-*",
+    "x-backend-*",
+];

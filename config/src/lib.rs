@@ -116,6 +116,12 @@ fn resolved_hash(config: &Config) -> String {
                 .for_each(|s| feed(s.expose().as_bytes()));
         }
     }
+    // Keys read from files are resolved too: a rotated key is a change.
+    for t in &config.tenants {
+        for k in &t.keys {
+            h.update(k.sha256);
+        }
+    }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -28,6 +28,12 @@ pub struct Config {
     pub models: Vec<ModelGroup>,
     /// Replicas, in file order.
     pub replicas: Vec<Replica>,
+    /// Clients and their API keys, in file order (none: no client auth).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<Tenant>,
+    /// SHA-256 of each key -> (tenant, key) indexes. Derived: not serialized.
+    #[serde(skip_serializing)]
+    pub key_index: std::collections::HashMap<[u8; 32], (usize, usize)>,
     /// SHA-256 of the interpolated document, hex. Two loads of the same
     /// content give the same hash, which is how a reload of an unchanged file
     /// is recognised as a no-op. Not part of the file: not serialized.
@@ -52,8 +58,145 @@ pub struct ServerConfig {
     /// When set, admin endpoints other than probes require `Authorization: Bearer <token>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<Secret>,
+    /// More admin tokens, each with its role.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub admin_tokens: Vec<AdminToken>,
+    /// Serve requests without an API key although `listen` is not
+    /// loopback (validation refuses that otherwise).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unauthenticated: bool,
+    /// Host names (lower case) besides loopback names and the admin
+    /// listener's address under which the admin API may be called without
+    /// a token (a `Host` not among them is refused: DNS rebinding).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub admin_hosts: Vec<String>,
     /// Size and time limits.
     pub limits: Limits,
+    /// Which replica response headers reach clients.
+    #[serde(skip_serializing_if = "ResponseHeaders::is_default")]
+    pub response_headers: ResponseHeaders,
+}
+
+/// `server.response_headers`: names (lower case) or `prefix-*` patterns.
+/// Hop-by-hop headers never pass; [`crate::defaults::RESPONSE_HEADERS_DENIED`]
+/// are dropped unless allowed here; `deny` drops more.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ResponseHeaders {
+    /// Passed on although dropped by default.
+    pub allow: Vec<String>,
+    /// Dropped besides the defaults.
+    pub deny: Vec<String>,
+}
+
+impl ResponseHeaders {
+    fn is_default(&self) -> bool {
+        self.allow.is_empty() && self.deny.is_empty()
+    }
+}
+
+impl ServerConfig {
+    /// Whether any admin token is configured (then every `/admin/` call
+    /// must present one).
+    pub fn admin_auth(&self) -> bool {
+        self.admin_token.is_some() || !self.admin_tokens.is_empty()
+    }
+}
+
+/// `server.admin_tokens[i]`: a token and what it may do.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminToken {
+    /// The bearer token.
+    pub token: Secret,
+    /// What it may do.
+    pub role: AdminRole,
+}
+
+/// What an admin token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRole {
+    /// `GET` only: tables, config (redacted), metrics, events.
+    Read,
+    /// Everything, changes included (`server.admin_token` is one).
+    Operator,
+}
+
+impl AdminRole {
+    /// The name used in the file and in audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Operator => "operator",
+        }
+    }
+}
+
+/// `tenants[i]`: a client of the gateway.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tenant {
+    /// Name, in logs and errors.
+    pub name: String,
+    /// Its keys (only their hashes).
+    pub keys: Vec<TenantKey>,
+    /// Model groups it may call; empty: all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+    /// Highest priority honoured (a request asking more gets this).
+    pub max_priority: MaxPriority,
+    /// Requests it may start per minute (429 beyond; a bucket that
+    /// refills continuously, holding at most a minute's worth).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u32>,
+    /// Requests it may have in flight at once, streams until their last
+    /// byte (429 beyond).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+}
+
+impl Tenant {
+    /// Whether it may call group `model`.
+    pub fn may_call(&self, model: &str) -> bool {
+        self.models.is_empty() || self.models.iter().any(|m| m == model)
+    }
+}
+
+/// `tenants[i].keys[j]`: serialized as its hash, so the output loads again.
+#[derive(Debug, Clone)]
+pub struct TenantKey {
+    /// Name of the key.
+    pub id: String,
+    /// SHA-256 of the key.
+    pub sha256: [u8; 32],
+}
+
+impl Serialize for TenantKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let hex: String = self.sha256.iter().map(|b| format!("{b:02x}")).collect();
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("hash", &format!("sha256:{hex}"))?;
+        m.end()
+    }
+}
+
+/// `tenants[i].max_priority`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MaxPriority {
+    /// Any priority (the default).
+    High,
+    /// `high` is served as `normal`.
+    Normal,
+    /// Everything is served as `low`.
+    Low,
+}
+
+/// The SHA-256 a tenant key is stored and looked up as: the one
+/// definition config validation and the data plane share.
+pub fn key_digest(key: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(key).into()
 }
 
 /// Bounds on what a client or a replica can make the gateway hold.
@@ -118,6 +261,12 @@ pub struct Limits {
     /// Request-body bytes held for replay across all requests in flight;
     /// past it new requests get 503 + `Retry-After` instead of memory.
     pub max_buffered_bytes: usize,
+    /// Open client connections on the data listener; one more is closed
+    /// at once (and counted).
+    pub max_connections: usize,
+    /// Open client connections from one client IP; one more is closed at
+    /// once (and counted).
+    pub max_connections_per_client: usize,
 }
 
 impl Default for Limits {
@@ -142,6 +291,8 @@ impl Default for Limits {
             first_token_timeout: d::REQUEST_TIMEOUT,
             sse_keepalive: d::SSE_KEEPALIVE,
             max_buffered_bytes: d::MAX_BUFFERED_BYTES,
+            max_connections: d::MAX_CONNECTIONS,
+            max_connections_per_client: d::MAX_CONNECTIONS_PER_CLIENT,
         }
     }
 }

@@ -26,6 +26,42 @@ pub struct RawConfig {
     /// The replicas that serve them.
     #[serde(default)]
     pub replicas: Vec<RawReplica>,
+    /// Clients and their API keys.
+    #[serde(default)]
+    pub tenants: Vec<RawTenant>,
+}
+
+/// `tenants[i]:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenant {
+    /// Name, in logs and errors.
+    pub name: String,
+    /// Its API keys.
+    #[serde(default)]
+    pub keys: Vec<RawTenantKey>,
+    /// Model groups it may call (absent: all).
+    pub models: Option<Vec<String>>,
+    /// Highest `x-switchyard-priority` honoured: high, normal or low.
+    pub max_priority: Option<String>,
+    /// Requests it may start per minute (all its keys together).
+    pub requests_per_minute: Option<i64>,
+    /// Requests (streams included) it may have in flight at once.
+    pub concurrency: Option<i64>,
+}
+
+/// `tenants[i].keys[j]:` exactly one of `hash`, `key`, `key_file`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenantKey {
+    /// Name of the key (never the key), in logs.
+    pub id: String,
+    /// `sha256:<64 hex digits>` of the key.
+    pub hash: Option<String>,
+    /// The key itself (use `${ENV}`); only its hash is kept.
+    pub key: Option<String>,
+    /// A file holding the key; only its hash is kept.
+    pub key_file: Option<String>,
 }
 
 /// `server:`
@@ -36,11 +72,45 @@ pub struct RawServer {
     pub listen: Option<String>,
     /// Admin listen address.
     pub admin_listen: Option<String>,
-    /// Bearer token the admin API requires.
+    /// Bearer token the admin API requires (an operator token).
     pub admin_token: Option<String>,
+    /// More admin tokens, each with a role (`read` or `operator`).
+    #[serde(default)]
+    pub admin_tokens: Vec<RawAdminToken>,
+    /// Serve clients without an API key on a non-loopback `listen`.
+    pub allow_unauthenticated: Option<bool>,
+    /// Host names (besides loopback and `admin_listen`'s address) under
+    /// which the admin API may be reached without a token.
+    #[serde(default)]
+    pub admin_hosts: Vec<String>,
     /// Size and time limits.
     #[serde(default)]
     pub limits: RawLimits,
+    /// Which replica response headers reach clients.
+    #[serde(default)]
+    pub response_headers: RawResponseHeaders,
+}
+
+/// `server.response_headers:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponseHeaders {
+    /// Names (or `prefix-*`) passed on although dropped by default.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Names (or `prefix-*`) dropped besides the defaults.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+/// `server.admin_tokens[i]:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdminToken {
+    /// The bearer token.
+    pub token: String,
+    /// `read` (GET only) or `operator` (everything).
+    pub role: String,
 }
 
 /// `server.limits:`
@@ -79,6 +149,10 @@ pub struct RawLimits {
     pub sse_keepalive_ms: Option<i64>,
     /// Request bytes the gateway may hold for replay, across all requests.
     pub max_buffered_bytes: Option<i64>,
+    /// Open client connections on the data listener.
+    pub max_connections: Option<i64>,
+    /// Open client connections from one client IP.
+    pub max_connections_per_client: Option<i64>,
 }
 
 /// `clouds.<id>:`

@@ -179,6 +179,89 @@ fn public_admin_listener_requires_a_token() {
 }
 
 #[test]
+fn admin_tokens_must_not_be_blank_and_roles_are_read_or_operator() {
+    for blank in ["\"\"", "\"  \"", "\"\\t\""] {
+        let errs = errors(&GOOD.replace(
+            "admin_listen: 127.0.0.1:9090",
+            &format!("admin_listen: 127.0.0.1:9090\n  admin_token: {blank}"),
+        ));
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("server.admin_token: must not be empty or only whitespace")),
+            "{blank}: {errs:?}"
+        );
+    }
+    let errs = errors(&GOOD.replace(
+        "admin_listen: 127.0.0.1:9090",
+        "admin_listen: 127.0.0.1:9090\n  admin_tokens: [{ token: \" \", role: read }, { token: ok, role: admin }]\n  admin_hosts: [\"a b\"]",
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("server.admin_tokens[0].token: must not be empty")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("server.admin_tokens[1].role: `admin` is not a role")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("server.admin_hosts[0]: ")),
+        "{errs:?}"
+    );
+    // A read token alone makes a public admin listener acceptable.
+    let c = load_str(
+        &GOOD.replace(
+            "admin_listen: 127.0.0.1:9090",
+            "admin_listen: 0.0.0.0:9090\n  admin_tokens: [{ token: r3ad, role: read }]\n  admin_hosts: [GW.internal]",
+        ),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.server.admin_tokens[0].role, crate::AdminRole::Read);
+    assert_eq!(c.server.admin_hosts, ["gw.internal"]);
+    assert!(c.server.admin_auth());
+}
+
+#[test]
+fn connection_caps_and_response_header_patterns_default_and_validate() {
+    let c = load_str(GOOD, &env).unwrap();
+    assert_eq!(c.server.limits.max_connections, 10_000);
+    assert_eq!(c.server.limits.max_connections_per_client, 1_000);
+    assert!(c.server.response_headers.allow.is_empty());
+    let errs = errors(&GOOD.replace(
+        "admin_listen: 127.0.0.1:9090",
+        "admin_listen: 127.0.0.1:9090\n  limits: { max_connections: 0 }\n  response_headers: { allow: [Server], deny: [\"bad name\", \"*\"] }",
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("server.limits.max_connections: must be 1..=")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("server.response_headers.deny[0]: ")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("server.response_headers.deny[1]: ")),
+        "{errs:?}"
+    );
+    let c = load_str(
+        &GOOD.replace(
+            "admin_listen: 127.0.0.1:9090",
+            "admin_listen: 127.0.0.1:9090\n  response_headers: { allow: [Server], deny: [x-cache-*] }",
+        ),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.server.response_headers.allow, ["server"]);
+    assert_eq!(c.server.response_headers.deny, ["x-cache-*"]);
+}
+
+#[test]
 fn syntax_errors_and_empty_files_are_explained() {
     assert!(matches!(
         load_str("models: [", &env),
@@ -338,3 +421,60 @@ fn hourly_private_capacity_becomes_a_price_per_token() {
 mod cloud;
 mod resolve;
 mod round_trip;
+
+#[test]
+fn tenants_keep_key_hashes_and_a_public_listener_needs_them() {
+    let public = GOOD.replace("listen: 127.0.0.1:8080", "listen: 0.0.0.0:8080");
+    let errs = errors(&public);
+    assert!(
+        errs.iter().any(|e| e.starts_with(
+            "server.listen: 0.0.0.0:8080 is not a loopback address and no client authentication"
+        )),
+        "{errs:?}"
+    );
+    let open = public.replace(
+        "admin_listen: 127.0.0.1:9090",
+        "admin_listen: 127.0.0.1:9090\n  allow_unauthenticated: true",
+    );
+    assert!(load_str(&open, &env).is_ok());
+    let hash = format!(
+        "sha256:{}",
+        crate::key_digest(b"k2")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let with_tenants = format!(
+        "{public}tenants:\n  - name: a\n    keys: [{{ id: k1, key: k1-secret }}, {{ id: k2, hash: \"{hash}\" }}]\n    models: [chat]\n    max_priority: normal\n    requests_per_minute: 60\n    concurrency: 2\n"
+    );
+    let c = load_str(&with_tenants, &env).unwrap();
+    assert_eq!(c.tenants[0].max_priority, crate::MaxPriority::Normal);
+    assert_eq!(
+        (c.tenants[0].requests_per_minute, c.tenants[0].concurrency),
+        (Some(60), Some(2))
+    );
+    assert_eq!(c.key_index[&crate::key_digest(b"k1-secret")], (0, 0));
+    assert_eq!(c.key_index[&crate::key_digest(b"k2")], (0, 1));
+    let yaml = serde_yaml_ng::to_string(&c.tenants).unwrap();
+    assert!(!yaml.contains("k1-secret"), "{yaml}");
+    let again = load_str(&format!("{public}tenants:\n{yaml}"), &env).unwrap();
+    assert_eq!(again.key_index, c.key_index, "the hashes load again");
+
+    let bad = format!(
+        "{public}tenants:\n  - name: a\n    keys: [{{ id: k1, hash: \"sha256:zz\" }}, {{ id: k2 }}, {{ id: k3, key: \" \" }}]\n    models: [nope]\n    max_priority: urgent\n    concurrency: 0\n"
+    );
+    let errs = errors(&bad);
+    for needle in [
+        "tenants[0].keys[0].hash: must be `sha256:`",
+        "tenants[0].keys[1]: needs exactly one of hash, key, key_file",
+        "tenants[0].keys[2].key: the key is empty",
+        "tenants[0].models[0]: unknown model group `nope`",
+        "tenants[0].max_priority: `urgent` is not a priority",
+        "tenants[0].concurrency: must be 1..=",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.starts_with(needle)),
+            "{needle}: {errs:?}"
+        );
+    }
+}

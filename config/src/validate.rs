@@ -24,6 +24,7 @@ mod replicas;
 mod rollout;
 mod routing;
 mod server;
+mod tenants;
 mod tls;
 
 pub(crate) use cloud::metadata_address;
@@ -46,6 +47,8 @@ pub fn validate(raw: RawConfig, hash: String, env: Env<'_>) -> Result<Config, Ve
     let clouds = v.clouds(raw.clouds);
     let models = v.models(raw.models);
     let replicas = v.replicas(raw.replicas, &models, &clouds);
+    let (tenants, key_index) = v.tenants(raw.tenants, &models);
+    v.client_auth(&server, &tenants);
     v.cross_checks(&models, &replicas);
     v.residency(&models, &clouds);
     if v.errors.is_empty() {
@@ -54,6 +57,8 @@ pub fn validate(raw: RawConfig, hash: String, env: Env<'_>) -> Result<Config, Ve
             clouds,
             models,
             replicas,
+            tenants,
+            key_index,
             hash,
         })
     } else {

@@ -105,6 +105,7 @@ pub fn run(args: ReplicaArgs) -> anyhow::Result<()> {
             cache_blocks: args.cache_blocks,
             cache_block_bytes: args.cache_block_bytes as usize,
         }),
+        extra_headers: Vec::new(),
     };
     rt.block_on(async move {
         let addr = SocketAddr::new(args.host, args.port);

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_security;
 mod adversarial;
 mod clouds;
 mod dashboard;
@@ -10,6 +11,7 @@ mod engine;
 mod errors;
 mod failover;
 mod health;
+mod hygiene;
 mod kserve;
 mod lifecycle;
 mod metrics;
@@ -18,6 +20,7 @@ mod policies;
 mod queue;
 mod reload;
 mod routing;
+mod tenants;
 mod tracing;
 
 use std::collections::HashMap;

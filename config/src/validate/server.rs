@@ -3,10 +3,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::Validator;
+use super::{Validator, http_token};
 use crate::defaults as d;
-use crate::model::{Limits, ServerConfig};
-use crate::raw::{RawLimits, RawServer};
+use crate::model::{AdminRole, AdminToken, Limits, ResponseHeaders, ServerConfig};
+use crate::raw::{RawAdminToken, RawLimits, RawServer};
 
 impl Validator<'_> {
     pub(super) fn server(&mut self, raw: RawServer) -> ServerConfig {
@@ -17,10 +17,10 @@ impl Validator<'_> {
             d::ADMIN_LISTEN,
         );
         let admin_token = match raw.admin_token {
-            Some(t) if t.is_empty() => {
+            Some(t) if t.trim().is_empty() => {
                 self.err(
                     "server.admin_token",
-                    "must not be empty (omit it to disable admin auth)",
+                    "must not be empty or only whitespace (omit it to disable admin auth)",
                 );
                 None
             }
@@ -28,7 +28,9 @@ impl Validator<'_> {
             Some(t) => self.header_secret("server.admin_token", t),
             None => None,
         };
-        if admin_token.is_none() && !admin_listen.ip().is_loopback() {
+        let admin_tokens = self.admin_tokens(raw.admin_tokens);
+        let admin_hosts = self.admin_hosts(raw.admin_hosts);
+        if admin_token.is_none() && admin_tokens.is_empty() && !admin_listen.ip().is_loopback() {
             self.err(
                 "server.admin_token",
                 format!(
@@ -41,12 +43,89 @@ impl Validator<'_> {
             self.err("server.admin_listen", "must differ from server.listen");
         }
         let limits = self.limits(raw.limits);
+        let response_headers = ResponseHeaders {
+            allow: self
+                .header_patterns("server.response_headers.allow", raw.response_headers.allow),
+            deny: self.header_patterns("server.response_headers.deny", raw.response_headers.deny),
+        };
         ServerConfig {
+            response_headers,
+            allow_unauthenticated: raw.allow_unauthenticated.unwrap_or(false),
             listen,
             admin_listen,
             admin_token,
+            admin_tokens,
+            admin_hosts,
             limits,
         }
+    }
+
+    fn admin_tokens(&mut self, raw: Vec<RawAdminToken>) -> Vec<AdminToken> {
+        let mut out = Vec::new();
+        for (i, t) in raw.into_iter().enumerate() {
+            let path = format!("server.admin_tokens[{i}]");
+            let role = match t.role.as_str() {
+                "read" => Some(AdminRole::Read),
+                "operator" => Some(AdminRole::Operator),
+                other => {
+                    self.err(
+                        format!("{path}.role"),
+                        format!("`{other}` is not a role (read or operator)"),
+                    );
+                    None
+                }
+            };
+            let token = if t.token.trim().is_empty() {
+                self.err(
+                    format!("{path}.token"),
+                    "must not be empty or only whitespace",
+                );
+                None
+            } else {
+                self.header_secret(&format!("{path}.token"), t.token)
+            };
+            if let (Some(token), Some(role)) = (token, role) {
+                out.push(AdminToken { token, role });
+            }
+        }
+        out
+    }
+
+    fn admin_hosts(&mut self, raw: Vec<String>) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, h) in raw.into_iter().enumerate() {
+            let ok = !h.is_empty()
+                && h.bytes().all(|b| {
+                    b.is_ascii_alphanumeric()
+                        || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')
+                });
+            if ok {
+                out.push(h.to_ascii_lowercase());
+            } else {
+                self.err(
+                    format!("server.admin_hosts[{i}]"),
+                    format!("`{h}` is not a host name (e.g. gateway.internal, without a port)"),
+                );
+            }
+        }
+        out
+    }
+
+    /// Header names or `prefix-*` patterns, lower-cased.
+    fn header_patterns(&mut self, path: &str, raw: Vec<String>) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, p) in raw.into_iter().enumerate() {
+            let name = p.strip_suffix('*').unwrap_or(&p);
+            if name.is_empty() || !http_token(name) {
+                self.err(
+                    format!("{path}[{i}]"),
+                    format!("`{p}` is not a header name or `prefix-*` pattern"),
+                );
+            } else {
+                out.push(p.to_ascii_lowercase());
+            }
+        }
+        out
     }
 
     fn addr(&mut self, path: &str, raw: Option<&str>, default: &str) -> SocketAddr {
@@ -118,6 +197,18 @@ impl Validator<'_> {
             pool_idle_timeout: self
                 .ms(p, "pool_idle_timeout_ms", raw.pool_idle_timeout_ms)
                 .unwrap_or(default.pool_idle_timeout),
+            max_connections: self
+                .int(p, "max_connections", raw.max_connections, 1, 10_000_000)
+                .unwrap_or(default.max_connections),
+            max_connections_per_client: self
+                .int(
+                    p,
+                    "max_connections_per_client",
+                    raw.max_connections_per_client,
+                    1,
+                    10_000_000,
+                )
+                .unwrap_or(default.max_connections_per_client),
             pool_max_idle_per_host: self
                 .int(
                     p,

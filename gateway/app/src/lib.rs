@@ -8,7 +8,8 @@
 //!   [`Running`]: the handle that reloads, inspects and stops it.
 //! - [`server`]: the data-plane accept loop, connection limits (re-read for
 //!   every new connection, so a reload changes them), graceful shutdown.
-//! - [`signal`]: which process signals mean "stop".
+//! - [`signal`]: which process signals mean "stop"; [`silent`]: the
+//!   deadline for a connection's first byte.
 //!
 //! Every background task (listeners, connections' drain, rollout loop,
 //! probes, health events, file watch, SIGHUP) runs on one
@@ -17,6 +18,7 @@
 
 pub mod server;
 pub mod signal;
+pub mod silent;
 
 use std::io;
 use std::net::SocketAddr;
@@ -209,6 +211,7 @@ pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Re
     ));
     let admin_router = switchyard_ops::admin::router(Arc::clone(&app.ops));
     let admin_stop = stop_admin.clone().cancelled_owned();
+    let admin = silent::AdminListener::new(admin, Arc::clone(&app.proxy));
     admin_tasks.spawn(async move {
         if let Err(e) = axum::serve(admin, admin_router)
             .with_graceful_shutdown(admin_stop)

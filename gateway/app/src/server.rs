@@ -1,5 +1,7 @@
-//! The data-plane listener: the accept loop, per-connection limits, and the
-//! orderly shutdown that lets in-flight requests and streams finish.
+//! The data-plane listener: the accept loop, per-connection limits (the
+//! caps on open connections, a deadline for the first byte, hyper's header
+//! limits), and the orderly shutdown that lets in-flight requests and
+//! streams finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -16,6 +18,8 @@ use switchyard_config::Limits;
 use switchyard_proxy::Proxy;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
+
+use crate::silent::FirstByte;
 
 /// Binds `addr` for serving. Listeners use `SO_REUSEPORT` (on Unix), so
 /// a new gateway process can bind the same address while the old one
@@ -87,7 +91,21 @@ pub async fn serve_data(
             conn_limits = now;
             builder = conn_limits.builder();
         }
+        let conns = gw.connections();
+        let permit = match conns.admit(
+            remote.ip(),
+            conn_limits.max_connections,
+            conn_limits.max_connections_per_client,
+        ) {
+            Ok(permit) => permit,
+            Err(why) => {
+                // Closed at once (dropped); counted for the metrics.
+                tracing::debug!(%remote, ?why, "connection over the cap closed");
+                return;
+            }
+        };
         let _ = stream.set_nodelay(true);
+        let stream = FirstByte::new(stream, conn_limits.header_read_timeout, Arc::clone(conns));
         let gw = Arc::clone(&gw);
         let svc = service_fn(move |req| {
             let gw = Arc::clone(&gw);
@@ -98,6 +116,7 @@ pub async fn serve_data(
             .into_owned();
         let conn = graceful.watch(conn);
         connections.spawn(async move {
+            let _permit = permit;
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %remote, "connection ended with an error");
             }
@@ -161,6 +180,8 @@ pub async fn serve_data(
 struct ConnLimits {
     header_read_timeout: Duration,
     max_header_bytes: usize,
+    max_connections: usize,
+    max_connections_per_client: usize,
 }
 
 impl ConnLimits {
@@ -168,6 +189,8 @@ impl ConnLimits {
         Self {
             header_read_timeout: limits.header_read_timeout,
             max_header_bytes: limits.max_header_bytes,
+            max_connections: limits.max_connections,
+            max_connections_per_client: limits.max_connections_per_client,
         }
     }
 

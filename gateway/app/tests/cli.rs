@@ -145,3 +145,44 @@ fn check_fails_where_a_request_would_credentials_ca_files_and_secrets() {
         "the secret is never printed: {stderr}"
     );
 }
+
+#[test]
+fn check_refuses_a_blank_admin_token() {
+    let path = write(
+        "blank-token.yaml",
+        "server: { admin_token: \"  \" }\nclouds: { c: { provider: private } }\n\
+         models: [{ name: m, versions: [{ name: v1, weight: 100 }] }]\n\
+         replicas: [{ id: r, model: m, cloud: c, url: \"http://127.0.0.1:1\" }]\n",
+    );
+    let (ok, _, stderr) = switchyard(&["check", path.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("server.admin_token: must not be empty or only whitespace"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_refuses_a_public_listener_without_client_auth() {
+    let body = "clouds: { c: { provider: private } }\n\
+                models: [{ name: m, versions: [{ name: v1, weight: 100 }] }]\n\
+                replicas: [{ id: r, model: m, cloud: c, url: \"http://127.0.0.1:1\" }]\n";
+    let path = write(
+        "public.yaml",
+        &format!("server: {{ listen: 0.0.0.0:8080 }}\n{body}"),
+    );
+    let (ok, _, stderr) = switchyard(&["check", path.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "server.listen: 0.0.0.0:8080 is not a loopback address and no client authentication"
+        ),
+        "{stderr}"
+    );
+    let path = write(
+        "public-open.yaml",
+        &format!("server: {{ listen: 0.0.0.0:8080, allow_unauthenticated: true }}\n{body}"),
+    );
+    let (ok, _, stderr) = switchyard(&["check", path.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+}

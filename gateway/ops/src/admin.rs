@@ -2,17 +2,18 @@
 //!
 //! `/healthz` and `/readyz` are open (orchestrators probe them), and so is
 //! the dashboard's static shell (`/`, `/dashboard/*`: no data in it);
-//! everything under `/admin/` requires
-//! `Authorization: Bearer <server.admin_token>` when a token is configured.
+//! everything under `/admin/` and `/metrics` goes through
+//! [`crate::admin_guard`] (tokens and roles, cross-site refusals, the audit
+//! record), and every error answer has the shape of [`crate::admin_error`].
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::Router;
+use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 
 use crate::state::Ops;
 
@@ -25,7 +26,7 @@ pub fn router(gw: Arc<Ops>) -> Router {
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&gw),
-            require_token,
+            crate::admin_guard::guard,
         ));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -33,29 +34,8 @@ pub fn router(gw: Arc<Ops>) -> Router {
         // The dashboard's static shell holds no data; it asks for the token.
         .merge(crate::dashboard::routes())
         .merge(admin)
+        .layer(middleware::map_response(crate::admin_error::uniform))
         .with_state(gw)
-}
-
-async fn require_token(State(gw): State<Arc<Ops>>, req: Request, next: Next) -> Response {
-    let snap = gw.proxy.snapshot();
-    let Some(token) = &snap.config.server.admin_token else {
-        return next.run(req).await;
-    };
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
-    match presented {
-        Some(p) if token.matches(p) => next.run(req).await,
-        _ => (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(
-                serde_json::json!({ "error": "admin token required (Authorization: Bearer ...)" }),
-            ),
-        )
-            .into_response(),
-    }
 }
 
 async fn readyz(State(gw): State<Arc<Ops>>) -> impl IntoResponse {

@@ -9,8 +9,9 @@
 //! crates knows this one.
 //!
 //! # Layout
-//! - [`admin`]: the admin router (token, probes, `/metrics`), over
-//!   [`state::Ops`]; one file per resource: [`admin_replicas`]
+//! - [`admin`]: the admin router (probes, `/metrics`), over
+//!   [`state::Ops`]; [`admin_guard`] (tokens, roles, cross-site refusals,
+//!   audit), [`admin_error`] (the one error shape); one file per resource: [`admin_replicas`]
 //!   (`/admin/replicas`, `/admin/events`), [`control_api`]
 //!   (`/admin/config`, reload, weights, promote, rollback, rollouts),
 //!   [`admin_costs`] (`/admin/costs`), [`dashboard`] (the page at `/`).
@@ -24,6 +25,8 @@
 
 pub mod admin;
 pub mod admin_costs;
+pub mod admin_error;
+pub mod admin_guard;
 pub mod admin_replicas;
 pub mod control_api;
 pub mod costs;

@@ -80,6 +80,30 @@ pub enum ProxyError {
         /// The request field at fault, when there is one.
         param: Option<&'static str>,
     },
+    /// No API key, or one no tenant has.
+    #[error("{message}")]
+    Unauthorized {
+        /// What was wrong (never the key).
+        message: String,
+    },
+    /// The tenant may not call this model group.
+    #[error("tenant `{tenant}` may not call model `{model}`")]
+    ModelNotAllowed {
+        /// The caller's tenant.
+        tenant: String,
+        /// The group asked for.
+        model: String,
+    },
+    /// The tenant reached one of its limits.
+    #[error("tenant `{tenant}` is over its {what} limit")]
+    TenantLimited {
+        /// The caller's tenant.
+        tenant: String,
+        /// `requests_per_minute` or `concurrency`.
+        what: &'static str,
+        /// Seconds until a retry may pass.
+        retry_after: u32,
+    },
     /// The body is larger than `server.limits.max_body_bytes`.
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge {
@@ -187,6 +211,9 @@ impl ProxyError {
                 RouteError::OutsideResidency { .. } => StatusCode::SERVICE_UNAVAILABLE,
             },
             ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ProxyError::ModelNotAllowed { .. } => StatusCode::FORBIDDEN,
+            ProxyError::TenantLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::BadRequest { .. } | ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -210,6 +237,7 @@ impl ProxyError {
                 Some(1)
             }
             ProxyError::BufferBudget { .. } => Some(1),
+            ProxyError::TenantLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -236,6 +264,9 @@ impl ProxyError {
             ProxyError::Attempts { last, .. } => last.label(),
             ProxyError::Route(r) => r.label(),
             ProxyError::NotFound { .. } => "not_found",
+            ProxyError::Unauthorized { .. } => "invalid_api_key",
+            ProxyError::ModelNotAllowed { .. } => "model_not_allowed",
+            ProxyError::TenantLimited { .. } => "tenant_limited",
             ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
             ProxyError::BadRequest { .. } => "bad_request",
             ProxyError::BodyTooLarge { .. } => "body_too_large",
@@ -255,6 +286,8 @@ impl ProxyError {
     fn openai_type(&self) -> &'static str {
         match self.status().as_u16() {
             404 if matches!(self, ProxyError::Route(_)) => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
             400..=499 => "invalid_request_error",
             _ => "server_error",
         }
@@ -267,9 +300,9 @@ impl ProxyError {
             ProxyError::Route(
                 RouteError::UnknownModel { .. } | RouteError::UnknownVersion { .. },
             ) => "model_not_found",
-            ProxyError::Route(RouteError::NoCapacity { .. }) | ProxyError::QueueTimeout { .. } => {
-                "rate_limit_exceeded"
-            }
+            ProxyError::Route(RouteError::NoCapacity { .. })
+            | ProxyError::QueueTimeout { .. }
+            | ProxyError::TenantLimited { .. } => "rate_limit_exceeded",
             ProxyError::Route(RouteError::OutsideResidency { .. }) => {
                 "no_replica_in_allowed_clouds"
             }
@@ -281,7 +314,7 @@ impl ProxyError {
         match self {
             ProxyError::Attempts { last, .. } => last.param(),
             ProxyError::BadRequest { param, .. } => *param,
-            ProxyError::Route(_) => Some("model"),
+            ProxyError::Route(_) | ProxyError::ModelNotAllowed { .. } => Some("model"),
             _ => None,
         }
     }

@@ -43,26 +43,6 @@ pub struct Outbound<'a> {
     pub observer: &'a dyn Observer,
 }
 
-/// Headers that describe one hop, never forwarded (RFC 9110 7.6.1), plus the
-/// client's credentials: those are for this gateway, and forwarding them
-/// would hand a client's key to every replica (and a replica's to nobody).
-const NOT_FORWARDED: [HeaderName; 12] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::PROXY_AUTHORIZATION,
-    header::HOST,
-    header::CONTENT_LENGTH,
-    header::AUTHORIZATION,
-    header::EXPECT,
-];
-
-const CLIENT_KEYS: [&str; 2] = ["api-key", "x-api-key"];
-
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static X_REPLICA: HeaderName = HeaderName::from_static("x-switchyard-replica");
@@ -96,10 +76,7 @@ pub async fn forward(
     *req.method_mut() = out.method;
     *req.uri_mut() = uri;
     let headers = req.headers_mut();
-    copy_end_to_end(out.headers, headers);
-    for key in CLIENT_KEYS {
-        headers.remove(key);
-    }
+    crate::headers::to_replica(out.headers, headers, up.adapter.is_some());
     append_forwarded_for(headers, out.remote);
     headers.insert(X_REQUEST_ID.clone(), out.request_id.clone());
     // The body is inspected (SSE framing, usage) and may get an error event
@@ -171,7 +148,7 @@ pub async fn forward(
         }
     };
     let sse = stream.is_some();
-    strip_hop_by_hop(&mut parts.headers);
+    crate::headers::to_client(&mut parts.headers, &snap.config.server.response_headers);
     if sse {
         // We may append an error event, so the length is ours to decide.
         parts.headers.remove(header::CONTENT_LENGTH);
@@ -250,36 +227,6 @@ fn retry_after<B>(resp: &Response<B>) -> Option<u64> {
         .ok()
 }
 
-fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {
-    let listed = connection_listed(from);
-    for (name, value) in from {
-        if !NOT_FORWARDED.contains(name) && !listed.iter().any(|l| l == name.as_str()) {
-            to.append(name.clone(), value.clone());
-        }
-    }
-}
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in connection_listed(headers) {
-        headers.remove(name.as_str());
-    }
-    for name in &NOT_FORWARDED[..8] {
-        headers.remove(name);
-    }
-}
-
-/// Header names listed in `Connection:` are hop-by-hop too.
-fn connection_listed(headers: &HeaderMap) -> Vec<String> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
 fn append_forwarded_for(headers: &mut HeaderMap, remote: SocketAddr) {
     let ip = remote.ip().to_string();
     let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
@@ -294,32 +241,6 @@ fn append_forwarded_for(headers: &mut HeaderMap, remote: SocketAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hop_by_hop_and_client_credentials_are_not_forwarded() {
-        let mut from = HeaderMap::new();
-        from.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("keep-alive, x-hop"),
-        );
-        from.insert("x-hop", HeaderValue::from_static("1"));
-        from.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer client-key"),
-        );
-        from.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        from.insert("traceparent", HeaderValue::from_static("00-abc-def-01"));
-        let mut to = HeaderMap::new();
-        copy_end_to_end(&from, &mut to);
-        assert!(to.get("x-hop").is_none());
-        assert!(to.get(header::AUTHORIZATION).is_none());
-        assert!(to.get(header::CONNECTION).is_none());
-        assert_eq!(to.get("traceparent").unwrap(), "00-abc-def-01");
-        assert_eq!(to.len(), 2);
-    }
 
     #[test]
     fn forwarded_for_appends() {

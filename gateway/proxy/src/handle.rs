@@ -3,7 +3,10 @@
 //!
 //! 1. **snapshot**: load the config generation once; the request keeps it.
 //! 2. **classify** ([`endpoint`]): which endpoint, or 404/405.
-//! 3. **local answers** ([`local`]): `/v1/models`, health, model readiness.
+//! 3. **local answers** ([`local`]): `/v1/models`, health, model readiness;
+//!    then **who calls** ([`auth`]): the tenant's key (401), its priority
+//!    ceiling, its limits ([`tenant_limits`], 429), and after the target,
+//!    whether it may call the model (403).
 //! 4. **read body** under the size limit, the body-read timeout and the
 //!    gateway-wide buffer budget ([`budget`]).
 //! 5. **target**: the model the client named (OpenAI body field or KServe path).
@@ -33,7 +36,7 @@ use crate::observe::{Arrival, RequestObserver};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
-use crate::{adapter, failover, local, observed, openai};
+use crate::{adapter, auth, failover, local, observed, openai, tenant_limits};
 
 impl Proxy {
     /// Serves one data-plane request. Never fails: errors are answers too.
@@ -91,7 +94,10 @@ where
     // 2-3. What is asked; answer locally what we can.
     let endpoint = Endpoint::classify(req.method(), req.uri().path())?;
     let protocol = match &endpoint {
-        Endpoint::ListModels => return Ok(local::list_models(&snap)),
+        Endpoint::ListModels => {
+            auth::authenticate(&snap.config, req.headers())?;
+            return Ok(local::list_models(&snap));
+        }
         Endpoint::Live => return Ok(local::live()),
         Endpoint::Ready => return Ok(local::ready(gw)),
         Endpoint::KserveModelReady { model } => return Ok(local::model_ready(&snap, model)),
@@ -99,7 +105,16 @@ where
         Endpoint::KserveInfer { .. } | Endpoint::KserveMetadata { .. } => Protocol::KserveV2,
     };
     let (parts, body) = req.into_parts();
-    let priority = Priority::from_headers(&parts.headers)?;
+    // Who calls (401 without a valid key when tenants are configured);
+    // the priority asked, up to the tenant's ceiling.
+    let caller = auth::authenticate(&snap.config, &parts.headers)?;
+    let priority = auth::ceiling(Priority::from_headers(&parts.headers)?, caller);
+    let permit = match caller {
+        Some(tenant) => gw
+            .tenant_limits()
+            .admit(tenant, tokio::time::Instant::now())?,
+        None => None,
+    };
 
     // 4. The whole body, bounded in size and time (routing needs `model`, and a
     //    buffered body is what lets a later attempt replay it).
@@ -126,6 +141,7 @@ where
         }
     };
     obs.target(&model);
+    auth::authorize_model(caller, &model)?;
 
     // 6. Rank every replica that may serve (pure, lazy).
     let clouds = allowed_clouds(&parts.headers);
@@ -142,24 +158,21 @@ where
     // 7. Attempts: take a slot on the best untried candidate, adapt the
     //    request to it (its model name), send; on a retryable failure before
     //    any byte went to the client, try the next one.
-    let query = parts
-        .uri
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
+    // The client's query string is not forwarded: neither the OpenAI API
+    // nor KServe v2 uses one, and it is where clients put keys
+    // (`?api-key=`). Cloud adapters build their own (`api-version`).
     let passthrough = |up: &Upstream| match (&endpoint, &openai) {
-        (Endpoint::KserveInfer { .. }, _) => (
-            format!("/v2/models/{}/infer{query}", up.model_name),
-            body.clone(),
-        ),
+        (Endpoint::KserveInfer { .. }, _) => {
+            (format!("/v2/models/{}/infer", up.model_name), body.clone())
+        }
         (Endpoint::KserveMetadata { .. }, _) => {
-            (format!("/v2/models/{}{query}", up.model_name), body.clone())
+            (format!("/v2/models/{}", up.model_name), body.clone())
         }
         (_, Some(head)) => (
-            format!("{}{query}", parts.uri.path()),
+            parts.uri.path().to_owned(),
             openai::rewrite_model(&body, head, &up.model_name),
         ),
-        _ => (format!("{}{query}", parts.uri.path()), body.clone()),
+        _ => (parts.uri.path().to_owned(), body.clone()),
     };
     let prepare = |up: &Upstream| {
         // Cloud protocols (Azure OpenAI, Bedrock) translate; the rest pass through.
@@ -183,7 +196,8 @@ where
         priority,
         obs,
     };
-    failover::send(gw, &snap, request, prepare).await
+    let resp = failover::send(gw, &snap, request, prepare).await?;
+    Ok(tenant_limits::hold(resp, permit))
 }
 
 /// Reads the body up to `max_body_bytes`, refusing early on a declared

@@ -13,14 +13,18 @@
 //! # Layout
 //! The request path reads top to bottom in [`handle`] ([`Proxy::handle`]);
 //! each phase is one file:
-//! - [`endpoint`]: classify (404/405); [`local`]: answers given here.
+//! - [`endpoint`]: classify (404/405); [`local`]: answers given here;
+//!   [`auth`]: the tenant behind an API key, its models and priority;
+//!   [`tenant_limits`]: its request rate and in-flight limits.
 //! - [`budget`]: the gateway-wide budget of buffered request bodies.
 //! - [`openai`]: the one parse of an OpenAI body (model, stream, prompt).
 //! - [`failover`]: the attempt loop; [`retry_budget`]: its token bucket;
 //!   [`admission`]: the wait queues when every replica is full.
 //! - [`forward`]: one attempt: build, authorize, send, classify, hold the
 //!   answer until it may be committed (`commit.rs`: a valid head, the
-//!   first SSE `data:` event, a small body read whole).
+//!   first SSE `data:` event, a small body read whole).; [`headers`]: which headers cross, both ways.
+//! - [`connections`]: open client connections, their caps and counts
+//!   (the accept loop in the binary asks it).
 //! - `guarded.rs`: the response body holding the replica's slot (idle
 //!   timeout, keep-alive, SSE error event); `observed.rs`: the body that
 //!   finishes the request's observer; [`body`]: the body type (a leaf);
@@ -35,9 +39,11 @@
 
 pub mod adapter;
 pub mod admission;
+pub mod auth;
 pub mod body;
 pub mod budget;
 mod commit;
+pub mod connections;
 pub mod endpoint;
 pub mod error;
 pub mod events;
@@ -45,6 +51,7 @@ pub mod failover;
 pub mod forward;
 mod guarded;
 pub mod handle;
+pub mod headers;
 pub mod local;
 pub mod observe;
 mod observed;
@@ -53,6 +60,7 @@ mod proxy;
 pub mod retry_budget;
 pub mod snapshot;
 pub mod sse;
+pub mod tenant_limits;
 pub mod upstream;
 pub mod usage;
 

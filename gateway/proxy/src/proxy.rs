@@ -9,8 +9,10 @@ use arc_swap::ArcSwap;
 use switchyard_config::Config;
 use switchyard_router::StatsRegistry;
 
+use crate::connections::Connections;
 use crate::observe::Observer;
 use crate::snapshot::{PrepareError, Snapshot};
+use crate::tenant_limits::TenantLimits;
 use crate::{admission, budget, retry_budget};
 
 /// The data plane: shared by every connection of the data listener.
@@ -25,6 +27,10 @@ pub struct Proxy {
     queues: admission::Queues,
     ready: AtomicBool,
     observer: Arc<dyn Observer>,
+    /// Open client connections (the accept loop counts them).
+    connections: Arc<Connections>,
+    /// Per-tenant request rate and in-flight counts.
+    tenant_limits: TenantLimits,
 }
 
 impl Proxy {
@@ -41,6 +47,8 @@ impl Proxy {
             queues: admission::Queues::default(),
             ready: AtomicBool::new(false),
             observer,
+            connections: Arc::default(),
+            tenant_limits: TenantLimits::default(),
         })
     }
 
@@ -78,6 +86,11 @@ impl Proxy {
         self.buffer_budget.used()
     }
 
+    /// Open client connections, their caps and counts.
+    pub fn connections(&self) -> &Arc<Connections> {
+        &self.connections
+    }
+
     /// The observer every request reports to.
     pub fn observer(&self) -> &Arc<dyn Observer> {
         &self.observer
@@ -92,6 +105,10 @@ impl Proxy {
     /// balancers stop sending before we stop accepting.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
+    }
+
+    pub(crate) fn tenant_limits(&self) -> &TenantLimits {
+        &self.tenant_limits
     }
 
     pub(crate) fn retry_budget(&self) -> &retry_budget::RetryBudget {

@@ -260,6 +260,14 @@ pub(crate) fn with_name(shared: &Shared, mut resp: Response<FakeBody>) -> Respon
     if let Ok(v) = HeaderValue::from_str(&shared.cfg.name) {
         resp.headers_mut().insert("x-fake-replica", v);
     }
+    for (name, value) in &shared.cfg.extra_headers {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            resp.headers_mut().append(n, v);
+        }
+    }
     resp
 }
 

@@ -91,6 +91,8 @@ pub struct ReplicaConfig {
     /// GPU-like prefill and prefix cache; `None` (the default): prompts
     /// cost nothing and nothing is cached.
     pub gpu: Option<GpuModel>,
+    /// Headers added to every answer (to see what a gateway passes on).
+    pub extra_headers: Vec<(String, String)>,
 }
 
 impl Default for ReplicaConfig {
@@ -109,6 +111,7 @@ impl Default for ReplicaConfig {
             protocol: FakeProtocol::OpenAi,
             bearer: None,
             gpu: None,
+            extra_headers: Vec::new(),
         }
     }
 }

@@ -16,6 +16,7 @@ use switchyard_proxy::Snapshot;
 
 use switchyard_control::Controller;
 use switchyard_proxy::Proxy;
+use switchyard_proxy::connections::Refused;
 
 use crate::costs::{CostRow, Costs};
 
@@ -59,6 +60,15 @@ pub(super) fn registry(
         now: clock(),
         costs,
         rollouts: control.rollouts.view(),
+        conns: {
+            let c = proxy.connections();
+            (
+                c.open(),
+                c.refused(Refused::Listener),
+                c.refused(Refused::Client),
+                c.silent(),
+            )
+        },
     }));
     r
 }
@@ -70,6 +80,9 @@ struct Live {
     /// Spend ledger rows of the replicas in `snap`.
     costs: Vec<CostRow>,
     rollouts: Vec<switchyard_control::rollout::RolloutView>,
+    /// Open data-plane connections, refused (over the cap: listener,
+    /// client), closed silent.
+    conns: (usize, u64, u64, u64),
 }
 
 impl std::fmt::Debug for Live {
@@ -115,6 +128,35 @@ impl Live {
 }
 
 impl Live {
+    /// Data-plane connections: open, closed at once over a cap, closed
+    /// for sending nothing.
+    fn connections(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+        let (open, listener, client, silent) = self.conns;
+        let m = encoder.encode_descriptor(
+            "connections_open",
+            "Open client connections on the data listener",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(open as i64).encode(m)?;
+        let mut m = encoder.encode_descriptor(
+            "connections_refused",
+            "Client connections closed at once: over server.limits.max_connections (cap=listener) or max_connections_per_client (cap=client)",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(listener).encode(m.encode_family(&[("cap", "listener")])?)?;
+        ConstCounter::new(client).encode(m.encode_family(&[("cap", "client")])?)?;
+        let m = encoder.encode_descriptor(
+            "connections_silent_closed",
+            "Client connections closed for sending nothing within header_read_timeout_ms",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(silent).encode(m)?;
+        Ok(())
+    }
+
     /// Estimated spend and token usage from the cost ledger, and the state
     /// of automatic rollouts.
     fn costs_and_rollouts(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
@@ -298,6 +340,7 @@ impl Collector for Live {
             }
         }
         self.costs_and_rollouts(&mut encoder)?;
+        self.connections(&mut encoder)?;
         let m = encoder.encode_descriptor(
             "config_generation",
             "Generation of the config being served (1 at start, +1 per applied reload)",

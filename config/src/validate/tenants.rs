@@ -1,0 +1,165 @@
+//! `tenants:` clients and their API keys (kept only as SHA-256 hashes),
+//! and the rule that a data plane listening beyond loopback needs them.
+
+use std::collections::HashMap;
+
+use super::Validator;
+use crate::model::{MaxPriority, ModelGroup, ServerConfig, Tenant, TenantKey, key_digest};
+use crate::raw::{RawTenant, RawTenantKey};
+use crate::secret::{check_header_value, header_value_from_file_contents};
+
+/// Key hash -> (tenant index, key index).
+type KeyIndex = HashMap<[u8; 32], (usize, usize)>;
+
+impl Validator<'_> {
+    pub(super) fn tenants(
+        &mut self,
+        raw: Vec<RawTenant>,
+        models: &[ModelGroup],
+    ) -> (Vec<Tenant>, KeyIndex) {
+        let mut tenants = Vec::new();
+        let mut index = KeyIndex::new();
+        for (i, t) in raw.into_iter().enumerate() {
+            let path = format!("tenants[{i}]");
+            if t.name.trim().is_empty() {
+                self.err(format!("{path}.name"), "must not be empty");
+            } else if tenants.iter().any(|o: &Tenant| o.name == t.name) {
+                self.err(
+                    format!("{path}.name"),
+                    format!("duplicate tenant `{}`", t.name),
+                );
+            }
+            if t.keys.is_empty() {
+                self.err(format!("{path}.keys"), "at least one key is required");
+            }
+            let mut keys = Vec::new();
+            for (j, k) in t.keys.into_iter().enumerate() {
+                let kpath = format!("{path}.keys[{j}]");
+                let Some(key) = self.tenant_key(&kpath, k) else {
+                    continue;
+                };
+                if index
+                    .insert(key.sha256, (tenants.len(), keys.len()))
+                    .is_some()
+                {
+                    self.err(kpath, "the same key is configured twice");
+                    continue;
+                }
+                keys.push(key);
+            }
+            let allowed = t.models.unwrap_or_default();
+            for (j, m) in allowed.iter().enumerate() {
+                if !models.iter().any(|g| g.name == *m) {
+                    self.err(
+                        format!("{path}.models[{j}]"),
+                        format!("unknown model group `{m}`"),
+                    );
+                }
+            }
+            let max_priority = match t.max_priority.as_deref() {
+                None | Some("high") => MaxPriority::High,
+                Some("normal") => MaxPriority::Normal,
+                Some("low") => MaxPriority::Low,
+                Some(other) => {
+                    self.err(
+                        format!("{path}.max_priority"),
+                        format!("`{other}` is not a priority (high, normal or low)"),
+                    );
+                    MaxPriority::High
+                }
+            };
+            let requests_per_minute = self
+                .int(
+                    &path,
+                    "requests_per_minute",
+                    t.requests_per_minute,
+                    1,
+                    100_000_000,
+                )
+                .map(|n| n as u32);
+            let concurrency = self
+                .int(&path, "concurrency", t.concurrency, 1, 10_000_000)
+                .map(|n| n as u32);
+            tenants.push(Tenant {
+                name: t.name,
+                keys,
+                models: allowed,
+                max_priority,
+                requests_per_minute,
+                concurrency,
+            });
+        }
+        (tenants, index)
+    }
+
+    fn tenant_key(&mut self, path: &str, k: RawTenantKey) -> Option<TenantKey> {
+        if k.id.trim().is_empty() {
+            self.err(format!("{path}.id"), "must not be empty");
+        }
+        let sha256 = match (k.hash, k.key, k.key_file) {
+            (Some(hash), None, None) => parse_hash(&hash).or_else(|| {
+                self.err(
+                    format!("{path}.hash"),
+                    "must be `sha256:` and 64 hex digits (e.g. from `printf %s \"$KEY\" | sha256sum`)",
+                );
+                None
+            })?,
+            (None, Some(key), None) => match check_header_value(&key) {
+                Ok(()) => key_digest(key.as_bytes()),
+                Err(why) => {
+                    self.err(format!("{path}.key"), format!("the key {why}"));
+                    return None;
+                }
+            },
+            (None, None, Some(file)) => {
+                let text = match std::fs::read_to_string(&file) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        self.err(format!("{path}.key_file"), format!("cannot read {file}: {e}"));
+                        return None;
+                    }
+                };
+                match header_value_from_file_contents(&text) {
+                    Ok(key) => key_digest(key.as_bytes()),
+                    Err(why) => {
+                        self.err(format!("{path}.key_file"), format!("the key in {file} {why}"));
+                        return None;
+                    }
+                }
+            }
+            _ => {
+                self.err(path, "needs exactly one of hash, key, key_file");
+                return None;
+            }
+        };
+        Some(TenantKey { id: k.id, sha256 })
+    }
+
+    /// A data plane reachable beyond loopback serves only clients with a
+    /// key, unless the operator says otherwise.
+    pub(super) fn client_auth(&mut self, server: &ServerConfig, tenants: &[Tenant]) {
+        if tenants.is_empty() && !server.listen.ip().is_loopback() && !server.allow_unauthenticated
+        {
+            self.err(
+                "server.listen",
+                format!(
+                    "{} is not a loopback address and no client authentication is configured: \
+                     add `tenants` with API keys, or set server.allow_unauthenticated: true",
+                    server.listen
+                ),
+            );
+        }
+    }
+}
+
+fn parse_hash(text: &str) -> Option<[u8; 32]> {
+    let hex = text.strip_prefix("sha256:")?;
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}

@@ -1,0 +1,161 @@
+//! Client authentication: which tenant a request comes from, what it may
+//! call, and how high a priority it gets. Called by `handle.rs` right after
+//! classify; does nothing (one `is_empty` check) when no tenants are
+//! configured.
+//!
+//! A key is accepted as `Authorization: Bearer <key>` (scheme in any
+//! case), `x-api-key` or `api-key`. It is never compared as text: its
+//! SHA-256 is looked up in the config's index of key hashes, then the
+//! digests are compared in constant time, so the work per request is one
+//! hash of a short string and a map lookup.
+
+use http::HeaderMap;
+use http::header;
+use switchyard_config::{Config, MaxPriority, Tenant, key_digest};
+
+use crate::admission::Priority;
+use crate::error::ProxyError;
+
+/// Who is calling: a tenant, or nobody when none are configured (or the
+/// request has no key and `server.allow_unauthenticated` is set).
+pub type Caller<'c> = Option<&'c Tenant>;
+
+/// The tenant whose key `headers` present; 401 for a missing or unknown
+/// key when tenants are configured.
+pub fn authenticate<'c>(config: &'c Config, headers: &HeaderMap) -> Result<Caller<'c>, ProxyError> {
+    if config.tenants.is_empty() {
+        return Ok(None);
+    }
+    let Some(key) = presented_key(headers) else {
+        if config.server.allow_unauthenticated {
+            return Ok(None);
+        }
+        return Err(ProxyError::Unauthorized {
+            message:
+                "missing API key: send `Authorization: Bearer <key>`, `x-api-key` or `api-key`"
+                    .into(),
+        });
+    };
+    let digest = key_digest(key);
+    let found = config
+        .key_index
+        .get_key_value(&digest)
+        .and_then(|(stored, &(t, k))| {
+            let tenant = config.tenants.get(t)?;
+            (ct_eq(stored, &digest) && tenant.keys.get(k).is_some()).then_some(tenant)
+        });
+    match found {
+        Some(tenant) => Ok(Some(tenant)),
+        None => Err(ProxyError::Unauthorized {
+            message: "invalid API key".into(),
+        }),
+    }
+}
+
+/// 403 when the caller's tenant may not call group `model`.
+pub fn authorize_model(caller: Caller<'_>, model: &str) -> Result<(), ProxyError> {
+    match caller {
+        Some(t) if !t.may_call(model) => Err(ProxyError::ModelNotAllowed {
+            tenant: t.name.clone(),
+            model: model.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The priority served: what was asked, but no higher than the tenant's
+/// `max_priority`.
+pub fn ceiling(asked: Priority, caller: Caller<'_>) -> Priority {
+    let max = match caller.map(|t| t.max_priority) {
+        None | Some(MaxPriority::High) => Priority::High,
+        Some(MaxPriority::Normal) => Priority::Normal,
+        Some(MaxPriority::Low) => Priority::Low,
+    };
+    // `High` orders first: the served priority is the lower of the two.
+    asked.max(max)
+}
+
+/// The key in `Authorization: Bearer`, `x-api-key` or `api-key`.
+fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
+    if let Some(v) = headers.get(header::AUTHORIZATION) {
+        let v = v.as_bytes();
+        if let Some((scheme, rest)) = v.split_at_checked(7)
+            && scheme.eq_ignore_ascii_case(b"bearer ")
+        {
+            let key = rest.trim_ascii();
+            return (!key.is_empty()).then_some(key);
+        }
+        return None;
+    }
+    ["x-api-key", "api-key"]
+        .iter()
+        .find_map(|h| headers.get(*h))
+        .map(|v| v.as_bytes().trim_ascii())
+        .filter(|k| !k.is_empty())
+}
+
+fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        let yaml = format!(
+            "{extra}clouds: {{ c: {{ provider: private }} }}\n\
+             models: [{{ name: m, versions: [{{ name: v1, weight: 100 }}] }}, {{ name: n, versions: [{{ name: v1, weight: 100 }}] }}]\n\
+             replicas: [{{ id: r, model: m, cloud: c, url: \"http://127.0.0.1:1\" }}, {{ id: s, model: n, cloud: c, url: \"http://127.0.0.1:1\" }}]\n\
+             tenants:\n  - {{ name: a, keys: [{{ id: k, key: sekrit }}], models: [m], max_priority: normal }}\n"
+        );
+        switchyard_config::load_str(&yaml, &|_| None).unwrap()
+    }
+
+    fn with(name: &'static str, value: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn keys_in_any_of_three_headers_and_the_scheme_in_any_case() {
+        let c = config("");
+        for (name, value) in [
+            ("authorization", "Bearer sekrit"),
+            ("authorization", "bearer sekrit"),
+            ("x-api-key", "sekrit"),
+            ("api-key", "sekrit"),
+        ] {
+            let t = authenticate(&c, &with(name, value)).unwrap();
+            assert_eq!(t.unwrap().name, "a", "{name}: {value}");
+        }
+        for h in [
+            HeaderMap::new(),
+            with("authorization", "Bearer nope"),
+            with("authorization", "Basic sekrit"),
+        ] {
+            let e = authenticate(&c, &h).unwrap_err();
+            assert_eq!(e.status(), 401);
+        }
+        let open = config("server: { allow_unauthenticated: true }\n");
+        assert!(authenticate(&open, &HeaderMap::new()).unwrap().is_none());
+        assert_eq!(
+            authenticate(&open, &with("x-api-key", "nope"))
+                .unwrap_err()
+                .status(),
+            401
+        );
+    }
+
+    #[test]
+    fn models_and_priority_are_bounded_by_the_tenant() {
+        let c = config("");
+        let t = authenticate(&c, &with("x-api-key", "sekrit")).unwrap();
+        assert!(authorize_model(t, "m").is_ok());
+        assert_eq!(authorize_model(t, "n").unwrap_err().status(), 403);
+        assert_eq!(ceiling(Priority::High, t), Priority::Normal);
+        assert_eq!(ceiling(Priority::Low, t), Priority::Low);
+        assert_eq!(ceiling(Priority::High, None), Priority::High);
+    }
+}

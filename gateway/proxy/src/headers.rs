@@ -1,0 +1,208 @@
+//! Which headers cross the gateway, in both directions. `forward.rs` calls
+//! [`to_replica`] on the way out and [`to_client`] on the way back.
+//!
+//! **To a replica**: never hop-by-hop headers (RFC 9110 §7.6.1, and those
+//! `Connection` lists), never the client's credentials for this gateway
+//! (`authorization`, `api-key`, `x-api-key`) nor a cloud session token
+//! (`x-amz-security-token`), never its cookies, and never
+//! client-asserted addressing (`forwarded`, `x-real-ip`: the gateway
+//! appends the one it saw to `x-forwarded-for`). A cloud replica (an
+//! adapter: Azure OpenAI, Bedrock, SageMaker) gets only what its protocol
+//! needs, [`CLOUD_KEPT`]: a client's `x-amz-*` or `x-ms-*` token must not
+//! ride along on (or be signed into) our request.
+//!
+//! **To a client**: never hop-by-hop headers; by default not
+//! [`RESPONSE_HEADERS_DENIED`] (`server`, `set-cookie`, `x-upstream-*`, ...)
+//! unless `server.response_headers.allow` names them; never what
+//! `server.response_headers.deny` names.
+
+use http::header::{self, HeaderMap, HeaderName};
+use switchyard_config::ResponseHeaders;
+use switchyard_config::defaults::RESPONSE_HEADERS_DENIED;
+
+/// Hop-by-hop headers: they describe one connection.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
+];
+
+/// Client headers never sent to any replica, besides hop-by-hop ones.
+const NOT_FORWARDED: [HeaderName; 13] = [
+    header::PROXY_AUTHORIZATION,
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::AUTHORIZATION,
+    header::EXPECT,
+    header::COOKIE,
+    HeaderName::from_static("cookie2"),
+    header::FORWARDED,
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("api-key"),
+    HeaderName::from_static("x-api-key"),
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-amz-security-token"),
+];
+
+/// The only client headers a cloud replica gets (its adapter adds the
+/// protocol's own and the signature).
+pub const CLOUD_KEPT: [HeaderName; 5] = [
+    header::CONTENT_TYPE,
+    header::ACCEPT,
+    HeaderName::from_static("traceparent"),
+    HeaderName::from_static("tracestate"),
+    HeaderName::from_static("x-forwarded-for"),
+];
+
+/// Copies the client's headers that may go to a replica into `to`
+/// (`cloud`: the replica is behind a cloud adapter).
+pub fn to_replica(from: &HeaderMap, to: &mut HeaderMap, cloud: bool) {
+    let listed = connection_listed(from);
+    for (name, value) in from {
+        let pass = if cloud {
+            CLOUD_KEPT.contains(name)
+        } else {
+            !HOP_BY_HOP.contains(name) && !NOT_FORWARDED.contains(name)
+        };
+        if pass && !listed.iter().any(|l| l == name.as_str()) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+/// Removes from a replica's response headers what must not reach the
+/// client.
+pub fn to_client(headers: &mut HeaderMap, policy: &ResponseHeaders) {
+    for name in connection_listed(headers) {
+        headers.remove(name.as_str());
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    let dropped: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| denied(name.as_str(), policy))
+        .cloned()
+        .collect();
+    for name in dropped {
+        headers.remove(name);
+    }
+}
+
+fn denied(name: &str, policy: &ResponseHeaders) -> bool {
+    let any = |patterns: &[String]| patterns.iter().any(|p| matches(p, name));
+    any(&policy.deny)
+        || (RESPONSE_HEADERS_DENIED.iter().any(|p| matches(p, name)) && !any(&policy.allow))
+}
+
+/// `pattern` is a lower-case name or `prefix*`.
+fn matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+/// Header names listed in `Connection:` are hop-by-hop too.
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn names(h: &HeaderMap) -> Vec<&str> {
+        let mut n: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        n.sort_unstable();
+        n
+    }
+
+    const CLIENT: &[(&str, &str)] = &[
+        ("connection", "keep-alive, x-hop"),
+        ("x-hop", "1"),
+        ("authorization", "Bearer client-key"),
+        ("api-key", "k"),
+        ("x-api-key", "k"),
+        ("cookie", "session=1"),
+        ("x-real-ip", "6.6.6.6"),
+        ("forwarded", "for=6.6.6.6"),
+        ("x-amz-security-token", "t"),
+        ("x-ms-client-request-id", "m"),
+        ("content-type", "application/json"),
+        ("traceparent", "00-abc-def-01"),
+        ("x-custom", "c"),
+    ];
+
+    #[test]
+    fn a_replica_gets_no_hop_headers_credentials_cookies_or_client_addressing() {
+        let mut to = HeaderMap::new();
+        to_replica(&map(CLIENT), &mut to, false);
+        assert_eq!(
+            names(&to),
+            [
+                "content-type",
+                "traceparent",
+                "x-custom",
+                "x-ms-client-request-id"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cloud_replica_gets_only_what_its_protocol_needs() {
+        let mut to = HeaderMap::new();
+        to_replica(&map(CLIENT), &mut to, true);
+        assert_eq!(names(&to), ["content-type", "traceparent"]);
+    }
+
+    #[test]
+    fn replica_response_headers_are_filtered_by_default_and_by_policy() {
+        let from = map(&[
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+            ("transfer-encoding", "chunked"),
+            ("server", "vllm/0.6"),
+            ("set-cookie", "a=1"),
+            ("x-upstream-internal-ip", "10.0.0.7"),
+            ("x-cache-status", "hit"),
+            ("content-type", "application/json"),
+            ("x-ratelimit-remaining", "9"),
+        ]);
+        let mut h = from.clone();
+        to_client(&mut h, &ResponseHeaders::default());
+        assert_eq!(
+            names(&h),
+            ["content-type", "x-cache-status", "x-ratelimit-remaining"]
+        );
+        let policy = ResponseHeaders {
+            allow: vec!["server".into()],
+            deny: vec!["x-cache-*".into(), "x-ratelimit-remaining".into()],
+        };
+        let mut h = from;
+        to_client(&mut h, &policy);
+        assert_eq!(names(&h), ["content-type", "server"]);
+    }
+}
