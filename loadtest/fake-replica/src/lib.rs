@@ -253,6 +253,12 @@ impl FakeReplica {
         self.shared.in_flight.load(Ordering::Acquire)
     }
 
+    /// GPU-like replicas: prompt blocks looked up and found in the prefix
+    /// cache so far (`vllm:prefix_cache_queries_total`, `..._hits_total`).
+    pub fn prefix_cache(&self) -> Option<(u64, u64)> {
+        self.shared.gpu.as_ref().map(Gpu::counters)
+    }
+
     /// The next `n` inference requests answer 500.
     pub fn fail_next(&self, n: u32) {
         self.shared.fail_next.store(n, Ordering::Release);

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - `spec`: [`LoadSpec`] and the `--mix` / `--prompt-mix` parsers.
+//! - `conversation`: the shared-prefix multi-turn workload ([`SharedPrefix`]).
 //! - `driver`: [`run_load`], the closed and open pacing loops.
 //! - `exchange`: one request, read to the end and judged.
 //! - `sse`: the incremental SSE parser and stream verdict.
@@ -17,6 +18,7 @@
 //! The plot of a report lives in `crate::plot`.
 
 mod cli;
+mod conversation;
 mod driver;
 mod exchange;
 mod progress;
@@ -32,6 +34,7 @@ mod verdict;
 mod tests;
 
 pub use cli::{RunArgs, run};
+pub use conversation::SharedPrefix;
 pub use driver::run_load;
 pub use report::{LoadReport, Second};
 pub use scenario_glue::spec_from_scenario;

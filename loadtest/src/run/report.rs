@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::recorder::{Histograms, Recorder};
-use super::{LoadSpec, Mode, PromptSizes, Workload};
+use super::{LoadSpec, Mode, PromptSizes, SharedPrefix, Workload};
 
 /// Quantiles of a microsecond histogram, in milliseconds.
 #[derive(Clone, Debug, Serialize)]
@@ -124,6 +124,10 @@ pub struct LoadReport {
     pub workload: Vec<MixItem>,
     /// Prompt sizes.
     pub prompt_bytes: PromptSizes,
+    /// The shared-prefix conversations, when that was the workload
+    /// (`workload` and `prompt_bytes` then did not apply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_prefix: Option<SharedPrefix>,
     /// Warm-up length in seconds (t of the first measured second).
     pub warmup_seconds: f64,
     /// Length of the measured window in seconds.
@@ -214,6 +218,7 @@ impl LoadReport {
                 })
                 .collect(),
             prompt_bytes: spec.prompt.clone(),
+            shared_prefix: spec.shared_prefix.clone(),
             warmup_seconds: spec.warmup.as_secs_f64(),
             seconds,
             requests: rec.requests,

@@ -116,6 +116,14 @@ impl Gpu {
         }
     }
 
+    /// `(blocks looked up, blocks found)` so far.
+    pub(crate) fn counters(&self) -> (u64, u64) {
+        (
+            self.queries.load(Ordering::Relaxed),
+            self.hits.load(Ordering::Relaxed),
+        )
+    }
+
     /// Cached blocks / capacity, 0..=1.
     fn usage(&self) -> f64 {
         self.cache
