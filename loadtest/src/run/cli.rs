@@ -88,6 +88,10 @@ pub struct RunArgs {
     /// shared-prefix: bytes of each user and each assistant turn.
     #[arg(long, default_value_t = 160)]
     turn_bytes: usize,
+    /// Replica base URLs whose `/metrics` (vLLM names) are read before and
+    /// after the run; the report gets their prefix-cache hits and queries.
+    #[arg(long, value_delimiter = ',', value_name = "URL,...")]
+    engine_metrics: Vec<String>,
     /// Per-request timeout (headers and whole body).
     #[arg(long, default_value_t = 30.0)]
     timeout_secs: f64,
@@ -199,7 +203,16 @@ impl RunArgs {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let spec = args.spec()?;
     let marks = args.marks()?;
-    let report = run_load(spec).await?;
+    let before = if args.engine_metrics.is_empty() {
+        None
+    } else {
+        Some(super::engine::scrape(&args.engine_metrics).await?)
+    };
+    let mut report = run_load(spec).await?;
+    if let Some(before) = before {
+        let after = super::engine::scrape(&args.engine_metrics).await?;
+        report.prefix_cache = Some(after.since(before));
+    }
     print!("{}", report.summary());
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;

@@ -10,6 +10,7 @@
 //! - `driver`: [`run_load`], the closed and open pacing loops.
 //! - `exchange`: one request, read to the end and judged.
 //! - `sse`: the incremental SSE parser and stream verdict.
+//! - `engine`: `--engine-metrics`, the replicas' prefix-cache counters.
 //! - `verdict`: [`Verdict`] and its stable labels.
 //! - `recorder` / `report` / `summary`: the tally, [`LoadReport`], its text.
 //! - `progress`: the indicatif bar.
@@ -20,6 +21,7 @@
 mod cli;
 mod conversation;
 mod driver;
+mod engine;
 mod exchange;
 mod progress;
 mod recorder;
@@ -36,6 +38,7 @@ mod tests;
 pub use cli::{RunArgs, run};
 pub use conversation::SharedPrefix;
 pub use driver::run_load;
+pub use engine::PrefixCacheStats;
 pub use report::{LoadReport, Second};
 pub use scenario_glue::spec_from_scenario;
 pub use spec::{Endpoint, LoadSpec, Mode, PromptSizes, Workload};
