@@ -16,7 +16,7 @@
 # it) is skipped with a note. Replicas get `engine: vllm` only if the
 # gateway accepts that field.
 #
-#   loadtest/bench/prefix.sh                      # 15 s per policy at 150 req/s
+#   loadtest/bench/prefix.sh                      # 15 s per policy at 200 req/s
 #   DURATION=30 RATE=250 loadtest/bench/prefix.sh
 #   POLICIES="round_robin prefix_cache" BIN=target/debug DURATION=3 loadtest/bench/prefix.sh
 set -euo pipefail
@@ -24,7 +24,7 @@ cd "$(dirname "$0")/../.."
 POLICIES=${POLICIES:-"round_robin least_loaded affinity prefix_cache"}
 DURATION=${DURATION:-15}
 WARMUP=${WARMUP:-2}
-RATE=${RATE:-150}
+RATE=${RATE:-200}
 REPLICAS=6
 REPLICA_FLAGS=${REPLICA_FLAGS:-"--gpu --slots 4 --queue 32 --prefill-us-per-byte 20 --cache-blocks 1024 --cache-block-bytes 64 --tokens 16 --inter-token-ms 2"}
 WORKLOAD=${WORKLOAD:-"--workload shared-prefix --system-prompts 4 --conversations 64 --turns 6 --system-bytes 2048 --turn-bytes 160"}

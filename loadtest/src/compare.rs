@@ -117,7 +117,8 @@ fn markdown(title: &str, rows: &[Row]) -> String {
 type Bar = (&'static str, RGBColor, f64, fn(&Row) -> f64);
 
 fn chart(title: &str, rows: &[Row], path: &Path) -> anyhow::Result<()> {
-    let root = SVGBackend::new(path, (200 + 160 * rows.len() as u32, 480)).into_drawing_area();
+    let root =
+        SVGBackend::new(path, ((240 + 160 * rows.len() as u32).max(640), 480)).into_drawing_area();
     root.fill(&WHITE).context("chart background")?;
     let top = rows
         .iter()
