@@ -1,6 +1,7 @@
 //! `switchyard-loadtest`: the fake replica as a process, and a load generator
 //! that understands SSE (time to first token, complete vs truncated streams).
 
+mod compare;
 mod plot;
 mod replica;
 mod run;
@@ -24,6 +25,8 @@ enum Command {
     Run(run::RunArgs),
     /// Start replicas and a gateway, drive load, fire timed events, check assertions.
     Scenario(scenario::ScenarioArgs),
+    /// Several `run --json` reports side by side: lines, markdown, SVG bars.
+    Compare(compare::CompareArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Replica(args) => replica::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Run(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

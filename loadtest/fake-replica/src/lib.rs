@@ -36,7 +36,7 @@ pub use cloud::{
     TEST_AZURE_API_KEY,
 };
 pub use fault::{Fault, FaultRule};
-pub use gpu::{CACHED_BLOCKS_HEADER, GpuModel, PREFILL_HEADER};
+pub use gpu::{CACHED_BLOCKS_HEADER, GpuModel, PREFILL_HEADER, block_hashes, render_prompt};
 
 use std::future::Future;
 use std::io;
@@ -254,6 +254,12 @@ impl FakeReplica {
     /// its last chunk is sent or the client goes away).
     pub fn in_flight(&self) -> u32 {
         self.shared.in_flight.load(Ordering::Acquire)
+    }
+
+    /// GPU-like replicas: prompt blocks looked up and found in the prefix
+    /// cache so far (`vllm:prefix_cache_queries_total`, `..._hits_total`).
+    pub fn prefix_cache(&self) -> Option<(u64, u64)> {
+        self.shared.gpu.as_ref().map(Gpu::counters)
     }
 
     /// The next `n` inference requests answer 500.

@@ -11,7 +11,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use switchyard_fake_replica::{
-    CACHED_BLOCKS_HEADER, FakeReplica, GpuModel, PREFILL_HEADER, ReplicaConfig,
+    CACHED_BLOCKS_HEADER, FakeReplica, GpuModel, PREFILL_HEADER, ReplicaConfig, block_hashes,
+    render_prompt,
 };
 
 async fn call(r: &FakeReplica, method: &str, path: &str, body: &str) -> (http::HeaderMap, String) {
@@ -63,6 +64,13 @@ fn chat(user: &str) -> String {
 async fn a_repeated_prompt_pays_only_for_its_uncached_tail() {
     let r = FakeReplica::start(gpu()).await.unwrap();
     let user = "u".repeat(35);
+    let text = render_prompt("/v1/chat/completions", chat(&user).as_bytes()).unwrap();
+    assert_eq!(text.len(), 149);
+    assert_eq!(
+        block_hashes(&text, 16).len(),
+        9,
+        "what a router would predict"
+    );
     let (h, body) = call(&r, "POST", "/v1/chat/completions", &chat(&user)).await;
     assert!(body.ends_with("data: [DONE]\n\n"));
     assert_eq!(num(&h, CACHED_BLOCKS_HEADER), 0);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::spec::{parse_mix, parse_prompt_mix};
-use super::{Endpoint, LoadSpec, Mode, PromptSizes, Workload, run_load};
+use super::{Endpoint, LoadSpec, Mode, PromptSizes, SharedPrefix, Workload, run_load};
 
 /// Flags of `run`.
 #[derive(clap::Args, Clone, Debug)]
@@ -18,6 +18,12 @@ Workload mix (--mix): comma-separated ENDPOINT[:stream|:plain]:MODEL[=WEIGHT]
   item follows --stream; WEIGHT defaults to 1.
 Prompt sizes (--prompt-mix): comma-separated BYTES=WEIGHT, BYTES may end in k/KiB/m/MiB
   e.g. --prompt-mix '200=9,100KiB=1'
+Shared-prefix workload (--workload shared-prefix): --conversations chats at once,
+  each with system prompt (id % --system-prompts) of --system-bytes; turn k sends
+  the system prompt, the k earlier user and (fixed) assistant turns of --turn-bytes
+  each and a new user turn, streamed to /v1/chat/completions with --model; a
+  conversation done after --turns is replaced by a new one; each request picks a
+  conversation at random. Ignores --endpoint, --stream and the prompt flags.
 Latency is measured from each request's intended send time (open loop: its slot
 in the fixed schedule), so stalls are not hidden (coordinated omission).
 Verdicts: complete, error-event, silent-truncation, invalid-body, reset, connect,
@@ -63,6 +69,29 @@ pub struct RunArgs {
     /// Weighted prompt sizes (see below).
     #[arg(long)]
     prompt_mix: Option<String>,
+    /// `mix` (--mix / --endpoint with --prompt-*) or `shared-prefix`
+    /// (multi-turn chats sharing system prompts; see below).
+    #[arg(long, default_value = "mix", value_parser = ["mix", "shared-prefix"])]
+    workload: String,
+    /// shared-prefix: distinct system prompts.
+    #[arg(long, default_value_t = 4)]
+    system_prompts: usize,
+    /// shared-prefix: conversations active at once.
+    #[arg(long, default_value_t = 64)]
+    conversations: usize,
+    /// shared-prefix: requests per conversation.
+    #[arg(long, default_value_t = 6)]
+    turns: usize,
+    /// shared-prefix: bytes of each system prompt.
+    #[arg(long, default_value_t = 2048)]
+    system_bytes: usize,
+    /// shared-prefix: bytes of each user and each assistant turn.
+    #[arg(long, default_value_t = 160)]
+    turn_bytes: usize,
+    /// Replica base URLs whose `/metrics` (vLLM names) are read before and
+    /// after the run; the report gets their prefix-cache hits and queries.
+    #[arg(long, value_delimiter = ',', value_name = "URL,...")]
+    engine_metrics: Vec<String>,
     /// Per-request timeout (headers and whole body).
     #[arg(long, default_value_t = 30.0)]
     timeout_secs: f64,
@@ -96,8 +125,17 @@ impl RunArgs {
                 concurrency: c.unwrap_or(64),
             },
         };
+        let shared_prefix = self.shared_prefix()?;
         let workload = match &self.mix {
             Some(m) => parse_mix(m, self.stream).context("--mix")?,
+            None if shared_prefix.is_some() => vec![(
+                1.0,
+                Workload {
+                    endpoint: Endpoint::Chat,
+                    model: self.model.clone(),
+                    stream: true,
+                },
+            )],
             None => {
                 let endpoint = Endpoint::parse(&self.endpoint).context("--endpoint")?;
                 let stream = self.stream && endpoint.can_stream();
@@ -123,9 +161,30 @@ impl RunArgs {
             warmup: secs("warmup-secs", self.warmup_secs)?,
             workload,
             prompt,
+            shared_prefix,
             request_timeout: secs("timeout-secs", self.timeout_secs)?,
             progress: !self.no_progress,
         })
+    }
+
+    fn shared_prefix(&self) -> anyhow::Result<Option<SharedPrefix>> {
+        if self.workload != "shared-prefix" {
+            return Ok(None);
+        }
+        anyhow::ensure!(
+            self.mix.is_none() && self.prompt_mix.is_none(),
+            "--workload shared-prefix takes no --mix or --prompt-mix"
+        );
+        let shape = SharedPrefix {
+            model: self.model.clone(),
+            system_prompts: self.system_prompts,
+            conversations: self.conversations,
+            turns: self.turns,
+            system_bytes: self.system_bytes,
+            turn_bytes: self.turn_bytes,
+        };
+        shape.validate()?;
+        Ok(Some(shape))
     }
 
     fn marks(&self) -> anyhow::Result<Vec<(Duration, String)>> {
@@ -144,7 +203,16 @@ impl RunArgs {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let spec = args.spec()?;
     let marks = args.marks()?;
-    let report = run_load(spec).await?;
+    let before = if args.engine_metrics.is_empty() {
+        None
+    } else {
+        Some(super::engine::scrape(&args.engine_metrics).await?)
+    };
+    let mut report = run_load(spec).await?;
+    if let Some(before) = before {
+        let after = super::engine::scrape(&args.engine_metrics).await?;
+        report.prefix_cache = Some(after.since(before));
+    }
     print!("{}", report.summary());
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;
@@ -198,5 +266,26 @@ mod tests {
         assert!(parse(&["--rate", "5", "--concurrency", "3"]).is_err());
         assert!(parse(&["--prompt-bytes", "5", "--prompt-mix", "1=1"]).is_err());
         assert!(parse(&["--endpoint", "nope"]).is_err());
+    }
+
+    #[test]
+    fn shared_prefix_flags() {
+        let s = parse(&[
+            "--workload",
+            "shared-prefix",
+            "--turns",
+            "3",
+            "--model",
+            "m",
+        ])
+        .unwrap();
+        let shape = s.shared_prefix.unwrap();
+        assert_eq!((shape.turns, shape.conversations), (3, 64));
+        assert_eq!(shape.model, "m");
+        assert!(s.workload[0].1.stream);
+        assert!(parse(&[]).unwrap().shared_prefix.is_none());
+        assert!(parse(&["--workload", "shared-prefix", "--mix", "chat:m"]).is_err());
+        assert!(parse(&["--workload", "shared-prefix", "--turns", "0"]).is_err());
+        assert!(parse(&["--workload", "nope"]).is_err());
     }
 }

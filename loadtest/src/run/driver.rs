@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::conversation::Conversations;
 use super::exchange::{self, HttpClient, Prepared};
 use super::progress::{Live, Progress};
 use super::recorder::Recorder;
@@ -26,16 +27,77 @@ pub(crate) fn intended_at(first: Instant, i: u64, rate_per_sec: f64) -> Instant 
 struct Shared {
     client: HttpClient,
     timeout: Duration,
-    /// `prepared[workload][size]`.
-    prepared: Vec<Vec<Prepared>>,
-    cum_workload: Vec<f64>,
-    cum_size: Vec<f64>,
+    source: Source,
     measure_from: Instant,
     end: Instant,
     budget: u64,
     claimed: AtomicU64,
     rec: Mutex<Recorder>,
     live: Arc<Live>,
+}
+
+/// Where each request's body comes from.
+enum Source {
+    /// Drawn from the weighted mix: `prepared[workload][size]`.
+    Mix {
+        prepared: Vec<Vec<Prepared>>,
+        cum_workload: Vec<f64>,
+        cum_size: Vec<f64>,
+    },
+    /// The next turn of a shared-prefix conversation, rendered per request.
+    Conversations {
+        uri: http::Uri,
+        state: Mutex<Conversations>,
+    },
+}
+
+impl Source {
+    fn new(spec: &LoadSpec) -> anyhow::Result<Self> {
+        if let Some(shape) = &spec.shared_prefix {
+            let uri = format!("{}/v1/chat/completions", spec.url.trim_end_matches('/'));
+            return Ok(Self::Conversations {
+                uri: uri
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("url {uri:?}: {e}"))?,
+                state: Mutex::new(Conversations::new(shape.clone())),
+            });
+        }
+        let sizes = spec.prompt.weighted();
+        let prepared = spec
+            .workload
+            .iter()
+            .map(|(_, w)| {
+                sizes
+                    .iter()
+                    .map(|(_, n)| Prepared::new(&spec.url, w, *n))
+                    .collect()
+            })
+            .collect::<anyhow::Result<Vec<Vec<_>>>>()?;
+        Ok(Self::Mix {
+            prepared,
+            cum_workload: cumulative(spec.workload.iter().map(|(w, _)| *w)),
+            cum_size: cumulative(sizes.iter().map(|(w, _)| *w)),
+        })
+    }
+
+    /// The next request to send (cheap clones of shared bytes for the mix).
+    fn next(&self, rng: &mut fastrand::Rng) -> Prepared {
+        match self {
+            Self::Mix {
+                prepared,
+                cum_workload,
+                cum_size,
+            } => {
+                let w = pick(rng, cum_workload);
+                let s = pick(rng, cum_size);
+                prepared[w][s].clone()
+            }
+            Self::Conversations { uri, state } => Prepared {
+                uri: uri.clone(),
+                body: state.lock().map(|mut c| c.next(rng)).unwrap_or_default(),
+            },
+        }
+    }
 }
 
 impl Shared {
@@ -49,12 +111,6 @@ impl Shared {
             return Some(false);
         }
         (self.claimed.fetch_add(1, Ordering::Relaxed) < self.budget).then_some(true)
-    }
-
-    fn choose(&self, rng: &mut fastrand::Rng) -> &Prepared {
-        let w = pick(rng, &self.cum_workload);
-        let s = pick(rng, &self.cum_size);
-        &self.prepared[w][s]
     }
 
     async fn one(&self, req: &Prepared, due: Instant, measured: bool) {
@@ -82,6 +138,9 @@ fn validate(spec: &LoadSpec) -> anyhow::Result<()> {
         .chain(sizes.iter().map(|(w, _)| *w));
     for w in weights {
         anyhow::ensure!(w.is_finite() && w > 0.0, "weights must be > 0");
+    }
+    if let Some(shape) = &spec.shared_prefix {
+        shape.validate()?;
     }
     match spec.mode {
         Mode::Closed { concurrency } => anyhow::ensure!(concurrency > 0, "concurrency must be > 0"),
@@ -112,17 +171,7 @@ fn validate(spec: &LoadSpec) -> anyhow::Result<()> {
 pub async fn run_load(spec: LoadSpec) -> anyhow::Result<LoadReport> {
     validate(&spec)?;
     let start = Instant::now();
-    let sizes = spec.prompt.weighted();
-    let prepared = spec
-        .workload
-        .iter()
-        .map(|(_, w)| {
-            sizes
-                .iter()
-                .map(|(_, n)| Prepared::new(&spec.url, w, *n))
-                .collect()
-        })
-        .collect::<anyhow::Result<Vec<Vec<_>>>>()?;
+    let source = Source::new(&spec)?;
     let pool = match spec.mode {
         Mode::Closed { concurrency } => concurrency,
         Mode::Open { max_in_flight, .. } => max_in_flight,
@@ -135,9 +184,7 @@ pub async fn run_load(spec: LoadSpec) -> anyhow::Result<LoadReport> {
     let shared = Arc::new(Shared {
         client,
         timeout: spec.request_timeout,
-        prepared,
-        cum_workload: cumulative(spec.workload.iter().map(|(w, _)| *w)),
-        cum_size: cumulative(sizes.iter().map(|(w, _)| *w)),
+        source,
         measure_from,
         end: measure_from + spec.duration,
         budget: spec.max_requests.unwrap_or(u64::MAX),
@@ -178,8 +225,8 @@ async fn closed(shared: &Arc<Shared>, concurrency: usize) {
                 let Some(measured) = shared.claim(due) else {
                     break;
                 };
-                let req = shared.choose(&mut rng);
-                shared.one(req, due, measured).await;
+                let req = shared.source.next(&mut rng);
+                shared.one(&req, due, measured).await;
             }
         });
     }
@@ -208,12 +255,10 @@ async fn open(
                 rec.max_send_lag = rec.max_send_lag.max(lag);
             }
         }
-        let choice = pick(&mut rng, &shared.cum_workload);
-        let size = pick(&mut rng, &shared.cum_size);
+        let req = shared.source.next(&mut rng);
         let task_shared = Arc::clone(shared);
         set.spawn(async move {
-            let req = &task_shared.prepared[choice][size];
-            task_shared.one(req, due, measured).await;
+            task_shared.one(&req, due, measured).await;
             drop(slot);
         });
         while set.try_join_next().is_some() {}
@@ -245,9 +290,11 @@ mod tests {
         let shared = Shared {
             client: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
             timeout: Duration::from_secs(1),
-            prepared: Vec::new(),
-            cum_workload: vec![1.0],
-            cum_size: vec![1.0],
+            source: Source::Mix {
+                prepared: Vec::new(),
+                cum_workload: vec![1.0],
+                cum_size: vec![1.0],
+            },
             measure_from: start + Duration::from_secs(1),
             end: start + Duration::from_secs(3),
             budget: 150,

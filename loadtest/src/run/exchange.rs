@@ -16,7 +16,8 @@ use super::{Endpoint, Verdict, Workload};
 pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// A request ready to send many times: built once per (workload, prompt size)
-/// so 100 KiB prompts are not re-rendered per request.
+/// so 100 KiB prompts are not re-rendered per request (a clone shares them).
+#[derive(Clone)]
 pub(crate) struct Prepared {
     pub(crate) uri: http::Uri,
     pub(crate) body: Bytes,

@@ -6,9 +6,11 @@
 //!
 //! # Layout
 //! - `spec`: [`LoadSpec`] and the `--mix` / `--prompt-mix` parsers.
+//! - `conversation`: the shared-prefix multi-turn workload ([`SharedPrefix`]).
 //! - `driver`: [`run_load`], the closed and open pacing loops.
 //! - `exchange`: one request, read to the end and judged.
 //! - `sse`: the incremental SSE parser and stream verdict.
+//! - `engine`: `--engine-metrics`, the replicas' prefix-cache counters.
 //! - `verdict`: [`Verdict`] and its stable labels.
 //! - `recorder` / `report` / `summary`: the tally, [`LoadReport`], its text.
 //! - `progress`: the indicatif bar.
@@ -17,7 +19,9 @@
 //! The plot of a report lives in `crate::plot`.
 
 mod cli;
+mod conversation;
 mod driver;
+mod engine;
 mod exchange;
 mod progress;
 mod recorder;
@@ -32,7 +36,9 @@ mod verdict;
 mod tests;
 
 pub use cli::{RunArgs, run};
+pub use conversation::SharedPrefix;
 pub use driver::run_load;
+pub use engine::PrefixCacheStats;
 pub use report::{LoadReport, Second};
 pub use scenario_glue::spec_from_scenario;
 pub use spec::{Endpoint, LoadSpec, Mode, PromptSizes, Workload};

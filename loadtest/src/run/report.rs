@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::recorder::{Histograms, Recorder};
-use super::{LoadSpec, Mode, PromptSizes, Workload};
+use super::{LoadSpec, Mode, PrefixCacheStats, PromptSizes, SharedPrefix, Workload};
 
 /// Quantiles of a microsecond histogram, in milliseconds.
 #[derive(Clone, Debug, Serialize)]
@@ -124,6 +124,10 @@ pub struct LoadReport {
     pub workload: Vec<MixItem>,
     /// Prompt sizes.
     pub prompt_bytes: PromptSizes,
+    /// The shared-prefix conversations, when that was the workload
+    /// (`workload` and `prompt_bytes` then did not apply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_prefix: Option<SharedPrefix>,
     /// Warm-up length in seconds (t of the first measured second).
     pub warmup_seconds: f64,
     /// Length of the measured window in seconds.
@@ -163,6 +167,10 @@ pub struct LoadReport {
     /// Open loop: the latest a request was sent after its due time (the
     /// generator or `max_in_flight` could not keep up when large).
     pub max_send_lag_ms: f64,
+    /// `--engine-metrics`: the replicas' prefix-cache counters over the
+    /// run (warm-up included), read from their `/metrics`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<PrefixCacheStats>,
     /// One entry per second from the first measured completion on.
     pub timeline: Vec<Second>,
     /// The raw HDR histograms (not serialized), for in-process callers that
@@ -214,6 +222,7 @@ impl LoadReport {
                 })
                 .collect(),
             prompt_bytes: spec.prompt.clone(),
+            shared_prefix: spec.shared_prefix.clone(),
             warmup_seconds: spec.warmup.as_secs_f64(),
             seconds,
             requests: rec.requests,
@@ -233,6 +242,7 @@ impl LoadReport {
             versions: rec.versions,
             generations: rec.generations,
             max_send_lag_ms: rec.max_send_lag.as_secs_f64() * 1000.0,
+            prefix_cache: None,
             timeline,
             histograms: rec.hist,
         }

@@ -59,6 +59,7 @@ pub fn spec_from_scenario(
         warmup,
         workload,
         prompt: PromptSizes::Fixed(load.prompt_bytes),
+        shared_prefix: None,
         request_timeout: secs("timeout_secs", load.timeout_secs)?,
         progress,
     })

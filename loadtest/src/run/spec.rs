@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 
+use super::SharedPrefix;
+
 /// A complete description of one load run, so the CLI and the scenario
 /// runner build the same value and go through one code path.
 #[derive(Clone, Debug)]
@@ -25,6 +27,9 @@ pub struct LoadSpec {
     pub workload: Vec<(f64, Workload)>,
     /// Prompt sizes, drawn per request.
     pub prompt: PromptSizes,
+    /// Instead of `workload` and `prompt`: multi-turn chat conversations
+    /// sharing system prompts, streamed.
+    pub shared_prefix: Option<SharedPrefix>,
     /// A request (headers and whole body) taking longer ends as `timeout`.
     pub request_timeout: Duration,
     /// Show an indicatif progress bar on stderr (only when it is a terminal).

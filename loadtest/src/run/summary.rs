@@ -83,6 +83,15 @@ impl LoadReport {
                 self.tokens.per_stream_min
             );
         }
+        if let Some(c) = &self.prefix_cache {
+            let _ = writeln!(
+                out,
+                "  prefix cache  {} of {} blocks hit ({:.1} %)",
+                c.hits,
+                c.queries,
+                c.hit_rate * 100.0
+            );
+        }
         if self.max_send_lag_ms > 1.0 {
             let _ = writeln!(
                 out,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use switchyard_fake_replica::{FakeReplica, ReplicaConfig};
+use switchyard_fake_replica::{FakeReplica, GpuModel, ReplicaConfig};
 
 use super::*;
 
@@ -16,6 +16,7 @@ fn spec(url: String, mode: Mode, workload: Vec<(f64, Workload)>) -> LoadSpec {
         warmup: Duration::from_millis(200),
         workload,
         prompt: PromptSizes::Choice(vec![(3.0, 64), (1.0, 100 * 1024)]),
+        shared_prefix: None,
         request_timeout: Duration::from_secs(5),
         progress: false,
     }
@@ -142,5 +143,47 @@ async fn held_request_times_out() {
     assert_eq!(report.verdict("timeout"), 1, "{:?}", report.verdicts);
     assert!(report.latency_all_ms.p50 >= 200.0);
     replica.release();
+    replica.shutdown().await;
+}
+
+#[tokio::test]
+async fn shared_prefix_conversations_hit_a_gpu_replicas_cache() {
+    let cfg = ReplicaConfig {
+        tokens: 2,
+        gpu: Some(GpuModel {
+            prefill_per_byte: Duration::ZERO,
+            cache_blocks: 4096,
+            cache_block_bytes: 64,
+        }),
+        ..ReplicaConfig::default()
+    };
+    let replica = FakeReplica::start(cfg).await.expect("replica");
+    let mut s = spec(
+        replica.url(),
+        Mode::Closed { concurrency: 2 },
+        all_endpoints(),
+    );
+    s.warmup = Duration::ZERO;
+    s.max_requests = Some(24);
+    s.shared_prefix = Some(SharedPrefix {
+        model: "m".into(),
+        system_prompts: 2,
+        conversations: 4,
+        turns: 3,
+        system_bytes: 512,
+        turn_bytes: 100,
+    });
+    let report = tokio::time::timeout(Duration::from_secs(20), run_load(s))
+        .await
+        .expect("bounded")
+        .expect("run");
+    assert_eq!(report.requests, 24, "{}", report.summary());
+    assert_eq!(report.verdict("complete"), 24, "{:?}", report.verdicts);
+    assert_eq!(report.ttft_ms.as_ref().map(|p| p.count), Some(24));
+    assert!(report.to_json()["shared_prefix"]["turns"] == 3);
+    let (queries, hits) = replica.prefix_cache().expect("gpu");
+    // Every request after the first two (one per system prompt) finds at
+    // least its system prompt's 8 blocks cached.
+    assert!(hits >= 22 * 8, "{hits} of {queries}");
     replica.shutdown().await;
 }

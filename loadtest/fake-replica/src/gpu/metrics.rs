@@ -19,13 +19,10 @@ pub(crate) fn render(shared: &Shared) -> String {
         .in_flight
         .load(Ordering::Acquire)
         .saturating_sub(waiting);
-    let (usage, queries, hits) = shared.gpu.as_ref().map_or((0.0, 0, 0), |g| {
-        (
-            g.usage(),
-            g.queries.load(Ordering::Relaxed),
-            g.hits.load(Ordering::Relaxed),
-        )
-    });
+    let (usage, (queries, hits)) = shared
+        .gpu
+        .as_ref()
+        .map_or((0.0, (0, 0)), |g| (g.usage(), g.counters()));
     let label = format!("{{model_name={}}}", crate::openai::quote(&shared.cfg.model));
     let mut out = String::with_capacity(1024);
     let families: [(&str, &str, &str, String); 6] = [

@@ -10,6 +10,8 @@ mod cache;
 mod metrics;
 mod prompt;
 
+pub use prompt::{block_hashes, render_prompt};
+
 pub(crate) use metrics::metrics;
 
 use std::sync::Mutex;
@@ -29,13 +31,31 @@ pub const CACHED_BLOCKS_HEADER: &str = "x-fake-cached-blocks";
 /// What makes a fake replica GPU-like.
 ///
 /// Time to first token becomes queue wait (`slots`/`queue`) + `latency` +
-/// `prefill_per_byte` × the prompt bytes *not* covered by cached blocks
-/// (the canonical prompt's full `cache_block_bytes` chunks, chained-hashed;
-/// see the `gpu::prompt` docs for the exact rule). A request looks its
-/// blocks up once it holds a slot; its prefill done (before its first
-/// token), all its full blocks are inserted or refreshed in an LRU of
-/// `cache_blocks` blocks. Chat and completions only; other endpoints are
-/// unaffected.
+/// `prefill_per_byte` × the canonical prompt bytes *not* covered by cached
+/// blocks; then tokens every `inter_token` as without it. Chat and
+/// completions only; other endpoints are unaffected.
+///
+/// # The canonical prompt (what a prefix-aware router must reproduce)
+/// - `POST /v1/chat/completions`: for each entry of `messages`, in order,
+///   its `role`, `\n`, its content, `\n`. The content is the string, or for
+///   an array of parts the `text` of every part whose `type` is `"text"`,
+///   concatenated with nothing between; `null` or absent is empty.
+/// - `POST /v1/completions`: the `prompt` string as is (any other shape
+///   renders as nothing).
+///
+/// Strings are the decoded JSON strings, as UTF-8 bytes ([`render_prompt`]).
+///
+/// # Blocks and cache
+/// The rendered bytes are cut into successive `cache_block_bytes` chunks; a
+/// last partial chunk is not a block (never cached). Block `i` is
+/// `h_i = fnv1a64(le_bytes(h_{i-1}) ++ chunk_i)` with `h_{-1} = 0`, where
+/// `fnv1a64` is 64-bit FNV-1a (offset basis `0xcbf29ce484222325`, prime
+/// `0x100000001b3`), so a block's hash names its whole prefix
+/// ([`block_hashes`]). A request's cached prefix is the run of its leading
+/// blocks present in an LRU of `cache_blocks` blocks, looked up once it
+/// holds a slot; when its prefill is done (before its first token) all its
+/// full blocks are inserted or refreshed, last to first, so a prompt's tail
+/// is evicted before its head (as vLLM frees blocks).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GpuModel {
     /// Prefill cost of one uncached prompt byte.
@@ -114,6 +134,14 @@ impl Gpu {
         if let Ok(mut c) = self.cache.lock() {
             c.insert(&p.blocks);
         }
+    }
+
+    /// `(blocks looked up, blocks found)` so far.
+    pub(crate) fn counters(&self) -> (u64, u64) {
+        (
+            self.queries.load(Ordering::Relaxed),
+            self.hits.load(Ordering::Relaxed),
+        )
     }
 
     /// Cached blocks / capacity, 0..=1.

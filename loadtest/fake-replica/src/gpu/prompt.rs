@@ -1,22 +1,6 @@
 //! The canonical prompt text and its chained block hashes: the contract a
 //! prefix-cache-aware router must follow to predict this replica's cache.
-//!
-//! # Rendering
-//! - `POST /v1/chat/completions`: for each entry of `messages`, in order,
-//!   its `role`, `\n`, its content, `\n`. The content is the string, or for
-//!   an array of parts the `text` of every part whose `type` is `"text"`,
-//!   concatenated with nothing between; `null` or absent is empty.
-//! - `POST /v1/completions`: the `prompt` string, as is (any other shape
-//!   renders as nothing).
-//!
-//! Strings are the decoded JSON strings, as UTF-8 bytes.
-//!
-//! # Blocks
-//! The rendered bytes are cut into successive `block_bytes` chunks; a last
-//! partial chunk is not a block (never cached). Block `i` is identified by
-//! `h_i = fnv1a64(le_bytes(h_{i-1}) ++ chunk_i)` with `h_{-1} = 0`, where
-//! `fnv1a64` is 64-bit FNV-1a (offset basis `0xcbf29ce484222325`, prime
-//! `0x100000001b3`). A block's hash therefore names its whole prefix.
+//! The rule is written once, on [`crate::GpuModel`].
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -35,6 +19,17 @@ struct Message {
     role: String,
     #[serde(default)]
     content: Value,
+}
+
+/// The canonical prompt of a request to `path` (`/v1/chat/completions` or
+/// `/v1/completions`; see [`crate::GpuModel`]), `None` for other paths or a
+/// body that is not JSON. For tests that check a router's copy of the rule.
+pub fn render_prompt(path: &str, body: &[u8]) -> Option<Vec<u8>> {
+    match path {
+        "/v1/chat/completions" => render_chat(body),
+        "/v1/completions" => render_completion(body),
+        _ => None,
+    }
 }
 
 /// The canonical text of a chat request body (see the module docs);
@@ -82,8 +77,9 @@ fn chained(prev: u64, chunk: &[u8]) -> u64 {
         })
 }
 
-/// The chained hashes of every full `block_bytes` chunk of `text`.
-pub(crate) fn block_hashes(text: &[u8], block_bytes: usize) -> Vec<u64> {
+/// The chained hashes of every full `block_bytes` chunk of `text` (none
+/// when `block_bytes` is 0); see [`crate::GpuModel`].
+pub fn block_hashes(text: &[u8], block_bytes: usize) -> Vec<u64> {
     if block_bytes == 0 {
         return Vec::new();
     }
@@ -112,6 +108,11 @@ mod tests {
         );
         assert_eq!(render_chat(b"{}").unwrap(), b"");
         assert!(render_chat(b"nope").is_none());
+        assert_eq!(
+            render_prompt("/v1/chat/completions", body),
+            render_chat(body)
+        );
+        assert!(render_prompt("/v1/embeddings", body).is_none());
     }
 
     #[test]
