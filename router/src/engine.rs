@@ -72,6 +72,11 @@ impl EngineLoad {
         })
     }
 
+    /// Requests the engine reported running at its last scrape (0: never).
+    pub fn running(&self) -> u32 {
+        self.running.load(Ordering::Relaxed)
+    }
+
     /// What routing uses at `now` with `in_flight` requests of ours on the
     /// replica: `None` when the figures are missing or older than
     /// `stale_ms`.

@@ -6,18 +6,24 @@
 //! Each replica of the version gets a score (higher is better), as the
 //! inference extension's and llm-d's scorers combine theirs:
 //!
-//! `prefix_weight × cached share − queue_weight × queue − kv_weight × kv`
+//! `prefix_weight × cached share − queue_weight × excess load − kv_weight × kv`
 //!
 //! - cached share: leading prompt blocks found in the replica's index
 //!   ([`crate::prefix::PrefixIndex`]) over the prompt's blocks;
-//! - queue: (our in-flight + the engine's waiting queue when fresh) per
-//!   concurrency slot, so a full replica scores −`queue_weight`;
+//! - excess load: its load (our in-flight + the engine's waiting queue when
+//!   fresh) above the least loaded candidate's, in batches: per request the
+//!   engine reports running when its figures are fresh, else per
+//!   `max_concurrency` slot. Relative, so a busy fleet is not "full"
+//!   everywhere, and in batches, so one queued batch costs a whole
+//!   `queue_weight` — without it a popular system prompt pins all its
+//!   conversations to one replica and queues there (measured:
+//!   BENCHMARKS.md, prefix-aware routing);
 //! - kv: the engine's KV-cache use, when fresh (else 0).
 //!
-//! With the default weights (3 : 2 : 2) a fully cached prompt outweighs a
-//! replica one slot-fill busier, never a saturated one. The best two go
-//! first; `admit` still enforces `max_concurrency`. A prompt too short to
-//! have a block ranks like `least_loaded`. Scoring is O(replicas × matched
+//! With the default weights (3 : 2 : 2) a fully cached prompt outweighs
+//! about one batch of extra load, never two. The best two go first;
+//! `admit` still enforces `max_concurrency`. A prompt too short to have a
+//! block ranks like `least_loaded`. Scoring is O(replicas × matched
 //! blocks): for GPU groups (tens of replicas), not for thousands.
 
 use crate::hash::SplitMix;
@@ -39,15 +45,32 @@ impl Choose for PrefixCache {
         let s = c.scoring;
         let stale = s.engine_stale.as_millis() as u64;
         let total = c.prefix.len() as f64;
-        let score = |i: usize| {
+        // (load in requests, requests per batch, KV use) of replica `i`.
+        let load = |i: usize| {
             let e = &c.entries[i];
-            let cached = e.stats.prefix.matched(c.prefix) as f64 / total;
-            let (waiting, kv) = e
-                .engine(c.now, stale)
-                .map_or((0.0, 0.0), |v| (f64::from(v.queue), v.kv));
-            let queue = (f64::from(e.stats.in_flight()) + waiting)
-                / (f64::from(e.replica.max_concurrency) * e.ramp(c.now));
-            s.prefix_weight * cached - s.queue_weight * queue - s.kv_weight * kv
+            let in_flight = f64::from(e.stats.in_flight());
+            match e.engine(c.now, stale) {
+                Some(v) => (
+                    in_flight + f64::from(v.queue),
+                    f64::from(e.stats.engine.running().max(1)),
+                    v.kv,
+                ),
+                None => (
+                    in_flight,
+                    (f64::from(e.replica.max_concurrency) * e.ramp(c.now)).max(1.0),
+                    0.0,
+                ),
+            }
+        };
+        let least = replicas
+            .iter()
+            .map(|&i| load(i).0)
+            .fold(f64::INFINITY, f64::min);
+        let score = |i: usize| {
+            let cached = c.entries[i].stats.prefix.matched(c.prefix) as f64 / total;
+            let (requests, batch, kv) = load(i);
+            let excess = (requests - least) / batch;
+            s.prefix_weight * cached - s.queue_weight * excess - s.kv_weight * kv
         };
         // Ties (a cold prompt everywhere, equal loads) go to a random
         // replica, not always the first listed.
