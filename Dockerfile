@@ -2,12 +2,16 @@
 # Multi-stage build: a locked release build, then a small non-root runtime.
 #
 #   docker build -t switchyard .
+#   docker run -p 8080:8080 -e SWITCHYARD_API_KEY=... -e SWITCHYARD_REPLICA_URL=http://vllm:8000 switchyard
+#   docker run -p 8080:8080 -e SWITCHYARD_API_KEY=... -e SWITCHYARD_REPLICA_URL=http://vllm:8000 switchyard
 #   docker run -p 8080:8080 -v "$PWD/my-config.yaml:/etc/switchyard/config.yaml:ro" switchyard
 #
 # The admin API listens on 127.0.0.1:9090 inside the container unless the
 # config sets server.admin_listen (and then server.admin_token is required).
 # The data plane listens on 0.0.0.0:8080 (SWITCHYARD_LISTEN), so the config
-# needs `tenants` (client API keys) or `server.allow_unauthenticated: true`.
+# needs `tenants` (client API keys) or `server.allow_unauthenticated: true`:
+# the default config (examples/container.yaml) takes its one client key
+# from SWITCHYARD_API_KEY and refuses to start without it.
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
@@ -20,7 +24,7 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin swit
  && mkdir -p /etc/switchyard
 COPY --from=build /src/target/release/switchyard /usr/local/bin/switchyard
 COPY examples/ /etc/switchyard/examples/
-COPY examples/minimal.yaml /etc/switchyard/config.yaml
+COPY examples/container.yaml /etc/switchyard/config.yaml
 USER 10001:10001
 ENV SWITCHYARD_LISTEN=0.0.0.0:8080
 EXPOSE 8080 9090

@@ -19,6 +19,7 @@
 #   loadtest/bench/prefix.sh                      # 15 s per policy at 200 req/s
 #   DURATION=30 RATE=250 loadtest/bench/prefix.sh
 #   POLICIES="round_robin prefix_cache" BIN=target/debug DURATION=3 loadtest/bench/prefix.sh
+#   ROUTING_EXTRA="prefix_index_blocks: 512" ...   # extra routing fields for every policy
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 POLICIES=${POLICIES:-"round_robin least_loaded affinity prefix_cache"}
@@ -58,7 +59,7 @@ config() {
   local policy=$1 base=$2 extra=$3 listen=$4 admin=$5
   echo "server: { listen: 127.0.0.1:$listen, admin_listen: 127.0.0.1:$admin }"
   echo "clouds: { local: { provider: private } }"
-  echo "models: [{ name: chat, versions: [{ name: v1, weight: 100 }], routing: { policy: $policy } }]"
+  echo "models: [{ name: chat, versions: [{ name: v1, weight: 100 }], routing: { policy: $policy${ROUTING_EXTRA:+, $ROUTING_EXTRA} } }]"
   echo "replicas:"
   for i in $(seq 0 $((REPLICAS - 1))); do
     echo "  - { id: gpu-$i, model: chat, cloud: local, url: \"http://127.0.0.1:$((base + i))\", max_concurrency: 36$extra }"

@@ -35,6 +35,32 @@ fn check_accepts_the_shipped_examples() {
 }
 
 #[test]
+fn the_images_default_config_needs_a_client_key_and_takes_it_from_the_env() {
+    let path = format!(
+        "{}/../../examples/container.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["check", &path])
+        .env_remove("SWITCHYARD_API_KEY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("SWITCHYARD_API_KEY"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["check", &path])
+        .env("SWITCHYARD_API_KEY", "sk-".to_owned() + &"x".repeat(40))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn check_rejects_a_bad_config_naming_every_field() {
     let path = write(
         "bad.yaml",
