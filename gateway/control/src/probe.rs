@@ -49,12 +49,16 @@ pub async fn run(gw: Arc<Controller>, stop: impl Future<Output = ()>) {
     let mut due: HashMap<String, Instant> = HashMap::new();
     let mut busy: HashSet<String> = HashSet::new();
     let mut probes: JoinSet<String> = JoinSet::new();
+    let mut wake = Instant::now();
     loop {
-        let wake = round(&gw, &mut due, &mut busy, &mut probes);
         tokio::select! {
             () = &mut stop => break,
+            // A finished probe only frees its replica; rounds (which walk
+            // every replica) run at due times, not once per completion.
             Some(Ok(id)) = probes.join_next() => { busy.remove(&id); }
-            () = tokio::time::sleep_until(wake) => {}
+            () = tokio::time::sleep_until(wake) => {
+                wake = round(&gw, &mut due, &mut busy, &mut probes);
+            }
         }
     }
     probes.shutdown().await;
