@@ -1,5 +1,7 @@
 //! A replica's life across config reloads: active, then (once a reload
-//! removes it) draining, then retired when its drain window is over.
+//! removes it) draining, then retired when its drain window is over; and,
+//! independently, cordoned by an operator (no new requests until
+//! uncordoned).
 //!
 //! The flag lives on [`ReplicaStats`] because that is what every request
 //! holding the replica's slot can already see: a request pinned to an old
@@ -37,6 +39,22 @@ impl ReplicaStats {
     /// Drain window over.
     pub fn is_retired(&self) -> bool {
         self.lifecycle.load(Ordering::Acquire) == RETIRED
+    }
+
+    /// An operator takes the replica out of rotation: no new requests,
+    /// in-flight ones finish. Returns whether it was not cordoned before.
+    pub fn cordon(&self) -> bool {
+        !self.cordoned.swap(true, Ordering::AcqRel)
+    }
+
+    /// Back in rotation. Returns whether it was cordoned.
+    pub fn uncordon(&self) -> bool {
+        self.cordoned.swap(false, Ordering::AcqRel)
+    }
+
+    /// Cordoned by an operator.
+    pub fn is_cordoned(&self) -> bool {
+        self.cordoned.load(Ordering::Acquire)
     }
 }
 
@@ -85,6 +103,41 @@ replicas:
             table.admit("m", &ranking, &[]),
             Err(RouteError::NoCapacity { .. })
         ));
+    }
+
+    #[test]
+    fn a_cordoned_replica_gets_nothing_until_uncordoned() {
+        let table = ReplicaTable::build(&load_str(TWO, &|_| None).unwrap(), &StatsRegistry::new());
+        let req = RouteRequest {
+            model: "m",
+            protocol: Protocol::OpenAi,
+            clouds: &[],
+            affinity_key: None,
+            prefix: &[],
+        };
+        let (a, b) = (&table.entries()[0].stats, &table.entries()[1].stats);
+        assert!(a.cordon() && !a.cordon(), "cordon reports a change once");
+        for seed in 0..50 {
+            let ranking = table.rank(&req, seed).unwrap();
+            assert_eq!(
+                table.admit("m", &ranking, &[]).unwrap().entry.replica.id,
+                "b"
+            );
+        }
+        b.cordon();
+        let ranking = table.rank(&req, 1).unwrap();
+        assert!(
+            matches!(
+                table.admit("m", &ranking, &[]),
+                Err(RouteError::NoCapacity { .. })
+            ),
+            "unlike a draining replica, a cordoned one is not even a last resort"
+        );
+        assert!(a.uncordon());
+        assert_eq!(
+            table.admit("m", &ranking, &[]).unwrap().entry.replica.id,
+            "a"
+        );
     }
 
     #[test]

@@ -212,6 +212,10 @@ impl ReplicaTable {
             .flatten();
         for (pass, i) in fresh().map(|i| (0, i)).chain(last_resort.map(|i| (1, i))) {
             let entry = &self.entries[i];
+            // Cordoned by an operator: never, not even as a last resort.
+            if entry.stats.is_cordoned() {
+                continue;
+            }
             if entry.stats.is_draining() {
                 if pass == 0 {
                     draining.set(true);

@@ -46,6 +46,9 @@ pub struct ReplicaStats {
     /// Active, draining (removed by a reload) or retired (drain window over);
     /// see `lifecycle.rs`.
     pub(crate) lifecycle: std::sync::atomic::AtomicU8,
+    /// Cordoned by an operator: admission skips it, in-flight requests
+    /// finish; kept across reloads (the stats follow the replica's id).
+    pub(crate) cordoned: std::sync::atomic::AtomicBool,
     /// What its inference engine last reported (queue, KV cache).
     pub engine: crate::engine::EngineLoad,
     /// The prompt blocks this gateway sent it (its approximate prefix cache).

@@ -16,6 +16,7 @@ mod kserve;
 mod lifecycle;
 mod metrics;
 mod openai;
+mod operator;
 mod policies;
 mod queue;
 mod reload;

@@ -53,6 +53,8 @@ struct ReplicaRow<'a> {
     slow_start_ramp: Option<f64>,
     weight: u32,
     cost: switchyard_config::Cost,
+    /// Cordoned by an operator (`POST /admin/replicas/{id}/cordon`).
+    cordoned: bool,
     /// What the replica's inference engine last reported (replicas with an
     /// `engine` only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -115,6 +117,7 @@ async fn replicas(State(gw): State<Arc<Ops>>) -> Response {
                     .filter(|ramp| *ramp < 1.0),
                 weight: r.weight,
                 cost: r.cost,
+                cordoned: e.stats.is_cordoned(),
                 engine: r.engine.map(|kind| {
                     let stale_ms = snap
                         .table

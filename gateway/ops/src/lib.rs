@@ -12,7 +12,8 @@
 //! - [`admin`]: the admin router (probes, `/metrics`), over
 //!   [`state::Ops`]; [`admin_guard`] (tokens, roles, cross-site refusals,
 //!   audit), [`admin_error`] (the one error shape); one file per resource: [`admin_replicas`]
-//!   (`/admin/replicas`, `/admin/events`), [`control_api`]
+//!   (`/admin/replicas`, `/admin/events`), [`admin_replica_actions`]
+//!   (cordon, uncordon, drain one replica), [`control_api`]
 //!   (`/admin/config`, reload, weights, promote, rollback, rollouts),
 //!   [`admin_costs`] (`/admin/costs`), [`dashboard`] (the page at `/`).
 //! - [`observer`]: the data plane's observer; it feeds [`metrics`]
@@ -27,6 +28,7 @@ pub mod admin;
 pub mod admin_costs;
 pub mod admin_error;
 pub mod admin_guard;
+pub mod admin_replica_actions;
 pub mod admin_replicas;
 pub mod control_api;
 pub mod costs;
