@@ -36,21 +36,22 @@ pub fn routes() -> Router<Arc<Ops>> {
         .route("/admin/replicas/{id}/drain", post(drain))
 }
 
-/// The replica's live stats in the serving snapshot, or the 404.
-fn replica(ops: &Ops, id: &str) -> Result<Arc<ReplicaStats>, Response> {
+/// The replica's live stats in the serving snapshot.
+fn replica(ops: &Ops, id: &str) -> Option<Arc<ReplicaStats>> {
     let snap = ops.proxy.snapshot();
     snap.table
         .entries()
         .iter()
         .find(|e| e.replica.id == id)
         .map(|e| Arc::clone(&e.stats))
-        .ok_or_else(|| {
-            error_response(
-                StatusCode::NOT_FOUND,
-                "id",
-                &format!("no replica `{id}` in the serving config"),
-            )
-        })
+}
+
+fn not_found(id: &str) -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "id",
+        &format!("no replica `{id}` in the serving config"),
+    )
 }
 
 fn state(id: &str, stats: &ReplicaStats, drained: Option<bool>) -> Response {
@@ -66,9 +67,8 @@ fn state(id: &str, stats: &ReplicaStats, drained: Option<bool>) -> Response {
 }
 
 async fn cordon(State(ops): State<Arc<Ops>>, Path(id): Path<String>) -> Response {
-    let stats = match replica(&ops, &id) {
-        Ok(s) => s,
-        Err(resp) => return resp,
+    let Some(stats) = replica(&ops, &id) else {
+        return not_found(&id);
     };
     if stats.cordon() {
         ops.control.events.push(
@@ -81,9 +81,8 @@ async fn cordon(State(ops): State<Arc<Ops>>, Path(id): Path<String>) -> Response
 }
 
 async fn uncordon(State(ops): State<Arc<Ops>>, Path(id): Path<String>) -> Response {
-    let stats = match replica(&ops, &id) {
-        Ok(s) => s,
-        Err(resp) => return resp,
+    let Some(stats) = replica(&ops, &id) else {
+        return not_found(&id);
     };
     if stats.uncordon() {
         ops.control.events.push(
@@ -107,9 +106,8 @@ async fn drain(
     Path(id): Path<String>,
     body: Option<Json<DrainBody>>,
 ) -> Response {
-    let stats = match replica(&ops, &id) {
-        Ok(s) => s,
-        Err(resp) => return resp,
+    let Some(stats) = replica(&ops, &id) else {
+        return not_found(&id);
     };
     let wait = body
         .and_then(|Json(b)| b.timeout_ms)
