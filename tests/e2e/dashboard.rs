@@ -197,3 +197,72 @@ replicas:
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_of_hundreds_fits_folded_by_cloud_and_model() {
+    let browser = Browser::start().await;
+    bounded(async {
+        // 300 replicas over 3 clouds and 5 model groups. Nothing is sent to
+        // them (no traffic, no health checks), so their URLs need no server.
+        let mut yaml = String::from(
+            "clouds: { onprem: { provider: private }, aws: { provider: aws }, azure: { provider: azure } }\nmodels:\n",
+        );
+        for m in 0..5 {
+            yaml.push_str(&format!("  - {{ name: m{m}, versions: [{{ name: v1, weight: 100 }}] }}\n"));
+        }
+        yaml.push_str("replicas:\n");
+        for i in 0..300 {
+            let cloud = ["onprem", "aws", "azure"][i % 3];
+            yaml.push_str(&format!(
+                "  - {{ id: r{i}, model: m{}, cloud: {cloud}, url: \"http://127.0.0.1:{}\" }}\n",
+                (i / 3) % 5,
+                10_000 + i
+            ));
+        }
+        let gw = switchyard_tests::gateway(&yaml, &Default::default()).await;
+        let page = browser.session(1600, 1000, false).await;
+        page.goto(&format!("http://{}/", gw.admin_addr)).await;
+        let folded = page
+            .wait_for(
+                "the fleet, folded to its clouds",
+                SHOW_LIMIT,
+                "const visible = (sel) => [...document.querySelectorAll(sel)].filter(r => !r.hidden).length;
+                 return document.body.dataset.state === 'live'
+                     && document.querySelectorAll('tr.replica').length === 300
+                     ? [visible('tr.cloud'), visible('tr.model'), visible('tr.replica'),
+                        document.getElementById('replicas').getBoundingClientRect().height]
+                     : null",
+            )
+            .await;
+        assert_eq!(folded[0], 3, "{folded}");
+        assert_eq!((folded[1].as_u64(), folded[2].as_u64()), (Some(0), Some(0)), "{folded}");
+        assert!(folded[3].as_f64().unwrap() < 400.0, "the table fits: {folded}");
+
+        // Unfold one cloud: its model groups; then one model: its replicas.
+        page.click("tr.cloud[data-key='aws']").await;
+        page.wait_for(
+            "aws's model groups",
+            SHOW_LIMIT,
+            "return [...document.querySelectorAll('tr.model')].filter(r => !r.hidden).length === 5",
+        )
+        .await;
+        page.click("tr.model[data-key='aws|m1']").await;
+        let shown = page
+            .wait_for(
+                "m1's replicas in aws",
+                SHOW_LIMIT,
+                "const rows = [...document.querySelectorAll('tr.replica')].filter(r => !r.hidden);
+                 return rows.length > 0 ? rows.map(r => r.dataset.id) : null",
+            )
+            .await;
+        let ids: Vec<&str> = shown.as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+        assert_eq!(ids.len(), 20, "{ids:?}");
+        assert!(ids.iter().all(|id| {
+            let i: usize = id[1..].parse().unwrap();
+            i % 3 == 1 && (i / 3) % 5 == 1
+        }), "{ids:?}");
+        page.close().await;
+        gw.shutdown().await.unwrap();
+    })
+    .await;
+}

@@ -36,6 +36,9 @@
     structure: '',
     rows: new Map(), // id -> cells of its <tr>
     cloudRows: new Map(), // cloud -> stat cell
+    modelRows: new Map(), // "cloud|model" -> stat cell
+    collapsed: new Set(), // "cloud" or "cloud|model" keys folded away
+    folded: false, // whether the first build chose what starts folded
     deadlines: new Map(), // id -> performance.now() when its ejection ends
     eventsSince: 0,
     eventsLoaded: false,
@@ -316,18 +319,89 @@
       modelTotals.set(r.model, (modelTotals.get(r.model) || 0) + w.d);
       total += w.d;
     }
-    for (const [cloud, rs] of groups) {
-      let d = 0, secs = 0;
+    const summary = (rs) => {
+      let d = 0, secs = 0, inflight = 0, out = 0;
       for (const r of rs) {
         d += win.get(r.id).d;
         secs = Math.max(secs, win.get(r.id).secs);
+        inflight += r.in_flight || 0;
+        const h = healthState(r);
+        if (h !== 'healthy' || r.cordoned) out += 1;
       }
       const rate = secs ? d / secs : 0;
-      setText(st.cloudRows.get(cloud), fmtRate(rate) + ' req/s · ' + (total ? fmtPct((100 * d) / total) : '–') + ' of traffic');
+      return fmtRate(rate) + ' req/s · ' + (total ? fmtPct((100 * d) / total) : '–') + ' of traffic · ' +
+        inflight + ' in flight' + (out ? ' · ' + out + ' out of rotation' : '');
+    };
+    for (const [cloud, rs] of groups) {
+      setText(st.cloudRows.get(cloud), summary(rs));
+      for (const [model, ms] of byModel(rs)) {
+        const cell = st.modelRows.get(cloud + '|' + model);
+        if (cell) setText(cell, summary(ms));
+      }
     }
     for (const r of replicas) {
       const c = st.rows.get(r.id);
       if (c) updateRow(c, r, win.get(r.id), modelTotals.get(r.model) || 0, tiers, now);
+    }
+  }
+
+  // Model groups of one cloud, in the order their first replica appears.
+  function byModel(replicas) {
+    const groups = new Map();
+    for (const r of replicas) {
+      if (!groups.has(r.model)) groups.set(r.model, []);
+      groups.get(r.model).push(r);
+    }
+    return groups;
+  }
+
+  // Past this many replicas a cloud starts folded to its model groups, and a
+  // model group to its summary line: a fleet of hundreds fits the screen.
+  const FOLD_AT = 16;
+
+  function groupRow(cls, key, name, meta, level) {
+    const tr = el('tr', cls);
+    tr.dataset.key = key;
+    const td = el('td');
+    td.colSpan = 11;
+    const caret = el('span', 'caret', st.collapsed.has(key) ? '▸' : '▾');
+    const stat = el('span', 'cstat');
+    td.append(caret, el('span', 'cname', name), el('span', 'cmeta', meta), stat);
+    tr.append(td);
+    tr.tabIndex = 0;
+    tr.setAttribute('role', 'button');
+    tr.setAttribute('aria-expanded', String(!st.collapsed.has(key)));
+    const toggle = () => {
+      if (st.collapsed.has(key)) st.collapsed.delete(key);
+      else st.collapsed.add(key);
+      applyFolding();
+    };
+    tr.addEventListener('click', toggle);
+    tr.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); toggle(); }
+    });
+    tr.dataset.level = String(level);
+    return { tr, stat, caret };
+  }
+
+  // Shows and hides rows after a fold changed (no rebuild, no refetch).
+  function applyFolding() {
+    for (const tr of $('replica-rows').children) {
+      const cloud = tr.dataset.cloud;
+      const model = tr.dataset.model;
+      let hidden = false;
+      if (tr.classList.contains('model')) hidden = st.collapsed.has(cloud);
+      if (tr.classList.contains('replica')) {
+        hidden = st.collapsed.has(cloud) || (model != null && st.collapsed.has(cloud + '|' + model));
+      }
+      tr.hidden = hidden;
+      const key = tr.dataset.key;
+      if (key != null) {
+        const open = !st.collapsed.has(key);
+        tr.setAttribute('aria-expanded', String(open));
+        const caret = tr.querySelector('.caret');
+        if (caret) caret.textContent = open ? '▾' : '▸';
+      }
     }
   }
 
@@ -336,22 +410,45 @@
     body.replaceChildren();
     st.rows.clear();
     st.cloudRows.clear();
+    st.modelRows.clear();
     const clouds = cfg.clouds || {};
+    const big = [...groups.values()].reduce((n, rs) => n + rs.length, 0) > FOLD_AT;
     for (const [cloud, rs] of groups) {
+      const models = byModel(rs);
+      if (!st.folded && big) {
+        // A large fleet opens folded: clouds to their model groups, big
+        // model groups to their summary.
+        if (rs.length > FOLD_AT) st.collapsed.add(cloud);
+        for (const [model, ms] of models) if (ms.length > FOLD_AT / 2) st.collapsed.add(cloud + '|' + model);
+      }
       const info = clouds[cloud] || {};
-      const tr = el('tr', 'cloud');
-      tr.dataset.cloud = cloud;
-      const td = el('td');
-      td.colSpan = 11;
       const meta = [info.provider || rs[0].provider, info.region, rs.length + (rs.length === 1 ? ' replica' : ' replicas')]
         .filter(Boolean).join(' · ');
-      const stat = el('span', 'cstat');
-      td.append(el('span', 'cname', cloud), el('span', 'cmeta', meta), stat);
-      tr.append(td);
-      body.append(tr);
-      st.cloudRows.set(cloud, stat);
-      for (const r of rs) body.append(buildRow(r));
+      const c = groupRow('cloud', cloud, cloud, meta, 0);
+      c.tr.dataset.cloud = cloud;
+      body.append(c.tr);
+      st.cloudRows.set(cloud, c.stat);
+      // A cloud with one model group and few replicas lists them directly.
+      const sub = models.size > 1 || rs.length > FOLD_AT;
+      for (const [model, ms] of models) {
+        if (sub) {
+          const key = cloud + '|' + model;
+          const m = groupRow('model', key, model, ms.length + (ms.length === 1 ? ' replica' : ' replicas'), 1);
+          m.tr.dataset.cloud = cloud;
+          m.tr.dataset.model = model;
+          body.append(m.tr);
+          st.modelRows.set(key, m.stat);
+        }
+        for (const r of ms) {
+          const tr = buildRow(r);
+          tr.dataset.cloud = cloud;
+          if (sub) tr.dataset.model = model;
+          body.append(tr);
+        }
+      }
     }
+    st.folded = true;
+    applyFolding();
   }
 
   function buildRow(r) {
