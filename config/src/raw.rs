@@ -89,6 +89,22 @@ pub struct RawServer {
     /// Which replica response headers reach clients.
     #[serde(default)]
     pub response_headers: RawResponseHeaders,
+    /// Cross-origin access for browser apps (none: no CORS headers, `OPTIONS` is 405).
+    pub cors: Option<RawCors>,
+}
+
+/// `server.cors:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCors {
+    /// Origins (`https://app.example.com`) allowed to call, or `["*"]`.
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    /// Request headers allowed besides the gateway's own.
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    /// How long a browser may cache a preflight answer, in seconds.
+    pub max_age_s: Option<i64>,
 }
 
 /// `server.response_headers:`

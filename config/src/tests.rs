@@ -419,6 +419,7 @@ fn hourly_private_capacity_becomes_a_price_per_token() {
 }
 
 mod cloud;
+mod cors;
 mod resolve;
 mod round_trip;
 

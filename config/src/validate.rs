@@ -19,6 +19,7 @@ use crate::raw::RawConfig;
 mod auth;
 mod aws;
 mod cloud;
+mod cors;
 mod models;
 mod replicas;
 mod rollout;

@@ -22,6 +22,10 @@ server:
   listen: 127.0.0.1:8080
   admin_listen: 0.0.0.0:9090
   admin_token: "${{ADMIN}}"
+  cors:
+    allow_origins: ["https://app.example.com", "http://localhost:3000"]
+    allow_headers: [x-trace]
+    max_age_s: 120
   limits:
     max_body_bytes: 1048576
     max_header_bytes: 16384
