@@ -6,6 +6,7 @@
 mod admin_security;
 mod adversarial;
 mod clouds;
+mod cors;
 mod dashboard;
 mod engine;
 mod errors;
