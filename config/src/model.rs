@@ -79,6 +79,23 @@ pub struct ServerConfig {
     /// `OPTIONS` is 405.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cors: Option<Cors>,
+    /// TLS on the data listener; `None`: plain HTTP (and h2c).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServerTls>,
+}
+
+/// `server.tls`: the data listener's certificate and key, read, parsed and
+/// checked to match at validation (a reload re-reads both files).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerTls {
+    /// PEM file with the certificate chain, as configured.
+    pub cert_file: std::path::PathBuf,
+    /// PEM file with the private key, as configured.
+    pub key_file: std::path::PathBuf,
+    /// The chain and the loaded signing key, checked to match: building the
+    /// listener's TLS config from it cannot fail on the key.
+    #[serde(skip)]
+    pub certified: std::sync::Arc<rustls::sign::CertifiedKey>,
 }
 
 /// `server.cors`: which browser origins may call the data plane.

@@ -91,6 +91,18 @@ pub struct RawServer {
     pub response_headers: RawResponseHeaders,
     /// Cross-origin access for browser apps (none: no CORS headers, `OPTIONS` is 405).
     pub cors: Option<RawCors>,
+    /// TLS on the data listener (none: plain HTTP).
+    pub tls: Option<RawServerTls>,
+}
+
+/// `server.tls:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServerTls {
+    /// PEM file: the server certificate, then its intermediates.
+    pub cert_file: Option<String>,
+    /// PEM file: the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<String>,
 }
 
 /// `server.cors:`

@@ -422,6 +422,7 @@ mod cloud;
 mod cors;
 mod resolve;
 mod round_trip;
+mod server_tls;
 
 #[test]
 fn tenants_keep_key_hashes_and_a_public_listener_needs_them() {

@@ -25,6 +25,7 @@ mod replicas;
 mod rollout;
 mod routing;
 mod server;
+mod server_tls;
 mod tenants;
 mod tls;
 

@@ -49,8 +49,10 @@ impl Validator<'_> {
             deny: self.header_patterns("server.response_headers.deny", raw.response_headers.deny),
         };
         let cors = self.cors(raw.cors);
+        let tls = self.server_tls(raw.tls);
         ServerConfig {
             cors,
+            tls,
             response_headers,
             allow_unauthenticated: raw.allow_unauthenticated.unwrap_or(false),
             listen,
