@@ -22,6 +22,7 @@ mod queue;
 mod reload;
 mod routing;
 mod tenants;
+mod tls;
 mod tracing;
 
 use std::collections::HashMap;
