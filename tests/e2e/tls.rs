@@ -66,6 +66,18 @@ async fn connect(
         .unwrap()
 }
 
+fn yaml(cert: &str, key: &str, url: &str) -> String {
+    format!(
+        r#"
+server:
+  tls: {{ cert_file: "{cert}", key_file: "{key}" }}
+clouds: {{ c: {{ provider: private }} }}
+models: [{{ name: m, versions: [{{ name: v1, weight: 100 }}] }}]
+replicas: [{{ id: r, model: m, cloud: c, url: "{url}" }}]
+"#
+    )
+}
+
 fn request(uri: &str, body: &serde_json::Value) -> http::Request<Full<Bytes>> {
     http::Request::post(uri)
         .header("content-type", "application/json")
@@ -78,16 +90,7 @@ fn request(uri: &str, body: &serde_json::Value) -> http::Request<Full<Bytes>> {
 async fn the_data_listener_serves_https_over_h2_and_http1_and_no_plaintext() {
     let fleet = replicas(&[("r", ReplicaConfig::default())]).await;
     let (cert, key, ca) = cert_files();
-    let yaml = format!(
-        r#"
-server:
-  tls: {{ cert_file: "{cert}", key_file: "{key}" }}
-clouds: {{ c: {{ provider: private }} }}
-models: [{{ name: m, versions: [{{ name: v1, weight: 100 }}] }}]
-replicas: [{{ id: r, model: m, cloud: c, url: "${{R_URL}}" }}]
-"#
-    );
-    let gw = switchyard_tests::gateway(&yaml, &fleet).await;
+    let gw = switchyard_tests::gateway(&yaml(&cert, &key, "${R_URL}"), &fleet).await;
     let addr = gw.data_addr;
 
     // HTTP/2, chosen by ALPN.
@@ -131,6 +134,66 @@ replicas: [{{ id: r, model: m, cloud: c, url: "${{R_URL}}" }}]
         !buf.starts_with(b"HTTP/"),
         "{:?}",
         String::from_utf8_lossy(&buf)
+    );
+    let _ = (std::fs::remove_file(cert), std::fs::remove_file(key));
+}
+
+#[tokio::test]
+async fn a_reload_renews_the_certificate_for_new_connections() {
+    let fleet = replicas(&[("r", ReplicaConfig::default())]).await;
+    let (cert, key, old_ca) = cert_files();
+    let gw = switchyard_tests::gateway(&yaml(&cert, &key, "${R_URL}"), &fleet).await;
+    let old = connect(gw.data_addr, &old_ca, &[b"http/1.1"]).await;
+
+    let (new_cert, new_key, new_ca) = cert_files();
+    let ans = switchyard_tests::Http::default()
+        .call(
+            "POST",
+            gw.admin_addr,
+            "/admin/config",
+            &[("content-type", "application/yaml")],
+            yaml(&new_cert, &new_key, &fleet["r"].url()),
+        )
+        .await;
+    assert_eq!(ans.status, 200, "{:?}", ans.body);
+
+    // A new connection gets the new certificate; the open one keeps serving.
+    let fresh = connect(gw.data_addr, &new_ca, &[b"http/1.1"]).await;
+    for tls in [old, fresh] {
+        let (mut h1, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let resp = within(h1.send_request(request("/v1/chat/completions", &chat("m", false))))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    for f in [cert, key, new_cert, new_key] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+#[tokio::test]
+async fn a_handshake_that_stalls_is_closed_after_header_read_timeout() {
+    let fleet = replicas(&[("r", ReplicaConfig::default())]).await;
+    let (cert, key, _) = cert_files();
+    let text = yaml(&cert, &key, "${R_URL}").replace(
+        "server:\n",
+        "server:\n  limits: { header_read_timeout_ms: 300 }\n",
+    );
+    let gw = switchyard_tests::gateway(&text, &fleet).await;
+    let mut tcp = TcpStream::connect(gw.data_addr).await.unwrap();
+    // The first byte of a TLS record, then nothing.
+    tcp.write_all(&[0x16]).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = within(tcp.read_to_end(&mut buf)).await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(250)
+            && waited < std::time::Duration::from_secs(5),
+        "closed after {waited:?}"
     );
     let _ = (std::fs::remove_file(cert), std::fs::remove_file(key));
 }
