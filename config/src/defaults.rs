@@ -17,6 +17,24 @@ pub const LISTEN: &str = "127.0.0.1:8080";
 /// decision (and then needs `admin_token`).
 pub const ADMIN_LISTEN: &str = "127.0.0.1:9090";
 
+// --- server.cors ---
+
+/// 10 minutes: Chrome caps a preflight cache at 2 hours, Firefox at 24;
+/// 600 s spares most preflights while a config change reaches browsers soon.
+pub const CORS_MAX_AGE_S: u32 = 600;
+/// Longest `server.cors.max_age_s` accepted: Firefox's cap (24 hours).
+pub const CORS_MAX_AGE_S_MAX: u32 = 86_400;
+/// Request headers every preflight allows: the API keys' three headers,
+/// the body's type and the request id. `x-switchyard-*` are allowed too
+/// (a header list has no wildcard for a prefix, so requested ones are echoed).
+pub const CORS_ALLOW_HEADERS: &[&str] = &[
+    "authorization",
+    "content-type",
+    "x-api-key",
+    "api-key",
+    "x-request-id",
+];
+
 // --- server.limits ---
 
 /// 8 MiB: a long chat history or a batch of embeddings inputs fits; a

@@ -75,6 +75,49 @@ pub struct ServerConfig {
     /// Which replica response headers reach clients.
     #[serde(skip_serializing_if = "ResponseHeaders::is_default")]
     pub response_headers: ResponseHeaders,
+    /// Cross-origin access for browser apps; `None`: no CORS headers, and
+    /// `OPTIONS` is 405.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
+    /// TLS on the data listener; `None`: plain HTTP (and h2c).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServerTls>,
+}
+
+/// `server.tls`: the data listener's certificate and key, read, parsed and
+/// checked to match at validation (a reload re-reads both files).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerTls {
+    /// PEM file with the certificate chain, as configured.
+    pub cert_file: std::path::PathBuf,
+    /// PEM file with the private key, as configured.
+    pub key_file: std::path::PathBuf,
+    /// The chain and the loaded signing key, checked to match: building the
+    /// listener's TLS config from it cannot fail on the key.
+    #[serde(skip)]
+    pub certified: std::sync::Arc<rustls::sign::CertifiedKey>,
+}
+
+/// `server.cors`: which browser origins may call the data plane.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cors {
+    /// Allowed origins, lower case, as `scheme://host[:port]`; `["*"]`: any.
+    pub allow_origins: Vec<String>,
+    /// Request headers allowed besides [`crate::defaults::CORS_ALLOW_HEADERS`]
+    /// and `x-switchyard-*` (lower case).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_headers: Vec<String>,
+    /// How long a browser may cache a preflight answer, in seconds.
+    pub max_age_s: u32,
+}
+
+impl Cors {
+    /// Whether `origin` (the request's `Origin` header) may call.
+    pub fn allows(&self, origin: &str) -> bool {
+        self.allow_origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+    }
 }
 
 /// `server.response_headers`: names (lower case) or `prefix-*` patterns.

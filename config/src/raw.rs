@@ -89,6 +89,34 @@ pub struct RawServer {
     /// Which replica response headers reach clients.
     #[serde(default)]
     pub response_headers: RawResponseHeaders,
+    /// Cross-origin access for browser apps (none: no CORS headers, `OPTIONS` is 405).
+    pub cors: Option<RawCors>,
+    /// TLS on the data listener (none: plain HTTP).
+    pub tls: Option<RawServerTls>,
+}
+
+/// `server.tls:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServerTls {
+    /// PEM file: the server certificate, then its intermediates.
+    pub cert_file: Option<String>,
+    /// PEM file: the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<String>,
+}
+
+/// `server.cors:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCors {
+    /// Origins (`https://app.example.com`) allowed to call, or `["*"]`.
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    /// Request headers allowed besides the gateway's own.
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    /// How long a browser may cache a preflight answer, in seconds.
+    pub max_age_s: Option<i64>,
 }
 
 /// `server.response_headers:`

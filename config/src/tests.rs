@@ -419,8 +419,10 @@ fn hourly_private_capacity_becomes_a_price_per_token() {
 }
 
 mod cloud;
+mod cors;
 mod resolve;
 mod round_trip;
+mod server_tls;
 
 #[test]
 fn tenants_keep_key_hashes_and_a_public_listener_needs_them() {

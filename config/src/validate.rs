@@ -19,11 +19,13 @@ use crate::raw::RawConfig;
 mod auth;
 mod aws;
 mod cloud;
+mod cors;
 mod models;
 mod replicas;
 mod rollout;
 mod routing;
 mod server;
+mod server_tls;
 mod tenants;
 mod tls;
 

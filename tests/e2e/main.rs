@@ -6,6 +6,7 @@
 mod admin_security;
 mod adversarial;
 mod clouds;
+mod cors;
 mod dashboard;
 mod engine;
 mod errors;
@@ -22,6 +23,7 @@ mod queue;
 mod reload;
 mod routing;
 mod tenants;
+mod tls;
 mod tracing;
 
 use std::collections::HashMap;

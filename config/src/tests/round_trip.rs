@@ -16,12 +16,24 @@ fn everything() -> String {
     let ca = temp_file(ca_pem().as_bytes());
     let bearer = temp_file(b"tok-from-file\n");
     let value = temp_file(b"key-from-file");
+    let leaf = rcgen::KeyPair::generate().unwrap();
+    let leaf_cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&leaf)
+        .unwrap();
+    let cert = temp_file(leaf_cert.pem().as_bytes());
+    let key = temp_file(leaf.serialize_pem().as_bytes());
     format!(
         r#"
 server:
   listen: 127.0.0.1:8080
   admin_listen: 0.0.0.0:9090
   admin_token: "${{ADMIN}}"
+  cors:
+    allow_origins: ["https://app.example.com", "http://localhost:3000"]
+    allow_headers: [x-trace]
+    max_age_s: 120
+  tls: {{ cert_file: "{cert}", key_file: "{key}" }}
   limits:
     max_body_bytes: 1048576
     max_header_bytes: 16384
@@ -100,6 +112,8 @@ replicas:
         ca = ca.display(),
         bearer = bearer.display(),
         value = value.display(),
+        cert = cert.display(),
+        key = key.display(),
     )
 }
 

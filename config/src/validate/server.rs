@@ -48,7 +48,11 @@ impl Validator<'_> {
                 .header_patterns("server.response_headers.allow", raw.response_headers.allow),
             deny: self.header_patterns("server.response_headers.deny", raw.response_headers.deny),
         };
+        let cors = self.cors(raw.cors);
+        let tls = self.server_tls(raw.tls);
         ServerConfig {
+            cors,
+            tls,
             response_headers,
             allow_unauthenticated: raw.allow_unauthenticated.unwrap_or(false),
             listen,

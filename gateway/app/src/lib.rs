@@ -19,6 +19,7 @@
 pub mod server;
 pub mod signal;
 pub mod silent;
+pub mod tls;
 
 use std::io;
 use std::net::SocketAddr;

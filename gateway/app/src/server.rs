@@ -1,7 +1,7 @@
 //! The data-plane listener: the accept loop, per-connection limits (the
 //! caps on open connections, a deadline for the first byte, hyper's header
-//! limits), and the orderly shutdown that lets in-flight requests and
-//! streams finish.
+//! limits), TLS when `server.tls` is set ([`crate::tls`]), and the orderly
+//! shutdown that lets in-flight requests and streams finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
 use crate::silent::FirstByte;
+use crate::tls::Acceptors;
 
 /// Binds `addr` for serving. Listeners use `SO_REUSEPORT` (on Unix), so
 /// a new gateway process can bind the same address while the old one
@@ -85,8 +86,18 @@ pub async fn serve_data(
     // accepted after it (open ones keep the limits they started with).
     let mut conn_limits = ConnLimits::of(&gw.snapshot().config.server.limits);
     let mut builder = conn_limits.builder();
+    let mut acceptors = Acceptors::default();
     let mut serve = |stream: tokio::net::TcpStream, remote: SocketAddr| {
-        let now = ConnLimits::of(&gw.snapshot().config.server.limits);
+        let snap = gw.snapshot();
+        let tls = match acceptors.for_config(snap.config.server.tls.as_ref()) {
+            Ok(tls) => tls,
+            Err(e) => {
+                // Never plaintext in place of TLS: the connection is closed.
+                tracing::error!(error = %e, "cannot build the TLS acceptor; connection closed");
+                return;
+            }
+        };
+        let now = ConnLimits::of(&snap.config.server.limits);
         if now != conn_limits {
             conn_limits = now;
             builder = conn_limits.builder();
@@ -111,13 +122,39 @@ pub async fn serve_data(
             let gw = Arc::clone(&gw);
             async move { Ok::<_, Infallible>(gw.handle(req, remote).await) }
         });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), svc)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
+        let Some(acceptor) = tls else {
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), svc)
+                .into_owned();
+            connections.spawn(async move {
+                let _permit = permit;
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(error = %e, %remote, "connection ended with an error");
+                }
+            });
+            return;
+        };
+        // The handshake runs in the connection's task, within the time a
+        // client has for its request head.
+        let (builder, handshake) = (builder.clone(), conn_limits.header_read_timeout);
         connections.spawn(async move {
             let _permit = permit;
-            if let Err(e) = conn.await {
+            let stream = match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, %remote, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%remote, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), svc)
+                .into_owned();
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, %remote, "connection ended with an error");
             }
         });

@@ -31,6 +31,12 @@ pub enum Endpoint {
     Live,
     /// `GET /v2/health/ready`.
     Ready,
+    /// `OPTIONS` on any of the above: a browser's CORS preflight, answered
+    /// locally (405 when `server.cors` is not configured).
+    Preflight {
+        /// The method the endpoint takes.
+        allow: Method,
+    },
 }
 
 impl Endpoint {
@@ -40,6 +46,8 @@ impl Endpoint {
         let want = |m: Method, e: Endpoint| {
             if *method == m {
                 Ok(e)
+            } else if *method == Method::OPTIONS {
+                Ok(Endpoint::Preflight { allow: m })
             } else {
                 Err(ProxyError::MethodNotAllowed {
                     method: method.clone(),
@@ -122,10 +130,31 @@ mod tests {
     }
 
     #[test]
+    fn options_is_a_preflight_for_the_endpoints_method() {
+        for (p, allow) in [
+            ("/v1/chat/completions", Method::POST),
+            ("/v1/models", Method::GET),
+            ("/v2/models/resnet/versions/2/infer", Method::POST),
+            ("/v2/models/resnet", Method::GET),
+            ("/v2/health/ready", Method::GET),
+        ] {
+            assert_eq!(
+                c(Method::OPTIONS, p).unwrap(),
+                Endpoint::Preflight { allow },
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
     fn wrong_method_and_unknown_paths() {
         assert!(matches!(
             c(Method::GET, "/v1/chat/completions"),
             Err(ProxyError::MethodNotAllowed { .. })
+        ));
+        assert!(matches!(
+            c(Method::OPTIONS, "/v2/models/x/explain"),
+            Err(ProxyError::NotFound { .. })
         ));
         for p in [
             "/",

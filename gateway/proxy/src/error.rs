@@ -72,6 +72,12 @@ pub enum ProxyError {
         /// Request path.
         path: String,
     },
+    /// A CORS preflight from an origin `server.cors` does not allow.
+    #[error("origin `{origin}` may not call this API (server.cors.allow_origins)")]
+    OriginNotAllowed {
+        /// The `Origin` header, as sent.
+        origin: String,
+    },
     /// The request body is not what the API expects.
     #[error("{message}")]
     BadRequest {
@@ -212,7 +218,9 @@ impl ProxyError {
             },
             ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
             ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ProxyError::ModelNotAllowed { .. } => StatusCode::FORBIDDEN,
+            ProxyError::ModelNotAllowed { .. } | ProxyError::OriginNotAllowed { .. } => {
+                StatusCode::FORBIDDEN
+            }
             ProxyError::TenantLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::BadRequest { .. } | ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
@@ -266,6 +274,7 @@ impl ProxyError {
             ProxyError::NotFound { .. } => "not_found",
             ProxyError::Unauthorized { .. } => "invalid_api_key",
             ProxyError::ModelNotAllowed { .. } => "model_not_allowed",
+            ProxyError::OriginNotAllowed { .. } => "origin_not_allowed",
             ProxyError::TenantLimited { .. } => "tenant_limited",
             ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
             ProxyError::BadRequest { .. } => "bad_request",

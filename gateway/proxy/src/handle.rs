@@ -3,7 +3,8 @@
 //!
 //! 1. **snapshot**: load the config generation once; the request keeps it.
 //! 2. **classify** ([`endpoint`]): which endpoint, or 404/405.
-//! 3. **local answers** ([`local`]): `/v1/models`, health, model readiness;
+//! 3. **local answers** ([`local`]): `/v1/models`, health, model readiness,
+//!    CORS preflights ([`cors`], before any API key is asked for);
 //!    then **who calls** ([`auth`]): the tenant's key (401), its priority
 //!    ceiling, its limits ([`tenant_limits`], 429), and after the target,
 //!    whether it may call the model (403).
@@ -17,9 +18,12 @@
 //!    to the body ([`body`]).
 //!
 //! Every error becomes the API's own error JSON in exactly one place,
-//! [`Proxy::handle`], through [`ProxyError::into_response`].
+//! [`Proxy::handle`], through [`ProxyError::into_response`]; there too every
+//! answer gets its `x-request-id` and, with `server.cors`, its CORS headers
+//! ([`cors::decorate`]).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, header};
@@ -36,7 +40,7 @@ use crate::observe::{Arrival, RequestObserver};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
-use crate::{adapter, auth, failover, local, observed, openai, tenant_limits};
+use crate::{adapter, auth, cors, failover, local, observed, openai, tenant_limits};
 
 impl Proxy {
     /// Serves one data-plane request. Never fails: errors are answers too.
@@ -57,13 +61,17 @@ where
 {
     let api = Api::for_path(req.uri().path());
     let request_id = request_id(req.headers());
+    // 1. One snapshot for the whole request.
+    let snap = gw.snapshot();
+    let cors = snap.config.server.cors.as_ref();
+    let origin = cors.and_then(|_| req.headers().get(header::ORIGIN).cloned());
     let mut obs = gw.observer().request(Arrival {
         method: req.method(),
         uri: req.uri(),
         headers: req.headers(),
         request_id: &request_id,
     });
-    let mut resp = match serve(gw, req, remote, &request_id, obs.as_mut()).await {
+    let mut resp = match serve(gw, &snap, req, remote, &request_id, obs.as_mut()).await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::debug!(error = %e, kind = e.label(), "request failed");
@@ -72,12 +80,16 @@ where
         }
     };
     resp.headers_mut().insert("x-request-id", request_id);
+    if let Some(cors) = cors {
+        cors::decorate(cors, origin.as_ref(), resp.headers_mut());
+    }
     // Metrics, access log and spans finish when the body has been sent.
     observed::respond(obs, resp)
 }
 
 async fn serve<B>(
     gw: &Proxy,
+    snap: &Arc<Snapshot>,
     req: Request<B>,
     remote: SocketAddr,
     request_id: &HeaderValue,
@@ -87,20 +99,22 @@ where
     B: Body<Data = Bytes> + Send,
     B::Error: Into<BoxError>,
 {
-    // 1. One snapshot for the whole request.
-    let snap = gw.snapshot();
-    obs.bind(&snap);
+    obs.bind(snap);
 
     // 2-3. What is asked; answer locally what we can.
     let endpoint = Endpoint::classify(req.method(), req.uri().path())?;
     let protocol = match &endpoint {
         Endpoint::ListModels => {
             auth::authenticate(&snap.config, req.headers())?;
-            return Ok(local::list_models(&snap));
+            return Ok(local::list_models(snap));
+        }
+        Endpoint::Preflight { allow } => {
+            let cors = snap.config.server.cors.as_ref();
+            return cors::preflight(cors, req.headers(), allow, req.uri().path());
         }
         Endpoint::Live => return Ok(local::live()),
         Endpoint::Ready => return Ok(local::ready(gw)),
-        Endpoint::KserveModelReady { model } => return Ok(local::model_ready(&snap, model)),
+        Endpoint::KserveModelReady { model } => return Ok(local::model_ready(snap, model)),
         Endpoint::OpenAiInfer => Protocol::OpenAi,
         Endpoint::KserveInfer { .. } | Endpoint::KserveMetadata { .. } => Protocol::KserveV2,
     };
@@ -145,12 +159,12 @@ where
 
     // 6. Rank every replica that may serve (pure, lazy).
     let clouds = allowed_clouds(&parts.headers);
-    let prefix = prefix_blocks(&snap, &model, openai.as_ref(), &body);
+    let prefix = prefix_blocks(snap, &model, openai.as_ref(), &body);
     let route = RouteRequest {
         model: &model,
         protocol,
         clouds: &clouds,
-        affinity_key: affinity_key(&snap, &model, &parts.headers, openai.as_ref(), &body),
+        affinity_key: affinity_key(snap, &model, &parts.headers, openai.as_ref(), &body),
         prefix: &prefix,
     };
     let ranking = snap.table.rank(&route, fastrand::u64(..))?;
@@ -196,7 +210,7 @@ where
         priority,
         obs,
     };
-    let resp = failover::send(gw, &snap, request, prepare).await?;
+    let resp = failover::send(gw, snap, request, prepare).await?;
     Ok(tenant_limits::hold(resp, permit))
 }
 

@@ -44,6 +44,7 @@ pub mod body;
 pub mod budget;
 mod commit;
 pub mod connections;
+pub mod cors;
 pub mod endpoint;
 pub mod error;
 pub mod events;
