@@ -19,6 +19,7 @@ mod openai;
 mod policies;
 mod queue;
 mod reload;
+mod retries;
 mod routing;
 mod tenants;
 mod tracing;

@@ -21,16 +21,20 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
-use switchyard_router::{Admitted, Ranking, RouteError, parse_model};
+use switchyard_router::{Admitted, Ranking, RouteError, RouteRequest, clock, parse_model};
 
 use crate::admission::{Priority, Release};
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
-use crate::forward::{self, Outbound};
+use crate::forward::{self, ContextLengthExceeded, Outbound};
 use crate::observe::{RequestObserver, Shed};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
+
+mod next;
+
+use next::{Failure, Next, Standing};
 
 /// Attempts per request: the first plus two retries.
 pub const MAX_ATTEMPTS: usize = 3;
@@ -41,6 +45,8 @@ pub struct Request<'a> {
     pub model: &'a str,
     /// Candidates, best first.
     pub ranking: &'a Ranking<'a>,
+    /// What the ranking was made from (a context fallback is ranked alike).
+    pub route: RouteRequest<'a>,
     /// Client method.
     pub method: &'a Method,
     /// Client headers.
@@ -78,6 +84,10 @@ pub async fn send(
     // What each failed attempt ran into, for the final answer.
     let mut failures: Vec<String> = Vec::new();
     let mut last_replica = String::new();
+    let mut course = Course::new(req.model);
+    // The context fallback's ranking once one is in use.
+    let mut context_ranking: Option<Ranking<'_>> = None;
+    let mut next = Next::Untried;
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 {
             if tokio::time::Instant::now() >= deadline {
@@ -88,9 +98,20 @@ pub async fn send(
             if !granted {
                 break;
             }
-            tokio::time::sleep(backoff(attempt)).await;
+            let wait = match next {
+                Next::SameGroup { wait } => wait,
+                _ => Duration::ZERO,
+            };
+            tokio::time::sleep(backoff(attempt).max(wait)).await;
         }
-        let admitted = match snap.table.admit(req.model, req.ranking, &tried) {
+        if next == Next::ContextFallback {
+            match course.switch(snap, &req) {
+                Some(r) => context_ranking = Some(r),
+                None => break,
+            }
+        }
+        let ranking = context_ranking.as_ref().unwrap_or(req.ranking);
+        let admitted = match course.admit(snap, req.model, ranking, &tried, next) {
             Ok(a) => a,
             // Nothing left to try: the last attempt's answer stands.
             Err(_) if last.is_some() => break,
@@ -101,10 +122,11 @@ pub async fn send(
         };
         // Declared after the slot's guard inside the body: wakes a waiter
         // of this replica's group once the slot is free again.
-        let release = Release(gw.queues().get(&admitted.entry.replica.model));
+        let entry = admitted.entry;
+        let release = Release(gw.queues().get(&entry.replica.model));
         tried.push(admitted.index);
         req.obs.admitted(&admitted);
-        let replica = admitted.entry.replica.id.clone();
+        let replica = entry.replica.id.clone();
         let (path_and_query, body) = prepare(&snap.upstreams[admitted.index])?;
         let out = Outbound {
             method: req.method.clone(),
@@ -121,21 +143,29 @@ pub async fn send(
         };
         let sent = tokio::time::Instant::now();
         let result = forward::forward(snap, admitted, out, release).await;
-        let retry = match &result {
-            Ok(resp) => retryable_status(resp.status()),
-            Err(e) => e.is_retryable(),
+        let failure = classify(&result);
+        next = match failure {
+            Failure::None => Next::Answer,
+            _ => {
+                let standing = course.standing(snap, ranking, &tried, entry, failure, deadline);
+                next::decide(failure, &standing)
+            }
         };
-        req.obs.attempt_done(&result, retry, sent.elapsed());
-        if !retry {
+        req.obs
+            .attempt_done(&result, next != Next::Answer, sent.elapsed());
+        if next == Next::Answer {
             return finish(result, failures, replica, attempt + 1);
+        }
+        if matches!(next, Next::SameGroup { .. }) {
+            course.group_retried = true;
         }
         match &result {
             Ok(resp) => {
-                tracing::debug!(%replica, status = %resp.status(), attempt, "retryable answer");
+                tracing::debug!(%replica, status = %resp.status(), attempt, ?next, "retryable answer");
                 failures.push(format!("replica `{replica}` answered {}", resp.status()));
             }
             Err(e) => {
-                tracing::debug!(%replica, error = %e, attempt, "retryable failure");
+                tracing::debug!(%replica, error = %e, attempt, ?next, "retryable failure");
                 failures.push(e.to_string());
             }
         }
@@ -154,6 +184,142 @@ pub async fn send(
                 model: req.model.to_owned(),
             },
         )),
+    }
+}
+
+/// How an attempt ended, as far as retrying cares.
+fn classify(result: &Result<Response<ProxyBody>, ProxyError>) -> Failure {
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(ProxyError::UpstreamConnect { .. } | ProxyError::UpstreamFailed { .. }) => {
+            return Failure::Transient;
+        }
+        Err(e) if e.is_retryable() => return Failure::Elsewhere,
+        Err(_) => return Failure::None,
+    };
+    let status = resp.status();
+    let paused = forward::retry_after(resp).map(Duration::from_secs);
+    match (status.as_u16(), paused) {
+        (400, _) if resp.extensions().get::<ContextLengthExceeded>().is_some() => {
+            Failure::ContextLength
+        }
+        (429 | 503, Some(wait)) => Failure::Paused(wait),
+        (500 | 502 | 503, _) => Failure::Transient,
+        _ if retryable_status(status) => Failure::Elsewhere,
+        _ => Failure::None,
+    }
+}
+
+/// The request's course through the groups: the one being served (the
+/// requested group, then a context fallback), the groups a context-length
+/// error ruled out, and the context fallbacks still to try.
+struct Course<'a> {
+    group: &'a str,
+    ruled_out: Vec<&'a str>,
+    pending: Vec<&'a str>,
+    group_retried: bool,
+}
+
+impl<'a> Course<'a> {
+    fn new(model: &'a str) -> Self {
+        Course {
+            group: parse_model(model).0,
+            ruled_out: Vec::new(),
+            pending: Vec::new(),
+            group_retried: false,
+        }
+    }
+
+    /// Takes a slot as `next` says: the group again (else an untried
+    /// replica), or the best untried replica outside ruled-out groups.
+    fn admit<'t>(
+        &self,
+        snap: &'t Snapshot,
+        model: &str,
+        ranking: &Ranking<'_>,
+        tried: &[usize],
+        next: Next,
+    ) -> Result<Admitted<'t>, RouteError> {
+        let entries = snap.table.entries();
+        let untried = || {
+            snap.table.admit_where_at(
+                model,
+                ranking,
+                |i| {
+                    !tried.contains(&i)
+                        && !self.ruled_out.contains(&entries[i].replica.model.as_str())
+                },
+                clock(),
+            )
+        };
+        match next {
+            Next::SameGroup { .. } => snap
+                .table
+                .admit_group(model, ranking, self.group)
+                .or_else(|_| untried()),
+            _ => untried(),
+        }
+    }
+
+    /// Moves on to the next context fallback and returns its ranking;
+    /// `None` when it cannot be ranked (the last answer stands).
+    fn switch(&mut self, snap: &'a Snapshot, req: &Request<'_>) -> Option<Ranking<'a>> {
+        let group = self.pending.remove(0);
+        let route = RouteRequest {
+            model: group,
+            ..req.route
+        };
+        match snap.table.rank(&route, fastrand::u64(..)) {
+            Ok(ranking) => {
+                self.group = group;
+                self.group_retried = false;
+                Some(ranking)
+            }
+            Err(e) => {
+                tracing::debug!(%group, error = %e, "context fallback cannot be ranked");
+                None
+            }
+        }
+    }
+
+    /// What the decision needs to know after `entry`'s attempt failed.
+    fn standing(
+        &mut self,
+        snap: &'a Snapshot,
+        ranking: &Ranking<'_>,
+        tried: &[usize],
+        entry: &'a switchyard_router::Entry,
+        failure: Failure,
+        deadline: tokio::time::Instant,
+    ) -> Standing {
+        let entries = snap.table.entries();
+        let of = entry.replica.model.as_str();
+        if failure == Failure::ContextLength {
+            self.ruled_out.push(of);
+            let more = snap
+                .config
+                .model(of)
+                .map_or(&[][..], |m| &m.context_fallbacks);
+            for g in more {
+                if !self.ruled_out.contains(&g.as_str()) && !self.pending.contains(&g.as_str()) {
+                    self.pending.push(g);
+                }
+            }
+        }
+        Standing {
+            in_group: of == self.group,
+            group_untried: ranking
+                .iter()
+                .find(|i| !tried.contains(i))
+                .is_some_and(|i| entries[i].replica.model == self.group),
+            group_retried: self.group_retried,
+            retry_after_max: snap
+                .config
+                .model(self.group)
+                .map_or(Duration::ZERO, |m| m.routing.retry_after_max),
+            left: deadline.saturating_duration_since(tokio::time::Instant::now()),
+            context_fallback: !self.pending.is_empty(),
+        }
     }
 }
 
