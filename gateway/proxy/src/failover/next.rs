@@ -71,7 +71,12 @@ pub fn decide(failure: Failure, s: &Standing) -> Next {
         Failure::Transient if last_of_group => Next::SameGroup {
             wait: Duration::ZERO,
         },
-        Failure::Paused(wait) if last_of_group && wait <= s.retry_after_max && wait < s.left => {
+        Failure::Paused(wait)
+            if last_of_group
+                && !s.retry_after_max.is_zero()
+                && wait <= s.retry_after_max
+                && wait < s.left =>
+        {
             Next::SameGroup { wait }
         }
         Failure::Transient | Failure::Paused(_) | Failure::Elsewhere => Next::Untried,
@@ -134,6 +139,8 @@ mod tests {
             ..S
         };
         assert_eq!(decide(Failure::Paused(one), &never), Next::Untried);
+        let zero = Failure::Paused(Duration::ZERO);
+        assert_eq!(decide(zero, &never), Next::Untried, "0 turns waiting off");
     }
 
     #[test]
