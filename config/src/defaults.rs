@@ -85,6 +85,9 @@ pub const SPILL_AT: f64 = 0.8;
 pub const QUEUE_SIZE: usize = 64;
 /// A client waits at most 5 s for a slot; then 429 lets it back off.
 pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A `Retry-After` of up to 3 s is cheaper to wait out on the model the
+/// client asked for than to answer from a fallback; longer ones move on.
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(3);
 /// 10 s ramp-up: long enough to warm a KV/prefix cache, short enough that
 /// a recovered replica takes its share soon.
 pub const SLOW_START: Duration = Duration::from_secs(10);

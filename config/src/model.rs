@@ -393,6 +393,11 @@ pub struct ModelGroup {
     pub versions: Vec<Version>,
     /// Groups tried, in order, when this one has no replica that can serve.
     pub fallbacks: Vec<String>,
+    /// Groups tried, in order, when a replica of this one answers 400
+    /// `context_length_exceeded`: the request is never resent to this
+    /// group. Empty: that 400 passes through.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub context_fallbacks: Vec<String>,
     /// Replica-choice policy.
     pub routing: Routing,
     /// Cloud ids or providers (`private`, `aws`, `azure`) this group's
@@ -454,6 +459,11 @@ pub struct Routing {
     /// Longest wait in that queue before the request is shed with 429.
     #[serde(rename = "queue_timeout_ms", serialize_with = "ms")]
     pub queue_timeout: Duration,
+    /// A 429/503 whose `Retry-After` is at most this (and fits in the
+    /// request deadline) is waited out and the group retried; a longer one
+    /// moves on to the fallbacks. Zero: never wait. Default 3 s.
+    #[serde(rename = "retry_after_max_ms", serialize_with = "ms")]
+    pub retry_after_max: Duration,
     /// A replica that was just added by a reload or has just come back
     /// from an ejection ramps from 10% to its full share of traffic and
     /// concurrency over this window, instead of taking a thundering herd

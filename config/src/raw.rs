@@ -205,6 +205,10 @@ pub struct RawModel {
     /// Groups to use when this one cannot serve.
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    /// Groups with a longer context, tried in order when a replica of this
+    /// one answers 400 `context_length_exceeded`.
+    #[serde(default)]
+    pub context_fallbacks: Vec<String>,
     /// How a replica is chosen inside a version.
     #[serde(default)]
     pub routing: RawRouting,
@@ -259,6 +263,8 @@ pub struct RawRouting {
     pub queue_size: Option<i64>,
     /// How long one may wait before it is shed with 429.
     pub queue_timeout_ms: Option<i64>,
+    /// Longest `Retry-After` waited out before retrying this group (0: never).
+    pub retry_after_max_ms: Option<i64>,
     /// Ramp-up window of a replica that recovered or was added (0: off).
     pub slow_start_ms: Option<i64>,
     /// `affinity`: request header carrying the session key.

@@ -151,6 +151,29 @@ fn references_are_checked() {
 }
 
 #[test]
+fn context_fallbacks_and_retry_after_cap_are_checked() {
+    let bad = GOOD.replace(
+        "fallbacks: [small]",
+        "fallbacks: [small]\n    context_fallbacks: [ghost]\n    routing: { retry_after_max_ms: -1 }",
+    );
+    let errs = errors(&bad).join("\n");
+    assert!(
+        errs.contains("models[0].context_fallbacks[0]: unknown model group `ghost`"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("models[0].routing.retry_after_max_ms: must be 0..=60000"),
+        "{errs}"
+    );
+    let c = load_str(GOOD, &env).unwrap();
+    assert_eq!(
+        c.models[0].routing.retry_after_max,
+        crate::defaults::RETRY_AFTER_MAX
+    );
+    assert!(c.models[0].context_fallbacks.is_empty());
+}
+
+#[test]
 fn urls_must_be_plain_http_destinations() {
     for (url, reason) in [
         ("not a url", "is not a URL"),

@@ -201,13 +201,67 @@ impl ReplicaTable {
         tried: &[usize],
         now: u64,
     ) -> Result<Admitted<'t>, RouteError> {
-        let fresh = || ranking.iter().filter(|i| !tried.contains(i));
+        self.admit_where_at(model, ranking, |i| !tried.contains(&i), now)
+    }
+
+    /// [`ReplicaTable::admit_at`] over the candidates `keep` accepts (the
+    /// attempt loop skips tried replicas and groups that cannot serve).
+    pub fn admit_where_at<'t>(
+        &'t self,
+        model: &str,
+        ranking: &Ranking<'_>,
+        keep: impl Fn(usize) -> bool,
+        now: u64,
+    ) -> Result<Admitted<'t>, RouteError> {
+        self.admit_among(model, ranking, || ranking.iter().filter(|&i| keep(i)), now)
+    }
+
+    /// Takes a slot on one of the replicas of `group` at the head of the
+    /// ranking (the requested group comes first), tried or not: a retry
+    /// that prefers the model the client asked for over its fallbacks.
+    pub fn admit_group<'t>(
+        &'t self,
+        model: &str,
+        ranking: &Ranking<'_>,
+        group: &str,
+    ) -> Result<Admitted<'t>, RouteError> {
+        self.admit_group_at(model, ranking, group, clock())
+    }
+
+    /// [`ReplicaTable::admit_group`] at time `now` ([`clock`] scale).
+    pub fn admit_group_at<'t>(
+        &'t self,
+        model: &str,
+        ranking: &Ranking<'_>,
+        group: &str,
+        now: u64,
+    ) -> Result<Admitted<'t>, RouteError> {
+        self.admit_among(
+            model,
+            ranking,
+            || {
+                ranking
+                    .iter()
+                    .take_while(|&i| self.entries[i].replica.model == group)
+            },
+            now,
+        )
+    }
+
+    /// The walk of `admit_at` over the candidates `fresh` yields.
+    fn admit_among<'t, I: Iterator<Item = usize>>(
+        &'t self,
+        model: &str,
+        ranking: &Ranking<'_>,
+        fresh: impl Fn() -> I,
+        now: u64,
+    ) -> Result<Admitted<'t>, RouteError> {
         let mut panic: Option<bool> = None;
         // Replicas a reload removed (draining) are last resorts: a request
         // that pinned the old snapshot uses them only when nothing else in
         // it can serve, and never once their drain window is over.
         let draining = std::cell::Cell::new(false);
-        let last_resort = std::iter::from_fn(|| draining.get().then(fresh))
+        let last_resort = std::iter::from_fn(|| draining.get().then(&fresh))
             .take(1)
             .flatten();
         for (pass, i) in fresh().map(|i| (0, i)).chain(last_resort.map(|i| (1, i))) {

@@ -136,6 +136,34 @@ fn least_loaded_prefers_idle_replicas_and_admit_skips_full_ones() {
 }
 
 #[test]
+fn a_group_retry_stays_in_the_group_and_may_reuse_tried_replicas() {
+    let t = table(TWO_VERSIONS);
+    let r = t.rank(&req("chat"), 3).unwrap();
+    let all: Vec<usize> = r.iter().collect();
+    let chat: Vec<usize> = all[..3].to_vec();
+    // Every chat replica tried: the group retry still finds one of them.
+    let again = t.admit_group("chat", &r, "chat").unwrap();
+    assert!(chat.contains(&again.index));
+    assert_eq!(again.entry.replica.model, "chat");
+    drop(again);
+    // A full group is not answered from the fallback.
+    let guards: Vec<_> = chat
+        .iter()
+        .flat_map(|&i| {
+            let e = &t.entries()[i];
+            std::iter::from_fn(|| e.stats.try_acquire(e.capacity(clock())))
+        })
+        .collect();
+    assert!(t.admit_group("chat", &r, "chat").is_err());
+    drop(guards);
+    // `admit_where_at` skips what the predicate refuses: here, all of chat.
+    let only_small = t
+        .admit_where_at("chat", &r, |i| !chat.contains(&i), clock())
+        .unwrap();
+    assert_eq!(only_small.entry.replica.id, "s");
+}
+
+#[test]
 fn idle_replicas_share_traffic() {
     let t = table(TWO_VERSIONS);
     let firsts: std::collections::HashSet<String> = (0..64)

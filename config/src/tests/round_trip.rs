@@ -59,11 +59,13 @@ models:
   - name: chat
     versions: [{{ name: v1, weight: 90 }}, {{ name: v2, weight: 10 }}]
     fallbacks: [small]
+    context_fallbacks: [small]
     routing:
       policy: affinity
       spill_at: 0.7
       queue_size: 12
       queue_timeout_ms: 750
+      retry_after_max_ms: 1500
       slow_start_ms: 0
       affinity_header: X-Session
       affinity_prefix_bytes: 128
@@ -189,6 +191,8 @@ fn the_output_names_fields_as_the_file_does_and_hides_secrets() {
         "header_read_timeout_ms: 1000",
         "sse_keepalive_ms: 10000",
         "queue_timeout_ms: 750",
+        "retry_after_max_ms: 1500",
+        "context_fallbacks:",
         "slow_start_ms: 0",
         "affinity_header: x-session",
         "affinity_load_factor: 1.5",

@@ -36,6 +36,7 @@ impl Validator<'_> {
                 name: m.name,
                 versions,
                 fallbacks: m.fallbacks,
+                context_fallbacks: m.context_fallbacks,
                 residency: m.residency,
                 health_check,
                 routing,
@@ -45,12 +46,19 @@ impl Validator<'_> {
         out
     }
 
-    /// Fallbacks need the full list of names.
+    /// Fallbacks (and context fallbacks) need the full list of names.
     fn fallbacks(&mut self, groups: &[ModelGroup]) {
         let names: HashSet<&str> = groups.iter().map(|m| m.name.as_str()).collect();
         for (i, m) in groups.iter().enumerate() {
-            for (j, f) in m.fallbacks.iter().enumerate() {
-                let path = format!("models[{i}].fallbacks[{j}]");
+            let lists = [
+                ("fallbacks", &m.fallbacks),
+                ("context_fallbacks", &m.context_fallbacks),
+            ];
+            for (field, j, f) in lists
+                .into_iter()
+                .flat_map(|(field, l)| l.iter().enumerate().map(move |(j, f)| (field, j, f)))
+            {
+                let path = format!("models[{i}].{field}[{j}]");
                 if f == &m.name {
                     self.err(path, "a group cannot fall back to itself");
                 } else if !names.contains(f.as_str()) {

@@ -53,6 +53,9 @@ impl Validator<'_> {
             queue_timeout: self
                 .ms(path, "queue_timeout_ms", raw.queue_timeout_ms)
                 .unwrap_or(d::QUEUE_TIMEOUT),
+            retry_after_max: self
+                .ms_or_zero(path, "retry_after_max_ms", raw.retry_after_max_ms, 60_000)
+                .unwrap_or(d::RETRY_AFTER_MAX),
         }
     }
 

@@ -11,6 +11,15 @@
 //! - Each retry goes to a replica this request has not tried, waits a short
 //!   jittered backoff, and spends a token from the gateway-wide
 //!   [`crate::retry_budget::RetryBudget`], so an outage cannot turn into a retry storm.
+//! - Retries prefer the model the client asked for: a transient failure
+//!   (500, 502, 503, reset, connect error) on the requested group's last
+//!   untried replica is retried on that group once before a fallback group
+//!   is used, and so is a 429/503 whose `Retry-After` is at most the group's
+//!   `retry_after_max` and fits in the deadline (after waiting it out).
+//! - A 400 `context_length_exceeded` is never resent to the same group: it
+//!   goes to the group's `context_fallbacks`, or passes through unchanged.
+//! - `next::decide` is the one function that says which: it returns a
+//!   typed `Next`; `course` tracks which group is being served.
 //! - Each attempt gets at most `attempt_timeout_ms` for its response
 //!   headers, and all attempts share the request deadline
 //!   (`request_timeout_ms`): a replica that never answers costs one attempt
@@ -21,7 +30,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
-use switchyard_router::{Admitted, Ranking, RouteError, parse_model};
+use switchyard_router::{Admitted, Ranking, RouteError, RouteRequest, parse_model};
 
 use crate::admission::{Priority, Release};
 use crate::body::ProxyBody;
@@ -32,6 +41,12 @@ use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
 
+mod course;
+mod next;
+
+use course::{Course, classify};
+use next::{Failure, Next};
+
 /// Attempts per request: the first plus two retries.
 pub const MAX_ATTEMPTS: usize = 3;
 
@@ -41,6 +56,8 @@ pub struct Request<'a> {
     pub model: &'a str,
     /// Candidates, best first.
     pub ranking: &'a Ranking<'a>,
+    /// What the ranking was made from (a context fallback is ranked alike).
+    pub route: RouteRequest<'a>,
     /// Client method.
     pub method: &'a Method,
     /// Client headers.
@@ -78,6 +95,10 @@ pub async fn send(
     // What each failed attempt ran into, for the final answer.
     let mut failures: Vec<String> = Vec::new();
     let mut last_replica = String::new();
+    let mut course = Course::new(req.model);
+    // The context fallback's ranking once one is in use.
+    let mut context_ranking: Option<Ranking<'_>> = None;
+    let mut next = Next::Untried;
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 {
             if tokio::time::Instant::now() >= deadline {
@@ -88,9 +109,20 @@ pub async fn send(
             if !granted {
                 break;
             }
-            tokio::time::sleep(backoff(attempt)).await;
+            let wait = match next {
+                Next::SameGroup { wait } => wait,
+                _ => Duration::ZERO,
+            };
+            tokio::time::sleep(backoff(attempt).max(wait)).await;
         }
-        let admitted = match snap.table.admit(req.model, req.ranking, &tried) {
+        if next == Next::ContextFallback {
+            match course.switch(snap, &req) {
+                Some(r) => context_ranking = Some(r),
+                None => break,
+            }
+        }
+        let ranking = context_ranking.as_ref().unwrap_or(req.ranking);
+        let admitted = match course.admit(snap, req.model, ranking, &tried, next) {
             Ok(a) => a,
             // Nothing left to try: the last attempt's answer stands.
             Err(_) if last.is_some() => break,
@@ -101,10 +133,11 @@ pub async fn send(
         };
         // Declared after the slot's guard inside the body: wakes a waiter
         // of this replica's group once the slot is free again.
-        let release = Release(gw.queues().get(&admitted.entry.replica.model));
+        let entry = admitted.entry;
+        let release = Release(gw.queues().get(&entry.replica.model));
         tried.push(admitted.index);
         req.obs.admitted(&admitted);
-        let replica = admitted.entry.replica.id.clone();
+        let replica = entry.replica.id.clone();
         let (path_and_query, body) = prepare(&snap.upstreams[admitted.index])?;
         let out = Outbound {
             method: req.method.clone(),
@@ -121,21 +154,29 @@ pub async fn send(
         };
         let sent = tokio::time::Instant::now();
         let result = forward::forward(snap, admitted, out, release).await;
-        let retry = match &result {
-            Ok(resp) => retryable_status(resp.status()),
-            Err(e) => e.is_retryable(),
+        let failure = classify(&result);
+        next = match failure {
+            Failure::None => Next::Answer,
+            _ => {
+                let standing = course.standing(snap, ranking, &tried, entry, failure, deadline);
+                next::decide(failure, &standing)
+            }
         };
-        req.obs.attempt_done(&result, retry, sent.elapsed());
-        if !retry {
+        req.obs
+            .attempt_done(&result, next != Next::Answer, sent.elapsed());
+        if next == Next::Answer {
             return finish(result, failures, replica, attempt + 1);
+        }
+        if matches!(next, Next::SameGroup { .. }) {
+            course.group_retried = true;
         }
         match &result {
             Ok(resp) => {
-                tracing::debug!(%replica, status = %resp.status(), attempt, "retryable answer");
+                tracing::debug!(%replica, status = %resp.status(), attempt, ?next, "retryable answer");
                 failures.push(format!("replica `{replica}` answered {}", resp.status()));
             }
             Err(e) => {
-                tracing::debug!(%replica, error = %e, attempt, "retryable failure");
+                tracing::debug!(%replica, error = %e, attempt, ?next, "retryable failure");
                 failures.push(e.to_string());
             }
         }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Response};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use switchyard_config::{Limits, Protocol};
 use switchyard_router::{Admitted, Outcome, clock};
@@ -148,6 +148,12 @@ pub async fn forward(
         }
     };
     let sse = stream.is_some();
+    if parts.status == StatusCode::BAD_REQUEST
+        && held.ended
+        && says_context_length_exceeded(&held.prefix)
+    {
+        parts.extensions.insert(ContextLengthExceeded);
+    }
     crate::headers::to_client(&mut parts.headers, &snap.config.server.response_headers);
     if sse {
         // We may append an error event, so the length is ours to decide.
@@ -201,6 +207,24 @@ pub async fn forward(
     Ok(Response::from_parts(parts, body))
 }
 
+/// Marks a 400 whose (whole, small) JSON body carries OpenAI's
+/// `code: context_length_exceeded`: the prompt does not fit this model, so
+/// no replica of its group can take it.
+#[derive(Debug, Clone, Copy)]
+pub struct ContextLengthExceeded;
+
+/// `{"error":{"code":"context_length_exceeded",...}}`.
+fn says_context_length_exceeded(body: &[u8]) -> bool {
+    const CODE: &str = "context_length_exceeded";
+    memchr::memmem::find(body, CODE.as_bytes()).is_some()
+        && serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
+            v.get("error")
+                .and_then(|e| e.get("code"))
+                .and_then(|c| c.as_str())
+                == Some(CODE)
+        })
+}
+
 /// The attempt ran out of time before the replica's first byte.
 fn timed_out(replica: &str, limits: &Limits) -> ProxyError {
     ProxyError::UpstreamTimeout {
@@ -214,7 +238,7 @@ fn timed_out(replica: &str, limits: &Limits) -> ProxyError {
 
 /// `Retry-After` in seconds on a 429 or 503 (the HTTP-date form is rare
 /// from model servers and is ignored).
-fn retry_after<B>(resp: &Response<B>) -> Option<u64> {
+pub fn retry_after<B>(resp: &Response<B>) -> Option<u64> {
     if !matches!(resp.status().as_u16(), 429 | 503) {
         return None;
     }
@@ -248,5 +272,14 @@ mod tests {
         append_forwarded_for(&mut h, "10.0.0.1:5".parse().unwrap());
         append_forwarded_for(&mut h, "127.0.0.1:6".parse().unwrap());
         assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.1");
+    }
+
+    #[test]
+    fn context_length_is_read_from_the_error_code() {
+        let yes = br#"{"error":{"message":"too long","code":"context_length_exceeded"}}"#;
+        assert!(says_context_length_exceeded(yes));
+        let in_message = br#"{"error":{"message":"context_length_exceeded","code":"other"}}"#;
+        assert!(!says_context_length_exceeded(in_message));
+        assert!(!says_context_length_exceeded(b"context_length_exceeded"));
     }
 }

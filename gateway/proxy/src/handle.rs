@@ -203,6 +203,7 @@ where
     let request = failover::Request {
         model: &model,
         ranking: &ranking,
+        route,
         method: &parts.method,
         headers: &parts.headers,
         remote,
