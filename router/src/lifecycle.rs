@@ -74,8 +74,8 @@ replicas:
   - { id: b, model: m, cloud: c, url: "http://127.0.0.1:2", max_concurrency: 8 }
 "#;
 
-    #[test]
-    fn draining_replicas_are_a_last_resort_and_retired_ones_never_serve() {
+    /// The two-replica table and a plain request for its group.
+    fn two() -> (ReplicaTable, RouteRequest<'static>) {
         let table = ReplicaTable::build(&load_str(TWO, &|_| None).unwrap(), &StatsRegistry::new());
         let req = RouteRequest {
             model: "m",
@@ -84,6 +84,12 @@ replicas:
             affinity_key: None,
             prefix: &[],
         };
+        (table, req)
+    }
+
+    #[test]
+    fn draining_replicas_are_a_last_resort_and_retired_ones_never_serve() {
+        let (table, req) = two();
         let (a, b) = (&table.entries()[0].stats, &table.entries()[1].stats);
         a.drain();
         for seed in 0..50 {
@@ -107,14 +113,7 @@ replicas:
 
     #[test]
     fn a_cordoned_replica_gets_nothing_until_uncordoned() {
-        let table = ReplicaTable::build(&load_str(TWO, &|_| None).unwrap(), &StatsRegistry::new());
-        let req = RouteRequest {
-            model: "m",
-            protocol: Protocol::OpenAi,
-            clouds: &[],
-            affinity_key: None,
-            prefix: &[],
-        };
+        let (table, req) = two();
         let (a, b) = (&table.entries()[0].stats, &table.entries()[1].stats);
         assert!(a.cordon() && !a.cordon(), "cordon reports a change once");
         for seed in 0..50 {
