@@ -69,6 +69,13 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Enough idle connections per replica for bursty traffic without
 /// reconnecting, bounded so a burst does not leave thousands open.
 pub const POOL_MAX_IDLE_PER_HOST: usize = 256;
+/// A first event ten times later than the replica's usual is not load
+/// noise: the replica is stuck, and another one will likely answer sooner.
+pub const FIRST_TOKEN_TTFT_MULTIPLE: u32 = 10;
+/// 1.5 s: above the prefill of a long prompt on a busy GPU compared with
+/// the short prompts that set a replica's usual time to first event, and
+/// still far below a fixed timeout of minutes.
+pub const FIRST_TOKEN_FLOOR: Duration = Duration::from_millis(1500);
 /// 15 s: under the 30-60 s idle cut of most proxies between us and a client.
 pub const SSE_KEEPALIVE: Option<Duration> = Some(Duration::from_secs(15));
 /// 256 MiB of request bodies held for replay, across all requests: 32

@@ -295,6 +295,19 @@ pub struct Limits {
     /// not also hold up failover until the whole attempt's deadline).
     #[serde(rename = "first_token_timeout_ms", serialize_with = "ms")]
     pub first_token_timeout: Duration,
+    /// The adaptive first-token deadline: an attempt whose first event is
+    /// later than this many times the replica's recent time to first event
+    /// (never less than `first_token_floor`, never more than
+    /// `first_token_timeout`) is failed over, unless it is the request's
+    /// last chance. A replica that usually starts in 20 ms and is stuck
+    /// for 20 s costs the client a second or two, not the whole timeout.
+    /// 0: off (the fixed `first_token_timeout` only).
+    pub first_token_ttft_multiple: u32,
+    /// Lower bound of the adaptive first-token deadline: a long prompt's
+    /// prefill takes longer than a short one's, so "late" is never judged
+    /// on a few milliseconds.
+    #[serde(rename = "first_token_floor_ms", serialize_with = "ms")]
+    pub first_token_floor: Duration,
     /// After a stream is committed, silence from the replica this long
     /// sends the client an SSE comment (`: keep-alive`) so proxies between
     /// us and the client do not time it out. `None`: off. Separate from
@@ -332,6 +345,8 @@ impl Default for Limits {
             pool_idle_timeout: d::POOL_IDLE_TIMEOUT,
             pool_max_idle_per_host: d::POOL_MAX_IDLE_PER_HOST,
             first_token_timeout: d::REQUEST_TIMEOUT,
+            first_token_ttft_multiple: d::FIRST_TOKEN_TTFT_MULTIPLE,
+            first_token_floor: d::FIRST_TOKEN_FLOOR,
             sse_keepalive: d::SSE_KEEPALIVE,
             max_buffered_bytes: d::MAX_BUFFERED_BYTES,
             max_connections: d::MAX_CONNECTIONS,

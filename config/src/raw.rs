@@ -173,6 +173,11 @@ pub struct RawLimits {
     pub pool_max_idle_per_host: Option<i64>,
     /// Deadline for a held SSE stream's first event (failover after it).
     pub first_token_timeout_ms: Option<i64>,
+    /// A stream's first event later than this many times the replica's
+    /// usual time to first event fails over (0: off).
+    pub first_token_ttft_multiple: Option<i64>,
+    /// The adaptive first-token deadline is never shorter than this.
+    pub first_token_floor_ms: Option<i64>,
     /// Silence after which a committed SSE stream gets a keep-alive comment (0: off).
     pub sse_keepalive_ms: Option<i64>,
     /// Request bytes the gateway may hold for replay, across all requests.

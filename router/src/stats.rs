@@ -41,6 +41,10 @@ pub struct ReplicaStats {
     peak_us: AtomicU64,
     /// [`clock`] time of the last latency sample.
     sampled_ms: AtomicU64,
+    /// f64 bits of the EWMA of time to first event of streamed answers, in
+    /// microseconds; 0 = no sample yet. What "late" means for this replica
+    /// (the adaptive first-token deadline).
+    ttft_us: AtomicU64,
     /// Passive health: ejection and half-open probing.
     pub health: Health,
     /// Active, draining (removed by a reload) or retired (drain window over);
@@ -94,6 +98,29 @@ impl ReplicaStats {
     pub fn ewma_latency(&self) -> Option<Duration> {
         let us = f64::from_bits(self.ewma_latency_us.load(Ordering::Relaxed));
         (us > 0.0).then(|| Duration::from_secs_f64(us / 1e6))
+    }
+
+    /// Smoothed time to the first event of its streamed answers; `None`
+    /// before the first one.
+    pub fn ttft(&self) -> Option<Duration> {
+        let us = f64::from_bits(self.ttft_us.load(Ordering::Relaxed));
+        (us > 0.0).then(|| Duration::from_secs_f64(us / 1e6))
+    }
+
+    /// Records one streamed answer's time to its first event.
+    pub fn record_ttft(&self, sample: Duration) {
+        let sample_us = (sample.as_secs_f64() * 1e6).max(1.0);
+        let _ = self
+            .ttft_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                let old = f64::from_bits(bits);
+                let new = if old == 0.0 {
+                    sample_us
+                } else {
+                    old + EWMA_ALPHA * (sample_us - old)
+                };
+                Some(new.to_bits())
+            });
     }
 
     /// The load-balancing latency estimate at `now`, in microseconds, with
@@ -287,6 +314,17 @@ mod tests {
         assert_eq!(s.in_flight(), 1);
         b.finish(Outcome::Failure);
         assert_eq!((s.in_flight(), s.errors(), s.requests()), (0, 1, 2));
+    }
+
+    #[test]
+    fn ttft_is_smoothed_per_replica() {
+        let s = ReplicaStats::default();
+        assert_eq!(s.ttft(), None);
+        s.record_ttft(Duration::from_millis(20));
+        assert_eq!(s.ttft(), Some(Duration::from_millis(20)));
+        s.record_ttft(Duration::from_millis(120));
+        let t = s.ttft().unwrap().as_secs_f64() * 1e3;
+        assert!((t - 40.0).abs() < 0.01, "{t}");
     }
 
     #[test]

@@ -166,3 +166,67 @@ async fn a_context_length_error_without_a_context_fallback_passes_through() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_first_token_far_later_than_the_replicas_usual_fails_over_within_the_floor() {
+    within(async {
+        let (gw, fleet) = fleet(|y| {
+            y.replace(
+                "request_timeout_ms: 5000 }",
+                "request_timeout_ms: 30000, first_token_floor_ms: 800 }",
+            )
+        })
+        .await;
+        let http = Http::default();
+        // Teach the gateway the primary's usual time to first event.
+        let warm = http
+            .post(gw.data_addr, "/v1/chat/completions", &chat("m", true))
+            .await;
+        assert_eq!(warm.header("x-switchyard-replica"), "primary");
+        let stuck = Fault::SlowFirstToken { delay_ms: 20_000 };
+        fleet["primary"].set_fault(FaultRule::next(stuck, 1));
+        let started = Instant::now();
+        let ans = http
+            .post(gw.data_addr, "/v1/chat/completions", &chat("m", true))
+            .await;
+        let took = started.elapsed();
+        assert_eq!(ans.status, 200);
+        assert_eq!(ans.header("x-switchyard-replica"), "backup");
+        assert_eq!(ans.header("x-switchyard-attempts"), "2");
+        assert_eq!(ans.sse_data().last().map(String::as_str), Some("[DONE]"));
+        assert!(
+            (Duration::from_millis(750)..Duration::from_millis(3000)).contains(&took),
+            "failed over after {took:?}, not at the 800 ms floor"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_last_chance_waits_the_fixed_first_token_timeout() {
+    within(async {
+        // No fallback: the primary is the only replica, so its slow start
+        // is waited for instead of cut at the adaptive deadline.
+        let (gw, fleet) = fleet(|y| {
+            y.replace(", fallbacks: [spare]", "").replace(
+                "request_timeout_ms: 5000 }",
+                "request_timeout_ms: 5000, first_token_floor_ms: 300 }",
+            )
+        })
+        .await;
+        let http = Http::default();
+        let warm = http
+            .post(gw.data_addr, "/v1/chat/completions", &chat("m", true))
+            .await;
+        assert_eq!(warm.status, 200);
+        let slow = Fault::SlowFirstToken { delay_ms: 1_200 };
+        fleet["primary"].set_fault(FaultRule::next(slow, 1));
+        let ans = http
+            .post(gw.data_addr, "/v1/chat/completions", &chat("m", true))
+            .await;
+        assert_eq!(ans.status, 200, "{:?}", ans.body);
+        assert_eq!(ans.header("x-switchyard-attempts"), "1");
+        assert_eq!(ans.sse_data().last().map(String::as_str), Some("[DONE]"));
+    })
+    .await;
+}

@@ -49,6 +49,8 @@ server:
     pool_idle_timeout_ms: 45000
     pool_max_idle_per_host: 4
     first_token_timeout_ms: 8000
+    first_token_ttft_multiple: 6
+    first_token_floor_ms: 900
     sse_keepalive_ms: 10000
     max_buffered_bytes: 67108864
 clouds:

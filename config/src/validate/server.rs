@@ -158,6 +158,18 @@ impl Validator<'_> {
             first_token_timeout: self
                 .ms(p, "first_token_timeout_ms", raw.first_token_timeout_ms)
                 .unwrap_or(attempt_timeout),
+            first_token_ttft_multiple: self
+                .int(
+                    p,
+                    "first_token_ttft_multiple",
+                    raw.first_token_ttft_multiple,
+                    0,
+                    1000,
+                )
+                .map_or(default.first_token_ttft_multiple, |m| m as u32),
+            first_token_floor: self
+                .ms(p, "first_token_floor_ms", raw.first_token_floor_ms)
+                .unwrap_or(default.first_token_floor),
             sse_keepalive: match self.ms_or_zero(
                 p,
                 "sse_keepalive_ms",

@@ -71,11 +71,13 @@ pub struct Held {
 /// Reads what must be in before the answer is committed: for an event
 /// stream (`Some` state; an encoded one, from a replica ignoring our
 /// `identity`, is opaque bytes and never framed or appended to) its first
-/// `data:` event, for a JSON or small body the body.
+/// `data:` event (by `first_event`), for a JSON or small body the body (by
+/// `deadline`).
 pub async fn hold(
     parts: &Parts,
     body: &mut Incoming,
     deadline: tokio::time::Instant,
+    first_event_deadline: tokio::time::Instant,
 ) -> Result<(Option<Sse>, Held), Refused> {
     let encoded = parts
         .headers
@@ -89,7 +91,7 @@ pub async fn hold(
     if sse {
         let mut stream = Sse::default();
         let held = if parts.status.is_success() {
-            first_event(body, &mut stream.framer, deadline).await?
+            first_event(body, &mut stream.framer, first_event_deadline).await?
         } else {
             Held::default()
         };
@@ -215,6 +217,7 @@ impl Refused {
                     .first_token_timeout
                     .min(limits.request_timeout)
                     .as_millis(),
+                usual_ms: None,
             },
         }
     }

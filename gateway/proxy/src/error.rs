@@ -156,12 +156,15 @@ pub enum ProxyError {
     },
     /// A streamed answer's headers came but its first event did not, within
     /// `first_token_timeout_ms` of the attempt's start.
-    #[error("replica `{replica}` sent no first token within {ms} ms")]
+    #[error("replica `{replica}` sent no first token within {ms} ms{}", usual_note(*usual_ms))]
     FirstTokenTimeout {
         /// Replica id.
         replica: String,
-        /// The deadline.
+        /// The wait allowed.
         ms: u128,
+        /// Set when the adaptive deadline cut it short: the replica's usual
+        /// time to first event, in milliseconds.
+        usual_ms: Option<u128>,
     },
     /// Request bodies held for replay already fill `max_buffered_bytes`.
     #[error(
@@ -366,4 +369,9 @@ impl ProxyError {
         }
         resp
     }
+}
+
+/// ` (its usual is 20 ms)` for an attempt the adaptive deadline cut short.
+fn usual_note(usual_ms: Option<u128>) -> String {
+    usual_ms.map_or_else(String::new, |u| format!(" (its usual is {u} ms)"))
 }

@@ -151,6 +151,9 @@ pub async fn send(
             deadline: deadline.min(tokio::time::Instant::now() + limits.attempt_timeout),
             first_event_deadline: deadline
                 .min(tokio::time::Instant::now() + limits.first_token_timeout),
+            // Nothing left to fail over to: wait the fixed timeout.
+            last_chance: attempt + 1 == MAX_ATTEMPTS
+                || !ranking.iter().any(|i| !tried.contains(&i)),
         };
         let sent = tokio::time::Instant::now();
         let result = forward::forward(snap, admitted, out, release).await;

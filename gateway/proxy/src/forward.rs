@@ -11,8 +11,9 @@ use switchyard_router::{Admitted, Outcome, clock};
 
 use crate::admission::Release;
 use crate::body::ProxyBody;
-use crate::commit;
+use crate::commit::{self, Refused};
 use crate::error::ProxyError;
+use crate::first_token::FirstToken;
 use crate::guarded::GuardedBody;
 use crate::observe::{Observer, OutcomeSlot, RequestObserver};
 use crate::snapshot::Snapshot;
@@ -34,9 +35,13 @@ pub struct Outbound<'a> {
     pub request_id: &'a HeaderValue,
     /// When the replica's response headers must have arrived.
     pub deadline: tokio::time::Instant,
-    /// When a held SSE stream's first event must have arrived
-    /// (`first_token_timeout_ms` from the attempt's start).
+    /// When a held SSE stream's first event must have arrived at the
+    /// latest (`first_token_timeout_ms` from the attempt's start), and
+    /// when a held JSON body must be in.
     pub first_event_deadline: tokio::time::Instant,
+    /// No attempt can follow this one: the adaptive first-token deadline
+    /// (see `first_token.rs`) does not apply.
+    pub last_chance: bool,
     /// The request's observer (timings, the attempt span's `traceparent`).
     pub obs: &'a mut dyn RequestObserver,
     /// Where the answer's token usage is booked.
@@ -57,6 +62,7 @@ pub async fn forward(
     out: Outbound<'_>,
     release: Release,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    let started = tokio::time::Instant::now();
     let Admitted {
         index,
         entry,
@@ -139,15 +145,33 @@ pub async fn forward(
     // Nothing reaches the client before the answer may be committed (see
     // `commit.rs`): until then a replica that goes silent or breaks is a
     // failed attempt that another replica can take over.
-    let held = commit::hold(&parts, &mut body, out.first_event_deadline).await;
+    let first = FirstToken::new(
+        started,
+        out.first_event_deadline,
+        guard.stats().ttft(),
+        limits,
+        out.last_chance,
+    );
+    let held = commit::hold(&parts, &mut body, out.first_event_deadline, first.deadline).await;
     let (stream, held) = match held {
         Ok(held) => held,
+        Err(Refused::NoFirstEvent) => {
+            guard.fail_late();
+            return Err(ProxyError::FirstTokenTimeout {
+                replica: replica.clone(),
+                ms: first.waited_ms(started),
+                usual_ms: first.usual.map(|u| u.as_millis()),
+            });
+        }
         Err(refused) => {
             guard.fail_late();
             return Err(refused.into_error(replica, limits));
         }
     };
     let sse = stream.is_some();
+    if sse && parts.status.is_success() {
+        guard.stats().record_ttft(started.elapsed());
+    }
     if parts.status == StatusCode::BAD_REQUEST
         && held.ended
         && says_context_length_exceeded(&held.prefix)

@@ -49,6 +49,7 @@ pub mod endpoint;
 pub mod error;
 pub mod events;
 pub mod failover;
+pub mod first_token;
 pub mod forward;
 mod guarded;
 pub mod handle;
