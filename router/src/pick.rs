@@ -236,6 +236,19 @@ impl ReplicaTable {
         group: &str,
         now: u64,
     ) -> Result<Admitted<'t>, RouteError> {
+        self.admit_group_where_at(model, ranking, group, |_| true, now)
+    }
+
+    /// [`ReplicaTable::admit_group_at`] over the replicas `keep` accepts
+    /// (the attempt loop leaves out those that cannot carry the request).
+    pub fn admit_group_where_at<'t>(
+        &'t self,
+        model: &str,
+        ranking: &Ranking<'_>,
+        group: &str,
+        keep: impl Fn(usize) -> bool,
+        now: u64,
+    ) -> Result<Admitted<'t>, RouteError> {
         self.admit_among(
             model,
             ranking,
@@ -243,6 +256,7 @@ impl ReplicaTable {
                 ranking
                     .iter()
                     .take_while(|&i| self.entries[i].replica.model == group)
+                    .filter(|&i| keep(i))
             },
             now,
         )

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
-use switchyard_router::{Admitted, Ranking, RouteError, RouteRequest, parse_model};
+use switchyard_router::{Admitted, Ranking, RouteError, RouteRequest, clock, parse_model};
 
 use crate::admission::{Priority, Release};
 use crate::body::ProxyBody;
@@ -99,7 +99,9 @@ pub async fn send(
     // The context fallback's ranking once one is in use.
     let mut context_ranking: Option<Ranking<'_>> = None;
     let mut next = Next::Untried;
-    for attempt in 0..MAX_ATTEMPTS {
+    // The first refusal of a replica whose protocol cannot carry the request.
+    let mut refusal: Option<ProxyError> = None;
+    'attempts: for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 {
             if tokio::time::Instant::now() >= deadline {
                 break;
@@ -122,14 +124,31 @@ pub async fn send(
             }
         }
         let ranking = context_ranking.as_ref().unwrap_or(req.ranking);
-        let admitted = match course.admit(snap, req.model, ranking, &tried, next) {
-            Ok(a) => a,
-            // Nothing left to try: the last attempt's answer stands.
-            Err(_) if last.is_some() => break,
-            Err(RouteError::NoCapacity { .. }) => {
-                wait_for_slot(gw, snap, &mut req, deadline).await?
+        // A replica whose protocol cannot carry the request (an adapter
+        // refuses it: `tools` to Bedrock, say) gives its slot back and is
+        // left out, without counting as an attempt or a replica failure;
+        // its refusal is the answer only if no candidate can carry it.
+        let (admitted, (path_and_query, body)) = loop {
+            let admitted = match course.admit(snap, req.model, ranking, &tried, next) {
+                Ok(a) => a,
+                // Nothing left to try: the last attempt's answer stands.
+                Err(_) if last.is_some() => break 'attempts,
+                Err(_) if refusal.is_some() && !ranking.iter().any(|i| course.can_carry(i)) => {
+                    return Err(refusal.take().expect("checked"));
+                }
+                Err(RouteError::NoCapacity { .. }) => {
+                    wait_for_slot(gw, snap, &mut req, &course, deadline).await?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match prepare(&snap.upstreams[admitted.index]) {
+                Ok(prepared) => break (admitted, prepared),
+                Err(e) => {
+                    tracing::debug!(replica = %admitted.entry.replica.id, error = %e, "protocol cannot carry the request");
+                    course.cannot_carry(admitted.index);
+                    refusal.get_or_insert(e);
+                }
             }
-            Err(e) => return Err(e.into()),
         };
         // Declared after the slot's guard inside the body: wakes a waiter
         // of this replica's group once the slot is free again.
@@ -138,7 +157,6 @@ pub async fn send(
         tried.push(admitted.index);
         req.obs.admitted(&admitted);
         let replica = entry.replica.id.clone();
-        let (path_and_query, body) = prepare(&snap.upstreams[admitted.index])?;
         let out = Outbound {
             method: req.method.clone(),
             path_and_query,
@@ -153,7 +171,9 @@ pub async fn send(
                 .min(tokio::time::Instant::now() + limits.first_token_timeout),
             // Nothing left to fail over to: wait the fixed timeout.
             last_chance: attempt + 1 == MAX_ATTEMPTS
-                || !ranking.iter().any(|i| !tried.contains(&i)),
+                || !ranking
+                    .iter()
+                    .any(|i| !tried.contains(&i) && course.can_carry(i)),
         };
         let sent = tokio::time::Instant::now();
         let result = forward::forward(snap, admitted, out, release).await;
@@ -209,6 +229,7 @@ async fn wait_for_slot<'t>(
     gw: &Proxy,
     snap: &'t Snapshot,
     req: &mut Request<'_>,
+    course: &Course<'_>,
     deadline: tokio::time::Instant,
 ) -> Result<Admitted<'t>, ProxyError> {
     let (group, _) = parse_model(req.model);
@@ -233,7 +254,10 @@ async fn wait_for_slot<'t>(
             req.obs.shed(Shed::QueueFull);
             return Err(full());
         };
-        if let Ok(admitted) = snap.table.admit(req.model, req.ranking, &[]) {
+        let carried =
+            snap.table
+                .admit_where_at(req.model, req.ranking, |i| course.can_carry(i), clock());
+        if let Ok(admitted) = carried {
             req.obs.queue_wait(started.elapsed(), true);
             return Ok(admitted);
         }

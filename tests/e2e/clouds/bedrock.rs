@@ -128,3 +128,77 @@ async fn requests_bedrock_cannot_carry_are_400s() {
     );
     assert_eq!(replica.hits(), 0);
 }
+
+/// A group whose cheapest replica is Bedrock and whose dearer one speaks
+/// OpenAI: what Bedrock cannot carry goes to the other replica.
+const MIXED: &str = r#"
+clouds:
+  aws-east: { provider: aws, region: us-east-1 }
+  dc: { provider: private }
+models: [{ name: claude, versions: [{ name: v1, weight: 100 }] }]
+replicas:
+  - id: br
+    model: claude
+    cloud: aws-east
+    url: "${URL}"
+    protocol: bedrock
+    upstream_model: "anthropic.claude-3-haiku-20240307-v1:0"
+    aws: { access_key_id: "${AK}", secret_access_key: "${SK}" }
+    cost: { input_per_1k: 0.1, output_per_1k: 0.1 }
+  - { id: vllm, model: claude, cloud: dc, url: "${VLLM}", cost: { input_per_1k: 1.0, output_per_1k: 1.0 } }
+"#;
+
+#[tokio::test]
+async fn a_request_bedrock_cannot_carry_goes_to_a_replica_of_the_group_that_can() {
+    let br = fake("br", FakeProtocol::bedrock(), 5).await;
+    let vllm = fake("vllm", FakeProtocol::OpenAi, 5).await;
+    let mut env = vars(br.url(), TEST_AWS_SECRET_ACCESS_KEY);
+    env.push(("VLLM", vllm.url()));
+    let gw = start(MIXED, &env).await;
+    let http = Http::default();
+    // Without tools the cheap Bedrock replica serves.
+    let a = http
+        .post(gw.data_addr, "/v1/chat/completions", &chat("claude", false))
+        .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.header("x-switchyard-replica"), "br");
+    // With tools, every time: the OpenAI replica, in one attempt, and the
+    // refusal counts against nobody.
+    let mut req = chat("claude", true);
+    req["tools"] =
+        serde_json::json!([{ "type": "function", "function": { "name": "f", "parameters": {} } }]);
+    for _ in 0..3 {
+        let a = http.post(gw.data_addr, "/v1/chat/completions", &req).await;
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        assert_eq!(a.header("x-switchyard-replica"), "vllm");
+        assert_eq!(a.header("x-switchyard-attempts"), "1");
+        assert_eq!(a.sse_data().last().map(String::as_str), Some("[DONE]"));
+    }
+    assert_eq!(br.hits(), 1);
+    assert_eq!(vllm.hits(), 3);
+    let replicas = http.get(gw.admin_addr, "/admin/replicas").await.json();
+    let row = replicas["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "br")
+        .unwrap()
+        .clone();
+    assert_eq!(row["ejections"], 0, "{row}");
+}
+
+#[tokio::test]
+async fn the_refusal_stands_when_no_replica_of_the_group_can_carry_it() {
+    let replica = fake("br", FakeProtocol::bedrock(), 5).await;
+    let gw = start(CONFIG, &vars(replica.url(), TEST_AWS_SECRET_ACCESS_KEY)).await;
+    let mut req = chat("claude", false);
+    req["tools"] =
+        serde_json::json!([{ "type": "function", "function": { "name": "f", "parameters": {} } }]);
+    let a = Http::default()
+        .post(gw.data_addr, "/v1/chat/completions", &req)
+        .await;
+    assert_eq!(a.status, 400, "{}", String::from_utf8_lossy(&a.body));
+    let message = a.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("`tools`"), "{message}");
+    assert_eq!(replica.hits(), 0);
+}

@@ -42,6 +42,9 @@ pub(super) struct Course<'a> {
     group: &'a str,
     ruled_out: Vec<&'a str>,
     pending: Vec<&'a str>,
+    /// Replicas whose protocol cannot carry this request (an adapter
+    /// refused it): never admitted again for it.
+    cannot_carry: Vec<usize>,
     pub(super) group_retried: bool,
 }
 
@@ -51,6 +54,7 @@ impl<'a> Course<'a> {
             group: parse_model(model).0,
             ruled_out: Vec::new(),
             pending: Vec::new(),
+            cannot_carry: Vec::new(),
             group_retried: false,
         }
     }
@@ -72,6 +76,7 @@ impl<'a> Course<'a> {
                 ranking,
                 |i| {
                     !tried.contains(&i)
+                        && self.can_carry(i)
                         && !self.ruled_out.contains(&entries[i].replica.model.as_str())
                 },
                 clock(),
@@ -80,10 +85,20 @@ impl<'a> Course<'a> {
         match next {
             Next::SameGroup { .. } => snap
                 .table
-                .admit_group(model, ranking, self.group)
+                .admit_group_where_at(model, ranking, self.group, |i| self.can_carry(i), clock())
                 .or_else(|_| untried()),
             _ => untried(),
         }
+    }
+
+    /// Whether replica `i` may still be offered this request.
+    pub(super) fn can_carry(&self, i: usize) -> bool {
+        !self.cannot_carry.contains(&i)
+    }
+
+    /// Replica `i`'s protocol refused the request: leave it out from now on.
+    pub(super) fn cannot_carry(&mut self, i: usize) {
+        self.cannot_carry.push(i);
     }
 
     /// Moves on to the next context fallback and returns its ranking;
