@@ -95,6 +95,9 @@ pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A `Retry-After` of up to 3 s is cheaper to wait out on the model the
 /// client asked for than to answer from a fallback; longer ones move on.
 pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(3);
+/// One resume per request: a second break in the same answer says more
+/// about the fleet than about bad luck, and each resume re-runs a prompt.
+pub const MAX_RESUMES: u32 = 1;
 /// 10 s ramp-up: long enough to warm a KV/prefix cache, short enough that
 /// a recovered replica takes its share soon.
 pub const SLOW_START: Duration = Duration::from_secs(10);

@@ -479,6 +479,10 @@ pub struct Routing {
     /// moves on to the fallbacks. Zero: never wait. Default 3 s.
     #[serde(rename = "retry_after_max_ms", serialize_with = "ms")]
     pub retry_after_max: Duration,
+    /// How many times one broken stream may be continued on another
+    /// replica of its group and version (replicas that declare a
+    /// `resume` strategy). Zero: never. Default 1.
+    pub max_resumes: u32,
     /// A replica that was just added by a reload or has just come back
     /// from an ejection ramps from 10% to its full share of traffic and
     /// concurrency over this window, instead of taking a thundering herd
@@ -702,6 +706,41 @@ pub struct Replica {
     pub engine: Option<Engine>,
     /// Path of the engine's Prometheus metrics.
     pub metrics_path: String,
+    /// How a stream that broke mid-answer is continued on this replica.
+    pub resume: Resume,
+}
+
+/// `replicas[i].resume`: how this replica can continue an answer another
+/// replica of its group and version broke off. A gateway cannot tell what
+/// an engine accepts or whether its decoding is deterministic, so it is
+/// declared; `none` (the default) keeps today's honest error event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resume {
+    /// Never a continuation target; its own broken streams end with an
+    /// error event.
+    #[default]
+    None,
+    /// The text sent so far goes as a trailing assistant message with
+    /// vLLM's `continue_final_message: true, add_generation_prompt: false`;
+    /// the replica generates only what follows. A 4xx (prefill refused)
+    /// falls back to `regenerate`.
+    Prefill,
+    /// The request runs again; what the client already has is skipped when
+    /// the new answer starts with exactly that text (deterministic
+    /// decoding), otherwise the stream ends with an error event.
+    Regenerate,
+}
+
+impl Resume {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resume::None => "none",
+            Resume::Prefill => "prefill",
+            Resume::Regenerate => "regenerate",
+        }
+    }
 }
 
 /// `replicas[i].tls`: trust for a replica whose certificate is issued by a

@@ -270,6 +270,8 @@ pub struct RawRouting {
     pub queue_timeout_ms: Option<i64>,
     /// Longest `Retry-After` waited out before retrying this group (0: never).
     pub retry_after_max_ms: Option<i64>,
+    /// Times one broken stream may be continued on another replica (0: never).
+    pub max_resumes: Option<i64>,
     /// Ramp-up window of a replica that recovered or was added (0: off).
     pub slow_start_ms: Option<i64>,
     /// `affinity`: request header carrying the session key.
@@ -353,6 +355,9 @@ pub struct RawReplica {
     pub engine: Option<String>,
     /// Path of the engine's Prometheus metrics (default `/metrics`).
     pub metrics_path: Option<String>,
+    /// How a broken stream is continued on this replica: `prefill`,
+    /// `regenerate` or `none` (default).
+    pub resume: Option<String>,
 }
 
 /// `replicas[i].tls:`

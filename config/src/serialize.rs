@@ -52,6 +52,8 @@ struct RawReplica<'a> {
     engine: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics_path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resume: Option<&'static str>,
 }
 
 /// `replicas[i].aws`, for `bedrock` and `sagemaker`.
@@ -128,6 +130,7 @@ impl Serialize for Replica {
             engine: self.engine.map(crate::model::Engine::as_str),
             metrics_path: (self.metrics_path != crate::defaults::METRICS_PATH)
                 .then_some(self.metrics_path.as_str()),
+            resume: (self.resume != crate::model::Resume::None).then(|| self.resume.as_str()),
             aws: aws.map(|(region, c, endpoint_name)| RawAws {
                 region,
                 access_key_id: &c.access_key_id,

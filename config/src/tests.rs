@@ -174,6 +174,54 @@ fn context_fallbacks_and_retry_after_cap_are_checked() {
 }
 
 #[test]
+fn resume_strategies_and_limit_are_checked() {
+    let c = load_str(GOOD, &env).unwrap();
+    assert_eq!(c.replicas[0].resume, crate::Resume::None);
+    assert_eq!(
+        c.models[0].routing.max_resumes,
+        crate::defaults::MAX_RESUMES
+    );
+    let ok = GOOD
+        .replace(
+            "max_concurrency: 8 }",
+            "max_concurrency: 8, resume: prefill }",
+        )
+        .replace(
+            "fallbacks: [small]",
+            "fallbacks: [small]\n    routing: { max_resumes: 2 }",
+        );
+    let c = load_str(&ok, &env).unwrap();
+    assert_eq!(c.replicas[0].resume, crate::Resume::Prefill);
+    assert_eq!(c.models[0].routing.max_resumes, 2);
+    let bad = GOOD
+        .replace(
+            "max_concurrency: 8 }",
+            "max_concurrency: 8, resume: rewind }",
+        )
+        .replace(
+            "protocol: kserve_v2 }",
+            "protocol: kserve_v2, resume: regenerate }",
+        )
+        .replace(
+            "fallbacks: [small]",
+            "fallbacks: [small]\n    routing: { max_resumes: 9 }",
+        );
+    let errs = errors(&bad).join("\n");
+    assert!(
+        errs.contains("replicas[0].resume: unknown strategy `rewind`"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("replicas[2].resume: only a replica speaking the OpenAI protocol"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("models[0].routing.max_resumes: must be 0..=8"),
+        "{errs}"
+    );
+}
+
+#[test]
 fn urls_must_be_plain_http_destinations() {
     for (url, reason) in [
         ("not a url", "is not a URL"),

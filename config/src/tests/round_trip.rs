@@ -68,6 +68,7 @@ models:
       queue_size: 12
       queue_timeout_ms: 750
       retry_after_max_ms: 1500
+      max_resumes: 2
       slow_start_ms: 0
       affinity_header: X-Session
       affinity_prefix_bytes: 128
@@ -89,7 +90,7 @@ models:
     versions: [{{ name: "1", weight: 100 }}]
 replicas:
   - {{ id: plain, model: chat, version: v1, cloud: dc, url: "http://10.0.0.1:8000",
-      upstream_model: llama-8b, max_concurrency: 8, weight: 3,
+      upstream_model: llama-8b, max_concurrency: 8, weight: 3, resume: prefill,
       cost: {{ per_hour: 2.0, tokens_per_hour: 15000000 }}, auth: {{ bearer: "${{KEY}}" }} }}
   - {{ id: tls, model: chat, version: v2, cloud: dc, url: "https://gpu.internal/base",
       tls: {{ ca_file: "{ca}" }}, auth: {{ header: X-Api-Key, value: "${{KEY}}" }},

@@ -9,7 +9,7 @@ use url::Url;
 
 use super::{Validator, cloud};
 use crate::defaults as d;
-use crate::model::{Cloud, Cost, Engine, ModelGroup, Provider, Replica};
+use crate::model::{Cloud, Cost, Engine, ModelGroup, Provider, Replica, Resume};
 use crate::raw::{RawCost, RawReplica};
 
 impl Validator<'_> {
@@ -74,6 +74,7 @@ impl Validator<'_> {
                 None => d::METRICS_PATH.to_owned(),
             };
             let auth = self.auth(&path, r.auth);
+            let resume = self.resume(&path, r.resume.as_deref(), cloud_api.is_some(), protocol);
             if r.upstream_model.as_ref().is_some_and(String::is_empty) {
                 self.err(format!("{path}.upstream_model"), "must not be empty");
             }
@@ -95,6 +96,7 @@ impl Validator<'_> {
                     tls,
                     engine,
                     metrics_path,
+                    resume,
                 });
             }
         }
@@ -134,6 +136,45 @@ impl Validator<'_> {
             return None;
         }
         Some(engine)
+    }
+
+    /// `replicas[i].resume`: only a replica that speaks OpenAI natively (a
+    /// vLLM-like server, not a cloud API the gateway translates to) can
+    /// take over an OpenAI chat stream.
+    fn resume(
+        &mut self,
+        path: &str,
+        resume: Option<&str>,
+        cloud_api: bool,
+        protocol: crate::model::Protocol,
+    ) -> Resume {
+        let resume = match resume {
+            None | Some("none") => return Resume::None,
+            Some("prefill") => Resume::Prefill,
+            Some("regenerate") => Resume::Regenerate,
+            Some("token_ids") => {
+                self.err(
+                    format!("{path}.resume"),
+                    "`token_ids` is not supported yet (expected prefill, regenerate or none)",
+                );
+                return Resume::None;
+            }
+            Some(other) => {
+                self.err(
+                    format!("{path}.resume"),
+                    format!("unknown strategy `{other}` (expected prefill, regenerate or none)"),
+                );
+                return Resume::None;
+            }
+        };
+        if cloud_api || protocol != crate::model::Protocol::OpenAi {
+            self.err(
+                format!("{path}.resume"),
+                "only a replica speaking the OpenAI protocol natively can continue a stream",
+            );
+            return Resume::None;
+        }
+        resume
     }
 
     fn replica_version(

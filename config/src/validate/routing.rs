@@ -56,6 +56,9 @@ impl Validator<'_> {
             retry_after_max: self
                 .ms_or_zero(path, "retry_after_max_ms", raw.retry_after_max_ms, 60_000)
                 .unwrap_or(d::RETRY_AFTER_MAX),
+            max_resumes: self
+                .int(path, "max_resumes", raw.max_resumes, 0, 8)
+                .map_or(d::MAX_RESUMES, |n| n as u32),
         }
     }
 
