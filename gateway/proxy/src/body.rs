@@ -26,3 +26,18 @@ pub(crate) fn sse_error_event(message: &str) -> Bytes {
     });
     Bytes::from(format!("data: {body}\n\n"))
 }
+
+/// A resumable event stream broke (upstream error, cut, stall): the body
+/// holding the replica's slot ends with this error instead of writing the
+/// error event itself, so the resume layer above can continue the answer
+/// elsewhere, or write the error event.
+#[derive(Debug)]
+pub(crate) struct StreamBroken(pub String);
+
+impl std::fmt::Display for StreamBroken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StreamBroken {}

@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use switchyard_config::Resume;
 use switchyard_router::{Admitted, Ranking, RouteError, RouteRequest, clock, parse_model};
 
 use crate::admission::{Priority, Release};
@@ -70,6 +71,10 @@ pub struct Request<'a> {
     pub priority: Priority,
     /// The request's record: attempts, timings, spans.
     pub obs: &'a mut dyn RequestObserver,
+    /// A stream answer may be resumed if it breaks (an OpenAI chat stream
+    /// of a group with `max_resumes`); replicas declaring a `resume`
+    /// strategy then serve it resumably.
+    pub resumable: bool,
 }
 
 /// Statuses that say "this replica, not this request": worth another replica.
@@ -169,6 +174,7 @@ pub async fn send(
             deadline: deadline.min(tokio::time::Instant::now() + limits.attempt_timeout),
             first_event_deadline: deadline
                 .min(tokio::time::Instant::now() + limits.first_token_timeout),
+            resumable: req.resumable && entry.replica.resume != Resume::None,
             // Nothing left to fail over to: wait the fixed timeout.
             last_chance: attempt + 1 == MAX_ATTEMPTS
                 || !ranking

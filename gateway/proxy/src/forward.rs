@@ -42,6 +42,10 @@ pub struct Outbound<'a> {
     /// No attempt can follow this one: the adaptive first-token deadline
     /// (see `first_token.rs`) does not apply.
     pub last_chance: bool,
+    /// A break of this attempt's event stream may be continued elsewhere
+    /// (see `resume/`): the body reports it instead of ending the stream,
+    /// and the resume layer meters the answer.
+    pub resumable: bool,
     /// The request's observer (timings, the attempt span's `traceparent`).
     pub obs: &'a mut dyn RequestObserver,
     /// Where the answer's token usage is booked.
@@ -199,6 +203,10 @@ pub async fn forward(
     out.obs.answered();
     let outcome = OutcomeSlot::default();
     parts.extensions.insert(outcome.clone());
+    let resumable = out.resumable && sse && parts.status.is_success() && up.adapter.is_none();
+    if resumable {
+        parts.extensions.insert(Resumable { index });
+    }
     let body = GuardedBody::new(
         body,
         guard,
@@ -209,6 +217,9 @@ pub async fn forward(
     )
     .with_keepalive(limits.sse_keepalive.filter(|_| sse))
     .with_prefix(held.prefix, held.ended);
+    if resumable {
+        return Ok(Response::from_parts(parts, body.resumable().boxed()));
+    }
     // Cloud protocols translate the answer; every OpenAI-shaped success is
     // metered for cost (the pass-through wraps inline: no extra allocation).
     let meter = (entry.replica.protocol == Protocol::OpenAi && parts.status.is_success())
@@ -229,6 +240,15 @@ pub async fn forward(
         },
     };
     Ok(Response::from_parts(parts, body))
+}
+
+/// Marks an answer whose event stream, should it break, the resume layer
+/// may continue on another replica: it was served by replica `index` of
+/// the snapshot's table, and it is not metered here.
+#[derive(Debug, Clone, Copy)]
+pub struct Resumable {
+    /// The replica's index in the snapshot's table.
+    pub index: usize,
 }
 
 /// Marks a 400 whose (whole, small) JSON body carries OpenAI's

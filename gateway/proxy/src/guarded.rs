@@ -12,7 +12,7 @@ use switchyard_router::InFlightGuard;
 use tokio::time::{Instant, Sleep};
 
 use crate::admission::Release;
-use crate::body::{BoxError, sse_error_event};
+use crate::body::{BoxError, StreamBroken, sse_error_event};
 use crate::error::chain;
 use crate::events::EventFramer;
 use crate::observe::{OutcomeSlot, StreamOutcome};
@@ -65,6 +65,9 @@ pin_project_lite::pin_project! {
         held: Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
         // SSE keep-alive: the silence that triggers one, and its timer.
         keepalive: Option<(Duration, Pin<Box<Sleep>>)>,
+        // A break is reported as `StreamBroken` for the resume layer
+        // (`resume/`) instead of ending with an error event here.
+        resumable: bool,
     }
 }
 
@@ -104,7 +107,15 @@ impl GuardedBody {
             inner_done: false,
             held: None,
             keepalive: None,
+            resumable: false,
         }
+    }
+
+    /// Reports a break of this SSE stream as a [`StreamBroken`] error and
+    /// records no outcome: the resume layer continues the answer or ends it.
+    pub fn resumable(mut self) -> Self {
+        self.resumable = self.sse.is_some();
+        self
     }
 
     /// Sends `: keep-alive` comments after `every` of upstream silence
@@ -242,6 +253,9 @@ impl Body for GuardedBody {
             guard.fail_late();
         }
         tracing::warn!(error = %failure, "response body cut");
+        if *this.resumable {
+            return Poll::Ready(Some(Err(Box::new(StreamBroken(failure)))));
+        }
         if this.sse.is_some() {
             this.outcome.set(StreamOutcome::ErrorEvent);
             Poll::Ready(Some(Ok(Frame::data(sse_error_event(&failure)))))

@@ -40,7 +40,7 @@ use crate::observe::{Arrival, RequestObserver};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
-use crate::{adapter, auth, cors, failover, local, observed, openai, tenant_limits};
+use crate::{adapter, auth, cors, failover, local, observed, openai, resume, tenant_limits};
 
 impl Proxy {
     /// Serves one data-plane request. Never fails: errors are answers too.
@@ -200,6 +200,16 @@ where
         }
         Ok(passthrough(up))
     };
+    // A chat stream of a group that allows resumes may be continued
+    // elsewhere should it break (`resume/`).
+    let max_resumes = snap
+        .config
+        .model(switchyard_router::parse_model(&model).0)
+        .map_or(0, |m| m.routing.max_resumes);
+    let resumable = max_resumes > 0
+        && openai.as_ref().is_some_and(|h| h.stream)
+        && parts.uri.path().ends_with("/chat/completions");
+    let deadline = tokio::time::Instant::now() + limits.request_timeout;
     let request = failover::Request {
         model: &model,
         ranking: &ranking,
@@ -210,8 +220,23 @@ where
         request_id,
         priority,
         obs,
+        resumable,
     };
     let resp = failover::send(gw, snap, request, prepare).await?;
+    let resp = resume::attach(resp, || resume::Continuation {
+        snap: Arc::clone(snap),
+        observer: Arc::clone(gw.observer()),
+        budget: Arc::clone(gw.retry_budget()),
+        queue: gw.queues().get(switchyard_router::parse_model(&model).0),
+        path: parts.uri.path().to_owned(),
+        headers: parts.headers.clone(),
+        body: body.clone(),
+        clouds: clouds.iter().map(|c| (*c).to_owned()).collect(),
+        remote,
+        request_id: request_id.clone(),
+        deadline,
+        max_resumes,
+    });
     Ok(tenant_limits::hold(resp, permit))
 }
 

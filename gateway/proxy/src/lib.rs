@@ -23,6 +23,8 @@
 //! - [`forward`]: one attempt: build, authorize, send, classify, hold the
 //!   answer until it may be committed (`commit.rs`: a valid head, the
 //!   first SSE `data:` event, a small body read whole).; [`headers`]: which headers cross, both ways.
+//! - [`resume`]: a committed chat stream that breaks is continued on
+//!   another replica (prefill or regenerate-and-skip), or ends honestly.
 //! - [`connections`]: open client connections, their caps and counts
 //!   (the accept loop in the binary asks it).
 //! - `guarded.rs`: the response body holding the replica's slot (idle
@@ -59,6 +61,7 @@ pub mod observe;
 mod observed;
 pub mod openai;
 mod proxy;
+pub mod resume;
 pub mod retry_budget;
 pub mod snapshot;
 pub mod sse;

@@ -124,6 +124,9 @@ pub enum StreamOutcome {
     Cut = 3,
     /// The client went away before the end.
     ClientGone = 4,
+    /// The replica broke off an event stream and another replica finished
+    /// the answer (`resume/`): the client got one complete stream.
+    Resumed = 5,
 }
 
 impl StreamOutcome {
@@ -134,6 +137,7 @@ impl StreamOutcome {
             StreamOutcome::ErrorEvent => "error_event",
             StreamOutcome::Cut => "cut",
             StreamOutcome::ClientGone => "client_gone",
+            StreamOutcome::Resumed => "resumed",
         }
     }
 }
@@ -160,6 +164,7 @@ impl OutcomeSlot {
             2 => Some(StreamOutcome::ErrorEvent),
             3 => Some(StreamOutcome::Cut),
             4 => Some(StreamOutcome::ClientGone),
+            5 => Some(StreamOutcome::Resumed),
             _ => None,
         }
     }

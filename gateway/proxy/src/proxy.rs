@@ -20,7 +20,7 @@ pub struct Proxy {
     current: ArcSwap<Snapshot>,
     stats: StatsRegistry,
     /// Gateway-wide cap on retries, shared by every request and generation.
-    retry_budget: retry_budget::RetryBudget,
+    retry_budget: Arc<retry_budget::RetryBudget>,
     /// Gateway-wide count of request-body bytes held for replay.
     buffer_budget: budget::BufferBudget,
     /// Per-group wait queues for admission control.
@@ -42,7 +42,7 @@ impl Proxy {
         Ok(Self {
             current: ArcSwap::from_pointee(first),
             stats,
-            retry_budget: retry_budget::RetryBudget::default(),
+            retry_budget: Arc::default(),
             buffer_budget: budget::BufferBudget::default(),
             queues: admission::Queues::default(),
             ready: AtomicBool::new(false),
@@ -111,7 +111,7 @@ impl Proxy {
         &self.tenant_limits
     }
 
-    pub(crate) fn retry_budget(&self) -> &retry_budget::RetryBudget {
+    pub(crate) fn retry_budget(&self) -> &Arc<retry_budget::RetryBudget> {
         &self.retry_budget
     }
 

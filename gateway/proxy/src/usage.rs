@@ -175,6 +175,22 @@ impl Meter {
     }
 }
 
+impl Meter {
+    /// Scans the next chunk of the answer.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        self.scan.feed(chunk);
+    }
+
+    /// Books `usage` unless the answer reported its own: what a broken
+    /// attempt that a resume replaced is known to have cost. The answer
+    /// is over: nothing is fed after this.
+    pub fn estimate(&mut self, usage: Usage) {
+        if self.scan.finish().is_none() {
+            self.scan.found = Some(usage);
+        }
+    }
+}
+
 impl Drop for Meter {
     fn drop(&mut self) {
         self.sink.book(self.scan.finish(), &self.price);

@@ -1,0 +1,212 @@
+//! One continuation: pick another replica of the broken one's group and
+//! version that declares a `resume` strategy, ask it for the rest of the
+//! answer, and hold its stream until its first data event (as any attempt
+//! is held, `commit.rs`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response};
+use serde_json::{Map, Value};
+use switchyard_config::{Protocol, Resume};
+use switchyard_router::{RouteRequest, clock};
+use tokio::time::Instant;
+
+use super::rewrite::Strategy;
+use crate::admission::{GroupQueue, Release};
+use crate::body::ProxyBody;
+use crate::forward::{self, Outbound, Resumable};
+use crate::observe::{NoObserver, Observer};
+use crate::retry_budget::RetryBudget;
+use crate::snapshot::Snapshot;
+
+/// What a continuation needs of the request, owned: it outlives the
+/// request handler (the body streams on after `handle` returned).
+pub struct Continuation {
+    /// The request's generation.
+    pub snap: Arc<Snapshot>,
+    /// Where the replicas' usage is booked.
+    pub observer: Arc<dyn Observer>,
+    /// The gateway-wide retry budget; a resume spends from it.
+    pub budget: Arc<RetryBudget>,
+    /// The group's wait queue, woken when a continuation's slot frees.
+    pub queue: Arc<GroupQueue>,
+    /// The client's path (`/v1/chat/completions`).
+    pub path: String,
+    /// The client's headers (filtered on the way, as for any attempt).
+    pub headers: HeaderMap,
+    /// The client's body as it came.
+    pub body: Bytes,
+    /// The client's `x-switchyard-clouds` restriction.
+    pub clouds: Vec<String>,
+    /// Client address.
+    pub remote: SocketAddr,
+    /// Request id.
+    pub request_id: HeaderValue,
+    /// The request deadline: no resume starts after it.
+    pub deadline: Instant,
+    /// Resumes allowed (the group's `max_resumes`).
+    pub max_resumes: u32,
+}
+
+/// A continuation that started streaming.
+pub struct Continued {
+    /// Its answer, first data event held.
+    pub resp: Response<ProxyBody>,
+    /// What was asked of it.
+    pub strategy: Strategy,
+    /// The replica serving it.
+    pub replica: String,
+    /// Its index in the snapshot's table.
+    pub index: usize,
+}
+
+/// Asks a replica other than `broken` to continue after `text` (`tokens`
+/// content chunks). Prefill first when the replica declares it; a 4xx (the
+/// replica refuses prefill) falls back to regenerate on the same replica.
+pub async fn continue_after(
+    ctx: Arc<Continuation>,
+    broken: usize,
+    text: String,
+    tokens: u64,
+) -> Result<Continued, String> {
+    let snap = &ctx.snap;
+    let entries = snap.table.entries();
+    let was = &entries[broken].replica;
+    let model = format!("{}@{}", was.model, was.version);
+    let clouds: Vec<&str> = ctx.clouds.iter().map(String::as_str).collect();
+    let route = RouteRequest {
+        model: &model,
+        protocol: Protocol::OpenAi,
+        clouds: &clouds,
+        affinity_key: None,
+        prefix: &[],
+    };
+    let ranking = snap
+        .table
+        .rank(&route, fastrand::u64(..))
+        .map_err(|e| format!("no replica to continue on: {e}"))?;
+    let eligible = |i: usize| {
+        let r = &entries[i].replica;
+        i != broken && r.model == was.model && r.version == was.version && r.resume != Resume::None
+    };
+    let mut admitted = snap
+        .table
+        .admit_where_at(&model, &ranking, eligible, clock())
+        .map_err(|e| format!("no replica to continue on: {e}"))?;
+    let index = admitted.index;
+    let mut strategy = match admitted.entry.replica.resume {
+        Resume::Prefill => Strategy::Prefill,
+        _ => Strategy::Regenerate,
+    };
+    loop {
+        let replica = admitted.entry.replica.id.clone();
+        let up = &snap.upstreams[index];
+        let body = request_body(&ctx.body, &up.model_name, strategy, &text, tokens)?;
+        let limits = &snap.config.server.limits;
+        let now = Instant::now();
+        let mut obs = NoObserver;
+        let out = Outbound {
+            method: Method::POST,
+            path_and_query: ctx.path.clone(),
+            headers: &ctx.headers,
+            body,
+            remote: ctx.remote,
+            request_id: &ctx.request_id,
+            deadline: ctx.deadline.min(now + limits.attempt_timeout),
+            first_event_deadline: ctx.deadline.min(now + limits.first_token_timeout),
+            last_chance: true,
+            resumable: true,
+            obs: &mut obs,
+            observer: ctx.observer.as_ref(),
+        };
+        let release = Release(Arc::clone(&ctx.queue));
+        let resp = forward::forward(snap, admitted, out, release)
+            .await
+            .map_err(|e| e.to_string())?;
+        if resp.extensions().get::<Resumable>().is_some() {
+            return Ok(Continued {
+                resp,
+                strategy,
+                replica,
+                index,
+            });
+        }
+        let status = resp.status();
+        drop(resp);
+        if strategy == Strategy::Prefill && status.is_client_error() {
+            tracing::debug!(%replica, %status, "prefill refused; regenerating");
+            strategy = Strategy::Regenerate;
+            admitted = snap
+                .table
+                .admit_where_at(&model, &ranking, |i| i == index, clock())
+                .map_err(|e| format!("replica `{replica}` refused prefill ({status}): {e}"))?;
+            continue;
+        }
+        return Err(format!(
+            "replica `{replica}` answered the {} with {status}",
+            strategy.label()
+        ));
+    }
+}
+
+/// The continuation's body: the client's, for the replica's model name;
+/// for a prefill, with the delivered text as a trailing assistant message
+/// (vLLM's `continue_final_message`) and `max_tokens` lowered by what was
+/// already generated.
+fn request_body(
+    original: &[u8],
+    model_name: &str,
+    strategy: Strategy,
+    text: &str,
+    tokens: u64,
+) -> Result<Bytes, String> {
+    let mut body: Map<String, Value> =
+        serde_json::from_slice(original).map_err(|e| format!("request body: {e}"))?;
+    body.insert("model".into(), model_name.into());
+    if strategy == Strategy::Prefill {
+        let Some(Value::Array(messages)) = body.get_mut("messages") else {
+            return Err("request has no `messages` to continue".to_owned());
+        };
+        messages.push(serde_json::json!({ "role": "assistant", "content": text }));
+        body.insert("continue_final_message".into(), true.into());
+        body.insert("add_generation_prompt".into(), false.into());
+        for key in ["max_tokens", "max_completion_tokens"] {
+            if let Some(n) = body.get(key).and_then(Value::as_u64) {
+                body.insert(key.into(), n.saturating_sub(tokens).max(1).into());
+            }
+        }
+    }
+    serde_json::to_vec(&body)
+        .map(Bytes::from)
+        .map_err(|e| format!("request body: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefill_appends_the_text_and_lowers_the_token_cap() {
+        let original = br#"{"model":"chat","messages":[{"role":"user","content":"hi"}],"max_tokens":10,"stream":true}"#;
+        let body = request_body(original, "llama", Strategy::Prefill, "tok0 tok1 ", 2).unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["model"], "llama");
+        assert_eq!(v["messages"][1]["role"], "assistant");
+        assert_eq!(v["messages"][1]["content"], "tok0 tok1 ");
+        assert_eq!(v["continue_final_message"], true);
+        assert_eq!(v["add_generation_prompt"], false);
+        assert_eq!(v["max_tokens"], 8);
+        assert_eq!(v["stream"], true);
+    }
+
+    #[test]
+    fn regenerate_resends_the_request() {
+        let original = br#"{"model":"chat","messages":[],"temperature":0,"stream":true}"#;
+        let body = request_body(original, "chat", Strategy::Regenerate, "x", 1).unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["temperature"], 0);
+        assert!(v.get("continue_final_message").is_none());
+    }
+}

@@ -1,0 +1,270 @@
+//! Making a continuation's chunks read as the rest of the stream the
+//! client already has: the first stream's `id`, `model`, `created` and
+//! fingerprint; no second `role` delta; for `regenerate`, the text the
+//! client already has skipped (or the mismatch reported); a usage chunk
+//! true for what the client received.
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::delivered::Identity;
+use crate::usage::Usage;
+
+/// How the continuation was asked for, which decides what its chunks mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// The replica continued the delivered text: its chunks are new text,
+    /// its usage counts the delivered text as prompt.
+    Prefill,
+    /// The replica answered again from the start.
+    Regenerate,
+}
+
+impl Strategy {
+    /// Fixed label for logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Strategy::Prefill => "prefill",
+            Strategy::Regenerate => "regenerate",
+        }
+    }
+}
+
+/// Rewrites one continuation's events.
+#[derive(Debug)]
+pub struct Rewrite {
+    identity: Identity,
+    strategy: Strategy,
+    /// `Regenerate`: delivered text the new answer has not matched yet.
+    skip: String,
+    /// `Prefill`: content chunks the client had before this continuation.
+    prefix_tokens: u64,
+}
+
+/// One rewritten event.
+#[derive(Debug, Default)]
+pub struct Rewritten {
+    /// The event to send (`None`: nothing left of it to send).
+    pub event: Option<Bytes>,
+    /// The usage the replica reported in it, as reported.
+    pub usage: Option<Usage>,
+}
+
+impl Rewrite {
+    /// A rewrite for a continuation asked for with `strategy`, after the
+    /// client received `text` in `tokens` content chunks.
+    pub fn new(identity: Identity, strategy: Strategy, text: &str, tokens: u64) -> Self {
+        Self {
+            identity,
+            strategy,
+            skip: match strategy {
+                Strategy::Regenerate => text.to_owned(),
+                Strategy::Prefill => String::new(),
+            },
+            prefix_tokens: tokens,
+        }
+    }
+
+    /// The first stream's prompt tokens, judged from the usage `reported`
+    /// by this continuation (the prefill counts as prompt).
+    pub fn original_prompt(&self, reported: Usage) -> u64 {
+        match self.strategy {
+            Strategy::Regenerate => reported.prompt_tokens,
+            Strategy::Prefill => reported.prompt_tokens.saturating_sub(self.prefix_tokens),
+        }
+    }
+
+    /// Rewrites the `data` payload of one event; `Err` when the
+    /// continuation cannot be made the rest of the client's answer.
+    pub fn apply(&mut self, data: &[u8]) -> Result<Rewritten, String> {
+        if data == b"[DONE]" {
+            self.not_short()?;
+            return Ok(Rewritten {
+                event: Some(Bytes::from_static(b"data: [DONE]\n\n")),
+                usage: None,
+            });
+        }
+        let mut chunk: Map<String, Value> = serde_json::from_slice(data)
+            .map_err(|_| "the new replica sent an event that is not a chat chunk".to_owned())?;
+        if chunk.contains_key("error") {
+            return Ok(Rewritten {
+                event: Some(event(&chunk)),
+                usage: None,
+            });
+        }
+        for (key, value) in &self.identity.fields {
+            if chunk.contains_key(*key) {
+                chunk.insert((*key).to_owned(), value.clone());
+            }
+        }
+        let mut keep = false;
+        if let Some(Value::Array(choices)) = chunk.get_mut("choices") {
+            for choice in choices.iter_mut() {
+                keep |= self.choice(choice)?;
+            }
+        }
+        let usage = chunk.get_mut("usage").and_then(|u| self.usage(u));
+        keep |= usage.is_some() || !matches!(chunk.get("choices"), Some(Value::Array(_)));
+        Ok(Rewritten {
+            event: keep.then(|| event(&chunk)),
+            usage,
+        })
+    }
+
+    /// Rewrites one choice; whether anything of it is left to send.
+    fn choice(&mut self, choice: &mut Value) -> Result<bool, String> {
+        if choice.get("index").and_then(Value::as_u64).unwrap_or(0) != 0 {
+            return Err("the new replica answered with several choices".to_owned());
+        }
+        let finished = choice.get("finish_reason").is_some_and(|f| !f.is_null());
+        let Some(Value::Object(delta)) = choice.get_mut("delta") else {
+            if finished {
+                self.not_short()?;
+            }
+            return Ok(finished);
+        };
+        delta.remove("role");
+        if !self.skip.is_empty() && (delta.contains_key("tool_calls") || finished) {
+            return Err(self.differs());
+        }
+        let mut trimmed = false;
+        if let Some(Value::String(content)) = delta.get_mut("content") {
+            if !self.skip.is_empty() {
+                trimmed = true;
+                if let Some(rest) = self.skip.strip_prefix(content.as_str()) {
+                    self.skip = rest.to_owned();
+                    content.clear();
+                } else if let Some(rest) = content.strip_prefix(self.skip.as_str()) {
+                    *content = rest.to_owned();
+                    self.skip.clear();
+                } else {
+                    return Err(self.differs());
+                }
+            }
+            if content.is_empty() {
+                delta.remove("content");
+            }
+        }
+        let has_delta = !delta.is_empty();
+        if trimmed && let Some(obj) = choice.as_object_mut() {
+            // Log probabilities of skipped text would not match the text.
+            obj.remove("logprobs");
+        }
+        Ok(has_delta || finished)
+    }
+
+    /// The reported usage; rewritten for a prefill so the client's usage
+    /// counts the text it received as completion, not prompt.
+    fn usage(&self, usage: &mut Value) -> Option<Usage> {
+        let reported: Usage = serde_json::from_value(usage.clone()).ok()?;
+        if self.strategy == Strategy::Prefill
+            && let Some(obj) = usage.as_object_mut()
+        {
+            let prompt = self.original_prompt(reported);
+            let completion = reported.completion_tokens + self.prefix_tokens;
+            obj.insert("prompt_tokens".into(), prompt.into());
+            obj.insert("completion_tokens".into(), completion.into());
+            obj.insert("total_tokens".into(), (prompt + completion).into());
+        }
+        Some(reported)
+    }
+
+    fn not_short(&self) -> Result<(), String> {
+        if self.skip.is_empty() {
+            Ok(())
+        } else {
+            Err(self.differs())
+        }
+    }
+
+    fn differs(&self) -> String {
+        "the new replica's answer differs from the text already sent \
+         (its decoding is not deterministic)"
+            .to_owned()
+    }
+}
+
+fn event(chunk: &Map<String, Value>) -> Bytes {
+    let json = serde_json::to_string(chunk).unwrap_or_default();
+    Bytes::from(format!("data: {json}\n\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> Identity {
+        Identity {
+            fields: vec![
+                ("id", serde_json::json!("first")),
+                ("model", serde_json::json!("chat")),
+            ],
+        }
+    }
+
+    fn chunk(content: &str, finish: Option<&str>) -> Vec<u8> {
+        serde_json::json!({
+            "id": "second", "model": "llama", "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn text(r: &Rewritten) -> Option<String> {
+        let event = r.event.as_ref()?;
+        let json = event.strip_prefix(b"data: ").unwrap();
+        let v: Value = serde_json::from_slice(json.trim_ascii_end()).unwrap();
+        assert_eq!(v["id"], "first");
+        assert_eq!(v["model"], "chat");
+        Some(v["choices"][0]["delta"]["content"].as_str().unwrap_or("").to_owned())
+    }
+
+    #[test]
+    fn regenerate_skips_exactly_the_delivered_text() {
+        let mut rw = Rewrite::new(identity(), Strategy::Regenerate, "tok0 tok1 to", 3);
+        let role = br#"{"id":"x","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#;
+        assert!(rw.apply(role).unwrap().event.is_none(), "no second role");
+        assert!(rw.apply(&chunk("tok0 ", None)).unwrap().event.is_none());
+        assert!(rw.apply(&chunk("tok1 ", None)).unwrap().event.is_none());
+        let r = rw.apply(&chunk("tok2 ", None)).unwrap();
+        assert_eq!(text(&r).as_deref(), Some("k2 "), "the straddling chunk is cut");
+        let r = rw.apply(&chunk("", Some("stop"))).unwrap();
+        assert!(r.event.is_some(), "the finish is sent");
+        assert!(rw.apply(b"[DONE]").unwrap().event.is_some());
+    }
+
+    #[test]
+    fn a_different_or_shorter_answer_is_refused() {
+        let mut rw = Rewrite::new(identity(), Strategy::Regenerate, "tok0 tok1 ", 2);
+        assert!(rw.apply(&chunk("tok0 ", None)).is_ok());
+        assert!(rw.apply(&chunk("TOK1 ", None)).unwrap_err().contains("differs"));
+        let mut rw = Rewrite::new(identity(), Strategy::Regenerate, "tok0 tok1 ", 2);
+        assert!(rw.apply(&chunk("tok0 ", Some("stop"))).is_err());
+        let mut rw = Rewrite::new(identity(), Strategy::Regenerate, "tok0 ", 1);
+        assert!(rw.apply(b"[DONE]").is_err());
+    }
+
+    #[test]
+    fn prefill_passes_new_text_and_counts_the_delivered_tokens_as_completion() {
+        let mut rw = Rewrite::new(identity(), Strategy::Prefill, "tok0 tok1 ", 2);
+        let r = rw.apply(&chunk("tok2 ", None)).unwrap();
+        assert_eq!(text(&r).as_deref(), Some("tok2 "));
+        let usage = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":30,"completion_tokens":14,"total_tokens":44}}"#;
+        let r = rw.apply(usage).unwrap();
+        assert_eq!(
+            r.usage,
+            Some(Usage {
+                prompt_tokens: 30,
+                completion_tokens: 14
+            }),
+            "what the replica reported, for its cost"
+        );
+        let sent: Value =
+            serde_json::from_slice(r.event.unwrap().strip_prefix(b"data: ").unwrap().trim_ascii_end())
+                .unwrap();
+        assert_eq!(sent["usage"]["prompt_tokens"], 28);
+        assert_eq!(sent["usage"]["completion_tokens"], 16);
+        assert_eq!(sent["usage"]["total_tokens"], 44);
+    }
+}
