@@ -187,3 +187,7 @@ pub const RESPONSE_HEADERS_DENIED: &[&str] = &[
     "x-internal-*",
     "x-backend-*",
 ];
+
+/// Output tokens a tenant's request without `max_tokens` reserves against
+/// its token limit and budgets (corrected by the reported usage after).
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;

@@ -194,6 +194,13 @@ pub struct Tenant {
     /// byte (429 beyond).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
+    /// Tokens per minute, spend per UTC day and month, for all its keys
+    /// together.
+    #[serde(flatten)]
+    pub quota: Quota,
+    /// Output tokens reserved for a request without `max_tokens` (or
+    /// `max_completion_tokens`) when a token limit or budget applies.
+    pub default_max_tokens: u32,
 }
 
 impl Tenant {
@@ -203,22 +210,71 @@ impl Tenant {
     }
 }
 
+/// Limits a tenant, or one of its keys on top of its tenant's, may have
+/// besides a request rate. All off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Quota {
+    /// Tokens per minute (input estimate + output reservation, corrected
+    /// by the reported usage after the answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_minute: Option<u32>,
+    /// Spend per UTC day, in the unit of `replicas[].cost` (USD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub daily_budget_usd: Option<f64>,
+    /// Spend per UTC month.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monthly_budget_usd: Option<f64>,
+}
+
+impl Quota {
+    /// Whether any of these limits is set.
+    pub fn any(&self) -> bool {
+        self.tokens_per_minute.is_some()
+            || self.daily_budget_usd.is_some()
+            || self.monthly_budget_usd.is_some()
+    }
+}
+
 /// `tenants[i].keys[j]`: serialized as its hash, so the output loads again.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TenantKey {
     /// Name of the key.
     pub id: String,
     /// SHA-256 of the key.
     pub sha256: [u8; 32],
+    /// This key's own request rate, on top of its tenant's.
+    pub requests_per_minute: Option<u32>,
+    /// This key's own tokens per minute and budgets, on top of its tenant's.
+    pub quota: Quota,
+}
+
+impl TenantKey {
+    /// Whether this key has limits of its own.
+    pub fn limited(&self) -> bool {
+        self.requests_per_minute.is_some() || self.quota.any()
+    }
 }
 
 impl Serialize for TenantKey {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let hex: String = self.sha256.iter().map(|b| format!("{b:02x}")).collect();
-        let mut m = s.serialize_map(Some(2))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("id", &self.id)?;
         m.serialize_entry("hash", &format!("sha256:{hex}"))?;
+        if let Some(rpm) = self.requests_per_minute {
+            m.serialize_entry("requests_per_minute", &rpm)?;
+        }
+        let q = &self.quota;
+        if let Some(tpm) = q.tokens_per_minute {
+            m.serialize_entry("tokens_per_minute", &tpm)?;
+        }
+        if let Some(usd) = q.daily_budget_usd {
+            m.serialize_entry("daily_budget_usd", &usd)?;
+        }
+        if let Some(usd) = q.monthly_budget_usd {
+            m.serialize_entry("monthly_budget_usd", &usd)?;
+        }
         m.end()
     }
 }

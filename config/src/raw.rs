@@ -48,6 +48,15 @@ pub struct RawTenant {
     pub requests_per_minute: Option<i64>,
     /// Requests (streams included) it may have in flight at once.
     pub concurrency: Option<i64>,
+    /// Tokens (input estimate + `max_tokens`, corrected by the reported
+    /// usage) it may use per minute.
+    pub tokens_per_minute: Option<i64>,
+    /// Output tokens reserved for a request that sets no `max_tokens`.
+    pub default_max_tokens: Option<i64>,
+    /// Spend allowed per UTC day, in the unit of `replicas[].cost` (USD).
+    pub daily_budget_usd: Option<f64>,
+    /// Spend allowed per UTC month.
+    pub monthly_budget_usd: Option<f64>,
 }
 
 /// `tenants[i].keys[j]:` exactly one of `hash`, `key`, `key_file`.
@@ -62,6 +71,14 @@ pub struct RawTenantKey {
     pub key: Option<String>,
     /// A file holding the key; only its hash is kept.
     pub key_file: Option<String>,
+    /// This key's own limits, checked on top of its tenant's.
+    pub requests_per_minute: Option<i64>,
+    /// This key's own tokens per minute.
+    pub tokens_per_minute: Option<i64>,
+    /// This key's own spend per UTC day.
+    pub daily_budget_usd: Option<f64>,
+    /// This key's own spend per UTC month.
+    pub monthly_budget_usd: Option<f64>,
 }
 
 /// `server:`

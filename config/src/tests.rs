@@ -518,7 +518,7 @@ fn tenants_keep_key_hashes_and_a_public_listener_needs_them() {
             .collect::<String>()
     );
     let with_tenants = format!(
-        "{public}tenants:\n  - name: a\n    keys: [{{ id: k1, key: k1-secret }}, {{ id: k2, hash: \"{hash}\" }}]\n    models: [chat]\n    max_priority: normal\n    requests_per_minute: 60\n    concurrency: 2\n"
+        "{public}tenants:\n  - name: a\n    keys: [{{ id: k1, key: k1-secret, tokens_per_minute: 500, daily_budget_usd: 0.5 }}, {{ id: k2, hash: \"{hash}\", requests_per_minute: 6 }}]\n    models: [chat]\n    max_priority: normal\n    requests_per_minute: 60\n    concurrency: 2\n    tokens_per_minute: 1000\n    monthly_budget_usd: 20\n    default_max_tokens: 256\n"
     );
     let c = load_str(&with_tenants, &env).unwrap();
     assert_eq!(c.tenants[0].max_priority, crate::MaxPriority::Normal);
@@ -526,15 +526,31 @@ fn tenants_keep_key_hashes_and_a_public_listener_needs_them() {
         (c.tenants[0].requests_per_minute, c.tenants[0].concurrency),
         (Some(60), Some(2))
     );
+    let t = &c.tenants[0];
+    assert_eq!(
+        (
+            t.quota.tokens_per_minute,
+            t.quota.monthly_budget_usd,
+            t.quota.daily_budget_usd
+        ),
+        (Some(1000), Some(20.0), None)
+    );
+    assert_eq!(t.default_max_tokens, 256);
+    assert_eq!(t.keys[0].quota.tokens_per_minute, Some(500));
+    assert_eq!(t.keys[0].quota.daily_budget_usd, Some(0.5));
+    assert_eq!(t.keys[1].requests_per_minute, Some(6));
     assert_eq!(c.key_index[&crate::key_digest(b"k1-secret")], (0, 0));
     assert_eq!(c.key_index[&crate::key_digest(b"k2")], (0, 1));
     let yaml = serde_yaml_ng::to_string(&c.tenants).unwrap();
     assert!(!yaml.contains("k1-secret"), "{yaml}");
     let again = load_str(&format!("{public}tenants:\n{yaml}"), &env).unwrap();
     assert_eq!(again.key_index, c.key_index, "the hashes load again");
+    assert_eq!(again.tenants[0].quota, t.quota, "and the limits");
+    assert_eq!(again.tenants[0].keys[0].quota, t.keys[0].quota);
+    assert_eq!(again.tenants[0].keys[1].requests_per_minute, Some(6));
 
     let bad = format!(
-        "{public}tenants:\n  - name: a\n    keys: [{{ id: k1, hash: \"sha256:zz\" }}, {{ id: k2 }}, {{ id: k3, key: \" \" }}]\n    models: [nope]\n    max_priority: urgent\n    concurrency: 0\n"
+        "{public}tenants:\n  - name: a\n    keys: [{{ id: k1, hash: \"sha256:zz\" }}, {{ id: k2 }}, {{ id: k3, key: \" \" }}, {{ id: k4, key: k4-secret, tokens_per_minute: 0, monthly_budget_usd: -1 }}]\n    models: [nope]\n    max_priority: urgent\n    concurrency: 0\n    daily_budget_usd: .nan\n    default_max_tokens: 0\n"
     );
     let errs = errors(&bad);
     for needle in [
@@ -544,6 +560,10 @@ fn tenants_keep_key_hashes_and_a_public_listener_needs_them() {
         "tenants[0].models[0]: unknown model group `nope`",
         "tenants[0].max_priority: `urgent` is not a priority",
         "tenants[0].concurrency: must be 1..=",
+        "tenants[0].daily_budget_usd: must be 0..=1000000000 (USD), got NaN",
+        "tenants[0].default_max_tokens: must be 1..=",
+        "tenants[0].keys[3].tokens_per_minute: must be 1..=",
+        "tenants[0].keys[3].monthly_budget_usd: must be 0..=1000000000 (USD), got -1",
     ] {
         assert!(
             errs.iter().any(|e| e.starts_with(needle)),

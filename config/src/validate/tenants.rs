@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use super::Validator;
-use crate::model::{MaxPriority, ModelGroup, ServerConfig, Tenant, TenantKey, key_digest};
+use crate::defaults::DEFAULT_MAX_TOKENS;
+use crate::model::{MaxPriority, ModelGroup, Quota, ServerConfig, Tenant, TenantKey, key_digest};
 use crate::raw::{RawTenant, RawTenantKey};
 use crate::secret::{check_header_value, header_value_from_file_contents};
 
@@ -80,6 +81,21 @@ impl Validator<'_> {
             let concurrency = self
                 .int(&path, "concurrency", t.concurrency, 1, 10_000_000)
                 .map(|n| n as u32);
+            let quota = self.quota(
+                &path,
+                t.tokens_per_minute,
+                t.daily_budget_usd,
+                t.monthly_budget_usd,
+            );
+            let default_max_tokens = self
+                .int(
+                    &path,
+                    "default_max_tokens",
+                    t.default_max_tokens,
+                    1,
+                    10_000_000,
+                )
+                .map_or(DEFAULT_MAX_TOKENS, |n| n as u32);
             tenants.push(Tenant {
                 name: t.name,
                 keys,
@@ -87,6 +103,8 @@ impl Validator<'_> {
                 max_priority,
                 requests_per_minute,
                 concurrency,
+                quota,
+                default_max_tokens,
             });
         }
         (tenants, index)
@@ -132,7 +150,64 @@ impl Validator<'_> {
                 return None;
             }
         };
-        Some(TenantKey { id: k.id, sha256 })
+        let requests_per_minute = self
+            .int(
+                path,
+                "requests_per_minute",
+                k.requests_per_minute,
+                1,
+                100_000_000,
+            )
+            .map(|n| n as u32);
+        let quota = self.quota(
+            path,
+            k.tokens_per_minute,
+            k.daily_budget_usd,
+            k.monthly_budget_usd,
+        );
+        Some(TenantKey {
+            id: k.id,
+            sha256,
+            requests_per_minute,
+            quota,
+        })
+    }
+
+    /// Tokens per minute and the two budgets, of a tenant or a key.
+    fn quota(
+        &mut self,
+        path: &str,
+        tokens_per_minute: Option<i64>,
+        daily: Option<f64>,
+        monthly: Option<f64>,
+    ) -> Quota {
+        let tokens_per_minute = self
+            .int(
+                path,
+                "tokens_per_minute",
+                tokens_per_minute,
+                1,
+                1_000_000_000,
+            )
+            .map(|n| n as u32);
+        let mut usd = |field: &str, v: Option<f64>| {
+            let v = v?;
+            // Spend is counted in nano-units in a u64: 1e9 USD is far inside it.
+            if v.is_finite() && (0.0..=1e9).contains(&v) {
+                Some(v)
+            } else {
+                self.err(
+                    format!("{path}.{field}"),
+                    format!("must be 0..=1000000000 (USD), got {v}"),
+                );
+                None
+            }
+        };
+        Quota {
+            tokens_per_minute,
+            daily_budget_usd: usd("daily_budget_usd", daily),
+            monthly_budget_usd: usd("monthly_budget_usd", monthly),
+        }
     }
 
     /// A data plane reachable beyond loopback serves only clients with a

@@ -182,10 +182,9 @@ impl UsageSink for Cell {
             .fetch_add(u.prompt_tokens, Ordering::Relaxed);
         self.output_tokens
             .fetch_add(u.completion_tokens, Ordering::Relaxed);
-        let spend = u.prompt_tokens as f64 / 1000.0 * price.input_per_1k
-            + u.completion_tokens as f64 / 1000.0 * price.output_per_1k;
+        // The one pricing rule, shared with tenant budgets.
         self.spend_nano
-            .fetch_add((spend * 1e9).round() as u64, Ordering::Relaxed);
+            .fetch_add(u.cost_nano(price), Ordering::Relaxed);
     }
 }
 

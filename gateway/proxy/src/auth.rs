@@ -11,7 +11,7 @@
 
 use http::HeaderMap;
 use http::header;
-use switchyard_config::{Config, MaxPriority, Tenant, key_digest};
+use switchyard_config::{Config, MaxPriority, Tenant, TenantKey, key_digest};
 
 use crate::admission::Priority;
 use crate::error::ProxyError;
@@ -23,6 +23,15 @@ pub type Caller<'c> = Option<&'c Tenant>;
 /// The tenant whose key `headers` present; 401 for a missing or unknown
 /// key when tenants are configured.
 pub fn authenticate<'c>(config: &'c Config, headers: &HeaderMap) -> Result<Caller<'c>, ProxyError> {
+    Ok(identify(config, headers)?.map(|(tenant, _)| tenant))
+}
+
+/// [`authenticate`], with the key that matched (its limits and its id for
+/// spend and logs).
+pub fn identify<'c>(
+    config: &'c Config,
+    headers: &HeaderMap,
+) -> Result<Option<(&'c Tenant, &'c TenantKey)>, ProxyError> {
     if config.tenants.is_empty() {
         return Ok(None);
     }
@@ -42,10 +51,11 @@ pub fn authenticate<'c>(config: &'c Config, headers: &HeaderMap) -> Result<Calle
         .get_key_value(&digest)
         .and_then(|(stored, &(t, k))| {
             let tenant = config.tenants.get(t)?;
-            (ct_eq(stored, &digest) && tenant.keys.get(k).is_some()).then_some(tenant)
+            let key = tenant.keys.get(k)?;
+            ct_eq(stored, &digest).then_some((tenant, key))
         });
     match found {
-        Some(tenant) => Ok(Some(tenant)),
+        Some(found) => Ok(Some(found)),
         None => Err(ProxyError::Unauthorized {
             message: "invalid API key".into(),
         }),

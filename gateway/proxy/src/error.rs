@@ -100,14 +100,29 @@ pub enum ProxyError {
         /// The group asked for.
         model: String,
     },
-    /// The tenant reached one of its limits.
-    #[error("tenant `{tenant}` is over its {what} limit")]
+    /// The tenant, or the key, reached one of its rate limits.
+    #[error("{who} is over its {what} limit")]
     TenantLimited {
-        /// The caller's tenant.
-        tenant: String,
-        /// `requests_per_minute` or `concurrency`.
+        /// ``tenant `a` `` or ``key `k` of tenant `a` ``.
+        who: String,
+        /// `requests_per_minute`, `tokens_per_minute` or `concurrency`.
         what: &'static str,
         /// Seconds until a retry may pass.
+        retry_after: u32,
+    },
+    /// The tenant, or the key, has spent its budget for the UTC day or month.
+    #[error(
+        "{who} has used its {window} budget of {budget} USD; it renews at the start of the next UTC {}",
+        if *window == "daily" { "day" } else { "month" }
+    )]
+    QuotaExceeded {
+        /// ``tenant `a` `` or ``key `k` of tenant `a` ``.
+        who: String,
+        /// `daily` or `monthly`.
+        window: &'static str,
+        /// The budget, USD.
+        budget: f64,
+        /// Seconds until the window renews.
         retry_after: u32,
     },
     /// The body is larger than `server.limits.max_body_bytes`.
@@ -224,7 +239,9 @@ impl ProxyError {
             ProxyError::ModelNotAllowed { .. } | ProxyError::OriginNotAllowed { .. } => {
                 StatusCode::FORBIDDEN
             }
-            ProxyError::TenantLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ProxyError::TenantLimited { .. } | ProxyError::QuotaExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::BadRequest { .. } | ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -248,7 +265,8 @@ impl ProxyError {
                 Some(1)
             }
             ProxyError::BufferBudget { .. } => Some(1),
-            ProxyError::TenantLimited { retry_after, .. } => Some(*retry_after),
+            ProxyError::TenantLimited { retry_after, .. }
+            | ProxyError::QuotaExceeded { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -279,6 +297,7 @@ impl ProxyError {
             ProxyError::ModelNotAllowed { .. } => "model_not_allowed",
             ProxyError::OriginNotAllowed { .. } => "origin_not_allowed",
             ProxyError::TenantLimited { .. } => "tenant_limited",
+            ProxyError::QuotaExceeded { .. } => "insufficient_quota",
             ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
             ProxyError::BadRequest { .. } => "bad_request",
             ProxyError::BodyTooLarge { .. } => "body_too_large",
@@ -297,6 +316,7 @@ impl ProxyError {
     /// OpenAI's `error.type` for this error.
     fn openai_type(&self) -> &'static str {
         match self.status().as_u16() {
+            429 if matches!(self, ProxyError::QuotaExceeded { .. }) => "insufficient_quota",
             404 if matches!(self, ProxyError::Route(_)) => "invalid_request_error",
             401 => "authentication_error",
             403 => "permission_error",

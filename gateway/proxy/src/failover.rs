@@ -26,6 +26,7 @@
 //!   timeout, then the request moves on.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -41,6 +42,7 @@ use crate::observe::{RequestObserver, Shed};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
+use crate::usage::UsageSink;
 
 mod course;
 mod next;
@@ -75,6 +77,8 @@ pub struct Request<'a> {
     /// of a group with `max_resumes`); replicas declaring a `resume`
     /// strategy then serve it resumably.
     pub resumable: bool,
+    /// Where the answer's usage is booked for the caller's tenant.
+    pub tenant_usage: Option<&'a Arc<dyn UsageSink>>,
 }
 
 /// Statuses that say "this replica, not this request": worth another replica.
@@ -171,6 +175,7 @@ pub async fn send(
             request_id: req.request_id,
             obs: &mut *req.obs,
             observer: gw.observer().as_ref(),
+            tenant_usage: req.tenant_usage,
             deadline: deadline.min(tokio::time::Instant::now() + limits.attempt_timeout),
             first_event_deadline: deadline
                 .min(tokio::time::Instant::now() + limits.first_token_timeout),

@@ -1,6 +1,7 @@
 //! Sending the request to the chosen replica and turning its answer into ours.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -17,7 +18,7 @@ use crate::first_token::FirstToken;
 use crate::guarded::GuardedBody;
 use crate::observe::{Observer, OutcomeSlot, RequestObserver};
 use crate::snapshot::Snapshot;
-use crate::usage::{Meter, UsageTap};
+use crate::usage::{Meter, UsageSink, UsageTap};
 
 /// What to send upstream, already adapted to the replica.
 pub struct Outbound<'a> {
@@ -50,6 +51,8 @@ pub struct Outbound<'a> {
     pub obs: &'a mut dyn RequestObserver,
     /// Where the answer's token usage is booked.
     pub observer: &'a dyn Observer,
+    /// And where it is booked for the caller's tenant.
+    pub tenant_usage: Option<&'a Arc<dyn UsageSink>>,
 }
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -223,9 +226,14 @@ pub async fn forward(
     // Cloud protocols translate the answer; every OpenAI-shaped success is
     // metered for cost (the pass-through wraps inline: no extra allocation).
     let meter = (entry.replica.protocol == Protocol::OpenAi && parts.status.is_success())
-        .then(|| out.observer.meter(&entry.replica))
-        .flatten()
-        .map(|sink| Meter::new(sink, entry.replica.cost));
+        .then(|| {
+            Meter::new(
+                out.observer.meter(&entry.replica),
+                out.tenant_usage.cloned(),
+                entry.replica.cost,
+            )
+        })
+        .flatten();
     let body = match &up.adapter {
         Some(adapter) => {
             let translated = adapter.respond(parts.status, &mut parts.headers, body.boxed());

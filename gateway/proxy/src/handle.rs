@@ -39,8 +39,9 @@ use crate::error::{Api, ProxyError};
 use crate::observe::{Arrival, RequestObserver};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
+use crate::tenant_limits::RateInfo;
 use crate::upstream::Upstream;
-use crate::{adapter, auth, cors, failover, local, observed, openai, resume, tenant_limits};
+use crate::{adapter, auth, cors, failover, local, observed, openai, resume, tenant_limits, usage};
 
 impl Proxy {
     /// Serves one data-plane request. Never fails: errors are answers too.
@@ -71,7 +72,10 @@ where
         headers: req.headers(),
         request_id: &request_id,
     });
-    let mut resp = match serve(gw, &snap, req, remote, &request_id, obs.as_mut()).await {
+    // The caller's rate windows, for OpenAI's `x-ratelimit-*` headers on
+    // any answer (429s included).
+    let mut rate = RateInfo::default();
+    let mut resp = match serve(gw, &snap, req, remote, &request_id, obs.as_mut(), &mut rate).await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::debug!(error = %e, kind = e.label(), "request failed");
@@ -80,6 +84,7 @@ where
         }
     };
     resp.headers_mut().insert("x-request-id", request_id);
+    rate.apply(resp.headers_mut());
     if let Some(cors) = cors {
         cors::decorate(cors, origin.as_ref(), resp.headers_mut());
     }
@@ -94,6 +99,7 @@ async fn serve<B>(
     remote: SocketAddr,
     request_id: &HeaderValue,
     obs: &mut dyn RequestObserver,
+    rate: &mut RateInfo,
 ) -> Result<Response<ProxyBody>, ProxyError>
 where
     B: Body<Data = Bytes> + Send,
@@ -121,12 +127,17 @@ where
     let (parts, body) = req.into_parts();
     // Who calls (401 without a valid key when tenants are configured);
     // the priority asked, up to the tenant's ceiling.
-    let caller = auth::authenticate(&snap.config, &parts.headers)?;
+    let identity = auth::identify(&snap.config, &parts.headers)?;
+    let caller = identity.map(|(tenant, _)| tenant);
     let priority = auth::ceiling(Priority::from_headers(&parts.headers)?, caller);
-    let permit = match caller {
-        Some(tenant) => gw
-            .tenant_limits()
-            .admit(tenant, tokio::time::Instant::now())?,
+    let mut admission = match identity {
+        Some((tenant, key)) => {
+            obs.caller(&tenant.name, &key.id);
+            Some(
+                gw.tenant_limits()
+                    .admit(tenant, key, tokio::time::Instant::now(), rate)?,
+            )
+        }
         None => None,
     };
 
@@ -156,6 +167,19 @@ where
     };
     obs.target(&model);
     auth::authorize_model(caller, &model)?;
+    // Tokens per minute and budgets: the estimate set aside before the call.
+    if let (Some((tenant, key)), Some(admission)) = (identity, admission.as_mut()) {
+        let ask = ask(snap, &model, &parts, openai.as_ref(), &body, tenant, key);
+        gw.tenant_limits().reserve(
+            admission,
+            tenant,
+            key,
+            ask,
+            tokio::time::Instant::now(),
+            rate,
+        )?;
+    }
+    let tenant_usage = admission.as_ref().map(tenant_limits::Admission::sink);
 
     // 6. Rank every replica that may serve (pure, lazy).
     let clouds = allowed_clouds(&parts.headers);
@@ -221,6 +245,7 @@ where
         priority,
         obs,
         resumable,
+        tenant_usage: tenant_usage.as_ref(),
     };
     let resp = failover::send(gw, snap, request, prepare).await?;
     let resp = resume::attach(resp, || resume::Continuation {
@@ -236,8 +261,49 @@ where
         request_id: request_id.clone(),
         deadline,
         max_resumes,
+        tenant_usage: tenant_usage.clone(),
     });
-    Ok(tenant_limits::hold(resp, permit))
+    Ok(tenant_limits::hold(resp, admission))
+}
+
+/// What a tenant's request is estimated to use, for its token limit and
+/// budgets: input ≈ one token per 4 bytes of the prompt (`messages` or
+/// `prompt` as sent, JSON included, so it errs high; the whole body when
+/// neither is found), plus the output it may produce (`max_tokens`,
+/// `max_completion_tokens`, or the tenant's `default_max_tokens`; none for
+/// embeddings), priced at the group's highest replica price. The answer's
+/// reported usage replaces the estimate.
+fn ask(
+    snap: &Snapshot,
+    model: &str,
+    parts: &http::request::Parts,
+    openai: Option<&openai::OpenAiHead>,
+    body: &[u8],
+    tenant: &switchyard_config::Tenant,
+    key: &switchyard_config::TenantKey,
+) -> tenant_limits::Ask {
+    if !tenant.quota.any() && !key.quota.any() {
+        return tenant_limits::Ask::default();
+    }
+    let prompt_bytes = openai
+        .and_then(|h| h.prompt)
+        .map_or(body.len(), |(start, end)| end - start);
+    let input = (prompt_bytes as u64).div_ceil(4);
+    let output = if parts.uri.path().ends_with("/embeddings") {
+        0
+    } else {
+        openai
+            .and_then(|h| h.max_tokens)
+            .unwrap_or(u64::from(tenant.default_max_tokens))
+    };
+    let cost_nano = snap
+        .max_price
+        .get(switchyard_router::parse_model(model).0)
+        .map_or(0, |p| usage::cost_nano(input, output, p));
+    tenant_limits::Ask {
+        tokens: input + output,
+        cost_nano,
+    }
 }
 
 /// Reads the body up to `max_body_bytes`, refusing early on a declared

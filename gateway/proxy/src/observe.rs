@@ -10,7 +10,7 @@
 //! virtual call that does nothing.
 //!
 //! Hooks, in the order a request meets them: `bind` (snapshot loaded),
-//! `body_read`, `target` (model named), then per attempt `admitted` →
+//! `caller` (its tenant and key id, when authenticated), `body_read`, `target` (model named), then per attempt `admitted` →
 //! `sending` (may add `traceparent` to the upstream headers) → `answered` →
 //! `attempt_done`, with `retry_budget`, `queue_wait` and `shed` where they
 //! happen; `attempts_exhausted` when the loop gives up; `failed` when the
@@ -74,6 +74,8 @@ pub trait RequestObserver: Send + Sync + 'static {
     fn bind(&mut self, snap: &Arc<Snapshot>) {}
     /// The body is in: what follows until the first upstream send is ours.
     fn body_read(&mut self) {}
+    /// The caller is key `key` (its id, never the key) of `tenant`.
+    fn caller(&mut self, tenant: &str, key: &str) {}
     /// The client named `model` (`group` or `group@version`).
     fn target(&mut self, model: &str) {}
     /// An attempt took a slot on `admitted`.

@@ -20,6 +20,9 @@ pub struct OpenAiHead {
     /// Byte range of the `messages` (chat) or `prompt` (completions) value,
     /// whose prefix keys the `affinity` policy.
     pub prompt: Option<(usize, usize)>,
+    /// `max_completion_tokens`, else `max_tokens`, when a whole number
+    /// (the output a tenant's token limit and budget reserve).
+    pub max_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -32,6 +35,10 @@ struct Head<'a> {
     messages: Option<&'a RawValue>,
     #[serde(borrow)]
     prompt: Option<&'a RawValue>,
+    #[serde(borrow)]
+    max_tokens: Option<&'a RawValue>,
+    #[serde(borrow)]
+    max_completion_tokens: Option<&'a RawValue>,
 }
 
 /// Reads `model` and `stream`. The whole body is still checked to be valid
@@ -77,6 +84,10 @@ pub fn parse(body: &[u8]) -> Result<OpenAiHead, ProxyError> {
         span: span(raw),
         stream: head.stream == Some(true),
         prompt: head.messages.or(head.prompt).map(span),
+        max_tokens: head
+            .max_completion_tokens
+            .or(head.max_tokens)
+            .and_then(|raw| raw.get().parse().ok()),
     })
 }
 

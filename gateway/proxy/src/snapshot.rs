@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use switchyard_config::{Config, Limits};
+use std::collections::HashMap;
+
+use switchyard_config::{Config, Cost, Limits};
 use switchyard_router::{ReplicaTable, StatsRegistry};
 
 use crate::upstream::{Upstream, UpstreamClient};
@@ -24,6 +26,10 @@ pub struct Snapshot {
     pub client: UpstreamClient,
     /// `generation` as a ready-made header value.
     pub generation_header: http::HeaderValue,
+    /// Per model group, the highest input and output prices of its
+    /// replicas: what a tenant's budget reserves a request at, before
+    /// the replica is known.
+    pub max_price: HashMap<String, Cost>,
 }
 
 /// Why a generation could not be prepared; the serving one is untouched.
@@ -78,7 +84,14 @@ impl Snapshot {
             Some(p) if same_pool(&p.config.server.limits, limits) => p.client.clone(),
             _ => crate::upstream::client(limits),
         };
+        let mut max_price: HashMap<String, Cost> = HashMap::new();
+        for r in &config.replicas {
+            let p = max_price.entry(r.model.clone()).or_insert(r.cost);
+            p.input_per_1k = p.input_per_1k.max(r.cost.input_per_1k);
+            p.output_per_1k = p.output_per_1k.max(r.cost.output_per_1k);
+        }
         Ok(Snapshot {
+            max_price,
             generation,
             config: Arc::new(config),
             table,

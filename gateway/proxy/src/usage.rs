@@ -150,6 +150,27 @@ fn parse(bytes: &[u8]) -> Option<Usage> {
         .ok()
 }
 
+impl Usage {
+    /// Input plus output tokens.
+    pub fn total(&self) -> u64 {
+        self.prompt_tokens.saturating_add(self.completion_tokens)
+    }
+
+    /// What these tokens cost at `price`, in billionths of its unit
+    /// (integer, so ledgers add it exactly and lock-free). The one pricing
+    /// rule: the cost ledger and tenant budgets both use it.
+    pub fn cost_nano(&self, price: &Cost) -> u64 {
+        cost_nano(self.prompt_tokens, self.completion_tokens, price)
+    }
+}
+
+/// `input` and `output` tokens at `price`, in billionths of its unit.
+pub fn cost_nano(input: u64, output: u64, price: &Cost) -> u64 {
+    let spend =
+        input as f64 / 1000.0 * price.input_per_1k + output as f64 / 1000.0 * price.output_per_1k;
+    (spend * 1e9).round() as u64
+}
+
 /// Where an answer's usage is booked (the cost ledger implements it).
 pub trait UsageSink: Send + Sync {
     /// One answer is done: its usage (`None`: it reported none), priced
@@ -157,21 +178,28 @@ pub trait UsageSink: Send + Sync {
     fn book(&self, usage: Option<Usage>, price: &Cost);
 }
 
-/// Meters one answer: the scan the body tap feeds, booked on drop.
+/// Meters one answer: the scan the body tap feeds, booked on drop into
+/// the cost ledger's sink and the caller's tenant account, either of
+/// which may be absent.
 pub struct Meter {
-    sink: Arc<dyn UsageSink>,
+    sinks: [Option<Arc<dyn UsageSink>>; 2],
     price: Cost,
     scan: UsageScan,
 }
 
 impl Meter {
-    /// A meter booking into `sink` at `price`.
-    pub fn new(sink: Arc<dyn UsageSink>, price: Cost) -> Self {
-        Self {
-            sink,
+    /// A meter booking into `ledger` and `tenant` at `price`; `None` when
+    /// neither is there.
+    pub fn new(
+        ledger: Option<Arc<dyn UsageSink>>,
+        tenant: Option<Arc<dyn UsageSink>>,
+        price: Cost,
+    ) -> Option<Self> {
+        (ledger.is_some() || tenant.is_some()).then(|| Self {
+            sinks: [ledger, tenant],
             price,
             scan: UsageScan::default(),
-        }
+        })
     }
 }
 
@@ -193,7 +221,10 @@ impl Meter {
 
 impl Drop for Meter {
     fn drop(&mut self) {
-        self.sink.book(self.scan.finish(), &self.price);
+        let usage = self.scan.finish();
+        for sink in self.sinks.iter().flatten() {
+            sink.book(usage, &self.price);
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use crate::forward::{self, Outbound, Resumable};
 use crate::observe::{NoObserver, Observer};
 use crate::retry_budget::RetryBudget;
 use crate::snapshot::Snapshot;
+use crate::usage::UsageSink;
 
 /// What a continuation needs of the request, owned: it outlives the
 /// request handler (the body streams on after `handle` returned).
@@ -48,6 +49,9 @@ pub struct Continuation {
     pub deadline: Instant,
     /// Resumes allowed (the group's `max_resumes`).
     pub max_resumes: u32,
+    /// Where every attempt's usage is booked for the caller's tenant, so a
+    /// resumed answer costs the tenant both attempts.
+    pub tenant_usage: Option<Arc<dyn UsageSink>>,
 }
 
 /// A continuation that started streaming.
@@ -120,6 +124,7 @@ pub async fn continue_after(
             resumable: true,
             obs: &mut obs,
             observer: ctx.observer.as_ref(),
+            tenant_usage: ctx.tenant_usage.as_ref(),
         };
         let release = Release(Arc::clone(&ctx.queue));
         let resp = forward::forward(snap, admitted, out, release)

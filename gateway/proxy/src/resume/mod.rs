@@ -91,7 +91,10 @@ type Resuming = tokio::task::JoinHandle<Result<Continued, String>>;
 
 enum State {
     Streaming,
-    Resuming { fut: Resuming, why: String },
+    Resuming {
+        fut: Resuming,
+        why: String,
+    },
     /// Events went out; the error event follows.
     Failing(String),
     Done,
@@ -118,8 +121,11 @@ struct ResumeBody {
 
 fn meter(ctx: &Continuation, index: usize) -> Option<Meter> {
     let replica = &ctx.snap.table.entries()[index].replica;
-    let sink = ctx.observer.meter(replica)?;
-    Some(Meter::new(sink, replica.cost))
+    Meter::new(
+        ctx.observer.meter(replica),
+        ctx.tenant_usage.clone(),
+        replica.cost,
+    )
 }
 
 impl ResumeBody {
