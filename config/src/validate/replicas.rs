@@ -77,6 +77,9 @@ impl Validator<'_> {
             if r.upstream_model.as_ref().is_some_and(String::is_empty) {
                 self.err(format!("{path}.upstream_model"), "must not be empty");
             }
+            let discovery = r
+                .discovery
+                .and_then(|raw| self.discovery(&path, raw, url.as_ref(), cloud_api.is_some()));
             if let Some(url) = url {
                 out.push(Replica {
                     id: r.id,
@@ -95,6 +98,9 @@ impl Validator<'_> {
                     tls,
                     engine,
                     metrics_path,
+                    discovery,
+                    membership: crate::Membership::Config,
+                    template: None,
                 });
             }
         }
