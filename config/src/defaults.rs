@@ -191,3 +191,15 @@ pub const RESPONSE_HEADERS_DENIED: &[&str] = &[
 /// Output tokens a tenant's request without `max_tokens` reserves against
 /// its token limit and budgets (corrected by the reported usage after).
 pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+// --- replicas[i].discovery ---
+
+/// 1 s: a member removed from DNS leaves rotation within a second when the
+/// record's TTL allows, and a failing nameserver is asked again no sooner.
+pub const DNS_MIN_REFRESH_MS: u64 = 1_000;
+/// 30 s: a long TTL still gets looked at twice a minute.
+pub const DNS_MAX_REFRESH_MS: u64 = 30_000;
+/// 5 minutes: a registration that stops heartbeating is gone within this.
+pub const REGISTRATION_MAX_TTL_MS: u64 = 300_000;
+/// 256 members per template: far above a GPU pool, far below a table that
+/// a runaway autoscaler or a poisoned answer could grow.
+pub const DISCOVERY_MAX_MEMBERS: u32 = 256;

@@ -12,6 +12,7 @@
 //! - [`secret`]: [`Secret`], and the one rule for secrets sent in headers.
 //! - [`model`]: the validated, immutable types the rest of Switchyard consumes.
 //! - [`serialize`]: how those types serialize: back in the file's format.
+//! - [`discovery`]: replica templates whose members DNS or registrations supply.
 //!
 //! There is one way in: [`load_str`] (or [`load_file`]). The gateway's startup,
 //! `switchyard check`, the demo and (later) reloads all go through it, so a
@@ -20,6 +21,7 @@
 //! This crate does no network I/O and knows nothing of HTTP or tokio.
 
 pub mod defaults;
+pub mod discovery;
 pub mod error;
 pub mod interp;
 pub mod model;
@@ -31,6 +33,7 @@ pub mod validate;
 use serde_yaml_ng::Value;
 use sha2::{Digest, Sha256};
 
+pub use discovery::{Discovery, DiscoverySource, DnsRecord, Membership, member_addr};
 pub use error::{ConfigError, FieldError};
 pub use model::*;
 pub use secret::Secret;
@@ -90,7 +93,7 @@ fn resolved_hash(config: &Config) -> String {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     };
-    for r in &config.replicas {
+    for r in config.replicas.iter().chain(&config.templates) {
         for root in r.tls.iter().flat_map(|t| &t.ca_roots) {
             let parts = [
                 Some(&root.subject),

@@ -18,7 +18,7 @@ pub use rustls_pki_types::TrustAnchor;
 /// file's own field names and shapes, those of [`crate::raw`], so that
 /// the output loads again into an equivalent config; secrets show as
 /// `<redacted>` and must be put back before it does.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Listeners and limits.
     pub server: ServerConfig,
@@ -26,18 +26,20 @@ pub struct Config {
     pub clouds: BTreeMap<String, Cloud>,
     /// Model groups, in file order.
     pub models: Vec<ModelGroup>,
-    /// Replicas, in file order.
+    /// Replicas, in file order, then (in a serving generation) the members
+    /// discovery added. Serializes without the discovered ones and with
+    /// the templates, as the file has them (see [`crate::serialize`]).
     pub replicas: Vec<Replica>,
+    /// Replica templates (`replicas[i]` with `discovery`), in file order:
+    /// not replicas themselves, the settings of their members.
+    pub templates: Vec<Replica>,
     /// Clients and their API keys, in file order (none: no client auth).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tenants: Vec<Tenant>,
     /// SHA-256 of each key -> (tenant, key) indexes. Derived: not serialized.
-    #[serde(skip_serializing)]
     pub key_index: std::collections::HashMap<[u8; 32], (usize, usize)>,
     /// SHA-256 of the interpolated document, hex. Two loads of the same
     /// content give the same hash, which is how a reload of an unchanged file
     /// is recognised as a no-op. Not part of the file: not serialized.
-    #[serde(skip_serializing)]
     pub hash: String,
 }
 
@@ -762,6 +764,12 @@ pub struct Replica {
     pub engine: Option<Engine>,
     /// Path of the engine's Prometheus metrics.
     pub metrics_path: String,
+    /// On a template only: where its members come from.
+    pub discovery: Option<crate::Discovery>,
+    /// Configured, or discovered (and how).
+    pub membership: crate::Membership,
+    /// On a discovered member: the id of its template.
+    pub template: Option<String>,
     /// How a stream that broke mid-answer is continued on this replica.
     pub resume: Resume,
 }

@@ -375,6 +375,35 @@ pub struct RawReplica {
     /// How a broken stream is continued on this replica: `prefill`,
     /// `regenerate` or `none` (default).
     pub resume: Option<String>,
+    /// Makes this entry a template whose members DNS or registrations supply.
+    pub discovery: Option<RawDiscovery>,
+}
+
+/// `replicas[i].discovery:` either `dns: NAME` (with `type`, `port`,
+/// `nameserver`, `min_refresh_ms`, `max_refresh_ms`) or `registration: true`
+/// (with `max_ttl_ms`); `max_members` for both.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiscovery {
+    /// Name to resolve.
+    pub dns: Option<String>,
+    /// `a` (default), `aaaa` or `srv`.
+    #[serde(rename = "type")]
+    pub record: Option<String>,
+    /// Port of A/AAAA members (default: the URL's).
+    pub port: Option<i64>,
+    /// `ip` or `ip:port` of the nameserver to ask (default: the system's).
+    pub nameserver: Option<String>,
+    /// Shortest time between two resolutions.
+    pub min_refresh_ms: Option<i64>,
+    /// Longest time between two resolutions.
+    pub max_refresh_ms: Option<i64>,
+    /// Members register through `POST /admin/registrations`.
+    pub registration: Option<bool>,
+    /// Longest lease a registration may ask for.
+    pub max_ttl_ms: Option<i64>,
+    /// Most members this template may have.
+    pub max_members: Option<i64>,
 }
 
 /// `replicas[i].tls:`

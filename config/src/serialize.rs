@@ -21,7 +21,12 @@ use std::path::Path;
 
 use serde::{Serialize, Serializer};
 
-use crate::model::{AzureOpenAi, CloudApi, Cost, Replica, Tls, UpstreamAuth};
+use std::collections::BTreeMap;
+
+use crate::model::{
+    AzureOpenAi, Cloud, CloudApi, Config, Cost, ModelGroup, Replica, ServerConfig, Tenant, Tls,
+    UpstreamAuth,
+};
 use crate::{Secret, validate};
 
 /// `replicas[i]` as the file has it.
@@ -54,6 +59,7 @@ struct RawReplica<'a> {
     metrics_path: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     resume: Option<&'static str>,
+    discovery: Option<&'a crate::Discovery>,
 }
 
 /// `replicas[i].aws`, for `bedrock` and `sagemaker`.
@@ -138,6 +144,37 @@ impl Serialize for Replica {
                 session_token: c.session_token.as_ref(),
                 endpoint_name,
             }),
+            discovery: self.discovery.as_ref(),
+        }
+        .serialize(s)
+    }
+}
+
+/// The whole config as the file has it: the configured replicas, then the
+/// templates, without the members discovery added to a serving generation
+/// (their template stands for them); derived fields left out.
+impl Serialize for Config {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Raw<'a> {
+            server: &'a ServerConfig,
+            clouds: &'a BTreeMap<String, Cloud>,
+            models: &'a [ModelGroup],
+            replicas: Vec<&'a Replica>,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            tenants: &'a [Tenant],
+        }
+        Raw {
+            server: &self.server,
+            clouds: &self.clouds,
+            models: &self.models,
+            replicas: self
+                .replicas
+                .iter()
+                .filter(|r| r.membership == crate::Membership::Config)
+                .chain(&self.templates)
+                .collect(),
+            tenants: &self.tenants,
         }
         .serialize(s)
     }

@@ -20,6 +20,7 @@ mod auth;
 mod aws;
 mod cloud;
 mod cors;
+mod discovery;
 mod models;
 mod replicas;
 mod rollout;
@@ -52,6 +53,8 @@ pub fn validate(raw: RawConfig, hash: String, env: Env<'_>) -> Result<Config, Ve
     let (tenants, key_index) = v.tenants(raw.tenants, &models);
     v.client_auth(&server, &tenants);
     v.cross_checks(&models, &replicas);
+    // A template serves its version (through its members) in the check above.
+    let (templates, replicas) = replicas.into_iter().partition(|r| r.discovery.is_some());
     v.residency(&models, &clouds);
     if v.errors.is_empty() {
         Ok(Config {
@@ -59,6 +62,7 @@ pub fn validate(raw: RawConfig, hash: String, env: Env<'_>) -> Result<Config, Ve
             clouds,
             models,
             replicas,
+            templates,
             tenants,
             key_index,
             hash,

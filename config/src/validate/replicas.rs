@@ -78,6 +78,9 @@ impl Validator<'_> {
             if r.upstream_model.as_ref().is_some_and(String::is_empty) {
                 self.err(format!("{path}.upstream_model"), "must not be empty");
             }
+            let discovery = r
+                .discovery
+                .and_then(|raw| self.discovery(&path, raw, url.as_ref(), cloud_api.is_some()));
             if let Some(url) = url {
                 out.push(Replica {
                     id: r.id,
@@ -97,6 +100,9 @@ impl Validator<'_> {
                     engine,
                     metrics_path,
                     resume,
+                    discovery,
+                    membership: crate::Membership::Config,
+                    template: None,
                 });
             }
         }

@@ -238,6 +238,14 @@ pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Re
         Arc::clone(control),
         stop_background.clone(),
     ));
+    app.tasks.spawn(switchyard_control::discovery::run(
+        Arc::clone(control),
+        stop_background.clone(),
+    ));
+    app.tasks.spawn(switchyard_control::discovery::sweep(
+        Arc::clone(control),
+        stop_background.clone(),
+    ));
     app.tasks.spawn(switchyard_control::health_events::run(
         Arc::clone(control),
         stop_background.clone(),

@@ -19,12 +19,18 @@
 //! - [`probe`]: active health checks; [`health_events`]: ejections and
 //!   recoveries into the feed.
 //! - [`events`]: the bounded event feed operators read.
+//! - [`members`], [`lease`]: discovered members (DNS answers, registration
+//!   leases), pure; `reload/discovered.rs` publishes their changes and
+//!   [`discovery`] runs the resolver and the lease sweeper.
 
 pub mod credentials;
+pub mod discovery;
 pub mod driver;
 pub mod engine;
 pub mod events;
 pub mod health_events;
+pub mod lease;
+pub mod members;
 pub mod probe;
 pub mod reload;
 pub mod rollout;

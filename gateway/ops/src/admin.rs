@@ -22,6 +22,7 @@ pub fn router(gw: Arc<Ops>) -> Router {
     let admin = Router::new()
         .merge(crate::admin_replicas::routes())
         .merge(crate::admin_replica_actions::routes())
+        .merge(crate::admin_registrations::routes())
         .merge(crate::control_api::routes())
         .route("/admin/costs", get(crate::admin_costs::admin))
         .route("/metrics", get(metrics))

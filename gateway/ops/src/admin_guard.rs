@@ -93,8 +93,11 @@ pub async fn guard(State(gw): State<Arc<Ops>>, req: Request, next: Next) -> Resp
         }
         return error_response(status, field, &reason);
     }
+    // A heartbeat renews a lease every few seconds per member: recording
+    // each would push every other change out of the bounded feed.
+    let audited = changes && !req.uri().path().ends_with("/heartbeat");
     let resp = next.run(req).await;
-    if changes {
+    if audited {
         let generation = gw.proxy.snapshot().generation;
         gw.control.events.push(
             if resp.status().is_success() {

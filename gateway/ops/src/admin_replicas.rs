@@ -55,6 +55,15 @@ struct ReplicaRow<'a> {
     cost: switchyard_config::Cost,
     /// Cordoned by an operator (`POST /admin/replicas/{id}/cordon`).
     cordoned: bool,
+    /// How it joined the table: `config`, `dns` or `registered`.
+    membership: switchyard_config::Membership,
+    /// The template a discovered member was made from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: Option<&'a str>,
+    /// Whether it takes new requests, apart from health: `ready`,
+    /// `awaiting_probe` (new, no good probe yet), `warming` (slow start),
+    /// `cordoned`.
+    readiness: &'static str,
     /// What the replica's inference engine last reported (replicas with an
     /// `engine` only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,6 +127,9 @@ async fn replicas(State(gw): State<Arc<Ops>>) -> Response {
                 weight: r.weight,
                 cost: r.cost,
                 cordoned: e.stats.is_cordoned(),
+                membership: r.membership,
+                template: r.template.as_deref(),
+                readiness: readiness(e, now),
                 engine: r.engine.map(|kind| {
                     let stale_ms = snap
                         .table
@@ -142,6 +154,19 @@ async fn replicas(State(gw): State<Arc<Ops>>) -> Response {
         replicas: rows,
     })
     .into_response()
+}
+
+/// See `ReplicaRow::readiness`.
+fn readiness(e: &switchyard_router::Entry, now: u64) -> &'static str {
+    if e.stats.is_cordoned() {
+        "cordoned"
+    } else if e.stats.health.is_unready() {
+        "awaiting_probe"
+    } else if e.capacity(now) < e.replica.max_concurrency {
+        "warming"
+    } else {
+        "ready"
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -28,6 +28,7 @@ pub mod admin;
 pub mod admin_costs;
 pub mod admin_error;
 pub mod admin_guard;
+pub mod admin_registrations;
 pub mod admin_replica_actions;
 pub mod admin_replicas;
 pub mod control_api;

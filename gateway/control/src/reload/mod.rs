@@ -38,9 +38,13 @@ use switchyard_proxy::Proxy;
 use tokio_util::task::TaskTracker;
 
 use crate::events::Events;
+use crate::lease::Leases;
+use crate::members::{Members, SourceStatus};
 use crate::rollout::Rollouts;
 
+mod discovered;
 mod source;
+pub use discovered::{RegisterError, Registered};
 pub use source::Source;
 
 /// The control plane of one gateway.
@@ -130,6 +134,10 @@ pub enum Trigger {
     Rollback,
     /// The automatic rollout controller.
     Rollout,
+    /// A template's DNS name resolved to a different set of addresses.
+    Dns,
+    /// A member registered, deregistered, or its lease expired.
+    Registration,
 }
 
 impl Trigger {
@@ -144,6 +152,8 @@ impl Trigger {
             Trigger::Promote => "promote",
             Trigger::Rollback => "rollback",
             Trigger::Rollout => "rollout",
+            Trigger::Dns => "dns",
+            Trigger::Registration => "registration",
         }
     }
 }
@@ -288,6 +298,12 @@ pub struct Control {
     pub history: VecDeque<HistoryEntry>,
     /// Where the config is read again from.
     pub source: Option<Source>,
+    /// Members discovery found for the base's templates.
+    members: Members,
+    /// Registration leases (their members are in `members` too).
+    pub leases: Leases,
+    /// Per template: what its source last said.
+    pub discovery: BTreeMap<String, SourceStatus>,
 }
 
 impl Control {
@@ -300,6 +316,9 @@ impl Control {
             last_error: None,
             history: VecDeque::new(),
             source: None,
+            members: Members::default(),
+            leases: Leases::default(),
+            discovery: BTreeMap::new(),
         };
         c.refresh_stable();
         c
@@ -325,9 +344,9 @@ impl Control {
         stable.retain(|g, _| self.base.model(g).is_some());
     }
 
-    /// The base with overrides laid over it.
+    /// The base with overrides laid over it and discovered members added.
     fn effective(&self) -> Config {
-        overlay(&self.base, &self.overrides)
+        self.members.compose(overlay(&self.base, &self.overrides))
     }
 
     /// Stable versions per group, for `GET /admin/rollouts`.
@@ -451,8 +470,24 @@ impl Controller {
             ));
         }
         let summary = summarize(&control.base, &config);
-        let effective = overlay(&config, &control.overrides);
+        // Members follow their template: re-made from its new settings,
+        // dropped with it.
+        let mut members = control.members.clone();
+        members.retain_templates(&config);
+        let effective = members.compose(overlay(&config, &control.overrides));
         let applied = self.publish(&mut control, effective, trigger, summary, warnings)?;
+        control.members = members;
+        control.leases.retain_templates(|t| {
+            config.templates.iter().any(|x| {
+                x.id == t
+                    && x.discovery.as_ref().is_some_and(|d| {
+                        d.source.kind() == switchyard_config::Membership::Registered
+                    })
+            })
+        });
+        control
+            .discovery
+            .retain(|t, _| config.templates.iter().any(|x| &x.id == t));
         control.base = config;
         control.refresh_stable();
         Ok(applied)

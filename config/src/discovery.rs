@@ -1,0 +1,232 @@
+//! Replica templates: a `replicas[i]` entry with a `discovery` block is not
+//! a replica but the settings every *member* it discovers gets. Members
+//! come from DNS (each address a replica) or from the registration API
+//! (a replica or an autoscaler registers with a lease); the control plane
+//! turns each into a [`Replica`] with [`Replica::member`], so a
+//! discovered replica is validated exactly like a configured one was.
+//!
+//! Why templates rather than a separate section: a member differs from
+//! its template only by id and address, and the template is checked by
+//! the same code as any replica (URL, auth, TLS, engine, cost).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+use url::Url;
+
+use crate::model::Replica;
+
+/// `replicas[i].discovery`: where a template's members come from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Discovery {
+    /// DNS or registration.
+    pub source: DiscoverySource,
+    /// Most members one template may have: a runaway autoscaler or a
+    /// poisoned DNS answer cannot grow the table without bound.
+    pub max_members: u32,
+}
+
+/// The two sources of members.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DiscoverySource {
+    /// Resolved on the record's TTL, bounded by `min_refresh..=max_refresh`.
+    Dns {
+        /// Name resolved.
+        name: String,
+        /// Record type.
+        record: DnsRecord,
+        /// Port of A/AAAA members (default: the template URL's port).
+        port: Option<u16>,
+        /// Nameserver asked (default: the system's `/etc/resolv.conf`).
+        nameserver: Option<SocketAddr>,
+        /// Shortest time between two resolutions (also the retry delay
+        /// after a failure).
+        min_refresh: Duration,
+        /// Longest time between two resolutions, whatever the TTL says.
+        max_refresh: Duration,
+    },
+    /// `POST /admin/registrations`: members hold a lease of at most
+    /// `max_ttl`, renewed by heartbeats; an expired lease drains the member.
+    Registration {
+        /// Longest lease a registration may ask for.
+        max_ttl: Duration,
+    },
+}
+
+impl DiscoverySource {
+    /// `dns` or `registration`.
+    pub fn kind(&self) -> Membership {
+        match self {
+            DiscoverySource::Dns { .. } => Membership::Dns,
+            DiscoverySource::Registration { .. } => Membership::Registered,
+        }
+    }
+}
+
+/// `discovery.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsRecord {
+    /// IPv4 addresses.
+    A,
+    /// IPv6 addresses.
+    Aaaa,
+    /// Targets and ports (RFC 2782); each target's addresses are members.
+    Srv,
+}
+
+impl DnsRecord {
+    /// As written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsRecord::A => "a",
+            DnsRecord::Aaaa => "aaaa",
+            DnsRecord::Srv => "srv",
+        }
+    }
+}
+
+/// How a replica came to be in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Membership {
+    /// Listed in `replicas`.
+    #[default]
+    Config,
+    /// An address a template's DNS name resolved to.
+    Dns,
+    /// Registered through the admin API, under a lease.
+    Registered,
+}
+
+impl Membership {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Membership::Config => "config",
+            Membership::Dns => "dns",
+            Membership::Registered => "registered",
+        }
+    }
+}
+
+impl Replica {
+    /// The member of this template at `addr`: the template's settings with
+    /// the URL's host and port replaced (scheme and path kept). Its id is
+    /// `template@addr` unless `id` is given, and can never equal a
+    /// configured id (`@` is not allowed in those). `None` when `self` is
+    /// not a template.
+    pub fn member(&self, addr: SocketAddr, id: Option<String>) -> Option<Replica> {
+        let discovery = self.discovery.as_ref()?;
+        let mut url = self.url.clone();
+        url.set_ip_host(addr.ip()).ok()?;
+        url.set_port(Some(addr.port())).ok()?;
+        Some(Replica {
+            id: id.unwrap_or_else(|| format!("{}@{addr}", self.id)),
+            url,
+            discovery: None,
+            membership: discovery.source.kind(),
+            template: Some(self.id.clone()),
+            ..self.clone()
+        })
+    }
+
+    /// The port a member at a bare address gets: `discovery.port`, else
+    /// the template URL's (or its scheme's default).
+    pub fn member_port(&self) -> u16 {
+        let from_url = self.url.port_or_known_default().unwrap_or(80);
+        match self.discovery.as_ref().map(|d| &d.source) {
+            Some(DiscoverySource::Dns {
+                port: Some(port), ..
+            }) => *port,
+            _ => from_url,
+        }
+    }
+}
+
+/// A registered member's URL must be a plain `http(s)://ip:port` address
+/// with nothing else: the template supplies the path and every setting.
+pub fn member_addr(url: &str) -> Result<SocketAddr, String> {
+    let parsed = Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "scheme `{}` (expected http or https)",
+            parsed.scheme()
+        ));
+    }
+    if parsed.path() != "/" || parsed.query().is_some() || !parsed.username().is_empty() {
+        return Err("give only scheme, address and port; the template supplies the path".into());
+    }
+    let ip = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip),
+        _ => return Err("the host must be an IP address".into()),
+    };
+    if ip.is_unspecified() {
+        return Err(format!("{ip} is not a destination"));
+    }
+    if crate::validate::metadata_address(&parsed).is_some() {
+        return Err("a link-local / cloud metadata address is refused (SSRF guard)".into());
+    }
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// `replicas[i].discovery` as the file has it.
+impl Serialize for Discovery {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Raw<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            dns: Option<&'a str>,
+            #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+            record: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            port: Option<u16>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            nameserver: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            min_refresh_ms: Option<u128>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            max_refresh_ms: Option<u128>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            registration: Option<bool>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            max_ttl_ms: Option<u128>,
+            max_members: u32,
+        }
+        let mut raw = Raw {
+            dns: None,
+            record: None,
+            port: None,
+            nameserver: None,
+            min_refresh_ms: None,
+            max_refresh_ms: None,
+            registration: None,
+            max_ttl_ms: None,
+            max_members: self.max_members,
+        };
+        match &self.source {
+            DiscoverySource::Dns {
+                name,
+                record,
+                port,
+                nameserver,
+                min_refresh,
+                max_refresh,
+            } => {
+                raw.dns = Some(name);
+                raw.record = Some(record.as_str());
+                raw.port = *port;
+                raw.nameserver = nameserver.map(|n| n.to_string());
+                raw.min_refresh_ms = Some(min_refresh.as_millis());
+                raw.max_refresh_ms = Some(max_refresh.as_millis());
+            }
+            DiscoverySource::Registration { max_ttl } => {
+                raw.registration = Some(true);
+                raw.max_ttl_ms = Some(max_ttl.as_millis());
+            }
+        }
+        raw.serialize(s)
+    }
+}
