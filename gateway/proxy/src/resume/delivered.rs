@@ -115,7 +115,8 @@ impl Delivered {
             }
             if let Some(content) = delta.content.as_deref().filter(|c| !c.is_empty()) {
                 if self.text.len() + content.len() > MAX_REMEMBERED {
-                    return self.block("the answer is longer than the text remembered for a resume");
+                    return self
+                        .block("the answer is longer than the text remembered for a resume");
                 }
                 self.text.push_str(content);
                 self.tokens += 1;

@@ -91,7 +91,10 @@ type Resuming = tokio::task::JoinHandle<Result<Continued, String>>;
 
 enum State {
     Streaming,
-    Resuming { fut: Resuming, why: String },
+    Resuming {
+        fut: Resuming,
+        why: String,
+    },
     /// Events went out; the error event follows.
     Failing(String),
     Done,

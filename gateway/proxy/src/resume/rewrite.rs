@@ -217,18 +217,28 @@ mod tests {
         let v: Value = serde_json::from_slice(json.trim_ascii_end()).unwrap();
         assert_eq!(v["id"], "first");
         assert_eq!(v["model"], "chat");
-        Some(v["choices"][0]["delta"]["content"].as_str().unwrap_or("").to_owned())
+        Some(
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        )
     }
 
     #[test]
     fn regenerate_skips_exactly_the_delivered_text() {
         let mut rw = Rewrite::new(identity(), Strategy::Regenerate, "tok0 tok1 to", 3);
-        let role = br#"{"id":"x","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#;
+        let role =
+            br#"{"id":"x","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#;
         assert!(rw.apply(role).unwrap().event.is_none(), "no second role");
         assert!(rw.apply(&chunk("tok0 ", None)).unwrap().event.is_none());
         assert!(rw.apply(&chunk("tok1 ", None)).unwrap().event.is_none());
         let r = rw.apply(&chunk("tok2 ", None)).unwrap();
-        assert_eq!(text(&r).as_deref(), Some("k2 "), "the straddling chunk is cut");
+        assert_eq!(
+            text(&r).as_deref(),
+            Some("k2 "),
+            "the straddling chunk is cut"
+        );
         let r = rw.apply(&chunk("", Some("stop"))).unwrap();
         assert!(r.event.is_some(), "the finish is sent");
         assert!(rw.apply(b"[DONE]").unwrap().event.is_some());
@@ -238,7 +248,11 @@ mod tests {
     fn a_different_or_shorter_answer_is_refused() {
         let mut rw = Rewrite::new(identity(), Strategy::Regenerate, "tok0 tok1 ", 2);
         assert!(rw.apply(&chunk("tok0 ", None)).is_ok());
-        assert!(rw.apply(&chunk("TOK1 ", None)).unwrap_err().contains("differs"));
+        assert!(
+            rw.apply(&chunk("TOK1 ", None))
+                .unwrap_err()
+                .contains("differs")
+        );
         let mut rw = Rewrite::new(identity(), Strategy::Regenerate, "tok0 tok1 ", 2);
         assert!(rw.apply(&chunk("tok0 ", Some("stop"))).is_err());
         let mut rw = Rewrite::new(identity(), Strategy::Regenerate, "tok0 ", 1);
@@ -260,9 +274,14 @@ mod tests {
             }),
             "what the replica reported, for its cost"
         );
-        let sent: Value =
-            serde_json::from_slice(r.event.unwrap().strip_prefix(b"data: ").unwrap().trim_ascii_end())
-                .unwrap();
+        let sent: Value = serde_json::from_slice(
+            r.event
+                .unwrap()
+                .strip_prefix(b"data: ")
+                .unwrap()
+                .trim_ascii_end(),
+        )
+        .unwrap();
         assert_eq!(sent["usage"]["prompt_tokens"], 28);
         assert_eq!(sent["usage"]["completion_tokens"], 16);
         assert_eq!(sent["usage"]["total_tokens"], 44);
