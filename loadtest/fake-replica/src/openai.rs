@@ -279,21 +279,6 @@ fn misbehave(
     if stall { stream.stall_at_end() } else { stream }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::canned;
-
-    #[test]
-    fn a_prefix_of_the_answer_is_continued_where_it_stops() {
-        assert_eq!(canned(3, None, ""), ["tok0 ", "tok1 ", "tok2 "]);
-        assert_eq!(canned(3, None, "tok0 "), ["tok1 ", "tok2 "]);
-        assert_eq!(canned(3, None, "tok0 to"), ["k1 ", "tok2 "]);
-        assert_eq!(canned(3, None, "tok0 tok1 tok2 "), Vec::<String>::new());
-        assert_eq!(canned(2, None, "something else"), ["tok0 ", "tok1 "]);
-        assert_ne!(canned(2, Some(1), ""), canned(2, Some(2), ""));
-    }
-}
-
 fn embeddings(
     shared: &Shared,
     model: &str,
@@ -332,4 +317,19 @@ fn embeddings(
         data.join(",")
     );
     json(shared, StatusCode::OK, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canned;
+
+    #[test]
+    fn a_prefix_of_the_answer_is_continued_where_it_stops() {
+        assert_eq!(canned(3, None, ""), ["tok0 ", "tok1 ", "tok2 "]);
+        assert_eq!(canned(3, None, "tok0 "), ["tok1 ", "tok2 "]);
+        assert_eq!(canned(3, None, "tok0 to"), ["k1 ", "tok2 "]);
+        assert_eq!(canned(3, None, "tok0 tok1 tok2 "), Vec::<String>::new());
+        assert_eq!(canned(2, None, "something else"), ["tok0 ", "tok1 "]);
+        assert_ne!(canned(2, Some(1), ""), canned(2, Some(2), ""));
+    }
 }
