@@ -21,6 +21,7 @@ mod operator;
 mod policies;
 mod queue;
 mod reload;
+mod resume;
 mod retries;
 mod routing;
 mod tenants;

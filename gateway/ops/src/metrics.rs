@@ -58,7 +58,7 @@ pub(crate) fn class(status: u16) -> usize {
 }
 
 /// Values of `switchyard_upstream_attempts_total{result}`; see [`Attempt`].
-pub(crate) const RESULTS: [&str; 7] = [
+pub(crate) const RESULTS: [&str; 8] = [
     "ok",
     "retried",
     "failed_over",
@@ -66,6 +66,7 @@ pub(crate) const RESULTS: [&str; 7] = [
     "error",
     "broken",
     "client_gone",
+    "resumed",
 ];
 
 /// What became of one upstream attempt.
@@ -90,6 +91,9 @@ pub(crate) enum Attempt {
     Broken = 5,
     /// Its answer was being passed on when the client went away.
     ClientGone = 6,
+    /// Its answer was passed on, the replica broke it off, and another
+    /// replica finished it (mid-stream resume).
+    Resumed = 7,
 }
 
 /// Values of `switchyard_retries_total{reason}`.
@@ -244,7 +248,7 @@ impl Default for Metrics {
         );
         r.register(
             "upstream_attempts",
-            "Upstream attempts by result: ok, retried (same version), failed_over (other version or fallback group), timeout, error",
+            "Upstream attempts by result: ok, retried (same version), failed_over (other version or fallback group), timeout, error, broken, client_gone, resumed (broken mid-stream, finished by another replica)",
             fam.attempts.clone(),
         );
         r.register(

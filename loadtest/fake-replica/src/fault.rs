@@ -70,6 +70,13 @@ pub enum Fault {
     OmitDone,
     /// 400 with OpenAI's `context_length_exceeded` error (KServe: a 400 error).
     ContextLengthExceeded,
+    /// A chat request asking to continue its final assistant message
+    /// (`continue_final_message: true`) answers 400, as a server without
+    /// prefill does; other requests are answered normally.
+    RejectPrefill,
+    /// Sampling is not deterministic: every answer's tokens differ from
+    /// the last one's (`tok0-<random> ...`).
+    Nondeterministic,
 }
 
 /// A [`Fault`] with how many requests and how often it applies.

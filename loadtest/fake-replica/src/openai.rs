@@ -23,6 +23,17 @@ struct Req<'a> {
     max_completion_tokens: Option<u32>,
     #[serde(borrow)]
     input: Option<&'a RawValue>,
+    /// vLLM's prefill: continue the final (assistant) message.
+    continue_final_message: Option<bool>,
+    #[serde(borrow)]
+    messages: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    role: String,
+    #[serde(default)]
+    content: Option<String>,
 }
 
 /// `{"error": {...}}` as OpenAI sends it.
@@ -114,16 +125,23 @@ pub(crate) async fn answer(
     if kind == Kind::Embedding {
         return embeddings(shared, &model, req.input, prompt_tokens);
     }
+    let prefill = match prefilled(req.continue_final_message, req.messages) {
+        Some(_) if matches!(fault, Some(Fault::RejectPrefill)) => {
+            let msg = "continue_final_message is not supported by this server";
+            return error(shared, kind, StatusCode::BAD_REQUEST, msg);
+        }
+        Some(text) => text,
+        None => String::new(),
+    };
+    let salt = matches!(fault, Some(Fault::Nondeterministic)).then(|| fastrand::u32(..));
+    let mut pieces = canned(shared.cfg.tokens, salt, &prefill);
     let cap = req
         .max_completion_tokens
         .or(req.max_tokens)
-        .unwrap_or(u32::MAX);
-    let n = shared.cfg.tokens.min(cap);
-    let finish = if n < shared.cfg.tokens {
-        "length"
-    } else {
-        "stop"
-    };
+        .unwrap_or(u32::MAX) as usize;
+    let finish = if cap < pieces.len() { "length" } else { "stop" };
+    pieces.truncate(cap);
+    let n = pieces.len() as u32;
     let usage = format!(
         r#"{{"prompt_tokens":{prompt_tokens},"completion_tokens":{n},"total_tokens":{}}}"#,
         prompt_tokens + n as usize
@@ -131,7 +149,7 @@ pub(crate) async fn answer(
     let fp = quote(&shared.cfg.name);
     let id = format!("fake-{:x}", fastrand::u64(..));
     if !streaming {
-        let text: String = (0..n).map(|i| format!("tok{i} ")).collect();
+        let text: String = pieces.concat();
         let text = quote(text.trim_end());
         let body = if kind == Kind::Chat {
             format!(
@@ -161,8 +179,8 @@ pub(crate) async fn answer(
             r#""choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]"#.into(),
         ));
     }
-    for i in 0..n {
-        let piece = delta(&quote(&format!("tok{i} ")));
+    for piece in &pieces {
+        let piece = delta(&quote(piece));
         events.push_back(event(format!(
             r#""choices":[{{"index":0,{piece},"finish_reason":null}}]"#
         )));
@@ -183,6 +201,50 @@ pub(crate) async fn answer(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     with_name(shared, resp)
+}
+
+/// The content of a final assistant message the request asks to continue
+/// (`continue_final_message: true`), if it does.
+fn prefilled(continue_final: Option<bool>, messages: Option<&RawValue>) -> Option<String> {
+    if continue_final != Some(true) {
+        return None;
+    }
+    let messages: Vec<Message> = serde_json::from_str(messages?.get()).ok()?;
+    let last = messages.into_iter().last()?;
+    (last.role == "assistant").then(|| last.content.unwrap_or_default())
+}
+
+/// The canned answer's token texts (`tok0 `, `tok1 `, ...; with a `salt`,
+/// `tok0-<salt> `...) after `prefix`: a prefix of the canned answer is
+/// continued where it stops (mid-token too), like a model continuing its
+/// own text; any other prefix gets the whole answer.
+fn canned(tokens: u32, salt: Option<u32>, prefix: &str) -> Vec<String> {
+    let mut pieces: Vec<String> = (0..tokens)
+        .map(|i| match salt {
+            Some(s) => format!("tok{i}-{s:x} "),
+            None => format!("tok{i} "),
+        })
+        .collect();
+    let mut left = prefix;
+    let mut skip = 0;
+    for piece in &pieces {
+        if left.is_empty() {
+            break;
+        }
+        if let Some(rest) = left.strip_prefix(piece.as_str()) {
+            left = rest;
+            skip += 1;
+        } else if piece.starts_with(left) {
+            break;
+        } else {
+            return pieces;
+        }
+    }
+    pieces.drain(..skip);
+    if let Some(first) = pieces.first_mut() {
+        first.drain(..left.len().min(first.len()));
+    }
+    pieces
 }
 
 /// Applies a stream fault to the rendered events: `lead` events come before
@@ -255,4 +317,19 @@ fn embeddings(
         data.join(",")
     );
     json(shared, StatusCode::OK, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canned;
+
+    #[test]
+    fn a_prefix_of_the_answer_is_continued_where_it_stops() {
+        assert_eq!(canned(3, None, ""), ["tok0 ", "tok1 ", "tok2 "]);
+        assert_eq!(canned(3, None, "tok0 "), ["tok1 ", "tok2 "]);
+        assert_eq!(canned(3, None, "tok0 to"), ["k1 ", "tok2 "]);
+        assert_eq!(canned(3, None, "tok0 tok1 tok2 "), Vec::<String>::new());
+        assert_eq!(canned(2, None, "something else"), ["tok0 ", "tok1 "]);
+        assert_ne!(canned(2, Some(1), ""), canned(2, Some(2), ""));
+    }
 }

@@ -315,10 +315,12 @@ impl RequestObserver for Obs {
                 StreamOutcome::Complete => Attempt::Ok,
                 StreamOutcome::ErrorEvent | StreamOutcome::Cut => Attempt::Broken,
                 StreamOutcome::ClientGone => Attempt::ClientGone,
+                StreamOutcome::Resumed => Attempt::Resumed,
             };
             self.count_attempt(replica, kind);
         }
-        if outcome != StreamOutcome::Complete && self.error.is_none() {
+        let whole = matches!(outcome, StreamOutcome::Complete | StreamOutcome::Resumed);
+        if !whole && self.error.is_none() {
             self.error = Some(match outcome {
                 StreamOutcome::ErrorEvent => "stream_error_event",
                 StreamOutcome::Cut => "stream_cut",
@@ -389,7 +391,15 @@ impl RequestObserver for Obs {
             trace_id = trace_id.as_ref().map(tracing::field::display),
         );
         if let Some(t) = self.trace.take() {
-            t.finish(self.status, self.attempts, replica, self.error, completed);
+            let outcome = self.outcome.map_or("", StreamOutcome::label);
+            t.finish(
+                self.status,
+                self.attempts,
+                replica,
+                self.error,
+                completed,
+                outcome,
+            );
         }
     }
 }

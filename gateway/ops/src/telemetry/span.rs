@@ -168,6 +168,7 @@ impl Trace {
         replica: Option<&Replica>,
         error: Option<&'static str>,
         completed: bool,
+        outcome: &'static str,
     ) {
         if let Some(a) = self.attempt {
             a.span().end();
@@ -187,6 +188,10 @@ impl Trace {
         }
         if let Some(e) = error {
             span.set_attribute(KeyValue::new("error.type", e));
+        }
+        if !outcome.is_empty() {
+            // How the body ended: complete, resumed, error_event, ...
+            span.set_attribute(KeyValue::new("switchyard.outcome", outcome));
         }
         // A stream the replica broke after it was passed on is a failed
         // request, whatever its status said.

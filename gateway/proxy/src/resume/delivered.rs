@@ -131,10 +131,13 @@ impl Delivered {
     }
 }
 
+/// One event's bytes, and its `data` payload when it has one.
+pub type Event<'a> = (&'a [u8], Option<Cow<'a, [u8]>>);
+
 /// The events of `frame` (whole events): each one's bytes, and its `data`
 /// payload (lines joined by `\n`) when it has one. Lines end in CRLF, LF
 /// or CR, as the SSE grammar allows.
-pub fn events(frame: &[u8]) -> Vec<(&[u8], Option<Cow<'_, [u8]>>)> {
+pub fn events(frame: &[u8]) -> Vec<Event<'_>> {
     let mut out = Vec::new();
     let (mut start, mut at) = (0, 0);
     let mut data: Option<Cow<'_, [u8]>> = None;

@@ -39,6 +39,7 @@ use bytes::{Bytes, BytesMut};
 use http::Response;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Empty};
+use sync_wrapper::SyncWrapper;
 use tokio::time::Instant;
 
 pub use attempt::Continuation;
@@ -85,9 +86,10 @@ pub fn attach(
     })
 }
 
-/// The continuation being set up, as a task the body owns (aborted when
-/// the client leaves); a task because a response body must be `Sync`.
-type Resuming = tokio::task::JoinHandle<Result<Continued, String>>;
+/// The continuation being set up, polled by the body itself (so it goes
+/// when the client leaves). A response body must be `Sync`; the future is
+/// only ever touched through `&mut`, which `SyncWrapper` makes `Sync`.
+type Resuming = SyncWrapper<Pin<Box<dyn Future<Output = Result<Continued, String>> + Send>>>;
 
 enum State {
     Streaming,
@@ -206,7 +208,7 @@ impl ResumeBody {
             self.delivered.tokens,
         );
         self.state = State::Resuming {
-            fut: tokio::spawn(fut),
+            fut: SyncWrapper::new(Box::pin(fut)),
             why,
         };
         Ok(())
@@ -239,14 +241,6 @@ impl ResumeBody {
     }
 }
 
-impl Drop for ResumeBody {
-    fn drop(&mut self) {
-        if let State::Resuming { fut, .. } = &self.state {
-            fut.abort();
-        }
-    }
-}
-
 fn empty() -> ProxyBody {
     Empty::new().map_err(|never| match never {}).boxed()
 }
@@ -268,10 +262,9 @@ impl Body for ResumeBody {
                     return this.fail(why);
                 }
                 State::Resuming { fut, why } => {
-                    let result = match Pin::new(fut).poll(cx) {
+                    let result = match fut.get_mut().as_mut().poll(cx) {
                         Poll::Pending => return Poll::Pending,
-                        Poll::Ready(Ok(result)) => result,
-                        Poll::Ready(Err(e)) => Err(format!("the continuation task failed: {e}")),
+                        Poll::Ready(result) => result,
                     };
                     return match result {
                         Ok(c) => Poll::Ready(Some(Ok(Frame::data(this.resumed(c))))),
