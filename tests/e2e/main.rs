@@ -5,6 +5,7 @@
 
 mod admin_security;
 mod adversarial;
+mod budgets;
 mod clouds;
 mod cors;
 mod dashboard;

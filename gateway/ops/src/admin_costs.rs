@@ -1,5 +1,6 @@
 //! `GET /admin/costs`: the cost ledger summed per model group, version,
-//! cloud and replica.
+//! cloud and replica, and the spend of each tenant and key (the data
+//! plane's own accounts, which its budgets are checked against).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -56,6 +57,50 @@ pub async fn admin(State(gw): State<Arc<Ops>>) -> Response {
         "by_version": by_version,
         "by_cloud": by_cloud,
         "by_replica": rows,
+        "by_tenant": by_tenant(&gw),
     }))
     .into_response()
+}
+
+/// Each tenant's figures and budgets, with its keys' under `by_key`;
+/// tenants the serving config no longer has are kept (their history).
+fn by_tenant(gw: &Ops) -> serde_json::Map<String, serde_json::Value> {
+    let snap = gw.proxy.snapshot();
+    let mut out = serde_json::Map::new();
+    for row in gw.proxy.tenant_limits().figures() {
+        let tenant = snap.config.tenants.iter().find(|t| t.name == row.tenant);
+        let mut v = serde_json::to_value(&row.figures).unwrap_or_default();
+        match &row.key {
+            None => {
+                if let (Some(t), Some(o)) = (tenant, v.as_object_mut()) {
+                    o.insert("limits".into(), limits(t.requests_per_minute, &t.quota));
+                    o.insert("by_key".into(), serde_json::json!({}));
+                }
+                out.insert(row.tenant.clone(), v);
+            }
+            Some(key) => {
+                let k = tenant.and_then(|t| t.keys.iter().find(|k| k.id == *key));
+                if let (Some(k), Some(o)) = (k, v.as_object_mut()) {
+                    o.insert("limits".into(), limits(k.requests_per_minute, &k.quota));
+                }
+                if let Some(keys) = out
+                    .get_mut(&row.tenant)
+                    .and_then(|t| t.get_mut("by_key"))
+                    .and_then(|k| k.as_object_mut())
+                {
+                    keys.insert(key.clone(), v);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn limits(rpm: Option<u32>, q: &switchyard_config::Quota) -> serde_json::Value {
+    serde_json::json!({
+        "requests_per_minute": rpm,
+        "tokens_per_minute": q.tokens_per_minute,
+        "daily_budget_usd": q.daily_budget_usd,
+        "monthly_budget_usd": q.monthly_budget_usd,
+    })
 }

@@ -27,6 +27,7 @@
 mod handles;
 mod observe;
 mod scrape;
+mod tenants;
 
 use std::sync::{Arc, Mutex};
 

@@ -107,7 +107,8 @@ impl Proxy {
         self.ready.store(ready, Ordering::Release);
     }
 
-    pub(crate) fn tenant_limits(&self) -> &TenantLimits {
+    /// Per-tenant and per-key limits, budgets and spend.
+    pub fn tenant_limits(&self) -> &TenantLimits {
         &self.tenant_limits
     }
 

@@ -58,6 +58,9 @@ pub struct Obs {
     /// Time spent in a wait queue, nanoseconds (written through `&self`).
     queued_ns: AtomicU64,
     trace: Option<Box<Trace>>,
+    /// The caller's tenant and key, as indexes into the snapshot's
+    /// `tenants` (no allocation; names are read at the access log line).
+    caller: Option<(usize, usize)>,
     status: u16,
     stream: bool,
     ttft: Option<Duration>,
@@ -90,6 +93,7 @@ impl Obs {
             answered: None,
             queued_ns: AtomicU64::new(0),
             trace: Trace::request(arrival),
+            caller: None,
             status: CLIENT_GONE,
             stream: false,
             ttft: None,
@@ -125,6 +129,21 @@ impl RequestObserver for Obs {
     /// The body is in: what follows until the first upstream send is ours.
     fn body_read(&mut self) {
         self.body_read = Some(self.start.elapsed());
+    }
+
+    /// The caller's tenant and key id (never the key).
+    fn caller(&mut self, tenant: &str, key: &str) {
+        let tenants = self
+            .snap
+            .as_ref()
+            .map_or(&[][..], |s| &s.config.tenants[..]);
+        self.caller = tenants
+            .iter()
+            .position(|t| t.name == tenant)
+            .and_then(|t| Some((t, tenants[t].keys.iter().position(|k| k.id == key)?)));
+        if let Some(t) = &self.trace {
+            t.caller(tenant, key);
+        }
     }
 
     /// The client named `model` (`group` or `group@version`).
@@ -372,6 +391,13 @@ impl RequestObserver for Obs {
             .and_then(|h| h.groups.get(self.group))
             .map_or("", |g| g.name.as_str());
         let trace_id = self.trace.as_ref().map(|t| t.trace_id());
+        let (tenant, key) = self
+            .caller
+            .and_then(|(t, k)| {
+                let t = self.snap.as_ref()?.config.tenants.get(t)?;
+                Some((t.name.as_str(), t.keys.get(k)?.id.as_str()))
+            })
+            .unwrap_or(("", ""));
         tracing::info!(
             target: "switchyard::access",
             request_id = self.request_id.to_str().unwrap_or("-"),
@@ -381,6 +407,8 @@ impl RequestObserver for Obs {
             version = replica.map_or("", |r| r.version.as_str()),
             replica = replica.map_or("", |r| r.id.as_str()),
             cloud = replica.map_or("", |r| r.cloud.as_str()),
+            tenant,
+            key_id = key,
             status = self.status,
             attempts = self.attempts,
             duration_ms = elapsed.as_secs_f64() * 1e3,

@@ -54,6 +54,10 @@ pub(super) fn registry(
             })
         })
         .collect();
+    r.register_collector(Box::new(super::tenants::TenantSpend::new(
+        &snap.config,
+        proxy.tenant_limits().figures(),
+    )));
     r.register_collector(Box::new(Live {
         snap,
         depths,

@@ -82,6 +82,13 @@ impl Trace {
         }))
     }
 
+    /// The caller's tenant and key id (never the key itself).
+    pub(crate) fn caller(&self, tenant: &str, key: &str) {
+        let span = self.request.span();
+        span.set_attribute(KeyValue::new("switchyard.tenant", tenant.to_owned()));
+        span.set_attribute(KeyValue::new("switchyard.key_id", key.to_owned()));
+    }
+
     /// The model the client asked for.
     pub(crate) fn target(&self, model: &str) {
         self.request

@@ -86,7 +86,7 @@ pub(super) struct Settle {
 }
 
 /// One account's figures, as `/admin/costs` and `/metrics` read them.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct AccountFigures {
     /// Answers served and booked.
     pub requests: u64,
