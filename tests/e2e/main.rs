@@ -8,6 +8,7 @@ mod adversarial;
 mod clouds;
 mod cors;
 mod dashboard;
+mod discovery;
 mod engine;
 mod errors;
 mod failover;
