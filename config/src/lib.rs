@@ -24,6 +24,7 @@ pub mod defaults;
 pub mod discovery;
 pub mod error;
 pub mod interp;
+mod member;
 pub mod model;
 pub mod raw;
 pub mod secret;
@@ -33,8 +34,9 @@ pub mod validate;
 use serde_yaml_ng::Value;
 use sha2::{Digest, Sha256};
 
-pub use discovery::{Discovery, DiscoverySource, DnsRecord, Membership, member_addr};
+pub use discovery::{Discovery, DiscoverySource, DnsRecord, Membership};
 pub use error::{ConfigError, FieldError};
+pub use member::member_addr;
 pub use model::*;
 pub use secret::Secret;
 

@@ -9,6 +9,7 @@ mod budgets;
 mod clouds;
 mod cors;
 mod dashboard;
+mod discovery;
 mod engine;
 mod errors;
 mod failover;

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod dns;
 pub mod scripted;
 
 use std::collections::HashMap;

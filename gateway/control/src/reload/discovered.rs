@@ -376,3 +376,6 @@ impl Controller {
 fn template_of<'c>(control: &'c Control, id: &str) -> Option<&'c Replica> {
     control.base.templates.iter().find(|t| t.id == id)
 }
+
+#[cfg(test)]
+mod tests;
