@@ -19,12 +19,15 @@
 //! - [`probe`]: active health checks; [`health_events`]: ejections and
 //!   recoveries into the feed.
 //! - [`events`]: the bounded event feed operators read.
+//! - [`keys`]: API keys created at run time (records, state file), published
+//!   into the data plane's runtime key index.
 
 pub mod credentials;
 pub mod driver;
 pub mod engine;
 pub mod events;
 pub mod health_events;
+pub mod keys;
 pub mod probe;
 pub mod reload;
 pub mod rollout;

@@ -7,7 +7,9 @@
 //! case), `x-api-key` or `api-key`. It is never compared as text: its
 //! SHA-256 is looked up in the config's index of key hashes, then the
 //! digests are compared in constant time, so the work per request is one
-//! hash of a short string and a map lookup.
+//! hash of a short string and a map lookup. Only when the config's index
+//! misses are the keys created at run time asked ([`RuntimeKeys`]): one
+//! more map lookup, on that path alone.
 
 use http::HeaderMap;
 use http::header;
@@ -15,14 +17,20 @@ use switchyard_config::{Config, MaxPriority, Tenant, key_digest};
 
 use crate::admission::Priority;
 use crate::error::ProxyError;
+use crate::runtime_keys::{RuntimeKeys, ct_eq};
 
 /// Who is calling: a tenant, or nobody when none are configured (or the
 /// request has no key and `server.allow_unauthenticated` is set).
 pub type Caller<'c> = Option<&'c Tenant>;
 
-/// The tenant whose key `headers` present; 401 for a missing or unknown
-/// key when tenants are configured.
-pub fn authenticate<'c>(config: &'c Config, headers: &HeaderMap) -> Result<Caller<'c>, ProxyError> {
+/// The tenant whose key `headers` present (a config key, else a runtime
+/// key of `runtime`); 401 for a missing or unknown key when tenants are
+/// configured.
+pub fn authenticate<'c>(
+    config: &'c Config,
+    runtime: &RuntimeKeys,
+    headers: &HeaderMap,
+) -> Result<Caller<'c>, ProxyError> {
     if config.tenants.is_empty() {
         return Ok(None);
     }
@@ -43,13 +51,21 @@ pub fn authenticate<'c>(config: &'c Config, headers: &HeaderMap) -> Result<Calle
         .and_then(|(stored, &(t, k))| {
             let tenant = config.tenants.get(t)?;
             (ct_eq(stored, &digest) && tenant.keys.get(k).is_some()).then_some(tenant)
-        });
+        })
+        .or_else(|| runtime.tenant(config, &digest, wall_ms));
     match found {
         Some(tenant) => Ok(Some(tenant)),
         None => Err(ProxyError::Unauthorized {
             message: "invalid API key".into(),
         }),
     }
+}
+
+/// Now, in Unix milliseconds: asked only for a runtime key that expires.
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// 403 when the caller's tenant may not call group `model`.
@@ -94,10 +110,6 @@ fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
         .filter(|k| !k.is_empty())
 }
 
-fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +132,7 @@ mod tests {
 
     #[test]
     fn keys_in_any_of_three_headers_and_the_scheme_in_any_case() {
+        let none = RuntimeKeys::default();
         let c = config("");
         for (name, value) in [
             ("authorization", "Bearer sekrit"),
@@ -127,7 +140,7 @@ mod tests {
             ("x-api-key", "sekrit"),
             ("api-key", "sekrit"),
         ] {
-            let t = authenticate(&c, &with(name, value)).unwrap();
+            let t = authenticate(&c, &none, &with(name, value)).unwrap();
             assert_eq!(t.unwrap().name, "a", "{name}: {value}");
         }
         for h in [
@@ -135,13 +148,17 @@ mod tests {
             with("authorization", "Bearer nope"),
             with("authorization", "Basic sekrit"),
         ] {
-            let e = authenticate(&c, &h).unwrap_err();
+            let e = authenticate(&c, &none, &h).unwrap_err();
             assert_eq!(e.status(), 401);
         }
         let open = config("server: { allow_unauthenticated: true }\n");
-        assert!(authenticate(&open, &HeaderMap::new()).unwrap().is_none());
+        assert!(
+            authenticate(&open, &none, &HeaderMap::new())
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(
-            authenticate(&open, &with("x-api-key", "nope"))
+            authenticate(&open, &none, &with("x-api-key", "nope"))
                 .unwrap_err()
                 .status(),
             401
@@ -150,8 +167,9 @@ mod tests {
 
     #[test]
     fn models_and_priority_are_bounded_by_the_tenant() {
+        let none = RuntimeKeys::default();
         let c = config("");
-        let t = authenticate(&c, &with("x-api-key", "sekrit")).unwrap();
+        let t = authenticate(&c, &none, &with("x-api-key", "sekrit")).unwrap();
         assert!(authorize_model(t, "m").is_ok());
         assert_eq!(authorize_model(t, "n").unwrap_err().status(), 403);
         assert_eq!(ceiling(Priority::High, t), Priority::Normal);
