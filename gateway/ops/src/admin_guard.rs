@@ -93,6 +93,9 @@ pub async fn guard(State(gw): State<Arc<Ops>>, req: Request, next: Next) -> Resp
         }
         return error_response(status, field, &reason);
     }
+    // Handlers that record who changed what read the caller from here.
+    let mut req = req;
+    req.extensions_mut().insert(caller.clone());
     let resp = next.run(req).await;
     if changes {
         let generation = gw.proxy.snapshot().generation;

@@ -19,11 +19,9 @@ fn proxy(tenants: &str) -> Arc<Proxy> {
 }
 
 fn temp_file(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    std::env::temp_dir().join(format!("sy-keys-{tag}-{}-{nanos}.json", std::process::id()))
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("sy-keys-{tag}-{}-{n}.json", std::process::id()))
 }
 
 /// The tenant a key authenticates as right now (at `now_ms`).
