@@ -368,3 +368,46 @@ async fn read_tokens_list_operators_change_and_bad_requests_say_why() {
     within(gw.shutdown()).await.unwrap();
     std::fs::remove_file(&file).unwrap();
 }
+
+#[tokio::test]
+async fn the_demo_has_a_tenant_key_and_still_serves_without_one() {
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let demo = switchyard_demo::Demo::start(any, any, false).await.unwrap();
+    let gw = demo.running();
+    let http = Http::default();
+    let key = demo.api_key().to_owned();
+    assert!(key.starts_with("sk-sy-"), "{key}");
+    let ask = |key: Option<String>| {
+        let http = http.clone();
+        let addr = gw.data_addr;
+        async move {
+            let auth = key.map(|k| format!("Bearer {k}"));
+            let mut h = vec![("content-type", "application/json")];
+            if let Some(a) = &auth {
+                h.push(("authorization", a.as_str()));
+            }
+            let body = serde_json::json!({"model": "chat-small", "messages": [{"role": "user", "content": "hi"}]});
+            http.call("POST", addr, "/v1/chat/completions", &h, body.to_string())
+                .await
+        }
+    };
+    assert_eq!(
+        ask(None).await.status,
+        200,
+        "no key: served (loopback demo)"
+    );
+    assert_eq!(ask(Some(key)).await.status, 200);
+    assert_eq!(ask(Some("sk-sy-wrong".into())).await.status, 401);
+    // The demo keeps runtime keys too.
+    let made = admin(
+        &http,
+        gw,
+        "/admin/keys",
+        serde_json::json!({"tenant": "demo"}),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let made = made.json()["key"].as_str().unwrap().to_owned();
+    assert_eq!(ask(Some(made)).await.status, 200);
+    within(demo.shutdown()).await.unwrap();
+}

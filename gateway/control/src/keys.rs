@@ -255,6 +255,12 @@ impl KeyStore {
     }
 }
 
+/// A key in the format the store generates, kept nowhere: for keys that
+/// go into a config (the demo's tenant).
+pub fn new_secret() -> Result<String, KeyError> {
+    generate::secret()
+}
+
 /// The active record `id` in `records`.
 fn find_active<'r>(
     records: &'r mut [KeyRecord],

@@ -25,7 +25,7 @@ const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn
 
 /// A new key for `tenant` and its record.
 pub(super) fn key(tenant: &str, name: Option<String>, now_ms: u64) -> Result<NewKey, KeyError> {
-    let key = format!("{PREFIX}{}", base62(KEY_CHARS)?);
+    let key = secret()?;
     let record = KeyRecord {
         id: format!("key_{}", base62(ID_CHARS)?),
         tenant: tenant.to_owned(),
@@ -38,6 +38,11 @@ pub(super) fn key(tenant: &str, name: Option<String>, now_ms: u64) -> Result<New
         replaces: None,
     };
     Ok(NewKey { record, key })
+}
+
+/// A new key (`sk-sy-` and 43 random base62 characters), nothing kept.
+pub(super) fn secret() -> Result<String, KeyError> {
+    Ok(format!("{PREFIX}{}", base62(KEY_CHARS)?))
 }
 
 /// `n` uniformly random base62 characters. Bytes of 248 and more are
