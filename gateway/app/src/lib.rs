@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use switchyard_config::Config;
 use switchyard_control::Controller;
+use switchyard_control::keys::{KeyError, KeyStore};
 use switchyard_control::reload::Source;
 use switchyard_control::watch::FileWatch;
 use switchyard_ops::{GatewayObserver, Ops};
@@ -59,6 +60,7 @@ impl App {
             proxy: Arc::clone(&proxy),
             control: Arc::clone(&control),
             observer,
+            keys: Arc::new(KeyStore::new(Arc::clone(&proxy))),
         });
         Ok(Self {
             proxy,
@@ -113,6 +115,17 @@ impl Running {
             &self.app.tasks,
             &self.stop_background,
         )
+    }
+
+    /// Loads the runtime API keys kept in `path` and keeps every change
+    /// to them there (`switchyard run` uses `<config>.keys.json`). Without
+    /// it, `/admin/keys` refuses to create keys (they would not survive a
+    /// restart). Returns how many records the file held.
+    pub fn open_keys(&self, path: &Path) -> Result<usize, KeyError> {
+        self.app
+            .ops
+            .keys
+            .open(path, switchyard_control::events::wall_ms())
     }
 
     /// Reloads on SIGHUP until the gateway stops.

@@ -44,6 +44,10 @@ enum Command {
         /// Without it, an address in use is an error.
         #[arg(long)]
         takeover: bool,
+        /// Where API keys created through `/admin/keys` are kept (hashes
+        /// only). Default: the config's path with `.keys.json` appended.
+        #[arg(long)]
+        keys_file: Option<PathBuf>,
     },
     /// Validate a config file and list every problem; exit code 1 if any.
     Check {
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
             config,
             no_watch,
             takeover,
+            keys_file,
         } => run_async(async move {
             let path = config;
             let config = switchyard_config::load_file(&path)?;
@@ -77,6 +82,18 @@ fn main() -> ExitCode {
             } else {
                 switchyard_gateway::start(config).await?
             };
+            let keys_file = keys_file.unwrap_or_else(|| {
+                let mut name = path.clone().into_os_string();
+                name.push(".keys.json");
+                PathBuf::from(name)
+            });
+            match running.open_keys(&keys_file) {
+                Ok(n) => tracing::info!(file = %keys_file.display(), keys = n, "runtime API keys"),
+                Err(e) => {
+                    running.shutdown().await?;
+                    return Err(e.into());
+                }
+            }
             running.set_source(&path);
             // Reload triggers: the file changing on disk, and SIGHUP.
             let _watch = if no_watch {

@@ -22,6 +22,8 @@
 //! - [`members`], [`lease`]: discovered members (DNS answers, registration
 //!   leases), pure; `reload/discovered.rs` publishes their changes and
 //!   [`discovery`] runs the resolver and the lease sweeper.
+//! - [`keys`]: API keys created at run time (records, state file), published
+//!   into the data plane's runtime key index.
 
 pub mod credentials;
 pub mod discovery;
@@ -29,6 +31,7 @@ pub mod driver;
 pub mod engine;
 pub mod events;
 pub mod health_events;
+pub mod keys;
 pub mod lease;
 pub mod members;
 pub mod probe;

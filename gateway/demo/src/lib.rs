@@ -57,6 +57,10 @@ const FAULT_TARGETS: [&str; 2] = ["private-2", "aws-2"];
 /// synthetic traffic. The browser test starts one on port 0.
 pub struct Demo {
     running: Running,
+    /// The demo tenant's key (random per run unless SWITCHYARD_DEMO_KEY is set).
+    api_key: String,
+    /// Where keys made with `POST /admin/keys` are kept; removed at shutdown.
+    keys_file: std::path::PathBuf,
     replicas: Vec<Arc<FakeReplica>>,
     traffic: Option<traffic::Traffic>,
 }
@@ -93,6 +97,11 @@ impl Demo {
             }
             replicas.push(replica);
         }
+        let api_key = match std::env::var("SWITCHYARD_DEMO_KEY") {
+            Ok(k) if !k.trim().is_empty() => k,
+            _ => switchyard_control::keys::new_secret().context("generating the demo key")?,
+        };
+        env.insert("SWITCHYARD_DEMO_KEY".to_owned(), api_key.clone());
         env.insert("SWITCHYARD_LISTEN".to_owned(), listen.to_string());
         env.insert(
             "SWITCHYARD_ADMIN_LISTEN".to_owned(),
@@ -103,6 +112,14 @@ impl Demo {
         let running = switchyard_gateway::start(config)
             .await
             .context("starting the gateway (use --listen / --admin-listen for other ports)")?;
+        let keys_file = std::env::temp_dir().join(format!(
+            "switchyard-demo-{}-{}.keys.json",
+            std::process::id(),
+            running.admin_addr.port()
+        ));
+        running
+            .open_keys(&keys_file)
+            .context("opening the demo's key state file")?;
         // POST /admin/config and /admin/reload interpolate with the demo's variables.
         running
             .control()
@@ -112,6 +129,8 @@ impl Demo {
         });
         Ok(Self {
             running,
+            api_key,
+            keys_file,
             replicas,
             traffic,
         })
@@ -122,6 +141,11 @@ impl Demo {
         &self.running
     }
 
+    /// The demo tenant's API key.
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
     /// Stops the traffic, then the gateway (letting in-flight requests
     /// finish), then the replicas.
     pub async fn shutdown(self) -> anyhow::Result<()> {
@@ -129,6 +153,7 @@ impl Demo {
             t.stop().await;
         }
         self.running.shutdown().await?;
+        let _ = std::fs::remove_file(&self.keys_file);
         for r in self.replicas {
             match Arc::try_unwrap(r) {
                 Ok(r) => r.shutdown().await,
@@ -146,13 +171,18 @@ pub async fn run(
     traffic: bool,
 ) -> anyhow::Result<()> {
     let demo = Demo::start(listen, admin_listen, traffic).await?;
-    print_banner(demo.running.data_addr, demo.running.admin_addr, traffic);
+    print_banner(
+        demo.running.data_addr,
+        demo.running.admin_addr,
+        traffic,
+        &demo.api_key,
+    );
     switchyard_gateway::signal::shutdown_requested().await;
     eprintln!("\nshutting down: letting in-flight requests finish...");
     demo.shutdown().await
 }
 
-fn print_banner(data: SocketAddr, admin: SocketAddr, traffic: bool) {
+fn print_banner(data: SocketAddr, admin: SocketAddr, traffic: bool, key: &str) {
     let traffic = if traffic {
         "Synthetic traffic is on (a few requests/s; now and then one replica is made to fail\n\
          so you can watch it get ejected and recover). Start with --no-traffic for a quiet fleet."
@@ -174,6 +204,17 @@ Stream a chat completion (90% v1, 10% the v2 canary):
   curl -N http://{data}/v1/chat/completions \
     -H 'content-type: application/json' \
     -d '{{"model":"chat","stream":true,"messages":[{{"role":"user","content":"Hello!"}}]}}'
+
+As tenant `demo` (60 requests/min, 4 at once, priority up to normal; a 429
+with Retry-After and x-ratelimit-* headers beyond), with its key:
+
+  curl http://{data}/v1/chat/completions \
+    -H 'authorization: Bearer {key}' \
+    -H 'content-type: application/json' \
+    -d '{{"model":"chat","messages":[{{"role":"user","content":"Hello!"}}]}}'
+
+More keys (shown once): curl http://{admin}/admin/keys -H 'content-type: application/json' -d '{{"tenant":"demo","name":"mine"}}'
+Requests without a key are served too (server.allow_unauthenticated, loopback only); a wrong key is 401.
 
 Pin the canary:    ... -d '{{"model":"chat@v2","messages":[{{"role":"user","content":"Hi"}}]}}'
 KServe v2 infer:   curl http://{data}/v2/models/resnet/infer -d '{{"inputs":[{{"name":"x","shape":[2],"datatype":"FP32","data":[1,2]}}]}}'

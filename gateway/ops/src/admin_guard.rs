@@ -96,6 +96,9 @@ pub async fn guard(State(gw): State<Arc<Ops>>, req: Request, next: Next) -> Resp
     // A heartbeat renews a lease every few seconds per member: recording
     // each would push every other change out of the bounded feed.
     let audited = changes && !req.uri().path().ends_with("/heartbeat");
+    // Handlers that record who changed what read the caller from here.
+    let mut req = req;
+    req.extensions_mut().insert(caller.clone());
     let resp = next.run(req).await;
     if audited {
         let generation = gw.proxy.snapshot().generation;

@@ -15,7 +15,7 @@
 //!   (`/admin/replicas`, `/admin/events`), [`admin_replica_actions`]
 //!   (cordon, uncordon, drain one replica), [`control_api`]
 //!   (`/admin/config`, reload, weights, promote, rollback, rollouts),
-//!   [`admin_costs`] (`/admin/costs`), [`dashboard`] (the page at `/`).
+//!   [`admin_costs`] (`/admin/costs`), [`admin_keys`] (`/admin/keys`: runtime API keys), [`dashboard`] (the page at `/`).
 //! - [`observer`]: the data plane's observer; it feeds [`metrics`]
 //!   (families, per-request [`metrics::Obs`], scrape), [`costs`] (the
 //!   ledger) and the rollout figures.
@@ -28,6 +28,7 @@ pub mod admin;
 pub mod admin_costs;
 pub mod admin_error;
 pub mod admin_guard;
+pub mod admin_keys;
 pub mod admin_registrations;
 pub mod admin_replica_actions;
 pub mod admin_replicas;

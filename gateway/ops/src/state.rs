@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use switchyard_control::Controller;
+use switchyard_control::keys::KeyStore;
 use switchyard_proxy::Proxy;
 
 use crate::observer::GatewayObserver;
@@ -15,6 +16,8 @@ pub struct Ops {
     pub control: Arc<Controller>,
     /// Metrics, costs and rollout figures.
     pub observer: GatewayObserver,
+    /// API keys created at run time.
+    pub keys: Arc<KeyStore>,
 }
 
 impl Ops {

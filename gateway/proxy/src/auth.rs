@@ -7,7 +7,12 @@
 //! case), `x-api-key` or `api-key`. It is never compared as text: its
 //! SHA-256 is looked up in the config's index of key hashes, then the
 //! digests are compared in constant time, so the work per request is one
-//! hash of a short string and a map lookup.
+//! hash of a short string and a map lookup. Only when the config's index
+//! misses are the keys created at run time asked ([`RuntimeKeys`]): one
+//! more map lookup, on that path alone.
+
+use std::ops::Deref;
+use std::sync::Arc;
 
 use http::HeaderMap;
 use http::header;
@@ -15,23 +20,51 @@ use switchyard_config::{Config, MaxPriority, Tenant, TenantKey, key_digest};
 
 use crate::admission::Priority;
 use crate::error::ProxyError;
+use crate::runtime_keys::{RuntimeKeys, ct_eq};
 
 /// Who is calling: a tenant, or nobody when none are configured (or the
 /// request has no key and `server.allow_unauthenticated` is set).
 pub type Caller<'c> = Option<&'c Tenant>;
 
-/// The tenant whose key `headers` present; 401 for a missing or unknown
-/// key when tenants are configured.
-pub fn authenticate<'c>(config: &'c Config, headers: &HeaderMap) -> Result<Caller<'c>, ProxyError> {
-    Ok(identify(config, headers)?.map(|(tenant, _)| tenant))
+/// The key a caller presented: one of the config's, or one created at
+/// run time (shared with the runtime index, so finding it copies nothing).
+/// Either way it carries the key's id and its own limits (a runtime key
+/// has none beyond its tenant's).
+pub enum KeyRef<'c> {
+    /// `tenants[i].keys[j]` of the serving config.
+    Config(&'c TenantKey),
+    /// A key from `/admin/keys`.
+    Runtime(Arc<TenantKey>),
+}
+
+impl Deref for KeyRef<'_> {
+    type Target = TenantKey;
+    fn deref(&self) -> &TenantKey {
+        match self {
+            KeyRef::Config(k) => k,
+            KeyRef::Runtime(k) => k,
+        }
+    }
+}
+
+/// The tenant whose key `headers` present (a config key, else a runtime
+/// key of `runtime`); 401 for a missing or unknown key when tenants are
+/// configured.
+pub fn authenticate<'c>(
+    config: &'c Config,
+    runtime: &RuntimeKeys,
+    headers: &HeaderMap,
+) -> Result<Caller<'c>, ProxyError> {
+    Ok(identify(config, runtime, headers)?.map(|(tenant, _)| tenant))
 }
 
 /// [`authenticate`], with the key that matched (its limits and its id for
 /// spend and logs).
 pub fn identify<'c>(
     config: &'c Config,
+    runtime: &RuntimeKeys,
     headers: &HeaderMap,
-) -> Result<Option<(&'c Tenant, &'c TenantKey)>, ProxyError> {
+) -> Result<Option<(&'c Tenant, KeyRef<'c>)>, ProxyError> {
     if config.tenants.is_empty() {
         return Ok(None);
     }
@@ -52,7 +85,12 @@ pub fn identify<'c>(
         .and_then(|(stored, &(t, k))| {
             let tenant = config.tenants.get(t)?;
             let key = tenant.keys.get(k)?;
-            ct_eq(stored, &digest).then_some((tenant, key))
+            ct_eq(stored, &digest).then_some((tenant, KeyRef::Config(key)))
+        })
+        .or_else(|| {
+            runtime
+                .tenant(config, &digest, wall_ms)
+                .map(|(tenant, key)| (tenant, KeyRef::Runtime(key)))
         });
     match found {
         Some(found) => Ok(Some(found)),
@@ -60,6 +98,17 @@ pub fn identify<'c>(
             message: "invalid API key".into(),
         }),
     }
+}
+
+/// Now, in Unix milliseconds: asked only for a runtime key that expires.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a rotated key's end is a wall-clock time: persisted, shown to operators, kept across restarts"
+)]
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// 403 when the caller's tenant may not call group `model`.
@@ -104,10 +153,6 @@ fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
         .filter(|k| !k.is_empty())
 }
 
-fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +175,7 @@ mod tests {
 
     #[test]
     fn keys_in_any_of_three_headers_and_the_scheme_in_any_case() {
+        let none = RuntimeKeys::default();
         let c = config("");
         for (name, value) in [
             ("authorization", "Bearer sekrit"),
@@ -137,7 +183,7 @@ mod tests {
             ("x-api-key", "sekrit"),
             ("api-key", "sekrit"),
         ] {
-            let t = authenticate(&c, &with(name, value)).unwrap();
+            let t = authenticate(&c, &none, &with(name, value)).unwrap();
             assert_eq!(t.unwrap().name, "a", "{name}: {value}");
         }
         for h in [
@@ -145,13 +191,17 @@ mod tests {
             with("authorization", "Bearer nope"),
             with("authorization", "Basic sekrit"),
         ] {
-            let e = authenticate(&c, &h).unwrap_err();
+            let e = authenticate(&c, &none, &h).unwrap_err();
             assert_eq!(e.status(), 401);
         }
         let open = config("server: { allow_unauthenticated: true }\n");
-        assert!(authenticate(&open, &HeaderMap::new()).unwrap().is_none());
+        assert!(
+            authenticate(&open, &none, &HeaderMap::new())
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(
-            authenticate(&open, &with("x-api-key", "nope"))
+            authenticate(&open, &none, &with("x-api-key", "nope"))
                 .unwrap_err()
                 .status(),
             401
@@ -160,8 +210,9 @@ mod tests {
 
     #[test]
     fn models_and_priority_are_bounded_by_the_tenant() {
+        let none = RuntimeKeys::default();
         let c = config("");
-        let t = authenticate(&c, &with("x-api-key", "sekrit")).unwrap();
+        let t = authenticate(&c, &none, &with("x-api-key", "sekrit")).unwrap();
         assert!(authorize_model(t, "m").is_ok());
         assert_eq!(authorize_model(t, "n").unwrap_err().status(), 403);
         assert_eq!(ceiling(Priority::High, t), Priority::Normal);

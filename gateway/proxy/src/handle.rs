@@ -111,7 +111,7 @@ where
     let endpoint = Endpoint::classify(req.method(), req.uri().path())?;
     let protocol = match &endpoint {
         Endpoint::ListModels => {
-            auth::authenticate(&snap.config, req.headers())?;
+            auth::authenticate(&snap.config, gw.runtime_keys(), req.headers())?;
             return Ok(local::list_models(snap));
         }
         Endpoint::Preflight { allow } => {
@@ -127,10 +127,10 @@ where
     let (parts, body) = req.into_parts();
     // Who calls (401 without a valid key when tenants are configured);
     // the priority asked, up to the tenant's ceiling.
-    let identity = auth::identify(&snap.config, &parts.headers)?;
-    let caller = identity.map(|(tenant, _)| tenant);
+    let identity = auth::identify(&snap.config, gw.runtime_keys(), &parts.headers)?;
+    let caller = identity.as_ref().map(|(tenant, _)| *tenant);
     let priority = auth::ceiling(Priority::from_headers(&parts.headers)?, caller);
-    let mut admission = match identity {
+    let mut admission = match &identity {
         Some((tenant, key)) => {
             obs.caller(&tenant.name, &key.id);
             Some(
@@ -168,7 +168,7 @@ where
     obs.target(&model);
     auth::authorize_model(caller, &model)?;
     // Tokens per minute and budgets: the estimate set aside before the call.
-    if let (Some((tenant, key)), Some(admission)) = (identity, admission.as_mut()) {
+    if let (Some((tenant, key)), Some(admission)) = (&identity, admission.as_mut()) {
         let ask = ask(snap, &model, &parts, openai.as_ref(), &body, tenant, key);
         gw.tenant_limits().reserve(
             admission,

@@ -14,7 +14,8 @@
 //! The request path reads top to bottom in [`handle`] ([`Proxy::handle`]);
 //! each phase is one file:
 //! - [`endpoint`]: classify (404/405); [`local`]: answers given here;
-//!   [`auth`]: the tenant behind an API key, its models and priority;
+//!   [`auth`]: the tenant behind an API key, its models and priority
+//!   ([`runtime_keys`]: keys created at run time, asked on a config miss);
 //!   [`tenant_limits`]: its request rate and in-flight limits.
 //! - [`budget`]: the gateway-wide budget of buffered request bodies.
 //! - [`openai`]: the one parse of an OpenAI body (model, stream, prompt).
@@ -63,6 +64,7 @@ pub mod openai;
 mod proxy;
 pub mod resume;
 pub mod retry_budget;
+pub mod runtime_keys;
 pub mod snapshot;
 pub mod sse;
 pub mod tenant_limits;

@@ -11,6 +11,7 @@ use switchyard_router::StatsRegistry;
 
 use crate::connections::Connections;
 use crate::observe::Observer;
+use crate::runtime_keys::RuntimeKeys;
 use crate::snapshot::{PrepareError, Snapshot};
 use crate::tenant_limits::TenantLimits;
 use crate::{admission, budget, retry_budget};
@@ -31,6 +32,8 @@ pub struct Proxy {
     connections: Arc<Connections>,
     /// Per-tenant request rate and in-flight counts.
     tenant_limits: TenantLimits,
+    /// API keys created at run time (the admin API publishes them).
+    runtime_keys: RuntimeKeys,
 }
 
 impl Proxy {
@@ -49,6 +52,7 @@ impl Proxy {
             observer,
             connections: Arc::default(),
             tenant_limits: TenantLimits::default(),
+            runtime_keys: RuntimeKeys::default(),
         })
     }
 
@@ -105,6 +109,12 @@ impl Proxy {
     /// balancers stop sending before we stop accepting.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
+    }
+
+    /// API keys created at run time; the control plane's key store
+    /// publishes into it, requests read it when the config's keys miss.
+    pub fn runtime_keys(&self) -> &RuntimeKeys {
+        &self.runtime_keys
     }
 
     /// Per-tenant and per-key limits, budgets and spend.

@@ -107,6 +107,9 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// A tenant API key, sent as `Authorization: Bearer` with every request.
+    #[arg(long, env = "SWITCHYARD_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
 }
 
 fn secs(name: &str, v: f64) -> anyhow::Result<Duration> {
@@ -164,6 +167,7 @@ impl RunArgs {
             shared_prefix,
             request_timeout: secs("timeout-secs", self.timeout_secs)?,
             progress: !self.no_progress,
+            api_key: self.api_key.clone(),
         })
     }
 

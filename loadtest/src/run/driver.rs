@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::Context;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -26,6 +27,8 @@ pub(crate) fn intended_at(first: Instant, i: u64, rate_per_sec: f64) -> Instant 
 /// State shared by the pacing loop and the request tasks.
 struct Shared {
     client: HttpClient,
+    /// `Bearer <key>`, when the run sends a tenant key.
+    auth: Option<http::HeaderValue>,
     timeout: Duration,
     source: Source,
     measure_from: Instant,
@@ -115,7 +118,7 @@ impl Shared {
 
     async fn one(&self, req: &Prepared, due: Instant, measured: bool) {
         self.live.sent.fetch_add(1, Ordering::Relaxed);
-        let o = exchange::send(&self.client, req, due, self.timeout).await;
+        let o = exchange::send(&self.client, req, self.auth.as_ref(), due, self.timeout).await;
         let ok = o.verdict.is_some_and(|v| v.is_ok());
         self.live.finish(ok);
         if measured {
@@ -181,8 +184,15 @@ pub async fn run_load(spec: LoadSpec) -> anyhow::Result<LoadReport> {
         .pool_max_idle_per_host(pool)
         .build_http();
     let measure_from = start + spec.warmup;
+    let auth = spec
+        .api_key
+        .as_deref()
+        .map(|k| http::HeaderValue::from_str(&format!("Bearer {k}")))
+        .transpose()
+        .context("--api-key is not a valid header value")?;
     let shared = Arc::new(Shared {
         client,
+        auth,
         timeout: spec.request_timeout,
         source,
         measure_from,
@@ -289,6 +299,7 @@ mod tests {
         let start = Instant::now();
         let shared = Shared {
             client: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
+            auth: None,
             timeout: Duration::from_secs(1),
             source: Source::Mix {
                 prepared: Vec::new(),

@@ -85,11 +85,13 @@ pub(crate) struct Outcome {
 pub(crate) async fn send(
     client: &HttpClient,
     req: &Prepared,
+    auth: Option<&http::HeaderValue>,
     intended: Instant,
     timeout: Duration,
 ) -> Outcome {
     let mut o = Outcome::default();
-    let verdict = tokio::time::timeout(timeout, exchange(client, req, intended, &mut o)).await;
+    let verdict =
+        tokio::time::timeout(timeout, exchange(client, req, auth, intended, &mut o)).await;
     o.verdict = Some(verdict.unwrap_or(Verdict::Timeout));
     o.latency = intended.elapsed();
     o
@@ -102,12 +104,16 @@ fn header(h: &http::HeaderMap, name: &str) -> Option<String> {
 async fn exchange(
     client: &HttpClient,
     req: &Prepared,
+    auth: Option<&http::HeaderValue>,
     intended: Instant,
     o: &mut Outcome,
 ) -> Verdict {
-    let request = http::Request::post(req.uri.clone())
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(req.body.clone()));
+    let mut request =
+        http::Request::post(req.uri.clone()).header(http::header::CONTENT_TYPE, "application/json");
+    if let Some(auth) = auth {
+        request = request.header(http::header::AUTHORIZATION, auth);
+    }
+    let request = request.body(Full::new(req.body.clone()));
     let Ok(request) = request else {
         return Verdict::Reset;
     };

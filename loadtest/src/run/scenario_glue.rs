@@ -62,6 +62,7 @@ pub fn spec_from_scenario(
         shared_prefix: None,
         request_timeout: secs("timeout_secs", load.timeout_secs)?,
         progress,
+        api_key: None,
     })
 }
 

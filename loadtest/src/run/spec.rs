@@ -34,6 +34,8 @@ pub struct LoadSpec {
     pub request_timeout: Duration,
     /// Show an indicatif progress bar on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Sent as `Authorization: Bearer` with every request (a tenant's key).
+    pub api_key: Option<String>,
 }
 
 /// How requests are paced.

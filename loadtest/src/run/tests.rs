@@ -19,6 +19,7 @@ fn spec(url: String, mode: Mode, workload: Vec<(f64, Workload)>) -> LoadSpec {
         shared_prefix: None,
         request_timeout: Duration::from_secs(5),
         progress: false,
+        api_key: None,
     }
 }
 

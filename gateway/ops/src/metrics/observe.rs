@@ -58,9 +58,10 @@ pub struct Obs {
     /// Time spent in a wait queue, nanoseconds (written through `&self`).
     queued_ns: AtomicU64,
     trace: Option<Box<Trace>>,
-    /// The caller's tenant and key, as indexes into the snapshot's
-    /// `tenants` (no allocation; names are read at the access log line).
-    caller: Option<(usize, usize)>,
+    /// The caller's tenant, as an index into the snapshot's `tenants`, and
+    /// its key: an index into that tenant's `keys` (no allocation), or the
+    /// id of a key created at run time.
+    caller: Option<(usize, CallerKey)>,
     status: u16,
     stream: bool,
     ttft: Option<Duration>,
@@ -137,10 +138,13 @@ impl RequestObserver for Obs {
             .snap
             .as_ref()
             .map_or(&[][..], |s| &s.config.tenants[..]);
-        self.caller = tenants
-            .iter()
-            .position(|t| t.name == tenant)
-            .and_then(|t| Some((t, tenants[t].keys.iter().position(|k| k.id == key)?)));
+        self.caller = tenants.iter().position(|t| t.name == tenant).map(|t| {
+            let key = match tenants[t].keys.iter().position(|k| k.id == key) {
+                Some(k) => CallerKey::Config(k),
+                None => CallerKey::Runtime(key.into()),
+            };
+            (t, key)
+        });
         if let Some(t) = &self.trace {
             t.caller(tenant, key);
         }
@@ -393,9 +397,14 @@ impl RequestObserver for Obs {
         let trace_id = self.trace.as_ref().map(|t| t.trace_id());
         let (tenant, key) = self
             .caller
+            .as_ref()
             .and_then(|(t, k)| {
-                let t = self.snap.as_ref()?.config.tenants.get(t)?;
-                Some((t.name.as_str(), t.keys.get(k)?.id.as_str()))
+                let t = self.snap.as_ref()?.config.tenants.get(*t)?;
+                let key = match k {
+                    CallerKey::Config(k) => t.keys.get(*k)?.id.as_str(),
+                    CallerKey::Runtime(id) => id,
+                };
+                Some((t.name.as_str(), key))
             })
             .unwrap_or(("", ""));
         tracing::info!(
@@ -446,4 +455,13 @@ impl Drop for Obs {
     fn drop(&mut self) {
         self.finish(false);
     }
+}
+
+/// Which key a tenant's request came with.
+#[derive(Debug)]
+enum CallerKey {
+    /// An index into the tenant's `keys` in the config.
+    Config(usize),
+    /// The id of a key created at run time (`/admin/keys`).
+    Runtime(Box<str>),
 }

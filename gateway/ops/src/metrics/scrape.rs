@@ -56,6 +56,7 @@ pub(super) fn registry(
         .collect();
     r.register_collector(Box::new(super::tenants::TenantSpend::new(
         &snap.config,
+        proxy.runtime_keys(),
         proxy.tenant_limits().figures(),
     )));
     r.register_collector(Box::new(Live {

@@ -1,9 +1,10 @@
 //! Spend and usage per tenant and key, read at scrape time from the data
 //! plane's accounts. Labels are `tenant` (a name from the config) and
-//! `key` (a key id from the config, never the key): only tenants and keys
-//! of the serving config are rendered, so the series are bounded by the
-//! config like the replicas' are; a removed key's history stays in
-//! `GET /admin/costs`.
+//! `key` (a key id, never the key): only tenants of the serving config and
+//! their keys that can authenticate now (the config's, and live ones
+//! created at run time) are rendered, so the series are bounded by the
+//! config and the live key store; a removed or revoked key's history stays
+//! in `GET /admin/costs`.
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -11,6 +12,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use switchyard_config::Config;
+use switchyard_proxy::runtime_keys::RuntimeKeys;
 use switchyard_proxy::tenant_limits::SpendRow;
 
 /// The key rows (one per tenant key that has served) of the config's tenants.
@@ -20,7 +22,7 @@ pub(super) struct TenantSpend {
 }
 
 impl TenantSpend {
-    pub(super) fn new(config: &Config, rows: Vec<SpendRow>) -> Self {
+    pub(super) fn new(config: &Config, runtime: &RuntimeKeys, rows: Vec<SpendRow>) -> Self {
         let rows = rows
             .into_iter()
             .filter(|r| {
@@ -29,6 +31,8 @@ impl TenantSpend {
                     .tenants
                     .iter()
                     .any(|t| t.name == r.tenant && t.keys.iter().any(|k| k.id == *key))
+                    || (config.tenants.iter().any(|t| t.name == r.tenant)
+                        && runtime.has(&r.tenant, key))
             })
             .collect();
         Self { rows }
