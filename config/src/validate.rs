@@ -20,6 +20,7 @@ mod auth;
 mod aws;
 mod cloud;
 mod cors;
+mod jwt;
 mod models;
 mod replicas;
 mod rollout;
@@ -49,7 +50,8 @@ pub fn validate(raw: RawConfig, hash: String, env: Env<'_>) -> Result<Config, Ve
     let clouds = v.clouds(raw.clouds);
     let models = v.models(raw.models);
     let replicas = v.replicas(raw.replicas, &models, &clouds);
-    let (tenants, key_index) = v.tenants(raw.tenants, &models);
+    let (tenants, key_index) = v.tenants(raw.tenants, &models, !raw.auth.jwt.is_empty());
+    let auth = v.client_auth_section(raw.auth, &tenants);
     v.client_auth(&server, &tenants);
     v.cross_checks(&models, &replicas);
     v.residency(&models, &clouds);
@@ -61,6 +63,7 @@ pub fn validate(raw: RawConfig, hash: String, env: Env<'_>) -> Result<Config, Ve
             replicas,
             tenants,
             key_index,
+            auth,
             hash,
         })
     } else {

@@ -7,7 +7,8 @@
 //! case), `x-api-key` or `api-key`. It is never compared as text: its
 //! SHA-256 is looked up in the config's index of key hashes, then the
 //! digests are compared in constant time, so the work per request is one
-//! hash of a short string and a map lookup.
+//! hash of a short string and a map lookup. A bearer token shaped like a
+//! JWT goes to [`crate::jwt`] instead when `auth.jwt` issuers are configured.
 
 use http::HeaderMap;
 use http::header;
@@ -15,14 +16,20 @@ use switchyard_config::{Config, MaxPriority, Tenant, key_digest};
 
 use crate::admission::Priority;
 use crate::error::ProxyError;
+use crate::jwt::{JwtAuth, JwtError, looks_like_jwt};
 
 /// Who is calling: a tenant, or nobody when none are configured (or the
 /// request has no key and `server.allow_unauthenticated` is set).
 pub type Caller<'c> = Option<&'c Tenant>;
 
-/// The tenant whose key `headers` present; 401 for a missing or unknown
-/// key when tenants are configured.
-pub fn authenticate<'c>(config: &'c Config, headers: &HeaderMap) -> Result<Caller<'c>, ProxyError> {
+/// The tenant whose key or token `headers` present; 401 for a missing or
+/// unknown key (or a token that fails a check) when tenants are
+/// configured, 403 for a valid token naming no tenant.
+pub fn authenticate<'c>(
+    config: &'c Config,
+    jwt: Option<&JwtAuth>,
+    headers: &HeaderMap,
+) -> Result<Caller<'c>, ProxyError> {
     if config.tenants.is_empty() {
         return Ok(None);
     }
@@ -36,6 +43,11 @@ pub fn authenticate<'c>(config: &'c Config, headers: &HeaderMap) -> Result<Calle
                     .into(),
         });
     };
+    if let Some(jwt) = jwt
+        && looks_like_jwt(key)
+    {
+        return token_tenant(config, jwt, key);
+    }
     let digest = key_digest(key);
     let found = config
         .key_index
@@ -48,6 +60,25 @@ pub fn authenticate<'c>(config: &'c Config, headers: &HeaderMap) -> Result<Calle
         Some(tenant) => Ok(Some(tenant)),
         None => Err(ProxyError::Unauthorized {
             message: "invalid API key".into(),
+        }),
+    }
+}
+
+fn token_tenant<'c>(
+    config: &'c Config,
+    jwt: &JwtAuth,
+    token: &[u8],
+) -> Result<Caller<'c>, ProxyError> {
+    let now = crate::jwt::unix_now();
+    // `looks_like_jwt` admitted only ASCII.
+    let token = std::str::from_utf8(token).unwrap_or_default();
+    match jwt.verify(token, now) {
+        Ok(i) => Ok(config.tenants.get(i)),
+        Err(e @ JwtError::UnknownTenant(_)) => Err(ProxyError::UnknownTenant {
+            message: e.to_string(),
+        }),
+        Err(e) => Err(ProxyError::Unauthorized {
+            message: format!("invalid token: {e}"),
         }),
     }
 }
@@ -127,7 +158,7 @@ mod tests {
             ("x-api-key", "sekrit"),
             ("api-key", "sekrit"),
         ] {
-            let t = authenticate(&c, &with(name, value)).unwrap();
+            let t = authenticate(&c, None, &with(name, value)).unwrap();
             assert_eq!(t.unwrap().name, "a", "{name}: {value}");
         }
         for h in [
@@ -135,13 +166,17 @@ mod tests {
             with("authorization", "Bearer nope"),
             with("authorization", "Basic sekrit"),
         ] {
-            let e = authenticate(&c, &h).unwrap_err();
+            let e = authenticate(&c, None, &h).unwrap_err();
             assert_eq!(e.status(), 401);
         }
         let open = config("server: { allow_unauthenticated: true }\n");
-        assert!(authenticate(&open, &HeaderMap::new()).unwrap().is_none());
+        assert!(
+            authenticate(&open, None, &HeaderMap::new())
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(
-            authenticate(&open, &with("x-api-key", "nope"))
+            authenticate(&open, None, &with("x-api-key", "nope"))
                 .unwrap_err()
                 .status(),
             401
@@ -151,7 +186,7 @@ mod tests {
     #[test]
     fn models_and_priority_are_bounded_by_the_tenant() {
         let c = config("");
-        let t = authenticate(&c, &with("x-api-key", "sekrit")).unwrap();
+        let t = authenticate(&c, None, &with("x-api-key", "sekrit")).unwrap();
         assert!(authorize_model(t, "m").is_ok());
         assert_eq!(authorize_model(t, "n").unwrap_err().status(), 403);
         assert_eq!(ceiling(Priority::High, t), Priority::Normal);

@@ -105,7 +105,7 @@ where
     let endpoint = Endpoint::classify(req.method(), req.uri().path())?;
     let protocol = match &endpoint {
         Endpoint::ListModels => {
-            auth::authenticate(&snap.config, req.headers())?;
+            auth::authenticate(&snap.config, snap.jwt.as_ref(), req.headers())?;
             return Ok(local::list_models(snap));
         }
         Endpoint::Preflight { allow } => {
@@ -121,7 +121,7 @@ where
     let (parts, body) = req.into_parts();
     // Who calls (401 without a valid key when tenants are configured);
     // the priority asked, up to the tenant's ceiling.
-    let caller = auth::authenticate(&snap.config, &parts.headers)?;
+    let caller = auth::authenticate(&snap.config, snap.jwt.as_ref(), &parts.headers)?;
     let priority = auth::ceiling(Priority::from_headers(&parts.headers)?, caller);
     let permit = match caller {
         Some(tenant) => gw

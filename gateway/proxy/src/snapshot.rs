@@ -24,6 +24,8 @@ pub struct Snapshot {
     pub client: UpstreamClient,
     /// `generation` as a ready-made header value.
     pub generation_header: http::HeaderValue,
+    /// Token verification (`auth.jwt`); `None` when no issuer is configured.
+    pub jwt: Option<crate::jwt::JwtAuth>,
 }
 
 /// Why a generation could not be prepared; the serving one is untouched.
@@ -78,7 +80,9 @@ impl Snapshot {
             Some(p) if same_pool(&p.config.server.limits, limits) => p.client.clone(),
             _ => crate::upstream::client(limits),
         };
+        let jwt = crate::jwt::JwtAuth::prepare(&config, previous.and_then(|p| p.jwt.as_ref()));
         Ok(Snapshot {
+            jwt,
             generation,
             config: Arc::new(config),
             table,
