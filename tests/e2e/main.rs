@@ -13,6 +13,7 @@ mod errors;
 mod failover;
 mod health;
 mod hygiene;
+mod jwt;
 mod kserve;
 mod lifecycle;
 mod metrics;
