@@ -203,3 +203,16 @@ pub const REGISTRATION_MAX_TTL_MS: u64 = 300_000;
 /// 256 members per template: far above a GPU pool, far below a table that
 /// a runaway autoscaler or a poisoned answer could grow.
 pub const DISCOVERY_MAX_MEMBERS: u32 = 256;
+/// JWT clock skew: 60 s, what most IdP SDKs allow between hosts' clocks.
+pub const JWT_LEEWAY: Duration = Duration::from_secs(60);
+/// Largest `leeway_s`: beyond 10 minutes an expired token is simply valid.
+pub const JWT_LEEWAY_MAX_S: i64 = 600;
+/// JWKS refetched every 5 minutes: a key an IdP rotates in (published ahead
+/// of use, as IdPs do) is known long before tokens carry it.
+pub const JWKS_REFRESH: Duration = Duration::from_secs(300);
+/// No JWKS fetch sooner than 10 s after the last one (`jwks_min_refetch_ms`),
+/// whatever the IdP's `max-age` or a stream of tokens naming unknown `kid`s
+/// asks: garbage tokens cannot make the gateway hammer the IdP.
+pub const JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
+/// Algorithms accepted when `algorithms` is absent: what IdPs sign with.
+pub const JWT_ALGORITHMS: &[&str] = &["RS256", "ES256"];

@@ -9,6 +9,7 @@
 //!   usable: AWS keys from the loader's environment, CA files parsed into
 //!   trust anchors, credential files read, every header-bound secret checked.
 //! - [`defaults`]: every default value, defined once, with why.
+//! - [`jwt`]: `auth.jwt` token issuers and the one JWKS parser.
 //! - [`secret`]: [`Secret`], and the one rule for secrets sent in headers.
 //! - [`model`]: the validated, immutable types the rest of Switchyard consumes.
 //! - [`serialize`]: how those types serialize: back in the file's format.
@@ -24,6 +25,7 @@ pub mod defaults;
 pub mod discovery;
 pub mod error;
 pub mod interp;
+pub mod jwt;
 mod member;
 pub mod model;
 pub mod raw;

@@ -37,6 +37,8 @@ pub struct Config {
     pub tenants: Vec<Tenant>,
     /// SHA-256 of each key -> (tenant, key) indexes. Derived: not serialized.
     pub key_index: std::collections::HashMap<[u8; 32], (usize, usize)>,
+    /// Client authentication besides API keys (JWT issuers).
+    pub auth: crate::jwt::ClientAuth,
     /// SHA-256 of the interpolated document, hex. Two loads of the same
     /// content give the same hash, which is how a reload of an unchanged file
     /// is recognised as a no-op. Not part of the file: not serialized.

@@ -29,6 +29,48 @@ pub struct RawConfig {
     /// Clients and their API keys.
     #[serde(default)]
     pub tenants: Vec<RawTenant>,
+    /// Client authentication besides API keys (JWT issuers).
+    #[serde(default)]
+    pub auth: RawClientAuth,
+}
+
+/// `auth:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientAuth {
+    /// Identity providers whose tokens are accepted.
+    #[serde(default)]
+    pub jwt: Vec<RawJwtIssuer>,
+}
+
+/// `auth.jwt[i]:` see [`crate::jwt::JwtIssuer`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwtIssuer {
+    /// The exact `iss`.
+    pub issuer: String,
+    /// Accepted `aud` values.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// HTTPS (or loopback HTTP) URL of the JWKS.
+    pub jwks_uri: Option<String>,
+    /// A JWKS file, instead of `jwks_uri`.
+    pub jwks_file: Option<String>,
+    /// Accepted `alg` values (default: RS256, ES256).
+    pub algorithms: Option<Vec<String>>,
+    /// Clock skew allowed, seconds.
+    pub leeway_s: Option<i64>,
+    /// Seconds between JWKS fetches.
+    pub jwks_refresh_s: Option<i64>,
+    /// Least milliseconds between two JWKS fetches.
+    pub jwks_min_refetch_ms: Option<i64>,
+    /// A fixed tenant for every token of the issuer.
+    pub tenant: Option<String>,
+    /// The claim naming the tenant (`a.b` for nested).
+    pub tenant_claim: Option<String>,
+    /// Claim value -> tenant name.
+    #[serde(default)]
+    pub tenant_map: BTreeMap<String, String>,
 }
 
 /// `tenants[i]:`

@@ -163,6 +163,8 @@ impl Serialize for Config {
             replicas: Vec<&'a Replica>,
             #[serde(skip_serializing_if = "<[_]>::is_empty")]
             tenants: &'a [Tenant],
+            #[serde(skip_serializing_if = "crate::jwt::ClientAuth::is_empty")]
+            auth: &'a crate::jwt::ClientAuth,
         }
         Raw {
             server: &self.server,
@@ -175,6 +177,7 @@ impl Serialize for Config {
                 .chain(&self.templates)
                 .collect(),
             tenants: &self.tenants,
+            auth: &self.auth,
         }
         .serialize(s)
     }

@@ -21,6 +21,7 @@ mod aws;
 mod cloud;
 mod cors;
 mod discovery;
+mod jwt;
 mod models;
 mod replicas;
 mod rollout;
@@ -50,7 +51,8 @@ pub fn validate(raw: RawConfig, hash: String, env: Env<'_>) -> Result<Config, Ve
     let clouds = v.clouds(raw.clouds);
     let models = v.models(raw.models);
     let replicas = v.replicas(raw.replicas, &models, &clouds);
-    let (tenants, key_index) = v.tenants(raw.tenants, &models);
+    let (tenants, key_index) = v.tenants(raw.tenants, &models, !raw.auth.jwt.is_empty());
+    let auth = v.client_auth_section(raw.auth, &tenants);
     v.client_auth(&server, &tenants);
     v.cross_checks(&models, &replicas);
     // A template serves its version (through its members) in the check above.
@@ -65,6 +67,7 @@ pub fn validate(raw: RawConfig, hash: String, env: Env<'_>) -> Result<Config, Ve
             templates,
             tenants,
             key_index,
+            auth,
             hash,
         })
     } else {

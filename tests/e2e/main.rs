@@ -15,6 +15,7 @@ mod errors;
 mod failover;
 mod health;
 mod hygiene;
+mod jwt;
 mod keys;
 mod kserve;
 mod lifecycle;

@@ -17,6 +17,7 @@ impl Validator<'_> {
         &mut self,
         raw: Vec<RawTenant>,
         models: &[ModelGroup],
+        keyless_ok: bool,
     ) -> (Vec<Tenant>, KeyIndex) {
         let mut tenants = Vec::new();
         let mut index = KeyIndex::new();
@@ -30,8 +31,11 @@ impl Validator<'_> {
                     format!("duplicate tenant `{}`", t.name),
                 );
             }
-            if t.keys.is_empty() {
-                self.err(format!("{path}.keys"), "at least one key is required");
+            if t.keys.is_empty() && !keyless_ok {
+                self.err(
+                    format!("{path}.keys"),
+                    "at least one key is required (or an `auth.jwt` issuer)",
+                );
             }
             let mut keys = Vec::new();
             for (j, k) in t.keys.into_iter().enumerate() {

@@ -259,6 +259,10 @@ pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Re
         Arc::clone(control),
         stop_background.clone(),
     ));
+    app.tasks.spawn(switchyard_control::jwks::run(
+        Arc::clone(control),
+        stop_background.clone(),
+    ));
     app.tasks.spawn(switchyard_control::health_events::run(
         Arc::clone(control),
         stop_background.clone(),

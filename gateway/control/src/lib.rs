@@ -15,7 +15,8 @@
 //!   and a pure `decide`; [`driver`]: the loop that applies its actions.
 //! - [`watch`]: triggers: the config file changing, SIGHUP.
 //! - [`credentials`]: the refresher of rotating upstream credentials;
-//!   [`engine`]: engine-signal scraping (queue depth, KV-cache use).
+//!   [`engine`]: engine-signal scraping (queue depth, KV-cache use);
+//!   [`jwks`]: the fetcher of JWT issuers' signing keys.
 //! - [`probe`]: active health checks; [`health_events`]: ejections and
 //!   recoveries into the feed.
 //! - [`events`]: the bounded event feed operators read.
@@ -31,6 +32,7 @@ pub mod driver;
 pub mod engine;
 pub mod events;
 pub mod health_events;
+pub mod jwks;
 pub mod keys;
 pub mod lease;
 pub mod members;

@@ -74,7 +74,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("authenticate (1,000 config keys)");
     let hit = bearer(&key("cfg", 7, 42));
     g.bench_function("config key", |b| {
-        b.iter(|| authenticate(black_box(&config), &none, black_box(&hit)).unwrap())
+        b.iter(|| authenticate(black_box(&config), &none, None, black_box(&hit)).unwrap())
     });
     let x_api_key = {
         let mut h = HeaderMap::new();
@@ -85,15 +85,15 @@ fn bench(c: &mut Criterion) {
         h
     };
     g.bench_function("config key in x-api-key", |b| {
-        b.iter(|| authenticate(black_box(&config), &none, black_box(&x_api_key)).unwrap())
+        b.iter(|| authenticate(black_box(&config), &none, None, black_box(&x_api_key)).unwrap())
     });
     let run_hit = bearer(&key("run", 7, 42));
     g.bench_function("runtime key (+1,000 runtime keys)", |b| {
-        b.iter(|| authenticate(black_box(&config), &runtime, black_box(&run_hit)).unwrap())
+        b.iter(|| authenticate(black_box(&config), &runtime, None, black_box(&run_hit)).unwrap())
     });
     let miss = bearer(&key("bad", 0, 0));
     g.bench_function("unknown key (401)", |b| {
-        b.iter(|| authenticate(black_box(&config), &runtime, black_box(&miss)).unwrap_err())
+        b.iter(|| authenticate(black_box(&config), &runtime, None, black_box(&miss)).unwrap_err())
     });
     g.finish();
 }

@@ -9,7 +9,8 @@
 //! digests are compared in constant time, so the work per request is one
 //! hash of a short string and a map lookup. Only when the config's index
 //! misses are the keys created at run time asked ([`RuntimeKeys`]): one
-//! more map lookup, on that path alone.
+//! more map lookup, on that path alone. A bearer token shaped like a JWT
+//! goes to [`crate::jwt`] instead when `auth.jwt` issuers are configured.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use switchyard_config::{Config, MaxPriority, Tenant, TenantKey, key_digest};
 
 use crate::admission::Priority;
 use crate::error::ProxyError;
+use crate::jwt::{JwtAuth, JwtError, looks_like_jwt};
 use crate::runtime_keys::{RuntimeKeys, ct_eq};
 
 /// Who is calling: a tenant, or nobody when none are configured (or the
@@ -35,27 +37,33 @@ pub enum KeyRef<'c> {
     Config(&'c TenantKey),
     /// A key from `/admin/keys`.
     Runtime(Arc<TenantKey>),
+    /// A verified JWT: every token of a tenant shares one key named `jwt`
+    /// (per-subject accounts would grow with every subject an issuer
+    /// mints), so it is limited by its tenant's limits.
+    Token(&'c TenantKey),
 }
 
 impl Deref for KeyRef<'_> {
     type Target = TenantKey;
     fn deref(&self) -> &TenantKey {
         match self {
-            KeyRef::Config(k) => k,
+            KeyRef::Config(k) | KeyRef::Token(k) => k,
             KeyRef::Runtime(k) => k,
         }
     }
 }
 
-/// The tenant whose key `headers` present (a config key, else a runtime
-/// key of `runtime`); 401 for a missing or unknown key when tenants are
-/// configured.
+/// The tenant whose key or token `headers` present (a config key, else a
+/// runtime key of `runtime`, or a JWT of `jwt`'s issuers); 401 for a
+/// missing or unknown key (or a token that fails a check) when tenants are
+/// configured, 403 for a valid token naming no tenant.
 pub fn authenticate<'c>(
     config: &'c Config,
     runtime: &RuntimeKeys,
+    jwt: Option<&'c JwtAuth>,
     headers: &HeaderMap,
 ) -> Result<Caller<'c>, ProxyError> {
-    Ok(identify(config, runtime, headers)?.map(|(tenant, _)| tenant))
+    Ok(identify(config, runtime, jwt, headers)?.map(|(tenant, _)| tenant))
 }
 
 /// [`authenticate`], with the key that matched (its limits and its id for
@@ -63,6 +71,7 @@ pub fn authenticate<'c>(
 pub fn identify<'c>(
     config: &'c Config,
     runtime: &RuntimeKeys,
+    jwt: Option<&'c JwtAuth>,
     headers: &HeaderMap,
 ) -> Result<Option<(&'c Tenant, KeyRef<'c>)>, ProxyError> {
     if config.tenants.is_empty() {
@@ -78,6 +87,11 @@ pub fn identify<'c>(
                     .into(),
         });
     };
+    if let Some(jwt) = jwt
+        && looks_like_jwt(key)
+    {
+        return token_identity(config, jwt, key);
+    }
     let digest = key_digest(key);
     let found = config
         .key_index
@@ -109,6 +123,29 @@ fn wall_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The tenant a JWT names, once every check passed.
+fn token_identity<'c>(
+    config: &'c Config,
+    jwt: &'c JwtAuth,
+    token: &[u8],
+) -> Result<Option<(&'c Tenant, KeyRef<'c>)>, ProxyError> {
+    let now = crate::jwt::unix_now();
+    // `looks_like_jwt` admitted only ASCII.
+    let token = std::str::from_utf8(token).unwrap_or_default();
+    match jwt.verify(token, now) {
+        Ok(i) => Ok(config
+            .tenants
+            .get(i)
+            .map(|t| (t, KeyRef::Token(jwt.token_key())))),
+        Err(e @ JwtError::UnknownTenant(_)) => Err(ProxyError::UnknownTenant {
+            message: e.to_string(),
+        }),
+        Err(e) => Err(ProxyError::Unauthorized {
+            message: format!("invalid token: {e}"),
+        }),
+    }
 }
 
 /// 403 when the caller's tenant may not call group `model`.
@@ -183,7 +220,7 @@ mod tests {
             ("x-api-key", "sekrit"),
             ("api-key", "sekrit"),
         ] {
-            let t = authenticate(&c, &none, &with(name, value)).unwrap();
+            let t = authenticate(&c, &none, None, &with(name, value)).unwrap();
             assert_eq!(t.unwrap().name, "a", "{name}: {value}");
         }
         for h in [
@@ -191,17 +228,17 @@ mod tests {
             with("authorization", "Bearer nope"),
             with("authorization", "Basic sekrit"),
         ] {
-            let e = authenticate(&c, &none, &h).unwrap_err();
+            let e = authenticate(&c, &none, None, &h).unwrap_err();
             assert_eq!(e.status(), 401);
         }
         let open = config("server: { allow_unauthenticated: true }\n");
         assert!(
-            authenticate(&open, &none, &HeaderMap::new())
+            authenticate(&open, &none, None, &HeaderMap::new())
                 .unwrap()
                 .is_none()
         );
         assert_eq!(
-            authenticate(&open, &none, &with("x-api-key", "nope"))
+            authenticate(&open, &none, None, &with("x-api-key", "nope"))
                 .unwrap_err()
                 .status(),
             401
@@ -212,7 +249,7 @@ mod tests {
     fn models_and_priority_are_bounded_by_the_tenant() {
         let none = RuntimeKeys::default();
         let c = config("");
-        let t = authenticate(&c, &none, &with("x-api-key", "sekrit")).unwrap();
+        let t = authenticate(&c, &none, None, &with("x-api-key", "sekrit")).unwrap();
         assert!(authorize_model(t, "m").is_ok());
         assert_eq!(authorize_model(t, "n").unwrap_err().status(), 403);
         assert_eq!(ceiling(Priority::High, t), Priority::Normal);

@@ -92,6 +92,12 @@ pub enum ProxyError {
         /// What was wrong (never the key).
         message: String,
     },
+    /// A valid token whose claims name no configured tenant.
+    #[error("{message}")]
+    UnknownTenant {
+        /// Which claim named what (never the token).
+        message: String,
+    },
     /// The tenant may not call this model group.
     #[error("tenant `{tenant}` may not call model `{model}`")]
     ModelNotAllowed {
@@ -236,9 +242,9 @@ impl ProxyError {
             },
             ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
             ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ProxyError::ModelNotAllowed { .. } | ProxyError::OriginNotAllowed { .. } => {
-                StatusCode::FORBIDDEN
-            }
+            ProxyError::ModelNotAllowed { .. }
+            | ProxyError::OriginNotAllowed { .. }
+            | ProxyError::UnknownTenant { .. } => StatusCode::FORBIDDEN,
             ProxyError::TenantLimited { .. } | ProxyError::QuotaExceeded { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -295,6 +301,7 @@ impl ProxyError {
             ProxyError::NotFound { .. } => "not_found",
             ProxyError::Unauthorized { .. } => "invalid_api_key",
             ProxyError::ModelNotAllowed { .. } => "model_not_allowed",
+            ProxyError::UnknownTenant { .. } => "unknown_tenant",
             ProxyError::OriginNotAllowed { .. } => "origin_not_allowed",
             ProxyError::TenantLimited { .. } => "tenant_limited",
             ProxyError::QuotaExceeded { .. } => "insufficient_quota",

@@ -111,7 +111,12 @@ where
     let endpoint = Endpoint::classify(req.method(), req.uri().path())?;
     let protocol = match &endpoint {
         Endpoint::ListModels => {
-            auth::authenticate(&snap.config, gw.runtime_keys(), req.headers())?;
+            auth::authenticate(
+                &snap.config,
+                gw.runtime_keys(),
+                snap.jwt.as_ref(),
+                req.headers(),
+            )?;
             return Ok(local::list_models(snap));
         }
         Endpoint::Preflight { allow } => {
@@ -127,7 +132,12 @@ where
     let (parts, body) = req.into_parts();
     // Who calls (401 without a valid key when tenants are configured);
     // the priority asked, up to the tenant's ceiling.
-    let identity = auth::identify(&snap.config, gw.runtime_keys(), &parts.headers)?;
+    let identity = auth::identify(
+        &snap.config,
+        gw.runtime_keys(),
+        snap.jwt.as_ref(),
+        &parts.headers,
+    )?;
     let caller = identity.as_ref().map(|(tenant, _)| *tenant);
     let priority = auth::ceiling(Priority::from_headers(&parts.headers)?, caller);
     let mut admission = match &identity {

@@ -16,6 +16,8 @@
 //! - [`endpoint`]: classify (404/405); [`local`]: answers given here;
 //!   [`auth`]: the tenant behind an API key, its models and priority
 //!   ([`runtime_keys`]: keys created at run time, asked on a config miss);
+//!   [`auth`]: the tenant behind an API key, its models and priority;
+//!   [`jwt`]: or behind a token of a configured issuer;
 //!   [`tenant_limits`]: its request rate and in-flight limits.
 //! - [`budget`]: the gateway-wide budget of buffered request bodies.
 //! - [`openai`]: the one parse of an OpenAI body (model, stream, prompt).
@@ -57,6 +59,7 @@ pub mod forward;
 mod guarded;
 pub mod handle;
 pub mod headers;
+pub mod jwt;
 pub mod local;
 pub mod observe;
 mod observed;

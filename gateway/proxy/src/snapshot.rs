@@ -30,6 +30,8 @@ pub struct Snapshot {
     /// replicas: what a tenant's budget reserves a request at, before
     /// the replica is known.
     pub max_price: HashMap<String, Cost>,
+    /// Token verification (`auth.jwt`); `None` when no issuer is configured.
+    pub jwt: Option<crate::jwt::JwtAuth>,
 }
 
 /// Why a generation could not be prepared; the serving one is untouched.
@@ -84,6 +86,7 @@ impl Snapshot {
             Some(p) if same_pool(&p.config.server.limits, limits) => p.client.clone(),
             _ => crate::upstream::client(limits),
         };
+        let jwt = crate::jwt::JwtAuth::prepare(&config, previous.and_then(|p| p.jwt.as_ref()));
         let mut max_price: HashMap<String, Cost> = HashMap::new();
         for r in &config.replicas {
             let p = max_price.entry(r.model.clone()).or_insert(r.cost);
@@ -92,6 +95,7 @@ impl Snapshot {
         }
         Ok(Snapshot {
             max_price,
+            jwt,
             generation,
             config: Arc::new(config),
             table,
