@@ -59,6 +59,7 @@ struct RawReplica<'a> {
     metrics_path: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     resume: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     discovery: Option<&'a crate::Discovery>,
 }
 
