@@ -236,6 +236,7 @@ where
         request_id: request_id.clone(),
         deadline,
         max_resumes,
+        closing: gw.closing().clone(),
     });
     Ok(tenant_limits::hold(resp, permit))
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::ArcSwap;
 use switchyard_config::Config;
 use switchyard_router::StatsRegistry;
+use tokio_util::sync::CancellationToken;
 
 use crate::connections::Connections;
 use crate::observe::Observer;
@@ -31,6 +32,9 @@ pub struct Proxy {
     connections: Arc<Connections>,
     /// Per-tenant request rate and in-flight counts.
     tenant_limits: TenantLimits,
+    /// Cancelled when the shutdown grace period is over: event streams
+    /// still running end with an error event naming the shutdown.
+    closing: CancellationToken,
 }
 
 impl Proxy {
@@ -49,6 +53,7 @@ impl Proxy {
             observer,
             connections: Arc::default(),
             tenant_limits: TenantLimits::default(),
+            closing: CancellationToken::new(),
         })
     }
 
@@ -105,6 +110,18 @@ impl Proxy {
     /// balancers stop sending before we stop accepting.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
+    }
+
+    /// The shutdown grace period is over: every event stream still running
+    /// ends now with an SSE error event that names the shutdown (other
+    /// bodies are cut when their connection closes).
+    pub fn close_streams(&self) {
+        self.closing.cancel();
+    }
+
+    /// Cancelled by [`Proxy::close_streams`].
+    pub(crate) fn closing(&self) -> &CancellationToken {
+        &self.closing
     }
 
     pub(crate) fn tenant_limits(&self) -> &TenantLimits {

@@ -48,6 +48,8 @@ pub struct Continuation {
     pub deadline: Instant,
     /// Resumes allowed (the group's `max_resumes`).
     pub max_resumes: u32,
+    /// Cancelled when the shutdown grace period is over.
+    pub closing: tokio_util::sync::CancellationToken,
 }
 
 /// A continuation that started streaming.
@@ -118,6 +120,7 @@ pub async fn continue_after(
             first_event_deadline: ctx.deadline.min(now + limits.first_token_timeout),
             last_chance: true,
             resumable: true,
+            closing: &ctx.closing,
             obs: &mut obs,
             observer: ctx.observer.as_ref(),
         };
