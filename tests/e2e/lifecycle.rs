@@ -117,6 +117,32 @@ async fn graceful_shutdown_lets_an_in_flight_stream_finish() {
     within(gw.wait()).await.unwrap();
 }
 
+#[tokio::test]
+async fn a_stream_still_running_when_the_grace_period_ends_gets_an_error_event() {
+    let cfg = streaming(400, 20);
+    let specs: Vec<(&str, _)> = ["a", "b", "c", "k"]
+        .iter()
+        .map(|n| (*n, cfg.clone()))
+        .collect();
+    let r = switchyard_tests::replicas(&specs).await;
+    let yaml = crate::CONFIG.replace("shutdown_grace_ms: 10000", "shutdown_grace_ms: 300");
+    let gw = switchyard_tests::gateway(&yaml, &r).await;
+    let http = Http::default();
+    let resp = http.open_stream(gw.data_addr, &chat("chat", true)).await;
+    let mut stream = resp.into_body();
+    let mut text = String::from_utf8(next_chunk(&mut stream).await.unwrap().to_vec()).unwrap();
+    gw.begin_shutdown();
+    while let Some(chunk) = next_chunk(&mut stream).await {
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    let events = switchyard_tests::sse_data(&text);
+    let last: serde_json::Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    let message = last["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("shutting down"), "{events:?}");
+    assert!(!events.iter().any(|e| e == "[DONE]"), "{events:?}");
+    within(gw.wait()).await.unwrap();
+}
+
 async fn eventually_refused(addr: std::net::SocketAddr) {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(addr).await.is_err() {

@@ -68,6 +68,10 @@ fn in_use_check(addr: SocketAddr) -> io::Result<()> {
     probe.bind(addr)
 }
 
+/// How long streams cut at the end of the grace period get to write
+/// their error event before their connections are dropped.
+const STREAM_CLOSE: Duration = Duration::from_millis(500);
+
 /// How long just-accepted connections get to send their first request
 /// before a shutdown treats them as idle.
 const FIRST_REQUEST_SETTLE: Duration = Duration::from_millis(250);
@@ -207,6 +211,11 @@ pub async fn serve_data(
         .is_err()
     {
         tracing::warn!("grace period over; remaining connections are closed");
+        // Streams still running end with an error event naming the
+        // shutdown, not a bare cut: give them a moment to write it.
+        gw.close_streams();
+        connections.close();
+        let _ = tokio::time::timeout(STREAM_CLOSE, connections.wait()).await;
     }
     connections.close();
     Ok(())

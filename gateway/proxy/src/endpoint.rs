@@ -71,7 +71,9 @@ impl Endpoint {
                 [name, tail @ ..] => ((*name).to_owned(), tail),
                 [] => (String::new(), &[]),
             };
-            if !model.is_empty() && !model.starts_with('@') {
+            // One pin at most: `a@b/versions/3` would be group `a`,
+            // version `b@3`, which the client never named.
+            if !model.is_empty() && !model.starts_with('@') && model.matches('@').count() <= 1 {
                 match tail {
                     ["infer"] => return want(Method::POST, Endpoint::KserveInfer { model }),
                     ["ready"] => return want(Method::GET, Endpoint::KserveModelReady { model }),
@@ -162,6 +164,8 @@ mod tests {
             "/v2/models/",
             "/v2/models/x/explain",
             "/v2/models//infer",
+            "/v2/models/a@b/versions/3/infer",
+            "/v2/models/a/versions/b@3/infer",
         ] {
             assert!(
                 matches!(c(Method::POST, p), Err(ProxyError::NotFound { .. })),

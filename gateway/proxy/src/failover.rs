@@ -180,6 +180,7 @@ pub async fn send(
             first_event_deadline: deadline
                 .min(tokio::time::Instant::now() + limits.first_token_timeout),
             resumable: req.resumable && entry.replica.resume != Resume::None,
+            closing: gw.closing(),
             // Nothing left to fail over to: wait the fixed timeout.
             last_chance: attempt + 1 == MAX_ATTEMPTS
                 || !ranking

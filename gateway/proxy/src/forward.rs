@@ -47,6 +47,8 @@ pub struct Outbound<'a> {
     /// (see `resume/`): the body reports it instead of ending the stream,
     /// and the resume layer meters the answer.
     pub resumable: bool,
+    /// Cancelled when the shutdown grace period is over.
+    pub closing: &'a tokio_util::sync::CancellationToken,
     /// The request's observer (timings, the attempt span's `traceparent`).
     pub obs: &'a mut dyn RequestObserver,
     /// Where the answer's token usage is booked.
@@ -219,6 +221,7 @@ pub async fn forward(
         outcome,
     )
     .with_keepalive(limits.sse_keepalive.filter(|_| sse))
+    .with_closing(out.closing)
     .with_prefix(held.prefix, held.ended);
     if resumable {
         return Ok(Response::from_parts(parts, body.resumable().boxed()));

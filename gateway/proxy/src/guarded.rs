@@ -9,7 +9,9 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use switchyard_router::InFlightGuard;
+use sync_wrapper::SyncWrapper;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::admission::Release;
 use crate::body::{BoxError, StreamBroken, sse_error_event};
@@ -68,6 +70,8 @@ pin_project_lite::pin_project! {
         // A break is reported as `StreamBroken` for the resume layer
         // (`resume/`) instead of ending with an error event here.
         resumable: bool,
+        // SSE: resolves when the shutdown grace period is over.
+        closing: Option<Closing>,
     }
 }
 
@@ -79,6 +83,12 @@ pub struct Sse {
     /// Whether the stream was finished properly.
     pub watch: SseWatch,
 }
+
+/// The shutdown signal one stream waits on; only touched through `&mut`.
+type Closing = SyncWrapper<Pin<Box<WaitForCancellationFutureOwned>>>;
+
+/// Why a stream still running at the end of the grace period ends.
+const SHUTDOWN: &str = "the gateway is shutting down: the stream was still running when its shutdown grace period ended";
 
 /// Upper bound of one coalesced write.
 const COALESCE_MAX: usize = 64 << 10;
@@ -108,7 +118,18 @@ impl GuardedBody {
             held: None,
             keepalive: None,
             resumable: false,
+            closing: None,
         }
+    }
+
+    /// Ends an SSE stream with an error event naming the shutdown when
+    /// `token` is cancelled (the grace period is over). One small
+    /// allocation per event stream; other bodies are not watched.
+    pub fn with_closing(mut self, token: &CancellationToken) -> Self {
+        if self.sse.is_some() {
+            self.closing = Some(SyncWrapper::new(Box::pin(token.clone().cancelled_owned())));
+        }
+        self
     }
 
     /// Reports a break of this SSE stream as a [`StreamBroken`] error and
@@ -223,6 +244,13 @@ impl Body for GuardedBody {
                 }
                 Poll::Ready(Some(Err(e))) => break format!("replica stream failed: {}", chain(&e)),
                 Poll::Pending => {
+                    if let Some(closing) = this.closing.as_mut()
+                        && closing.get_mut().as_mut().poll(cx).is_ready()
+                    {
+                        // Never resumed: the gateway is going away.
+                        *this.resumable = false;
+                        break SHUTDOWN.to_owned();
+                    }
                     if this.idle.as_mut().poll(cx).is_ready() {
                         break format!(
                             "replica sent no {} for {} ms",
@@ -249,7 +277,10 @@ impl Body for GuardedBody {
             return Poll::Ready(None);
         }
         *this.done = true;
-        if let Some(mut guard) = this.guard.take() {
+        if let Some(mut guard) = this.guard.take()
+            && failure != SHUTDOWN
+        {
+            // The replica failed (a shutdown is not its fault).
             guard.fail_late();
         }
         tracing::warn!(error = %failure, "response body cut");

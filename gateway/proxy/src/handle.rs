@@ -272,6 +272,7 @@ where
         deadline,
         max_resumes,
         tenant_usage: tenant_usage.clone(),
+        closing: gw.closing().clone(),
     });
     Ok(tenant_limits::hold(resp, admission))
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::ArcSwap;
 use switchyard_config::Config;
 use switchyard_router::StatsRegistry;
+use tokio_util::sync::CancellationToken;
 
 use crate::connections::Connections;
 use crate::observe::Observer;
@@ -34,6 +35,9 @@ pub struct Proxy {
     tenant_limits: TenantLimits,
     /// API keys created at run time (the admin API publishes them).
     runtime_keys: RuntimeKeys,
+    /// Cancelled when the shutdown grace period is over: event streams
+    /// still running end with an error event naming the shutdown.
+    closing: CancellationToken,
 }
 
 impl Proxy {
@@ -53,6 +57,7 @@ impl Proxy {
             connections: Arc::default(),
             tenant_limits: TenantLimits::default(),
             runtime_keys: RuntimeKeys::default(),
+            closing: CancellationToken::new(),
         })
     }
 
@@ -115,6 +120,18 @@ impl Proxy {
     /// publishes into it, requests read it when the config's keys miss.
     pub fn runtime_keys(&self) -> &RuntimeKeys {
         &self.runtime_keys
+    }
+
+    /// The shutdown grace period is over: every event stream still running
+    /// ends now with an SSE error event that names the shutdown (other
+    /// bodies are cut when their connection closes).
+    pub fn close_streams(&self) {
+        self.closing.cancel();
+    }
+
+    /// Cancelled by [`Proxy::close_streams`].
+    pub(crate) fn closing(&self) -> &CancellationToken {
+        &self.closing
     }
 
     /// Per-tenant and per-key limits, budgets and spend.

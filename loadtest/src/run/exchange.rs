@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use tokio::time::Instant;
 
-use super::sse::{SseParser, StreamState};
+use super::sse::{SseEvent, SseParser, StreamState};
 use super::{Endpoint, Verdict, Workload};
 
 /// The HTTP client every request shares (one pool of keep-alive connections).
@@ -73,6 +73,8 @@ pub(crate) struct Outcome {
     pub(crate) ttfb: Option<Duration>,
     pub(crate) ttft: Option<Duration>,
     pub(crate) gaps: Vec<Duration>,
+    /// Across each resume: last token before it to the first token after.
+    pub(crate) resume_gaps: Vec<Duration>,
     pub(crate) tokens: u64,
     pub(crate) streamed: bool,
     pub(crate) replica: Option<String>,
@@ -137,6 +139,7 @@ async fn exchange(
     let mut state = StreamState::default();
     let mut whole = Vec::new();
     let mut last_token: Option<Instant> = None;
+    let mut resuming = false;
     loop {
         let frame = match body.frame().await {
             None => break,
@@ -149,11 +152,17 @@ async fn exchange(
         o.ttfb.get_or_insert_with(|| intended.elapsed());
         match sse.as_mut() {
             Some(p) => p.feed(&data, |e| {
+                resuming |= e == SseEvent::Resumed;
                 if state.apply(&e) > 0 {
                     let now = Instant::now();
                     o.ttft.get_or_insert(now - intended);
                     if let Some(prev) = last_token.replace(now) {
-                        o.gaps.push(now - prev);
+                        let gaps = if std::mem::take(&mut resuming) {
+                            &mut o.resume_gaps
+                        } else {
+                            &mut o.gaps
+                        };
+                        gaps.push(now - prev);
                     }
                 }
             }),

@@ -44,6 +44,9 @@ pub struct Histograms {
     pub inter_token: Histogram<u64>,
     /// Tokens received per stream.
     pub tokens_per_stream: Histogram<u64>,
+    /// Across a gateway resume: the last token before the break to the
+    /// first token from the replica that continued the stream.
+    pub resume_gap: Histogram<u64>,
 }
 
 /// One second of the timeline, as recorded.
@@ -84,6 +87,7 @@ impl Recorder {
                 ttfb: micros_histogram(3)?,
                 ttft: micros_histogram(3)?,
                 inter_token: micros_histogram(3)?,
+                resume_gap: micros_histogram(3)?,
                 tokens_per_stream: Histogram::new_with_bounds(1, 10_000_000, 2)
                     .context("histogram bounds")?,
             },
@@ -122,6 +126,9 @@ impl Recorder {
         }
         for g in &o.gaps {
             h.inter_token.saturating_record(us(*g));
+        }
+        for g in &o.resume_gaps {
+            h.resume_gap.saturating_record(us(*g));
         }
         if o.streamed {
             h.tokens_per_stream.saturating_record(o.tokens);

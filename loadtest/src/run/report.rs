@@ -156,6 +156,10 @@ pub struct LoadReport {
     pub ttft_ms: Option<Percentiles>,
     /// Gaps between content tokens (streams).
     pub inter_token_ms: Option<Percentiles>,
+    /// Across gateway resumes (`: switchyard resumed on`): last token
+    /// before the break to the first token after; absent without resumes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_gap_ms: Option<Percentiles>,
     /// Tokens received (streams).
     pub tokens: TokenStats,
     /// Requests per replica header.
@@ -235,6 +239,7 @@ impl LoadReport {
             ttfb_ms: Percentiles::of(&h.ttfb),
             ttft_ms: Percentiles::of(&h.ttft),
             inter_token_ms: Percentiles::of(&h.inter_token),
+            resume_gap_ms: Percentiles::of(&h.resume_gap),
             tokens,
             verdicts: rec.verdicts,
             statuses: rec.statuses,

@@ -24,6 +24,9 @@ pub enum SseEvent {
     },
     /// A data payload that is not JSON (counted, otherwise ignored).
     Malformed,
+    /// Switchyard's `: switchyard resumed on <replica>` comment: the stream
+    /// broke and another replica continues it.
+    Resumed,
 }
 
 /// Accumulates bytes and yields complete events.
@@ -56,8 +59,10 @@ impl SseParser {
                 }
                 self.data.extend_from_slice(v);
                 self.has_data = true;
+            } else if line.starts_with(b": switchyard resumed") {
+                on_event(SseEvent::Resumed);
             }
-            // Comments (`:`), `event:`, `id:`, `retry:` carry nothing we judge.
+            // Other comments, `event:`, `id:`, `retry:` carry nothing we judge.
             start = end + 1;
         }
         self.buf.drain(..start);
@@ -123,6 +128,8 @@ pub struct StreamState {
     pub tokens: u64,
     /// Payloads that were not JSON.
     pub malformed: u64,
+    /// Resumes the gateway announced.
+    pub resumes: u32,
 }
 
 impl StreamState {
@@ -132,6 +139,7 @@ impl StreamState {
             SseEvent::Done => self.done = true,
             SseEvent::Error => self.error_event = true,
             SseEvent::Malformed => self.malformed += 1,
+            SseEvent::Resumed => self.resumes += 1,
             SseEvent::Chunk { tokens, finished } => {
                 self.finished |= finished;
                 self.tokens += u64::from(*tokens);
@@ -209,6 +217,20 @@ mod tests {
     fn finish_reason_without_done_is_complete() {
         let s = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"},\"finish_reason\":\"length\"}]}\n\n";
         assert_eq!(run(&[s.as_bytes()]).1.verdict(), Verdict::Complete);
+    }
+
+    #[test]
+    fn a_gateway_resume_is_reported_and_the_stream_judged_by_its_end() {
+        let s = concat!(
+            "data: {\"choices\":[{\"delta\":{\"content\":\"a\"},\"finish_reason\":null}]}\n\n",
+            ": switchyard resumed on aws-1\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"b\"},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let (evs, st) = run(&[s.as_bytes()]);
+        assert_eq!(evs[1], SseEvent::Resumed);
+        assert_eq!(st.resumes, 1);
+        assert_eq!(st.verdict(), Verdict::Complete);
     }
 
     #[test]

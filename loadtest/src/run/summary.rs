@@ -73,6 +73,10 @@ impl LoadReport {
         if let Some(p) = &self.inter_token_ms {
             row(&mut out, "token gap", p);
         }
+        if let Some(p) = &self.resume_gap_ms {
+            let _ = writeln!(out, "  resumes       {}", p.count);
+            row(&mut out, "resume gap", p);
+        }
         if self.tokens.total > 0 {
             let _ = writeln!(
                 out,

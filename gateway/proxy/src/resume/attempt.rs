@@ -52,6 +52,8 @@ pub struct Continuation {
     /// Where every attempt's usage is booked for the caller's tenant, so a
     /// resumed answer costs the tenant both attempts.
     pub tenant_usage: Option<Arc<dyn UsageSink>>,
+    /// Cancelled when the shutdown grace period is over.
+    pub closing: tokio_util::sync::CancellationToken,
 }
 
 /// A continuation that started streaming.
@@ -122,6 +124,7 @@ pub async fn continue_after(
             first_event_deadline: ctx.deadline.min(now + limits.first_token_timeout),
             last_chance: true,
             resumable: true,
+            closing: &ctx.closing,
             obs: &mut obs,
             observer: ctx.observer.as_ref(),
             tenant_usage: ctx.tenant_usage.as_ref(),

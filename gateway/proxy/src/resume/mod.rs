@@ -186,6 +186,9 @@ impl ResumeBody {
         if self.resumes >= self.ctx.max_resumes {
             return refuse("the resume limit for this request is reached");
         }
+        if self.ctx.closing.is_cancelled() {
+            return refuse("the gateway is shutting down");
+        }
         if Instant::now() >= self.ctx.deadline {
             return refuse("the request deadline has passed");
         }
