@@ -134,6 +134,7 @@ impl RunArgs {
                     endpoint: Endpoint::Chat,
                     model: self.model.clone(),
                     stream: true,
+                    api_key: None,
                 },
             )],
             None => {
@@ -145,6 +146,7 @@ impl RunArgs {
                         endpoint,
                         model: self.model.clone(),
                         stream,
+                        api_key: None,
                     },
                 )]
             }

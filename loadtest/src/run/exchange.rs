@@ -21,6 +21,8 @@ pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 pub(crate) struct Prepared {
     pub(crate) uri: http::Uri,
     pub(crate) body: Bytes,
+    /// `x-api-key`, when the workload has one.
+    pub(crate) api_key: Option<http::HeaderValue>,
 }
 
 impl Prepared {
@@ -53,6 +55,12 @@ impl Prepared {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("url {uri:?}: {e}"))?,
             body: Bytes::from(body.to_string()),
+            api_key: w
+                .api_key
+                .as_deref()
+                .map(http::HeaderValue::from_str)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("api_key: {e}"))?,
         })
     }
 }
@@ -105,9 +113,12 @@ async fn exchange(
     intended: Instant,
     o: &mut Outcome,
 ) -> Verdict {
-    let request = http::Request::post(req.uri.clone())
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(req.body.clone()));
+    let mut request =
+        http::Request::post(req.uri.clone()).header(http::header::CONTENT_TYPE, "application/json");
+    if let Some(key) = &req.api_key {
+        request = request.header("x-api-key", key.clone());
+    }
+    let request = request.body(Full::new(req.body.clone()));
     let Ok(request) = request else {
         return Verdict::Reset;
     };
@@ -185,6 +196,7 @@ mod tests {
                 endpoint,
                 model: "m".into(),
                 stream: false,
+                api_key: None,
             };
             let p = Prepared::new("http://127.0.0.1:1/", &w, 300).unwrap();
             let v: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
