@@ -361,10 +361,13 @@ fn secs(wait: std::time::Duration) -> u32 {
 }
 
 /// `resp` with `admission` carried in its body (released with the body);
-/// a successful answer marks the reservation served.
+/// a successful answer marks the reservation served. An admission that
+/// holds nothing (a tenant without limits: its booking rides in the
+/// usage meter) is dropped here, so its answer is not wrapped.
 pub fn hold(resp: Response<ProxyBody>, admission: Option<Admission>) -> Response<ProxyBody> {
     match admission {
         None => resp,
+        Some(a) if !a.in_flight && a.reservation.is_none() => resp,
         Some(admission) => {
             if resp.status().is_success() {
                 admission.served();
