@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use switchyard_config::{Cost, MaxPriority};
+use switchyard_config::{Cost, MaxPriority, Quota};
 
 use super::*;
 use crate::usage::Usage;
