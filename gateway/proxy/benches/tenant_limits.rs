@@ -15,13 +15,19 @@ use switchyard_proxy::usage::Usage;
 use tokio::time::Instant;
 
 fn config() -> Config {
-    let yaml = "clouds: { c: { provider: private } }\n\
-        models: [{ name: m, versions: [{ name: v1, weight: 100 }] }]\n\
-        replicas: [{ id: r, model: m, cloud: c, url: \"http://127.0.0.1:1\" }]\n\
-        tenants:\n\
-          - { name: free, keys: [{ id: f, key: free-key }] }\n\
-          - name: paid\n    keys: [{ id: k, key: paid-key, requests_per_minute: 100000000, daily_budget_usd: 1000000 }]\n    \
-            requests_per_minute: 100000000\n    concurrency: 1000000\n    tokens_per_minute: 1000000000\n    monthly_budget_usd: 1000000000\n";
+    let yaml = r#"
+clouds: { c: { provider: private } }
+models: [{ name: m, versions: [{ name: v1, weight: 100 }] }]
+replicas: [{ id: r, model: m, cloud: c, url: "http://127.0.0.1:1" }]
+tenants:
+  - { name: free, keys: [{ id: f, key: free-key }] }
+  - name: paid
+    keys: [{ id: k, key: paid-key, requests_per_minute: 100000000, daily_budget_usd: 1000000 }]
+    requests_per_minute: 100000000
+    concurrency: 1000000
+    tokens_per_minute: 1000000000
+    monthly_budget_usd: 1000000000
+"#;
     load_str(yaml, &|_| None).unwrap()
 }
 
