@@ -5,7 +5,8 @@
 //! `/admin/costs` and `/metrics`.
 
 use switchyard_fake_replica::ReplicaConfig;
-use switchyard_tests::{Answer, Http, replicas};
+use switchyard_gateway::Running;
+use switchyard_tests::{Answer, Http, eventually, replicas};
 
 fn yaml() -> &'static str {
     r#"
@@ -27,7 +28,22 @@ tenants:
 "#
 }
 
-async fn call(http: &Http, addr: std::net::SocketAddr, key: &str, max_tokens: u32) -> Answer {
+/// Sends one request and waits until its answer is booked (the body's
+/// drop settles the reservation), so the next request sees its effect.
+async fn call(gw: &Running, http: &Http, key: &str, max_tokens: u32) -> Answer {
+    let ans = send(http, gw.data_addr, key, max_tokens).await;
+    eventually("every reservation settled", || {
+        gw.proxy()
+            .tenant_limits()
+            .figures()
+            .iter()
+            .all(|r| r.figures.reserved == 0.0)
+    })
+    .await;
+    ans
+}
+
+async fn send(http: &Http, addr: std::net::SocketAddr, key: &str, max_tokens: u32) -> Answer {
     let body = serde_json::json!({
         "model": "m",
         "max_tokens": max_tokens,
@@ -64,9 +80,9 @@ fn assert_429(ans: &Answer, code: &str, says: &str) {
 async fn tokens_per_minute_are_reserved_refunded_and_shown_in_openai_headers() {
     let fleet = replicas(&[("r", ReplicaConfig::default())]).await;
     let gw = switchyard_tests::gateway(yaml(), &fleet).await;
-    let (http, addr) = (Http::default(), gw.data_addr);
+    let http = Http::default();
 
-    let first = call(&http, addr, "app-key", 600).await;
+    let first = call(&gw, &http, "app-key", 600).await;
     assert_eq!(first.status, 200, "{:?}", first.body);
     assert_eq!(num(&first, "x-ratelimit-limit-tokens"), 1000);
     // ~11 input tokens (the prompt's bytes / 4) + 600 reserved.
@@ -82,12 +98,12 @@ async fn tokens_per_minute_are_reserved_refunded_and_shown_in_openai_headers() {
         "the key's request window"
     );
     // The answer used ~40 tokens: the rest came back, so another 600 fits.
-    let second = call(&http, addr, "app-key", 600).await;
+    let second = call(&gw, &http, "app-key", 600).await;
     assert_eq!(second.status, 200, "{:?}", second.body);
     assert!(num(&second, "x-ratelimit-remaining-tokens") >= 300);
 
     // More than the whole minute: it waits for a full bucket.
-    let big = call(&http, addr, "app-key", 5000).await;
+    let big = call(&gw, &http, "app-key", 5000).await;
     assert_429(
         &big,
         "rate_limit_exceeded",
@@ -98,9 +114,9 @@ async fn tokens_per_minute_are_reserved_refunded_and_shown_in_openai_headers() {
 
     // The key's 5 requests a minute (the refused one counted too).
     for _ in 0..2 {
-        assert_eq!(call(&http, addr, "app-key", 10).await.status, 200);
+        assert_eq!(call(&gw, &http, "app-key", 10).await.status, 200);
     }
-    let over = call(&http, addr, "app-key", 10).await;
+    let over = call(&gw, &http, "app-key", 10).await;
     assert_429(
         &over,
         "rate_limit_exceeded",
@@ -110,7 +126,7 @@ async fn tokens_per_minute_are_reserved_refunded_and_shown_in_openai_headers() {
     assert_eq!(num(&over, "retry-after"), 12);
 
     // A tenant without rate limits gets no rate-limit headers.
-    let free = call(&http, addr, "free-key", 10).await;
+    let free = call(&gw, &http, "free-key", 10).await;
     assert_eq!(free.status, 200);
     assert_eq!(free.header("x-ratelimit-limit-requests"), "");
     assert_eq!(free.header("x-ratelimit-limit-tokens"), "");
@@ -120,22 +136,22 @@ async fn tokens_per_minute_are_reserved_refunded_and_shown_in_openai_headers() {
 async fn spend_budgets_of_tenants_and_keys_answer_insufficient_quota() {
     let fleet = replicas(&[("r", ReplicaConfig::default())]).await;
     let gw = switchyard_tests::gateway(yaml(), &fleet).await;
-    let (http, addr) = (Http::default(), gw.data_addr);
+    let http = Http::default();
 
     // Each answer reports ~41 tokens at 1.0 per 1k: ~0.041.
     // b1's own month: 0.05 lets a second request in, not a third.
     for _ in 0..2 {
-        assert_eq!(call(&http, addr, "b1-key", 16).await.status, 200);
+        assert_eq!(call(&gw, &http, "b1-key", 16).await.status, 200);
     }
-    let b1 = call(&http, addr, "b1-key", 16).await;
+    let b1 = call(&gw, &http, "b1-key", 16).await;
     assert_429(
         &b1,
         "insufficient_quota",
         "key `b1` of tenant `team` has used its monthly budget of 0.05 USD",
     );
     // The tenant's day (0.1) has room for one more, from its other key.
-    assert_eq!(call(&http, addr, "b2-key", 16).await.status, 200);
-    let b2 = call(&http, addr, "b2-key", 16).await;
+    assert_eq!(call(&gw, &http, "b2-key", 16).await.status, 200);
+    let b2 = call(&gw, &http, "b2-key", 16).await;
     assert_429(
         &b2,
         "insufficient_quota",
@@ -147,7 +163,7 @@ async fn spend_budgets_of_tenants_and_keys_answer_insufficient_quota() {
     );
     assert_eq!(fleet["r"].hits(), 3);
     assert_eq!(
-        call(&http, addr, "free-key", 16).await.status,
+        call(&gw, &http, "free-key", 16).await.status,
         200,
         "other tenants are untouched"
     );
@@ -178,4 +194,51 @@ async fn spend_budgets_of_tenants_and_keys_answer_insufficient_quota() {
         assert!(metrics.contains(series), "{series} in:\n{metrics}");
     }
     assert!(!metrics.contains("b1-key"), "never the key");
+}
+
+#[tokio::test]
+async fn a_failed_request_is_refunded_and_a_stream_is_booked_from_its_usage() {
+    let fleet = replicas(&[("r", ReplicaConfig::default())]).await;
+    let gw = switchyard_tests::gateway(yaml(), &fleet).await;
+    let http = Http::default();
+
+    fleet["r"].fail_next(10);
+    let failed = call(&gw, &http, "app-key", 600).await;
+    assert!(failed.status.is_server_error(), "{:?}", failed.body);
+    fleet["r"].fail_next(0);
+    // Had the failed request's 611 tokens stayed reserved, 600 more would not fit.
+    let ok = call(&gw, &http, "app-key", 600).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+
+    let body = serde_json::json!({
+        "model": "m",
+        "stream": true,
+        "max_tokens": 10,
+        "messages": [{ "role": "user", "content": "Say hello" }],
+    });
+    let stream = http
+        .call(
+            "POST",
+            gw.data_addr,
+            "/v1/chat/completions",
+            &[
+                ("content-type", "application/json"),
+                ("x-api-key", "app-key"),
+            ],
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(stream.status, 200);
+    assert!(!stream.sse_data().is_empty());
+    eventually("the stream is booked", || {
+        gw.proxy().tenant_limits().figures()[0].figures.requests == 2
+    })
+    .await;
+    let costs = http.get(gw.admin_addr, "/admin/costs").await.json();
+    let app = &costs["by_tenant"]["app"];
+    assert_eq!(app["requests"], 2, "{app}");
+    assert_eq!(app["unknown_usage"], 0, "{app}");
+    // 16 tokens for the first answer, 10 (its max_tokens) for the stream.
+    assert_eq!(app["output_tokens"], 26, "{app}");
+    assert_eq!(app["reserved"], 0.0, "nothing left reserved: {app}");
 }

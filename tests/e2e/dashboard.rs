@@ -266,3 +266,60 @@ async fn a_fleet_of_hundreds_fits_folded_by_cloud_and_model() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenants_panel_shows_spend_against_budgets() {
+    let browser = Browser::start().await;
+    bounded(async {
+        let fleet = switchyard_tests::replicas(&[("a", ReplicaConfig::default())]).await;
+        let yaml = r#"
+clouds: { onprem: { provider: private } }
+models: [{ name: chat, versions: [{ name: v1, weight: 100 }] }]
+replicas:
+  - { id: a, model: chat, cloud: onprem, url: "${A_URL}", cost: { input_per_1k: 1.0, output_per_1k: 1.0 } }
+tenants:
+  - name: team
+    keys: [{ id: ci, key: ci-key, daily_budget_usd: 1 }, { id: app, key: app-key }]
+    monthly_budget_usd: 10
+"#;
+        let gw = switchyard_tests::gateway(yaml, &fleet).await;
+        let http = Http::default();
+        for key in ["ci-key", "ci-key", "app-key"] {
+            let ans = http
+                .call(
+                    "POST",
+                    gw.data_addr,
+                    "/v1/chat/completions",
+                    &[("content-type", "application/json"), ("x-api-key", key)],
+                    chat("chat", false).to_string(),
+                )
+                .await;
+            assert_eq!(ans.status, 200);
+        }
+        let page = browser.session(1280, 800, false).await;
+        page.goto(&format!("http://{}/", gw.admin_addr)).await;
+        let rows = page
+            .wait_for(
+                "the tenant and its two keys",
+                SHOW_LIMIT,
+                "const rows = [...document.querySelectorAll('#tenant-rows tr')];
+                 return !document.getElementById('tenants-panel').hidden && rows.length === 3
+                     ? rows.map(r => [r.dataset.key || '', r.cells[1].textContent,
+                                      r.cells[3].textContent, r.cells[4].textContent,
+                                      r.querySelectorAll('.bar').length])
+                     : null",
+            )
+            .await;
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows[0][0], "", "the tenant first: {rows:?}");
+        assert_eq!(rows[0][1], "3");
+        assert!(rows[0][4].as_u64() == Some(1), "the month's budget bar: {rows:?}");
+        assert!(rows[0][3].as_str().unwrap().ends_with("/ $10.00"), "{rows:?}");
+        let ci = rows.iter().find(|r| r[0] == "ci").unwrap();
+        assert_eq!(ci[1], "2");
+        assert!(ci[2].as_str().unwrap().ends_with("/ $1.00"), "{rows:?}");
+        page.close().await;
+        gw.shutdown().await.unwrap();
+    })
+    .await;
+}

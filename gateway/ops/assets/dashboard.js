@@ -5,6 +5,7 @@
 //   GET /admin/events?since=N  the event feed after sequence N
 //   GET /admin/config          clouds, model groups, version weights (on a new generation)
 //   GET /admin/rollouts        rollout state per model group (optional: a 404 is fine)
+//   GET /admin/costs           spend per tenant and key (every few seconds; shown when there are tenants)
 // Rates, traffic shares and sparklines are computed here from counter deltas.
 //
 // Auth: when an endpoint answers 401 the page asks for the admin token, keeps
@@ -19,6 +20,7 @@
   const ROW_HISTORY = 40;
   const WINDOW_MS = 10000; // per-row req/s and traffic share are over this window
   const ROLLOUTS_RETRY_MS = 15000;
+  const TENANTS_POLL_MS = 3000;
   const MAX_EVENTS = 200;
   const TOKEN_KEY = 'switchyard.adminToken';
   const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -46,6 +48,7 @@
     configGeneration: null,
     rollouts: null, // Map(model -> rollout) once /admin/rollouts answered
     rolloutsRetryAt: 0,
+    tenantsAt: 0,
     lastOk: 0,
     waitingForToken: false,
   };
@@ -79,6 +82,7 @@
         st.configGeneration = reps.generation;
       }
       await pollRollouts(started);
+      await pollTenants(started);
       const now = performance.now();
       ingest(reps.replicas || [], now);
       render(reps, now);
@@ -109,6 +113,54 @@
     } else {
       st.rollouts = normalizeRollouts(data);
     }
+  }
+
+  // `GET /admin/costs`' `by_tenant`: `{ name: { requests, input_tokens, output_tokens,
+  // spend_today, spend_this_month, limits: { daily_budget_usd, monthly_budget_usd, ... },
+  // by_key: { id: { same, limits } } } }`. Rebuilt whole: a few rows per tenant.
+  async function pollTenants(now) {
+    if (now < st.tenantsAt) return;
+    st.tenantsAt = now + TENANTS_POLL_MS;
+    const costs = await api('/admin/costs', true);
+    const byTenant = (costs && costs.by_tenant) || {};
+    const names = Object.keys(byTenant).sort();
+    $('tenants-panel').hidden = names.length === 0;
+    const rows = [];
+    for (const name of names) {
+      const t = byTenant[name];
+      rows.push(tenantRow(name, name, '', t));
+      const keys = t.by_key || {};
+      for (const k of Object.keys(keys).sort()) rows.push(tenantRow(name, '· ' + k, k, keys[k]));
+    }
+    $('tenant-rows').replaceChildren(...rows);
+  }
+
+  function tenantRow(tenant, label, key, f) {
+    const tr = el('tr', key ? 'tenant-key' : 'tenant');
+    tr.dataset.tenant = tenant;
+    if (key) tr.dataset.key = key;
+    const limits = f.limits || {};
+    const tokens = (f.input_tokens || 0) + (f.output_tokens || 0);
+    tr.append(
+      el('td', null, label),
+      el('td', 'num', String(f.requests || 0)),
+      el('td', 'num', String(tokens)),
+      spendCell(f.spend_today, limits.daily_budget_usd),
+      spendCell(f.spend_this_month, limits.monthly_budget_usd),
+    );
+    return tr;
+  }
+
+  function spendCell(spent, budget) {
+    const td = el('td', 'spend');
+    const usd = (v) => '$' + (v || 0).toFixed(v >= 1 ? 2 : 4);
+    td.append(el('span', null, budget == null ? usd(spent) : usd(spent) + ' / ' + usd(budget)));
+    if (budget != null) {
+      const { b, fill } = bar();
+      setBar(fill, budget > 0 ? spent / budget : 1);
+      td.append(b);
+    }
+    return td;
   }
 
   // `GET /admin/rollouts`: `{ generation, groups: [{ group, versions: [{name, weight}],

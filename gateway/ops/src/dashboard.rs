@@ -5,7 +5,8 @@
 //! The page is a static shell with no data in it, so it is served without
 //! the admin token. Its script polls the JSON endpoints about once a second
 //! (`/admin/replicas`, `/admin/events?since=`, `/admin/config`, and
-//! `/admin/rollouts` when the gateway has it); when one answers 401 it asks
+//! `/admin/rollouts` when the gateway has it; `/admin/costs` every 3 s for
+//! the tenants panel, shown when the config has tenants); when one answers 401 it asks
 //! for the token, keeps it in the tab's `sessionStorage` and sends it as
 //! `Authorization: Bearer`, never in a URL. Everything it draws (throughput,
 //! traffic share, latency sparklines) is computed in the browser from

@@ -41,7 +41,7 @@ use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
 use crate::tenant_limits::RateInfo;
 use crate::upstream::Upstream;
-use crate::{adapter, auth, cors, failover, local, observed, openai, resume, tenant_limits, usage};
+use crate::{adapter, auth, cors, failover, local, observed, openai, resume, tenant_limits};
 
 impl Proxy {
     /// Serves one data-plane request. Never fails: errors are answers too.
@@ -179,7 +179,8 @@ where
     auth::authorize_model(caller, &model)?;
     // Tokens per minute and budgets: the estimate set aside before the call.
     if let (Some((tenant, key)), Some(admission)) = (&identity, admission.as_mut()) {
-        let ask = ask(snap, &model, &parts, openai.as_ref(), &body, tenant, key);
+        let ask =
+            tenant_limits::estimate(snap, &model, &parts, openai.as_ref(), &body, tenant, key);
         gw.tenant_limits().reserve(
             admission,
             tenant,
@@ -275,46 +276,6 @@ where
         closing: gw.closing().clone(),
     });
     Ok(tenant_limits::hold(resp, admission))
-}
-
-/// What a tenant's request is estimated to use, for its token limit and
-/// budgets: input ≈ one token per 4 bytes of the prompt (`messages` or
-/// `prompt` as sent, JSON included, so it errs high; the whole body when
-/// neither is found), plus the output it may produce (`max_tokens`,
-/// `max_completion_tokens`, or the tenant's `default_max_tokens`; none for
-/// embeddings), priced at the group's highest replica price. The answer's
-/// reported usage replaces the estimate.
-fn ask(
-    snap: &Snapshot,
-    model: &str,
-    parts: &http::request::Parts,
-    openai: Option<&openai::OpenAiHead>,
-    body: &[u8],
-    tenant: &switchyard_config::Tenant,
-    key: &switchyard_config::TenantKey,
-) -> tenant_limits::Ask {
-    if !tenant.quota.any() && !key.quota.any() {
-        return tenant_limits::Ask::default();
-    }
-    let prompt_bytes = openai
-        .and_then(|h| h.prompt)
-        .map_or(body.len(), |(start, end)| end - start);
-    let input = (prompt_bytes as u64).div_ceil(4);
-    let output = if parts.uri.path().ends_with("/embeddings") {
-        0
-    } else {
-        openai
-            .and_then(|h| h.max_tokens)
-            .unwrap_or(u64::from(tenant.default_max_tokens))
-    };
-    let cost_nano = snap
-        .max_price
-        .get(switchyard_router::parse_model(model).0)
-        .map_or(0, |p| usage::cost_nano(input, output, p));
-    tenant_limits::Ask {
-        tokens: input + output,
-        cost_nano,
-    }
 }
 
 /// Reads the body up to `max_body_bytes`, refusing early on a declared

@@ -15,10 +15,10 @@
 //! each phase is one file:
 //! - [`endpoint`]: classify (404/405); [`local`]: answers given here;
 //!   [`auth`]: the tenant behind an API key, its models and priority
-//!   ([`runtime_keys`]: keys created at run time, asked on a config miss);
-//!   [`auth`]: the tenant behind an API key, its models and priority;
-//!   [`jwt`]: or behind a token of a configured issuer;
-//!   [`tenant_limits`]: its request rate and in-flight limits.
+//!   ([`runtime_keys`]: keys created at run time, asked on a config miss;
+//!   [`jwt`]: or behind a token of a configured issuer);
+//!   [`tenant_limits`]: its and its key's request rate, in-flight count,
+//!   tokens per minute and spend budgets, and its spend.
 //! - [`budget`]: the gateway-wide budget of buffered request bodies.
 //! - [`openai`]: the one parse of an OpenAI body (model, stream, prompt).
 //! - [`failover`]: the attempt loop; [`retry_budget`]: its token bucket;

@@ -24,27 +24,31 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use dashmap::DashMap;
 use http::Response;
 use http_body_util::BodyExt;
-use switchyard_config::{Quota, Tenant, TenantKey};
+use switchyard_config::{Tenant, TenantKey};
 use tokio::time::Instant;
 
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 
 mod account;
+mod ask;
 mod bucket;
 mod calendar;
 mod held;
+mod level;
 mod rate;
 mod reservation;
 #[cfg(test)]
 mod tests;
 
 pub use account::{Account, AccountFigures};
+pub use ask::estimate;
 pub use calendar::Clock;
 pub use rate::{RateInfo, Window};
 pub use reservation::{Admission, Reservation};
 
 use bucket::Bucket;
+use level::{Level, secs};
 use reservation::Reservation as Held;
 
 /// Every tenant's and key's live counters.
@@ -252,119 +256,14 @@ impl TenantLimits {
     }
 }
 
-/// One level's (key's or tenant's) token limit and budgets.
-struct Level<'a> {
-    account: &'a Account,
-    quota: &'a Quota,
-}
-
-/// Why a level refused.
-enum Refusal {
-    Tokens(std::time::Duration),
-    Budget {
-        window: &'static str,
-        budget: f64,
-        retry_after: u64,
-    },
-}
-
-impl Refusal {
-    fn into_error(self, who: String) -> ProxyError {
-        match self {
-            Refusal::Tokens(wait) => ProxyError::TenantLimited {
-                who,
-                what: "tokens_per_minute",
-                retry_after: secs(wait),
-            },
-            Refusal::Budget {
-                window,
-                budget,
-                retry_after,
-            } => ProxyError::QuotaExceeded {
-                who,
-                window,
-                budget,
-                retry_after: u32::try_from(retry_after).unwrap_or(u32::MAX),
-            },
-        }
-    }
-}
-
-impl Level<'_> {
-    /// Checks the budgets, then takes the tokens and reserves the cost;
-    /// all or nothing.
-    fn take(
-        &self,
-        tokens: f64,
-        cost: u64,
-        now: Instant,
-        unix: u64,
-        rate: &mut RateInfo,
-    ) -> Result<(), Refusal> {
-        let q = self.quota;
-        let mut w = self.account.lock();
-        let w = &mut *w;
-        w.day.roll(calendar::day(unix));
-        w.month.roll(calendar::month(unix));
-        // The month first: when both are spent, its wait is the true one.
-        for (spend, budget, window, reset) in [
-            (
-                &w.month,
-                q.monthly_budget_usd,
-                "monthly",
-                calendar::to_next_month(unix),
-            ),
-            (
-                &w.day,
-                q.daily_budget_usd,
-                "daily",
-                calendar::to_next_day(unix),
-            ),
-        ] {
-            if let Some(budget) = budget
-                && !spend.has_room((budget * 1e9) as u64)
-            {
-                return Err(Refusal::Budget {
-                    window,
-                    budget,
-                    retry_after: reset,
-                });
-            }
-        }
-        if let Some(cap) = q.tokens_per_minute {
-            let bucket = w.tpm.get_or_insert_with(|| Bucket::full(cap, now));
-            // A request larger than the whole minute passes when the
-            // bucket is full, instead of never.
-            let taken = bucket.take(cap, tokens.min(f64::from(cap)), now);
-            RateInfo::note(&mut rate.tokens, Window::of(bucket, cap));
-            taken.map_err(Refusal::Tokens)?;
-        }
-        w.day.reserved += cost;
-        w.month.reserved += cost;
-        Ok(())
-    }
-
-    /// Gives back what `take` took (the other level refused).
-    fn undo(&self, tokens: f64, cost: u64, now: Instant) {
-        let mut w = self.account.lock();
-        if let (Some(cap), Some(b)) = (self.quota.tokens_per_minute, w.tpm.as_mut()) {
-            b.give(cap, tokens.min(f64::from(cap)), now);
-        }
-        w.day.reserved = w.day.reserved.saturating_sub(cost);
-        w.month.reserved = w.month.reserved.saturating_sub(cost);
-    }
-}
-
-/// Whole seconds to wait, at least 1 (`Retry-After`).
-fn secs(wait: std::time::Duration) -> u32 {
-    (wait.as_secs_f64().ceil() as u32).max(1)
-}
-
 /// `resp` with `admission` carried in its body (released with the body);
-/// a successful answer marks the reservation served.
+/// a successful answer marks the reservation served. An admission that
+/// holds nothing (a tenant without limits: its booking rides in the
+/// usage meter) is dropped here, so its answer is not wrapped.
 pub fn hold(resp: Response<ProxyBody>, admission: Option<Admission>) -> Response<ProxyBody> {
     match admission {
         None => resp,
+        Some(a) if !a.in_flight && a.reservation.is_none() => resp,
         Some(admission) => {
             if resp.status().is_success() {
                 admission.served();

@@ -137,6 +137,7 @@ impl RunArgs {
                     endpoint: Endpoint::Chat,
                     model: self.model.clone(),
                     stream: true,
+                    api_key: None,
                 },
             )],
             None => {
@@ -148,6 +149,7 @@ impl RunArgs {
                         endpoint,
                         model: self.model.clone(),
                         stream,
+                        api_key: None,
                     },
                 )]
             }

@@ -98,6 +98,7 @@ impl Source {
             Self::Conversations { uri, state } => Prepared {
                 uri: uri.clone(),
                 body: state.lock().map(|mut c| c.next(rng)).unwrap_or_default(),
+                api_key: None,
             },
         }
     }

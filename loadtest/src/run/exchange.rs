@@ -21,6 +21,8 @@ pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 pub(crate) struct Prepared {
     pub(crate) uri: http::Uri,
     pub(crate) body: Bytes,
+    /// `x-api-key`, when the workload has one.
+    pub(crate) api_key: Option<http::HeaderValue>,
 }
 
 impl Prepared {
@@ -53,6 +55,12 @@ impl Prepared {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("url {uri:?}: {e}"))?,
             body: Bytes::from(body.to_string()),
+            api_key: w
+                .api_key
+                .as_deref()
+                .map(http::HeaderValue::from_str)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("api_key: {e}"))?,
         })
     }
 }
@@ -112,7 +120,10 @@ async fn exchange(
 ) -> Verdict {
     let mut request =
         http::Request::post(req.uri.clone()).header(http::header::CONTENT_TYPE, "application/json");
-    if let Some(auth) = auth {
+    // A workload's own tenant key wins over the run's `--api-key`.
+    if let Some(key) = &req.api_key {
+        request = request.header("x-api-key", key.clone());
+    } else if let Some(auth) = auth {
         request = request.header(http::header::AUTHORIZATION, auth);
     }
     let request = request.body(Full::new(req.body.clone()));
@@ -200,6 +211,7 @@ mod tests {
                 endpoint,
                 model: "m".into(),
                 stream: false,
+                api_key: None,
             };
             let p = Prepared::new("http://127.0.0.1:1/", &w, 300).unwrap();
             let v: serde_json::Value = serde_json::from_slice(&p.body).unwrap();

@@ -45,6 +45,7 @@ pub fn spec_from_scenario(
                     endpoint,
                     model: m.model.clone(),
                     stream,
+                    api_key: m.api_key.clone(),
                 },
             ))
         })

@@ -69,6 +69,9 @@ pub struct Workload {
     pub model: String,
     /// Ask for an SSE stream (chat and completions only).
     pub stream: bool,
+    /// Sent as `x-api-key` (a tenant's key), when set.
+    #[serde(skip)]
+    pub api_key: Option<String>,
 }
 
 /// The inference APIs the gateway serves.
@@ -154,6 +157,7 @@ pub fn parse_mix(s: &str, default_stream: bool) -> anyhow::Result<Vec<(f64, Work
                 endpoint,
                 model: model.to_owned(),
                 stream,
+                api_key: None,
             },
         ));
     }

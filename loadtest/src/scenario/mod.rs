@@ -157,5 +157,19 @@ fn check(a: &Assertions, r: &crate::run::LoadReport) -> Vec<String> {
     {
         failures.push(format!("p99 {p99:.2} ms (max_p99_ms: {max})"));
     }
+    if let Some(want) = &a.ok_per_minute {
+        let got = r.ok as f64 * 60.0 / r.seconds.max(1e-9);
+        let off = (got - want.expect).abs() / want.expect * 100.0;
+        eprintln!(
+            "ok per minute: {got:.1} (expected {}, off by {off:.2} %)",
+            want.expect
+        );
+        if off > want.tolerance_pct {
+            failures.push(format!(
+                "{got:.1} complete answers per minute, {off:.2} % off {} (ok_per_minute.tolerance_pct: {})",
+                want.expect, want.tolerance_pct
+            ));
+        }
+    }
     failures
 }

@@ -120,6 +120,9 @@ pub struct MixEntry {
     /// Relative weight.
     #[serde(default = "one")]
     pub weight: f64,
+    /// A tenant's API key, sent as `x-api-key`.
+    #[serde(default)]
+    pub api_key: Option<String>,
 }
 
 fn one() -> f64 {
@@ -200,4 +203,17 @@ pub struct Assertions {
     pub min_requests: Option<u64>,
     /// p99 latency bound, ms.
     pub max_p99_ms: Option<f64>,
+    /// Complete answers per minute of the measured window, within a
+    /// tolerance: a tenant's rate limit holding under load.
+    pub ok_per_minute: Option<OkPerMinute>,
+}
+
+/// `assert.ok_per_minute`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OkPerMinute {
+    /// The rate the limit should let through.
+    pub expect: f64,
+    /// Allowed deviation, percent of `expect`.
+    pub tolerance_pct: f64,
 }

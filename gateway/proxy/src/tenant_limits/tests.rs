@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use switchyard_config::{Cost, MaxPriority};
+use switchyard_config::{Cost, MaxPriority, Quota};
 
 use super::*;
 use crate::usage::Usage;
@@ -149,6 +149,21 @@ async fn tokens_are_reserved_then_corrected_by_the_reported_usage() {
     );
     let f = tenant_row(&limits);
     assert_eq!((f.requests, f.input_tokens + f.output_tokens), (2, 1300));
+    // Larger than the whole minute: it passes once the bucket is full.
+    let huge = Ask {
+        tokens: 5000,
+        cost_nano: 0,
+    };
+    assert!(
+        limits
+            .reserve(&mut c, &t, &k, huge, Instant::now(), &mut rate)
+            .is_err()
+    );
+    tokio::time::advance(Duration::from_secs(120)).await;
+    limits
+        .reserve(&mut c, &t, &k, huge, Instant::now(), &mut rate)
+        .unwrap();
+    assert_eq!(rate.tokens.unwrap().remaining, 0);
 }
 
 #[tokio::test(start_paused = true)]
