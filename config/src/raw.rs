@@ -48,6 +48,10 @@ pub struct RawTenant {
     pub requests_per_minute: Option<i64>,
     /// Requests (streams included) it may have in flight at once.
     pub concurrency: Option<i64>,
+    /// Client-certificate names (subject CN, DNS or URI SAN) that
+    /// authenticate as this tenant, with `server.tls.client_ca_file`.
+    #[serde(default)]
+    pub client_cert_names: Vec<String>,
 }
 
 /// `tenants[i].keys[j]:` exactly one of `hash`, `key`, `key_file`.
@@ -103,6 +107,10 @@ pub struct RawServerTls {
     pub cert_file: Option<String>,
     /// PEM file: the certificate's private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: Option<String>,
+    /// PEM file: CAs whose client certificates the listener accepts.
+    pub client_ca_file: Option<String>,
+    /// With `client_ca_file`: `required` (the default) or `optional`.
+    pub client_auth: Option<String>,
 }
 
 /// `server.cors:`

@@ -95,6 +95,11 @@ pub fn ceiling(asked: Priority, caller: Caller<'_>) -> Priority {
     asked.max(max)
 }
 
+/// Whether `headers` carry an API key (in any of the three headers).
+pub(crate) fn presents_key(headers: &HeaderMap) -> bool {
+    presented_key(headers).is_some()
+}
+
 /// The key in `Authorization: Bearer`, `x-api-key` or `api-key`.
 fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
     if let Some(v) = headers.get(header::AUTHORIZATION) {

@@ -40,7 +40,7 @@ use crate::observe::{Arrival, RequestObserver};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
-use crate::{adapter, auth, cors, failover, local, observed, openai, tenant_limits};
+use crate::{adapter, auth, client_cert, cors, failover, local, observed, openai, tenant_limits};
 
 impl Proxy {
     /// Serves one data-plane request. Never fails: errors are answers too.
@@ -105,7 +105,12 @@ where
     let endpoint = Endpoint::classify(req.method(), req.uri().path())?;
     let protocol = match &endpoint {
         Endpoint::ListModels => {
-            auth::authenticate(&snap.config, gw.runtime_keys(), req.headers())?;
+            client_cert::authenticate(
+                &snap.config,
+                gw.runtime_keys(),
+                req.headers(),
+                req.extensions(),
+            )?;
             return Ok(local::list_models(snap));
         }
         Endpoint::Preflight { allow } => {
@@ -121,7 +126,12 @@ where
     let (parts, body) = req.into_parts();
     // Who calls (401 without a valid key when tenants are configured);
     // the priority asked, up to the tenant's ceiling.
-    let caller = auth::authenticate(&snap.config, gw.runtime_keys(), &parts.headers)?;
+    let caller = client_cert::authenticate(
+        &snap.config,
+        gw.runtime_keys(),
+        &parts.headers,
+        &parts.extensions,
+    )?;
     let priority = auth::ceiling(Priority::from_headers(&parts.headers)?, caller);
     let permit = match caller {
         Some(tenant) => gw

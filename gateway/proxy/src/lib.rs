@@ -15,7 +15,8 @@
 //! each phase is one file:
 //! - [`endpoint`]: classify (404/405); [`local`]: answers given here;
 //!   [`auth`]: the tenant behind an API key, its models and priority
-//!   ([`runtime_keys`]: keys created at run time, asked on a config miss);
+//!   ([`runtime_keys`]: keys created at run time, asked on a config miss;
+//!   [`client_cert`]: a verified client certificate's tenant);
 //!   [`tenant_limits`]: its request rate and in-flight limits.
 //! - [`budget`]: the gateway-wide budget of buffered request bodies.
 //! - [`openai`]: the one parse of an OpenAI body (model, stream, prompt).
@@ -43,6 +44,7 @@ pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod budget;
+pub mod client_cert;
 mod commit;
 pub mod connections;
 pub mod cors;
