@@ -157,6 +157,7 @@ mod tests {
             max_priority: switchyard_config::MaxPriority::High,
             requests_per_minute: rpm,
             concurrency,
+            client_cert_names: Vec::new(),
         }
     }
 
