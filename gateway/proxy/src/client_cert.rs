@@ -44,8 +44,9 @@ pub fn authenticate<'c>(
     headers: &HeaderMap,
     extensions: &Extensions,
 ) -> Result<Caller<'c>, ProxyError> {
-    if !auth::presents_key(headers)
-        && let Some(names) = extensions.get::<ClientCertNames>()
+    // Plain connections carry no names: one empty-map check.
+    if let Some(names) = extensions.get::<ClientCertNames>()
+        && !auth::presents_key(headers)
         && let Some(tenant) = tenant_of(config, names)
     {
         return Ok(Some(tenant));
