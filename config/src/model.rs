@@ -100,6 +100,32 @@ pub struct ServerTls {
     /// listener's TLS config from it cannot fail on the key.
     #[serde(skip)]
     pub certified: std::sync::Arc<rustls::sign::CertifiedKey>,
+    /// Client certificates: verified against `client_ca_file`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientCerts>,
+}
+
+/// `server.tls.client_ca_file` and `client_auth`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientCerts {
+    /// PEM file with the CAs, as configured.
+    pub client_ca_file: std::path::PathBuf,
+    /// Whether a connection without a client certificate is refused.
+    pub client_auth: ClientAuth,
+    /// The verifier built from the CAs (rustls, ring).
+    #[serde(skip)]
+    pub verifier: std::sync::Arc<dyn rustls::server::danger::ClientCertVerifier>,
+}
+
+/// `server.tls.client_auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// The handshake fails without a valid client certificate.
+    Required,
+    /// A client may present none (and then needs an API key, if tenants
+    /// are configured); one it presents must be valid.
+    Optional,
 }
 
 /// `server.cors`: which browser origins may call the data plane.
@@ -205,6 +231,10 @@ pub struct Tenant {
     /// Output tokens reserved for a request without `max_tokens` (or
     /// `max_completion_tokens`) when a token limit or budget applies.
     pub default_max_tokens: u32,
+    /// Verified client-certificate names (CN, DNS or URI SAN) that
+    /// authenticate as this tenant.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub client_cert_names: Vec<String>,
 }
 
 impl Tenant {

@@ -99,6 +99,10 @@ pub struct RawTenant {
     pub daily_budget_usd: Option<f64>,
     /// Spend allowed per UTC month.
     pub monthly_budget_usd: Option<f64>,
+    /// Client-certificate names (subject CN, DNS or URI SAN) that
+    /// authenticate as this tenant, with `server.tls.client_ca_file`.
+    #[serde(default)]
+    pub client_cert_names: Vec<String>,
 }
 
 /// `tenants[i].keys[j]:` exactly one of `hash`, `key`, `key_file`.
@@ -162,6 +166,10 @@ pub struct RawServerTls {
     pub cert_file: Option<String>,
     /// PEM file: the certificate's private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: Option<String>,
+    /// PEM file: CAs whose client certificates the listener accepts.
+    pub client_ca_file: Option<String>,
+    /// With `client_ca_file`: `required` (the default) or `optional`.
+    pub client_auth: Option<String>,
 }
 
 /// `server.cors:`

@@ -30,6 +30,7 @@ mod retries;
 mod routing;
 mod tenants;
 mod tls;
+mod tls_certs;
 mod tracing;
 
 use std::collections::HashMap;

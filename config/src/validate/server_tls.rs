@@ -1,9 +1,12 @@
 //! `server.tls`: the data listener's certificate chain and key are read,
 //! parsed and checked to match here, with rustls' own parser and key
 //! loader (ring), so a pair the listener could not serve fails `check`
-//! (and refuses a reload) instead of failing handshakes.
+//! (and refuses a reload) instead of failing handshakes. The client CAs
+//! (`client_ca_file`) become the listener's client-certificate verifier
+//! here too. [`ServerTls::reload_key`] reads the pair again the same way
+//! (the listener's file watch calls it).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::sign::CertifiedKey;
@@ -11,7 +14,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::Validator;
-use crate::model::ServerTls;
+use crate::model::{ClientAuth, ClientCerts, ServerTls};
 use crate::raw::RawServerTls;
 
 impl Validator<'_> {
@@ -22,39 +25,103 @@ impl Validator<'_> {
             self.err(base, "needs both cert_file and key_file");
             return None;
         };
-        let chain = match chain(&cert_file) {
+        let client = self.client_certs(raw.client_ca_file, raw.client_auth);
+        let certified = match certified(Path::new(&cert_file), Path::new(&key_file)) {
             Ok(c) => c,
-            Err(why) => {
-                self.err(format!("{base}.cert_file"), why);
+            Err((field, why)) => {
+                self.err(format!("{base}.{field}"), why);
                 return None;
             }
         };
-        let key = match key(&key_file) {
-            Ok(k) => k,
-            Err(why) => {
-                self.err(format!("{base}.key_file"), why);
-                return None;
-            }
-        };
-        let certified = CertifiedKey::new(chain, key);
-        if let Err(e) = certified.keys_match() {
-            self.err(
-                format!("{base}.key_file"),
-                format!("`{key_file}` is not the key of the certificate in `{cert_file}`: {e}"),
-            );
-            return None;
-        }
         Some(ServerTls {
             cert_file: PathBuf::from(cert_file),
             key_file: PathBuf::from(key_file),
             certified: Arc::new(certified),
+            client,
         })
+    }
+
+    fn client_certs(&mut self, ca: Option<String>, mode: Option<String>) -> Option<ClientCerts> {
+        let base = "server.tls";
+        let client_auth = match mode.as_deref() {
+            None | Some("required") => ClientAuth::Required,
+            Some("optional") => ClientAuth::Optional,
+            Some(other) => {
+                self.err(
+                    format!("{base}.client_auth"),
+                    format!("`{other}` is not `required` or `optional`"),
+                );
+                return None;
+            }
+        };
+        let Some(ca) = ca else {
+            if mode.is_some() {
+                self.err(format!("{base}.client_auth"), "needs client_ca_file");
+            }
+            return None;
+        };
+        let roots = match super::tls::ca_roots(&ca) {
+            Ok(r) => r,
+            Err(why) => {
+                self.err(format!("{base}.client_ca_file"), why);
+                return None;
+            }
+        };
+        let store = rustls::RootCertStore { roots };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut builder =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider);
+        if client_auth == ClientAuth::Optional {
+            builder = builder.allow_unauthenticated();
+        }
+        match builder.build() {
+            Ok(verifier) => Some(ClientCerts {
+                client_ca_file: PathBuf::from(ca),
+                client_auth,
+                verifier,
+            }),
+            Err(e) => {
+                self.err(format!("{base}.client_ca_file"), format!("`{ca}`: {e}"));
+                None
+            }
+        }
     }
 }
 
+impl ServerTls {
+    /// Reads `cert_file` and `key_file` again and checks them as the
+    /// loader does: for a certificate renewed on disk without a config
+    /// change. The error names the file at fault.
+    pub fn reload_key(&self) -> Result<Arc<CertifiedKey>, String> {
+        certified(&self.cert_file, &self.key_file)
+            .map(Arc::new)
+            .map_err(|(_, why)| why)
+    }
+}
+
+/// The chain of `cert_file` and the key of `key_file`, checked to match;
+/// on error, which field and why.
+fn certified(cert_file: &Path, key_file: &Path) -> Result<CertifiedKey, (&'static str, String)> {
+    let chain = chain(cert_file).map_err(|why| ("cert_file", why))?;
+    let key = key(key_file).map_err(|why| ("key_file", why))?;
+    let certified = CertifiedKey::new(chain, key);
+    if let Err(e) = certified.keys_match() {
+        return Err((
+            "key_file",
+            format!(
+                "`{}` is not the key of the certificate in `{}`: {e}",
+                key_file.display(),
+                cert_file.display()
+            ),
+        ));
+    }
+    Ok(certified)
+}
+
 /// The certificates of `file`, leaf first.
-fn chain(file: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = std::fs::read(file).map_err(|e| format!("cannot read `{file}`: {e}"))?;
+fn chain(file: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let file = file.display();
+    let pem = std::fs::read(file.to_string()).map_err(|e| format!("cannot read `{file}`: {e}"))?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("`{file}` is not a valid PEM file: {e}"))?;
@@ -67,8 +134,9 @@ fn chain(file: &str) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 /// The private key of `file`, loaded for signing.
-fn key(file: &str) -> Result<Arc<dyn rustls::sign::SigningKey>, String> {
-    let pem = std::fs::read(file).map_err(|e| format!("cannot read `{file}`: {e}"))?;
+fn key(file: &Path) -> Result<Arc<dyn rustls::sign::SigningKey>, String> {
+    let file = file.display();
+    let pem = std::fs::read(file.to_string()).map_err(|e| format!("cannot read `{file}`: {e}"))?;
     let der = PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|e| format!("`{file}` holds no PEM private key: {e}"))?;
     rustls::crypto::ring::sign::any_supported_type(&der)

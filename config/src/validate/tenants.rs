@@ -31,12 +31,13 @@ impl Validator<'_> {
                     format!("duplicate tenant `{}`", t.name),
                 );
             }
-            if t.keys.is_empty() && !keyless_ok {
+            if t.keys.is_empty() && t.client_cert_names.is_empty() && !keyless_ok {
                 self.err(
                     format!("{path}.keys"),
-                    "at least one key is required (or an `auth.jwt` issuer)",
+                    "at least one key is required (or client_cert_names, or an `auth.jwt` issuer)",
                 );
             }
+            let client_cert_names = self.cert_names(&path, t.client_cert_names, &tenants);
             let mut keys = Vec::new();
             for (j, k) in t.keys.into_iter().enumerate() {
                 let kpath = format!("{path}.keys[{j}]");
@@ -109,6 +110,7 @@ impl Validator<'_> {
                 concurrency,
                 quota,
                 default_max_tokens,
+                client_cert_names,
             });
         }
         (tenants, index)
@@ -214,10 +216,43 @@ impl Validator<'_> {
         }
     }
 
+    /// `tenants[i].client_cert_names`: non-empty, each name one tenant's.
+    fn cert_names(&mut self, path: &str, names: Vec<String>, earlier: &[Tenant]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (j, name) in names.into_iter().enumerate() {
+            let field = format!("{path}.client_cert_names[{j}]");
+            if name.trim().is_empty() {
+                self.err(field, "must not be empty");
+            } else if let Some(o) = earlier.iter().find(|o| o.client_cert_names.contains(&name)) {
+                self.err(field, format!("`{name}` is already tenant `{}`'s", o.name));
+            } else if out.contains(&name) {
+                self.err(field, format!("duplicate name `{name}`"));
+            } else {
+                out.push(name);
+            }
+        }
+        out
+    }
+
     /// A data plane reachable beyond loopback serves only clients with a
     /// key, unless the operator says otherwise.
     pub(super) fn client_auth(&mut self, server: &ServerConfig, tenants: &[Tenant]) {
-        if tenants.is_empty() && !server.listen.ip().is_loopback() && !server.allow_unauthenticated
+        let verifies = server.tls.as_ref().is_some_and(|t| t.client.is_some());
+        if !verifies && let Some(i) = tenants.iter().position(|t| !t.client_cert_names.is_empty()) {
+            self.err(
+                format!("tenants[{i}].client_cert_names"),
+                "needs server.tls.client_ca_file (client certificates are verified against it)",
+            );
+        }
+        let mtls_required = server
+            .tls
+            .as_ref()
+            .and_then(|t| t.client.as_ref())
+            .is_some_and(|c| c.client_auth == crate::model::ClientAuth::Required);
+        if tenants.is_empty()
+            && !mtls_required
+            && !server.listen.ip().is_loopback()
+            && !server.allow_unauthenticated
         {
             self.err(
                 "server.listen",

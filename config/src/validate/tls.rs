@@ -41,7 +41,7 @@ impl Validator<'_> {
 }
 
 /// Every certificate of the PEM file `file`, as trust anchors.
-fn ca_roots(file: &str) -> Result<Vec<TrustAnchor<'static>>, String> {
+pub(super) fn ca_roots(file: &str) -> Result<Vec<TrustAnchor<'static>>, String> {
     let pem = std::fs::read(file).map_err(|e| format!("cannot read `{file}`: {e}"))?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()

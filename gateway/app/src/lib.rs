@@ -8,6 +8,7 @@
 //!   [`Running`]: the handle that reloads, inspects and stops it.
 //! - [`server`]: the data-plane accept loop, connection limits (re-read for
 //!   every new connection, so a reload changes them), graceful shutdown.
+//! - [`admin_client`]: the CLI's client of the admin API (`switchyard keys`).
 //! - [`signal`]: which process signals mean "stop"; [`silent`]: the
 //!   deadline for a connection's first byte.
 //!
@@ -16,6 +17,7 @@
 //! [`TaskTracker`] and ends with one [`CancellationToken`]; shutdown waits
 //! for them all.
 
+pub mod admin_client;
 pub mod server;
 pub mod signal;
 pub mod silent;

@@ -54,6 +54,23 @@ enum Command {
         /// Path to the YAML config.
         file: PathBuf,
     },
+    /// Manage API keys through a running gateway's admin API (the key of
+    /// `create` and `rotate` is printed once, in the JSON answer).
+    Keys {
+        /// Admin address.
+        #[arg(long, default_value = "127.0.0.1:9090", global = true)]
+        admin: SocketAddr,
+        /// Admin token (an operator token for changes).
+        #[arg(
+            long,
+            env = "SWITCHYARD_ADMIN_TOKEN",
+            hide_env_values = true,
+            global = true
+        )]
+        token: Option<String>,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Exit 0 when the admin listener at ADDR answers `/readyz` with 200
     /// (for container HEALTHCHECKs: the runtime image has no curl).
     Probe {
@@ -63,12 +80,45 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Every key: id, prefix, tenant, name, state (never a key).
+    List,
+    /// A new key for a tenant defined in the config.
+    Create {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// A label (e.g. `ci`).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Revoke a key: it fails from the next request on.
+    Revoke {
+        /// The key's id (`key_...`).
+        id: String,
+    },
+    /// Replace a key with a new one.
+    Rotate {
+        /// The key's id.
+        id: String,
+        /// Keep the old key working this many seconds (default: revoke now).
+        #[arg(long)]
+        grace_s: Option<u64>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _telemetry = init_logging(cli.log_format, cli.otlp_endpoint.as_deref());
     match cli.command {
         Command::Check { file } => check(&file),
         Command::Probe { admin } => probe(admin),
+        Command::Keys {
+            admin,
+            token,
+            action,
+        } => keys(admin, token.as_deref(), action),
         Command::Run {
             config,
             no_watch,
@@ -130,6 +180,43 @@ fn check(file: &std::path::Path) -> ExitCode {
             for err in errors {
                 eprintln!("  {err}");
             }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn keys(admin: SocketAddr, token: Option<&str>, action: KeysAction) -> ExitCode {
+    let json = |v: serde_json::Value| Some(v.to_string());
+    let (method, path, body) = match action {
+        KeysAction::List => ("GET", "/admin/keys".to_owned(), None),
+        KeysAction::Create { tenant, name } => (
+            "POST",
+            "/admin/keys".to_owned(),
+            json(serde_json::json!({ "tenant": tenant, "name": name })),
+        ),
+        KeysAction::Revoke { id } => ("POST", format!("/admin/keys/{id}/revoke"), None),
+        KeysAction::Rotate { id, grace_s } => (
+            "POST",
+            format!("/admin/keys/{id}/rotate"),
+            json(serde_json::json!({ "grace_s": grace_s })),
+        ),
+    };
+    match switchyard_gateway::admin_client::call(admin, token, method, &path, body.as_deref()) {
+        Ok(a) => {
+            let pretty = serde_json::from_str::<serde_json::Value>(&a.body)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or(a.body);
+            if (200..300).contains(&a.status) {
+                println!("{pretty}");
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("{admin}: {} {pretty}", a.status);
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("{admin}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -16,6 +16,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use switchyard_config::Limits;
 use switchyard_proxy::Proxy;
+use switchyard_proxy::client_cert::ClientCertNames;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
@@ -122,12 +123,12 @@ pub async fn serve_data(
         let _ = stream.set_nodelay(true);
         let stream = FirstByte::new(stream, conn_limits.header_read_timeout, Arc::clone(conns));
         let gw = Arc::clone(&gw);
-        let svc = service_fn(move |req| {
-            let gw = Arc::clone(&gw);
-            async move { Ok::<_, Infallible>(gw.handle(req, remote).await) }
-        });
         let watcher = graceful.watcher();
         let Some(acceptor) = tls else {
+            let svc = service_fn(move |req| {
+                let gw = Arc::clone(&gw);
+                async move { Ok::<_, Infallible>(gw.handle(req, remote).await) }
+            });
             let conn = builder
                 .serve_connection(TokioIo::new(stream), svc)
                 .into_owned();
@@ -155,6 +156,21 @@ pub async fn serve_data(
                     return;
                 }
             };
+            // A verified client certificate's names ride in every request
+            // of the connection (the data plane maps them to a tenant).
+            let names = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|leaf| ClientCertNames::of(leaf));
+            let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                let gw = Arc::clone(&gw);
+                if let Some(names) = &names {
+                    req.extensions_mut().insert(names.clone());
+                }
+                async move { Ok::<_, Infallible>(gw.handle(req, remote).await) }
+            });
             let conn = builder
                 .serve_connection(TokioIo::new(stream), svc)
                 .into_owned();

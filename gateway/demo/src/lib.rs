@@ -205,8 +205,8 @@ Stream a chat completion (90% v1, 10% the v2 canary):
     -H 'content-type: application/json' \
     -d '{{"model":"chat","stream":true,"messages":[{{"role":"user","content":"Hello!"}}]}}'
 
-As tenant `demo` (60 requests/min, 4 at once, priority up to normal; a 429
-with Retry-After and x-ratelimit-* headers beyond), with its key:
+As tenant `demo` (60 requests/min, 4 at once, priority up to normal; 429
+with Retry-After beyond), with its key:
 
   curl http://{data}/v1/chat/completions \
     -H 'authorization: Bearer {key}' \

@@ -37,17 +37,18 @@ pub enum KeyRef<'c> {
     Config(&'c TenantKey),
     /// A key from `/admin/keys`.
     Runtime(Arc<TenantKey>),
-    /// A verified JWT: every token of a tenant shares one key named `jwt`
-    /// (per-subject accounts would grow with every subject an issuer
-    /// mints), so it is limited by its tenant's limits.
-    Token(&'c TenantKey),
+    /// A credential that is not a key: a verified JWT (key `jwt`) or a
+    /// client certificate (key `client_cert`). All of a tenant's callers of
+    /// that kind share one account (per-subject accounts would grow with
+    /// every subject an issuer or CA mints), limited by the tenant's limits.
+    Shared(&'c TenantKey),
 }
 
 impl Deref for KeyRef<'_> {
     type Target = TenantKey;
     fn deref(&self) -> &TenantKey {
         match self {
-            KeyRef::Config(k) | KeyRef::Token(k) => k,
+            KeyRef::Config(k) | KeyRef::Shared(k) => k,
             KeyRef::Runtime(k) => k,
         }
     }
@@ -138,7 +139,7 @@ fn token_identity<'c>(
         Ok(i) => Ok(config
             .tenants
             .get(i)
-            .map(|t| (t, KeyRef::Token(jwt.token_key())))),
+            .map(|t| (t, KeyRef::Shared(jwt.token_key())))),
         Err(e @ JwtError::UnknownTenant(_)) => Err(ProxyError::UnknownTenant {
             message: e.to_string(),
         }),
@@ -169,6 +170,11 @@ pub fn ceiling(asked: Priority, caller: Caller<'_>) -> Priority {
     };
     // `High` orders first: the served priority is the lower of the two.
     asked.max(max)
+}
+
+/// Whether `headers` carry an API key (in any of the three headers).
+pub(crate) fn presents_key(headers: &HeaderMap) -> bool {
+    presented_key(headers).is_some()
 }
 
 /// The key in `Authorization: Bearer`, `x-api-key` or `api-key`.

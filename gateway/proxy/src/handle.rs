@@ -41,7 +41,9 @@ use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
 use crate::tenant_limits::RateInfo;
 use crate::upstream::Upstream;
-use crate::{adapter, auth, cors, failover, local, observed, openai, resume, tenant_limits};
+use crate::{
+    adapter, auth, client_cert, cors, failover, local, observed, openai, resume, tenant_limits,
+};
 
 impl Proxy {
     /// Serves one data-plane request. Never fails: errors are answers too.
@@ -111,11 +113,12 @@ where
     let endpoint = Endpoint::classify(req.method(), req.uri().path())?;
     let protocol = match &endpoint {
         Endpoint::ListModels => {
-            auth::authenticate(
+            client_cert::authenticate(
                 &snap.config,
                 gw.runtime_keys(),
                 snap.jwt.as_ref(),
                 req.headers(),
+                req.extensions(),
             )?;
             return Ok(local::list_models(snap));
         }
@@ -132,11 +135,12 @@ where
     let (parts, body) = req.into_parts();
     // Who calls (401 without a valid key when tenants are configured);
     // the priority asked, up to the tenant's ceiling.
-    let identity = auth::identify(
+    let identity = client_cert::identify(
         &snap.config,
         gw.runtime_keys(),
         snap.jwt.as_ref(),
         &parts.headers,
+        &parts.extensions,
     )?;
     let caller = identity.as_ref().map(|(tenant, _)| *tenant);
     let priority = auth::ceiling(Priority::from_headers(&parts.headers)?, caller);

@@ -16,7 +16,8 @@
 //! - [`endpoint`]: classify (404/405); [`local`]: answers given here;
 //!   [`auth`]: the tenant behind an API key, its models and priority
 //!   ([`runtime_keys`]: keys created at run time, asked on a config miss;
-//!   [`jwt`]: or behind a token of a configured issuer);
+//!   [`jwt`]: or behind a token of a configured issuer;
+//!   [`client_cert`]: or a verified client certificate's tenant);
 //!   [`tenant_limits`]: its and its key's request rate, in-flight count,
 //!   tokens per minute and spend budgets, and its spend.
 //! - [`budget`]: the gateway-wide budget of buffered request bodies.
@@ -47,6 +48,7 @@ pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod budget;
+pub mod client_cert;
 mod commit;
 pub mod connections;
 pub mod cors;

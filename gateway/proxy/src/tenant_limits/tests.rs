@@ -15,6 +15,7 @@ fn tenant(rpm: Option<u32>, concurrency: Option<u32>, quota: Quota) -> Tenant {
         concurrency,
         quota,
         default_max_tokens: 100,
+        client_cert_names: Vec::new(),
     }
 }
 
