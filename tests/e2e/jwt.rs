@@ -294,6 +294,36 @@ async fn rotated_keys_are_picked_up_and_an_idp_outage_keeps_the_last_good_ones()
             .status,
         401
     );
+
+    // Operators see the rotation and the outage once each in the feed.
+    let events = http.get(gw.admin_addr, "/admin/events").await.json();
+    let ours: Vec<(String, String)> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"].as_str().unwrap().starts_with("jwks_"))
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().into(),
+                e["detail"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let kinds: Vec<&str> = ours.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "jwks_keys_changed",
+            "jwks_keys_changed",
+            "jwks_fetch_failed"
+        ],
+        "{ours:?}"
+    );
+    assert!(ours[1].1.contains("[2026-12], were [2026-11]"), "{ours:?}");
+    assert!(
+        ours[2].1.contains("503") && ours[2].1.contains("keeping"),
+        "{ours:?}"
+    );
 }
 
 #[tokio::test]
