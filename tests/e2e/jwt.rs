@@ -375,3 +375,58 @@ async fn two_issuers_one_from_a_jwks_file_with_a_fixed_tenant() {
         "the partner's tenant is fixed"
     );
 }
+
+#[tokio::test]
+async fn an_issuer_added_by_a_reload_is_fetched_and_a_bad_one_is_refused() {
+    let fleet = replicas(&[
+        ("r", ReplicaConfig::default()),
+        ("s", ReplicaConfig::default()),
+    ])
+    .await;
+    let key = Signer::es256("k1");
+    let idp = Idp::start(&[&key]).await;
+    // Start with API keys only: no verifier, no fetcher work.
+    let keys_only = yaml(&idp.url(), "")
+        .split("auth:")
+        .next()
+        .unwrap()
+        .to_owned()
+        .replace(
+            "{ name: acme, models: [m], requests_per_minute: 3 }",
+            "{ name: acme, keys: [{ id: a, key: acme-key }] }",
+        );
+    let gw = switchyard_tests::gateway(&keys_only, &fleet).await;
+    let (http, addr) = (Http::default(), gw.data_addr);
+    let token = key.token(&claims("acme"));
+    assert_eq!(call(&http, addr, "m", &token).await.status, 401);
+    assert_eq!(idp.server.hits(), 0);
+
+    let post = |body: String| {
+        let h = [("content-type", "application/yaml")];
+        let http = Http::default();
+        async move {
+            http.call("POST", gw.admin_addr, "/admin/config", &h, body)
+                .await
+        }
+    };
+    let urls = |y: String| {
+        y.replace("${R_URL}", &fleet["r"].url())
+            .replace("${S_URL}", &fleet["s"].url())
+    };
+    let bad =
+        urls(yaml(&idp.url(), "").replace("algorithms: [ES256, EdDSA]", "algorithms: [HS256]"));
+    let refused = post(bad).await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    assert!(String::from_utf8_lossy(&refused.body).contains("auth.jwt[0].algorithms[0]"));
+    assert_eq!(
+        call(&http, addr, "m", &token).await.status,
+        401,
+        "old config serves"
+    );
+
+    let applied = post(urls(yaml(&idp.url(), ""))).await;
+    assert_eq!(applied.status, 200, "{:?}", applied.body);
+    let ans = until_accepted(&http, addr, &token).await;
+    assert_eq!(ans.status, 200, "{:?}", ans.body);
+    assert!(idp.server.hits() >= 1);
+}
