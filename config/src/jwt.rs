@@ -191,6 +191,14 @@ impl Jwks {
         }
     }
 
+    /// The `kid`s of its keys, in document order (`-` for a key without).
+    pub fn kids(&self) -> Vec<&str> {
+        self.keys
+            .iter()
+            .map(|k| k.kid.as_deref().unwrap_or("-"))
+            .collect()
+    }
+
     /// Number of usable keys.
     pub fn len(&self) -> usize {
         self.keys.len()

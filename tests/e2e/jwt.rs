@@ -294,6 +294,36 @@ async fn rotated_keys_are_picked_up_and_an_idp_outage_keeps_the_last_good_ones()
             .status,
         401
     );
+
+    // Operators see the rotation and the outage once each in the feed.
+    let events = http.get(gw.admin_addr, "/admin/events").await.json();
+    let ours: Vec<(String, String)> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"].as_str().unwrap().starts_with("jwks_"))
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().into(),
+                e["detail"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let kinds: Vec<&str> = ours.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "jwks_keys_changed",
+            "jwks_keys_changed",
+            "jwks_fetch_failed"
+        ],
+        "{ours:?}"
+    );
+    assert!(ours[1].1.contains("[2026-12], were [2026-11]"), "{ours:?}");
+    assert!(
+        ours[2].1.contains("503") && ours[2].1.contains("keeping"),
+        "{ours:?}"
+    );
 }
 
 #[tokio::test]
@@ -344,4 +374,59 @@ async fn two_issuers_one_from_a_jwks_file_with_a_fixed_tenant() {
         200,
         "the partner's tenant is fixed"
     );
+}
+
+#[tokio::test]
+async fn an_issuer_added_by_a_reload_is_fetched_and_a_bad_one_is_refused() {
+    let fleet = replicas(&[
+        ("r", ReplicaConfig::default()),
+        ("s", ReplicaConfig::default()),
+    ])
+    .await;
+    let key = Signer::es256("k1");
+    let idp = Idp::start(&[&key]).await;
+    // Start with API keys only: no verifier, no fetcher work.
+    let keys_only = yaml(&idp.url(), "")
+        .split("auth:")
+        .next()
+        .unwrap()
+        .to_owned()
+        .replace(
+            "{ name: acme, models: [m], requests_per_minute: 3 }",
+            "{ name: acme, keys: [{ id: a, key: acme-key }] }",
+        );
+    let gw = switchyard_tests::gateway(&keys_only, &fleet).await;
+    let (http, addr) = (Http::default(), gw.data_addr);
+    let token = key.token(&claims("acme"));
+    assert_eq!(call(&http, addr, "m", &token).await.status, 401);
+    assert_eq!(idp.server.hits(), 0);
+
+    let post = |body: String| {
+        let h = [("content-type", "application/yaml")];
+        let http = Http::default();
+        async move {
+            http.call("POST", gw.admin_addr, "/admin/config", &h, body)
+                .await
+        }
+    };
+    let urls = |y: String| {
+        y.replace("${R_URL}", &fleet["r"].url())
+            .replace("${S_URL}", &fleet["s"].url())
+    };
+    let bad =
+        urls(yaml(&idp.url(), "").replace("algorithms: [ES256, EdDSA]", "algorithms: [HS256]"));
+    let refused = post(bad).await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    assert!(String::from_utf8_lossy(&refused.body).contains("auth.jwt[0].algorithms[0]"));
+    assert_eq!(
+        call(&http, addr, "m", &token).await.status,
+        401,
+        "old config serves"
+    );
+
+    let applied = post(urls(yaml(&idp.url(), ""))).await;
+    assert_eq!(applied.status, 200, "{:?}", applied.body);
+    let ans = until_accepted(&http, addr, &token).await;
+    assert_eq!(ans.status, 200, "{:?}", ans.body);
+    assert!(idp.server.hits() >= 1);
 }

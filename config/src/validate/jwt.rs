@@ -23,14 +23,16 @@ impl Validator<'_> {
         tenants: &[Tenant],
     ) -> ClientAuth {
         let mut jwt: Vec<JwtIssuer> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
         for (i, r) in raw.jwt.into_iter().enumerate() {
             let path = format!("auth.jwt[{i}]");
-            if jwt.iter().any(|o| o.issuer == r.issuer) {
+            if seen.contains(&r.issuer) {
                 self.err(
                     format!("{path}.issuer"),
                     format!("duplicate issuer `{}`", r.issuer),
                 );
             }
+            seen.push(r.issuer.clone());
             if let Some(issuer) = self.jwt_issuer(&path, r, tenants) {
                 jwt.push(issuer);
             }

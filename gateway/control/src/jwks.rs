@@ -8,7 +8,9 @@
 //! twice within `jwks_min_refetch_ms`. A failed fetch (down, non-200, not
 //! a JWKS, no usable key) keeps the last good keys and is retried with
 //! backoff. Fetches go through the snapshot's upstream client (hyper +
-//! rustls, webpki roots), bounded in time and size.
+//! rustls, webpki roots), bounded in time and size. The event feed gets a
+//! line when an issuer's key ids change, when fetching starts failing and
+//! when it recovers (not once per failed retry).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,7 @@ use switchyard_proxy::upstream::UpstreamClient;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::events::Events;
 use crate::reload::Controller;
 
 /// Largest JWKS accepted (real ones are a few KB).
@@ -38,7 +41,7 @@ pub async fn run(gw: Arc<Controller>, stop: CancellationToken) {
         let mut next = Instant::now() + IDLE;
         let wake = snap.jwt.as_ref().map(|j| Arc::clone(j.wake()));
         for (issuer, store) in snap.jwt.iter().flat_map(|j| j.issuers()) {
-            if let Some(at) = refresh(&snap.client, issuer, store).await {
+            if let Some(at) = refresh(&snap.client, &gw.events, issuer, store).await {
                 next = next.min(at);
             }
         }
@@ -59,19 +62,43 @@ pub async fn run(gw: Arc<Controller>, stop: CancellationToken) {
 
 /// Fetches `issuer`'s keys if due; returns when to look again (`None`
 /// for a `jwks_file`, which a reload re-reads).
-async fn refresh(client: &UpstreamClient, issuer: &JwtIssuer, store: &KeyStore) -> Option<Instant> {
+async fn refresh(
+    client: &UpstreamClient,
+    events: &Events,
+    issuer: &JwtIssuer,
+    store: &KeyStore,
+) -> Option<Instant> {
     let uri = store.uri()?;
     if let Err(at) = store.due(issuer, Instant::now()) {
         return Some(at);
     }
+    let name = &issuer.issuer;
+    let was_failing = store.failing();
     let fetched = match fetch(client, uri.as_str()).await {
         Ok((keys, max_age)) => {
-            tracing::debug!(issuer = %issuer.issuer, keys = keys.len(), "JWKS fetched");
+            let (old, new) = (store.keys().kids().join(", "), keys.kids().join(", "));
+            if old != new {
+                events.push(
+                    "jwks_keys_changed",
+                    name,
+                    format!("key ids now [{new}], were [{old}]"),
+                );
+            } else if was_failing {
+                events.push("jwks_fetch_recovered", name, format!("{uri} answers again"));
+            }
             Fetched::Keys(keys, max_age)
         }
         Err(why) => {
-            tracing::warn!(issuer = %issuer.issuer, jwks_uri = %uri, %why,
+            tracing::warn!(issuer = %name, jwks_uri = %uri, %why,
                 "JWKS fetch failed; keeping the last good keys");
+            if !was_failing {
+                let kept = store.keys().len();
+                events.push(
+                    "jwks_fetch_failed",
+                    name,
+                    format!("{uri}: {why}; keeping the last good keys ({kept})"),
+                );
+            }
             Fetched::Failed
         }
     };

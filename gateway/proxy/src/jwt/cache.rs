@@ -11,6 +11,9 @@ use dashmap::DashMap;
 
 /// Most tokens remembered per config generation (at ~1 KiB a token, ~10 MiB).
 pub const CAPACITY: usize = 10_000;
+/// Longest token remembered (IdPs' are 0.5–4 KiB); longer ones are verified
+/// every time, so the cache stays within ~`CAPACITY` × 8 KiB at worst.
+pub const MAX_TOKEN: usize = 8 << 10;
 
 /// A verified token's verdict.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +44,9 @@ impl TokenCache {
 
     /// Remembers a verified token.
     pub fn put(&self, token: &str, verdict: Verdict, now: f64) {
+        if token.len() > MAX_TOKEN {
+            return;
+        }
         if self.map.len() >= CAPACITY {
             self.map.retain(|_, v| now < v.until);
             if self.map.len() >= CAPACITY {
@@ -83,6 +89,9 @@ mod tests {
             "keys refreshed since"
         );
         assert!(c.get("a.b.x", 50.0, |_| 1).is_none(), "whole token only");
+        let huge = "x".repeat(MAX_TOKEN + 1);
+        c.put(&huge, V, 0.0);
+        assert!(c.get(&huge, 50.0, |_| 1).is_none(), "too long to keep");
     }
 
     #[test]

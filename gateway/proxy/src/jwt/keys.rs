@@ -96,6 +96,15 @@ impl KeyStore {
         self.version.load(Ordering::Acquire)
     }
 
+    /// Whether the last fetch failed.
+    pub fn failing(&self) -> bool {
+        self.fetch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failures
+            > 0
+    }
+
     /// A token named a `kid` not in the set: fetch as soon as allowed.
     pub fn want_refetch(&self) {
         self.wanted.store(true, Ordering::Relaxed);

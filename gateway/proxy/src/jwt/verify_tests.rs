@@ -10,12 +10,16 @@ use super::JwtError;
 const NOW: f64 = 1_800_000_000.0;
 
 fn config(extra: &str) -> switchyard_config::Config {
+    config_algs("[ES256, EdDSA]", extra)
+}
+
+fn config_algs(algs: &str, extra: &str) -> switchyard_config::Config {
     let yaml = format!(
         "clouds: {{ c: {{ provider: private }} }}\nmodels: [{{ name: m, versions: [{{ name: v1, weight: 100 }}] }}]\nreplicas: [{{ id: r, model: m, cloud: c, url: \"http://127.0.0.1:1\" }}]\n\
          tenants: [{{ name: acme }}, {{ name: globex }}]\n\
          auth:\n  jwt:\n\
          \x20   - {{ issuer: https://idp.test, audiences: [gw, other], jwks_uri: \"http://127.0.0.1:1/k\",\n\
-         \x20        algorithms: [ES256, EdDSA], tenant_claim: org.name{extra} }}\n\
+         \x20        algorithms: {algs}, tenant_claim: org.name{extra} }}\n\
          \x20   - {{ issuer: https://second.test, audiences: [gw], jwks_uri: \"http://127.0.0.1:1/j\",\n\
          \x20        tenant: globex, leeway_s: 0 }}\n"
     );
@@ -196,6 +200,19 @@ fn tenants_come_from_a_claim_a_map_or_the_issuer() {
     let c = json!({"iss": "https://second.test", "aud": "gw", "exp": NOW + 1.0});
     assert_eq!(a.verify(&k2.token(&c), NOW), Ok(1));
     assert_eq!(a.verify(&k2.token(&c), NOW + 1.0), Err(JwtError::Expired));
+}
+
+#[test]
+fn rs256_the_common_idp_algorithm_verifies_and_pins_its_family() {
+    let rsa = Signer::rs256("rsa");
+    let a = auth(&config_algs("[RS256, ES256]", ""), &[&rsa]);
+    assert_eq!(a.verify(&rsa.token(&claims("acme")), NOW), Ok(0));
+    // An RSA key never verifies an ES256 token, whatever the header says.
+    let es = Signer::es256("rsa");
+    assert_eq!(
+        a.verify(&es.token(&claims("acme")), NOW),
+        Err(JwtError::Algorithm)
+    );
 }
 
 #[test]
