@@ -443,6 +443,7 @@ fn hourly_private_capacity_becomes_a_price_per_token() {
 
 mod cloud;
 mod cors;
+mod discovery;
 mod resolve;
 mod round_trip;
 mod server_tls;
