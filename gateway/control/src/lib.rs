@@ -18,11 +18,13 @@
 //!   [`engine`]: engine-signal scraping (queue depth, KV-cache use).
 //! - [`probe`]: active health checks; [`health_events`]: ejections and
 //!   recoveries into the feed.
-//! - [`events`]: the bounded event feed operators read.
+//! - [`events`]: the bounded event feed operators read; [`cordons`]: the
+//!   operator's cordons in a file next to the config, across restarts.
 //! - [`members`], [`lease`]: discovered members (DNS answers, registration
 //!   leases), pure; `reload/discovered.rs` publishes their changes and
 //!   [`discovery`] runs the resolver and the lease sweeper.
 
+pub mod cordons;
 pub mod credentials;
 pub mod discovery;
 pub mod driver;
