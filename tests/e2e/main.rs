@@ -21,6 +21,7 @@ mod openai;
 mod operator;
 mod policies;
 mod queue;
+mod queue_balance;
 mod reload;
 mod retries;
 mod routing;
