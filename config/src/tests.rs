@@ -492,6 +492,7 @@ fn hourly_private_capacity_becomes_a_price_per_token() {
 mod client_certs;
 mod cloud;
 mod cors;
+mod discovery;
 mod jwt;
 mod resolve;
 mod round_trip;

@@ -4,9 +4,10 @@
 //!
 //! Scrapes are periodic, so between two of them a replica absorbs a whole
 //! interval of arrivals the figures do not show (the "stale scrape" problem
-//! of endpoint pickers). The queue used for routing therefore adds this
-//! gateway's own in-flight requests beyond what it had sent when the scrape
-//! was taken. Figures older than the group's `engine_stale_ms` are ignored:
+//! of endpoint pickers). The load used for routing is therefore the
+//! engine's running + waiting at the scrape plus the change of this
+//! gateway's own in-flight count since (its sends minus its completions),
+//! never below that in-flight count. Figures older than the group's `engine_stale_ms` are ignored:
 //! routing falls back to in-flight and latency alone.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -42,6 +43,12 @@ pub struct EngineView {
     pub queue: u32,
     /// KV-cache use, 0..=1 (0 when not reported).
     pub kv: f64,
+    /// Requests on the engine now, estimated: running + waiting at the
+    /// scrape, plus our sends minus our completions since (the change of
+    /// our in-flight count), and never below our own in-flight. Counts what
+    /// others (another gateway, a batch job) put there, which our in-flight
+    /// alone cannot see, and does not count our queued requests twice.
+    pub load: u32,
 }
 
 impl EngineLoad {
@@ -85,10 +92,14 @@ impl EngineLoad {
         if now.saturating_sub(at) > stale_ms {
             return None;
         }
-        let since = in_flight.saturating_sub(self.in_flight_then.load(Ordering::Relaxed));
+        let then = self.in_flight_then.load(Ordering::Relaxed);
+        let since = in_flight.saturating_sub(then);
+        let engine_then = i64::from(f.running) + i64::from(f.waiting);
+        let load = (engine_then + i64::from(in_flight) - i64::from(then)).max(i64::from(in_flight));
         Some(EngineView {
             queue: f.waiting.saturating_add(since),
             kv: f.kv.unwrap_or(0.0),
+            load: u32::try_from(load).unwrap_or(u32::MAX),
         })
     }
 }
@@ -113,6 +124,12 @@ mod tests {
         let v = e.view(4, 1_200, 2_000).unwrap();
         assert_eq!(v.queue, 2 + 3, "three requests sent since the scrape");
         assert!((v.kv - 0.5).abs() < 1e-6);
+        assert_eq!(v.load, 2 + 4 + 3, "engine's 6 then, 3 more of ours since");
+        assert_eq!(
+            e.view(0, 1_200, 2_000).unwrap().load,
+            5,
+            "one of ours finished since: the engine has one less"
+        );
         assert_eq!(e.view(0, 3_001, 2_000), None, "older than engine_stale_ms");
         e.update(
             EngineFigures {

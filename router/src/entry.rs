@@ -64,7 +64,8 @@ impl Entry {
 
     /// In-flight over capacity, in millionths (integer, so ties are exact).
     /// Engine figures at `now` under the group's staleness bound, corrected
-    /// for this gateway's sends since the scrape; `None`: in-flight only.
+    /// for this gateway's sends and completions since the scrape; `None`:
+    /// in-flight only.
     pub(crate) fn engine(&self, now: u64, stale_ms: u64) -> Option<crate::engine::EngineView> {
         self.stats
             .engine

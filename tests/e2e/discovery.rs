@@ -407,6 +407,16 @@ async fn an_address_removed_from_dns_leaves_rotation_within_a_second_and_failure
         "no request reached m3 after it left"
     );
 
+    let metrics = http.get(gw.admin_addr, "/metrics").await;
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(
+        text.contains("switchyard_discovery_members{template=\"pool\",source=\"dns\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("switchyard_discovery_failing{template=\"pool\"} 1"),
+        "{text}"
+    );
     let disc = http.get(gw.admin_addr, "/admin/discovery").await.json();
     let source = &disc["sources"][0];
     assert_eq!(source["template"], "pool");

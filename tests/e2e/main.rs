@@ -24,6 +24,7 @@ mod openai;
 mod operator;
 mod policies;
 mod queue;
+mod queue_balance;
 mod reload;
 mod resume;
 mod retries;

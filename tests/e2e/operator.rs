@@ -136,3 +136,42 @@ async fn drain_waits_for_the_streams_in_flight() {
         "drained stays cordoned"
     );
 }
+
+#[tokio::test]
+async fn a_cordon_survives_a_restart() {
+    let fleet = replicas(&[
+        ("a", ReplicaConfig::default()),
+        ("b", ReplicaConfig::default()),
+    ])
+    .await;
+    let dir = std::env::temp_dir().join(format!("sy-cordon-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gw.yaml");
+    let text = TWO
+        .replace("${A_URL}", &fleet["a"].url())
+        .replace("${B_URL}", &fleet["b"].url());
+    std::fs::write(&path, &text).unwrap();
+    let http = Http::default();
+
+    let first = switchyard_tests::gateway(&text, &fleet).await;
+    first.set_source(&path);
+    act(&http, &first, "a/cordon", "{}").await;
+    let saved = std::fs::read_to_string(dir.join("gw.yaml.cordons.json")).unwrap();
+    assert!(saved.contains("\"a\""), "{saved}");
+    first.shutdown().await.unwrap();
+
+    let second = switchyard_tests::gateway(&text, &fleet).await;
+    second.set_source(&path);
+    let row = crate::health::row(&http, &second, "a").await;
+    assert_eq!(
+        row["cordoned"], true,
+        "cordoned again after the restart: {row}"
+    );
+    assert_eq!(row["readiness"], "cordoned");
+    assert!(served(&http, &second, 6).await.iter().all(|r| r == "b"));
+    act(&http, &second, "a/uncordon", "{}").await;
+    let saved = std::fs::read_to_string(dir.join("gw.yaml.cordons.json")).unwrap();
+    assert!(!saved.contains("\"a\""), "{saved}");
+    second.shutdown().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

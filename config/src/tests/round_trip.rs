@@ -148,7 +148,7 @@ fn contents(c: &Config) -> String {
 /// in (no environment: everything is in the output), and checks that the
 /// second serialization and the config itself are the same. The JSON of
 /// `GET /admin/config` is YAML too: it goes through the same check.
-fn round_trip(name: &str, yaml: &str, env: &dyn Fn(&str) -> Option<String>) {
+pub(super) fn round_trip(name: &str, yaml: &str, env: &dyn Fn(&str) -> Option<String>) {
     let first = load_str(yaml, env).unwrap_or_else(|e| panic!("{name}: {e}"));
     let out = serde_yaml_ng::to_string(&first).unwrap();
     for bad in ["null", "!", "_ms: {", "provider: aws\n  id"] {

@@ -19,13 +19,15 @@
 //!   [`jwks`]: the fetcher of JWT issuers' signing keys.
 //! - [`probe`]: active health checks; [`health_events`]: ejections and
 //!   recoveries into the feed.
-//! - [`events`]: the bounded event feed operators read.
+//! - [`events`]: the bounded event feed operators read; [`cordons`]: the
+//!   operator's cordons in a file next to the config, across restarts.
 //! - [`members`], [`lease`]: discovered members (DNS answers, registration
 //!   leases), pure; `reload/discovered.rs` publishes their changes and
 //!   [`discovery`] runs the resolver and the lease sweeper.
 //! - [`keys`]: API keys created at run time (records, state file), published
 //!   into the data plane's runtime key index.
 
+pub mod cordons;
 pub mod credentials;
 pub mod discovery;
 pub mod driver;

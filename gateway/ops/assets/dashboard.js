@@ -512,7 +512,9 @@
       return t;
     };
     const idCell = td('c-id');
-    idCell.append(el('span', 'rid', r.id), el('span', 'rsub', r.provider + ' · ' + r.protocol));
+    // Membership is fixed for an id: a discovered member names its template.
+    const via = r.membership && r.membership !== 'config' ? ' · ' + r.membership + ' via ' + r.template : '';
+    idCell.append(el('span', 'rid', r.id), el('span', 'rsub', r.provider + ' · ' + r.protocol + via));
     const model = td('c-model');
     model.append(el('span', 'mono', r.model), el('span', 'chip', r.version));
     const health = td('c-health');
@@ -578,6 +580,9 @@
     if (active && active.consecutive_failed > 0) notes.push('health check failed ×' + active.consecutive_failed);
     else if (active && active.down) notes.push('health check: ' + (active.consecutive_ok || 0) + ' ok');
     if (r.slow_start_ramp != null) notes.push('slow start ' + fmtPct(100 * r.slow_start_ramp));
+    // Readiness is its own state, apart from health: a healthy replica may
+    // be cordoned or waiting for its first good probe.
+    if (r.readiness && r.readiness !== 'ready' && r.readiness !== 'warming') notes.push(r.readiness.replace('_', ' '));
     setText(c.fails, notes.join(' · '));
     c.fails.className = 'rsub' + (notes.length ? ' warn' : '');
 

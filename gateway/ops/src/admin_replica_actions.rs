@@ -5,7 +5,9 @@
 //! admin API makes these operator-only and records each in the audit feed.
 //!
 //! The cordon flag lives in the replica's live stats, which follow its id:
-//! it survives reloads (it is not yet persisted across restarts).
+//! it survives reloads; the controller also keeps the cordoned ids in a
+//! file next to the config, so it survives a restart too (and a
+//! discovered member that leaves and comes back is still cordoned).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +56,22 @@ fn not_found(id: &str) -> Response {
     )
 }
 
+/// Saves the cordon (a synced file write: on a blocking thread); a
+/// failure to write is reported, the cordon holds.
+async fn remember(ops: &Ops, id: &str, cordoned: bool) {
+    let (control, owned) = (Arc::clone(&ops.control), id.to_owned());
+    let saved = tokio::task::spawn_blocking(move || control.remember_cordon(&owned, cordoned))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    if let Err(e) = saved {
+        ops.control.events.push(
+            "cordons_not_saved",
+            id.to_owned(),
+            format!("{e}: holds until restart only"),
+        );
+    }
+}
+
 fn state(id: &str, stats: &ReplicaStats, drained: Option<bool>) -> Response {
     let mut body = serde_json::json!({
         "id": id,
@@ -70,6 +88,7 @@ async fn cordon(State(ops): State<Arc<Ops>>, Path(id): Path<String>) -> Response
     let Some(stats) = replica(&ops, &id) else {
         return not_found(&id);
     };
+    remember(&ops, &id, true).await;
     if stats.cordon() {
         ops.control.events.push(
             "replica_cordoned",
@@ -84,6 +103,7 @@ async fn uncordon(State(ops): State<Arc<Ops>>, Path(id): Path<String>) -> Respon
     let Some(stats) = replica(&ops, &id) else {
         return not_found(&id);
     };
+    remember(&ops, &id, false).await;
     if stats.uncordon() {
         ops.control.events.push(
             "replica_uncordoned",
@@ -113,6 +133,7 @@ async fn drain(
         .and_then(|Json(b)| b.timeout_ms)
         .map_or(DEFAULT_DRAIN, Duration::from_millis)
         .min(MAX_DRAIN);
+    remember(&ops, &id, true).await;
     if stats.cordon() {
         ops.control.events.push(
             "replica_draining",

@@ -13,7 +13,8 @@
 //!   [`state::Ops`]; [`admin_guard`] (tokens, roles, cross-site refusals,
 //!   audit), [`admin_error`] (the one error shape); one file per resource: [`admin_replicas`]
 //!   (`/admin/replicas`, `/admin/events`), [`admin_replica_actions`]
-//!   (cordon, uncordon, drain one replica), [`control_api`]
+//!   (cordon, uncordon, drain one replica), [`admin_registrations`]
+//!   (members registering with a lease, `/admin/discovery`), [`control_api`]
 //!   (`/admin/config`, reload, weights, promote, rollback, rollouts),
 //!   [`admin_costs`] (`/admin/costs`), [`admin_keys`] (`/admin/keys`: runtime API keys), [`dashboard`] (the page at `/`).
 //! - [`observer`]: the data plane's observer; it feeds [`metrics`]

@@ -11,6 +11,7 @@ use switchyard_config::jwt::Jwks;
 use switchyard_proxy::auth::authenticate;
 use switchyard_proxy::jwt::JwtAuth;
 use switchyard_proxy::jwt::keys::Fetched;
+use switchyard_proxy::runtime_keys::RuntimeKeys;
 
 #[path = "../src/jwt/test_signer.rs"]
 mod signer;
@@ -60,11 +61,12 @@ fn bench(c: &mut Criterion) {
     g.bench_function("cached_token_es256", |b| {
         b.iter(|| auth.verify(black_box(&t_es), NOW).unwrap())
     });
+    let none = RuntimeKeys::default();
     let mut bearer = HeaderMap::new();
     let v = format!("Bearer {t_es}").parse().unwrap();
     bearer.insert(http::header::AUTHORIZATION, v);
     g.bench_function("authenticate_cached_token", |b| {
-        b.iter(|| authenticate(&cfg, Some(&auth), black_box(&bearer)).unwrap())
+        b.iter(|| authenticate(&cfg, &none, Some(&auth), black_box(&bearer)).unwrap())
     });
     let mut key = HeaderMap::new();
     let v = "Bearer sk-bench-0123456789abcdef0123456789abcdef"
@@ -72,7 +74,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     key.insert(http::header::AUTHORIZATION, v);
     g.bench_function("authenticate_api_key_baseline", |b| {
-        b.iter(|| authenticate(&cfg, Some(&auth), black_box(&key)).unwrap())
+        b.iter(|| authenticate(&cfg, &none, Some(&auth), black_box(&key)).unwrap())
     });
     g.finish();
 }

@@ -48,10 +48,12 @@ pub(crate) fn p2c<'t>(
 /// ones a 64-slot server is not judged full at the load that fills an
 /// 8-slot one. The cap itself is enforced by `admit`, not here.
 ///
-/// With fresh engine figures (a replica with an `engine`), the engine's own
-/// queue counts as load on top of our in-flight (a request queued in vLLM
-/// waits like one of ours), and KV-cache use scales the cost by
-/// `1 + kv_weight × kv`: a replica about to preempt is dearer.
+/// With fresh engine figures (a replica with an `engine`), the load is the
+/// engine's own estimate (`EngineView::load`: running + waiting, corrected
+/// by our sends and completions since the scrape) instead of our in-flight:
+/// requests others put there count too, ours are not counted twice. KV-cache
+/// use scales the cost by `1 + kv_weight × kv`: a replica about to preempt
+/// is dearer.
 fn pair(c: &Candidates<'_, '_>, a: usize, b: usize) -> (usize, usize) {
     let (entries, now) = (c.entries, c.now);
     let (ea, eb) = (&entries[a], &entries[b]);
@@ -62,10 +64,10 @@ fn pair(c: &Candidates<'_, '_>, a: usize, b: usize) -> (usize, usize) {
     };
     let stale = c.scoring.engine_stale.as_millis() as u64;
     let cost = |e: &Entry, latency: f64| {
-        let (queue, kv) = e
+        let (load, kv) = e
             .engine(now, stale)
-            .map_or((0.0, 0.0), |v| (f64::from(v.queue), v.kv));
-        latency * (f64::from(e.stats.in_flight() + 1) + queue) * (1.0 + c.scoring.kv_weight * kv)
+            .map_or((e.stats.in_flight(), 0.0), |v| (v.load, v.kv));
+        latency * f64::from(load + 1) * (1.0 + c.scoring.kv_weight * kv)
             / (f64::from(e.replica.max_concurrency) * e.ramp(now))
     };
     if cost(eb, lb) < cost(ea, la) {

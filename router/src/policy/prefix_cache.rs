@@ -10,8 +10,8 @@
 //!
 //! - cached share: leading prompt blocks found in the replica's index
 //!   ([`crate::prefix::PrefixIndex`]) over the prompt's blocks;
-//! - excess load: its load (our in-flight + the engine's waiting queue when
-//!   fresh) above the least loaded candidate's, in batches: per request the
+//! - excess load: its load (the engine's running + waiting corrected by our
+//!   sends since the scrape when fresh, else our in-flight) above the least loaded candidate's, in batches: per request the
 //!   engine reports running when its figures are fresh, else per
 //!   `max_concurrency` slot. Relative, so a busy fleet is not "full"
 //!   everywhere, and in batches, so one queued batch costs a whole
@@ -51,7 +51,7 @@ impl Choose for PrefixCache {
             let in_flight = f64::from(e.stats.in_flight());
             match e.engine(c.now, stale) {
                 Some(v) => (
-                    in_flight + f64::from(v.queue),
+                    f64::from(v.load),
                     f64::from(e.stats.engine.running().max(1)),
                     v.kv,
                 ),

@@ -98,8 +98,15 @@ pub async fn run(gw: Arc<Controller>, stop: CancellationToken) {
             () = stop.cancelled() => break,
             Some(Ok((id, spec, result))) = running.join_next() => {
                 busy.remove(&id);
+                // A reload changed or removed the template meanwhile: this
+                // answer is for settings no longer serving; the new ones are
+                // resolved on the next look.
+                if due.get(&id).is_none_or(|(s, _)| *s != spec) {
+                    wake = Instant::now();
+                    continue;
+                }
                 let next = Instant::now() + settle(&gw, &id, &spec, result).await;
-                if let Some(entry) = due.get_mut(&id).filter(|(s, _)| *s == spec) {
+                if let Some(entry) = due.get_mut(&id) {
                     entry.1 = next;
                 }
                 wake = wake.min(next);

@@ -304,6 +304,10 @@ pub struct Control {
     pub leases: Leases,
     /// Per template: what its source last said.
     pub discovery: BTreeMap<String, SourceStatus>,
+    /// Replica ids an operator cordoned: applied to every generation (a
+    /// member that comes back is still cordoned) and saved next to the
+    /// config file, when there is one.
+    cordoned: std::collections::BTreeSet<String>,
 }
 
 impl Control {
@@ -319,6 +323,7 @@ impl Control {
             members: Members::default(),
             leases: Leases::default(),
             discovery: BTreeMap::new(),
+            cordoned: Default::default(),
         };
         c.refresh_stable();
         c
@@ -397,8 +402,39 @@ fn source_weights(config: &Config, group: &str) -> Vec<(String, u32)> {
 impl Controller {
     /// Remembers where the config came from, so SIGHUP, file changes and
     /// `POST /admin/reload` can read it again.
+    /// Cordons saved next to a config file are read back and applied.
     pub fn set_source(&self, source: Source) {
-        self.state().source = Some(source);
+        let mut control = self.state();
+        if let Some(path) = source.watched() {
+            match crate::cordons::load(&crate::cordons::path_for(path)) {
+                Ok(ids) => control.cordoned = ids,
+                Err(e) => self.events.push(
+                    "cordons_unreadable",
+                    "cordons",
+                    format!("{e}; starting with no replica cordoned"),
+                ),
+            }
+        }
+        control.source = Some(source);
+        apply_cordons(&self.proxy, &control.cordoned);
+    }
+
+    /// Records an operator's cordon (or uncordon) of `id` so that it
+    /// outlives this process. Errors are the file's; the cordon itself
+    /// already holds in memory.
+    pub fn remember_cordon(&self, id: &str, cordoned: bool) -> std::io::Result<()> {
+        let mut control = self.state();
+        let changed = if cordoned {
+            control.cordoned.insert(id.to_owned())
+        } else {
+            control.cordoned.remove(id)
+        };
+        match control.source.as_ref().and_then(Source::watched) {
+            Some(path) if changed => {
+                crate::cordons::save(&crate::cordons::path_for(path), &control.cordoned)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The config source, if one was set.
@@ -688,6 +724,7 @@ impl Controller {
             }
         }
         self.proxy.store(next);
+        apply_cordons(&self.proxy, &control.cordoned);
         let serving = self.proxy.snapshot();
         self.proxy.stats().retain(|id| serving.table.contains(id));
         for (id, stats) in removed {
@@ -753,6 +790,18 @@ impl Controller {
                 ));
             }
             Err(_) => stats.retire(),
+        }
+    }
+}
+
+/// Cordons the serving table's replicas whose ids are in `ids`.
+fn apply_cordons(proxy: &Proxy, ids: &std::collections::BTreeSet<String>) {
+    if ids.is_empty() {
+        return;
+    }
+    for e in proxy.snapshot().table.entries() {
+        if ids.contains(&e.replica.id) {
+            e.stats.cordon();
         }
     }
 }

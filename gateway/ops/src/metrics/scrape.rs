@@ -65,6 +65,7 @@ pub(super) fn registry(
         now: clock(),
         costs,
         rollouts: control.rollouts.view(),
+        discovery: control.discovery_view(tokio::time::Instant::now()).0,
         conns: {
             let c = proxy.connections();
             (
@@ -85,6 +86,8 @@ struct Live {
     /// Spend ledger rows of the replicas in `snap`.
     costs: Vec<CostRow>,
     rollouts: Vec<switchyard_control::rollout::RolloutView>,
+    /// Each replica template's source: members now, failing or not.
+    discovery: Vec<switchyard_control::members::SourceStatus>,
     /// Open data-plane connections, refused (over the cap: listener,
     /// client), closed silent.
     conns: (usize, u64, u64, u64),
@@ -135,6 +138,39 @@ impl Live {
 impl Live {
     /// Data-plane connections: open, closed at once over a cap, closed
     /// for sending nothing.
+    /// Members per template and whether its source is failing (the last
+    /// good members serving meanwhile); nothing without templates.
+    fn discovery(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+        if self.discovery.is_empty() {
+            return Ok(());
+        }
+        let mut m = encoder.encode_descriptor(
+            "discovery_members",
+            "Replicas a template's DNS name or registrations put in the table (source=dns|registered)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for d in &self.discovery {
+            let l = [
+                ("template", d.template.as_str()),
+                ("source", d.kind.as_str()),
+            ];
+            ConstGauge::new(d.members as i64).encode(m.encode_family(&l)?)?;
+        }
+        let mut m = encoder.encode_descriptor(
+            "discovery_failing",
+            "1 while a template's last resolution failed or found nothing (its last good members keep serving)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for d in &self.discovery {
+            let failing = i64::from(d.last_error.is_some());
+            ConstGauge::new(failing)
+                .encode(m.encode_family(&[("template", d.template.as_str())])?)?;
+        }
+        Ok(())
+    }
+
     fn connections(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
         let (open, listener, client, silent) = self.conns;
         let m = encoder.encode_descriptor(
@@ -346,6 +382,7 @@ impl Collector for Live {
         }
         self.costs_and_rollouts(&mut encoder)?;
         self.connections(&mut encoder)?;
+        self.discovery(&mut encoder)?;
         let m = encoder.encode_descriptor(
             "config_generation",
             "Generation of the config being served (1 at start, +1 per applied reload)",
