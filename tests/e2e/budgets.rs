@@ -242,3 +242,44 @@ async fn a_failed_request_is_refunded_and_a_stream_is_booked_from_its_usage() {
     assert_eq!(app["output_tokens"], 26, "{app}");
     assert_eq!(app["reserved"], 0.0, "nothing left reserved: {app}");
 }
+
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_access_log_names_the_tenant_and_key_id_never_the_key() {
+    let logs = Capture::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = ::tracing::subscriber::set_default(subscriber);
+
+    let fleet = replicas(&[("r", ReplicaConfig::default())]).await;
+    let gw = switchyard_tests::gateway(yaml(), &fleet).await;
+    let ok = call(&gw, &Http::default(), "b1-key", 16).await;
+    assert_eq!(ok.status, 200);
+    eventually("the access line", || {
+        String::from_utf8_lossy(&logs.0.lock().unwrap()).contains("switchyard::access")
+    })
+    .await;
+    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("switchyard::access"))
+        .unwrap();
+    assert!(line.contains("tenant=\"team\""), "{line}");
+    assert!(line.contains("key_id=\"b1\""), "{line}");
+    assert!(!logs.contains("b1-key"), "the key itself is never logged");
+}

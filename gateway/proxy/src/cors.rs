@@ -99,8 +99,11 @@ pub fn decorate(cors: &Cors, origin: Option<&HeaderValue>, headers: &mut HeaderM
         return;
     };
     let mut expose = String::from("x-request-id");
+    // Ours, and what a browser client needs to pace itself on a tenant's
+    // limits (none of them is CORS-safelisted).
     for name in headers.keys() {
-        if name.as_str().starts_with(OWN_PREFIX) {
+        let n = name.as_str();
+        if n.starts_with(OWN_PREFIX) || n.starts_with("x-ratelimit-") || n == "retry-after" {
             expose.push_str(", ");
             expose.push_str(name.as_str());
         }
@@ -177,13 +180,17 @@ mod tests {
         let c = cors(&["https://app.example.com"]);
         let mut h = HeaderMap::new();
         h.insert("x-switchyard-replica", HeaderValue::from_static("a"));
+        h.insert(
+            "x-ratelimit-remaining-tokens",
+            HeaderValue::from_static("9"),
+        );
         h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
         let origin = HeaderValue::from_static("https://app.example.com");
         decorate(&c, Some(&origin), &mut h);
         assert_eq!(h[ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example.com");
         assert_eq!(
             h[ACCESS_CONTROL_EXPOSE_HEADERS],
-            "x-request-id, x-switchyard-replica"
+            "x-request-id, x-switchyard-replica, x-ratelimit-remaining-tokens"
         );
         assert_eq!(h[VARY], "origin");
 
