@@ -172,8 +172,13 @@ pub const MAX_CONCURRENCY: u32 = 64;
 /// Open client connections on the data listener (`server.limits.max_connections`).
 pub const MAX_CONNECTIONS: usize = 10_000;
 
-/// Open client connections from one IP (`server.limits.max_connections_per_client`).
-pub const MAX_CONNECTIONS_PER_CLIENT: usize = 1_000;
+/// Open client connections from one IP (`server.limits.max_connections_per_client`):
+/// by default the listener's own cap, so no per-IP limit applies. Behind an
+/// L4 balancer or NAT every client shares one address, and a lower default
+/// closed a thousand-stream client's connections as it reconnected (the
+/// `streams-1000` scenario lost 100 requests to it). Set it lower where
+/// clients connect from their own addresses.
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = MAX_CONNECTIONS;
 
 /// Replica response headers dropped unless `server.response_headers.allow`
 /// names them: they describe the replica (software, internal addresses) or

@@ -299,7 +299,7 @@ fn admin_tokens_must_not_be_blank_and_roles_are_read_or_operator() {
 fn connection_caps_and_response_header_patterns_default_and_validate() {
     let c = load_str(GOOD, &env).unwrap();
     assert_eq!(c.server.limits.max_connections, 10_000);
-    assert_eq!(c.server.limits.max_connections_per_client, 1_000);
+    assert_eq!(c.server.limits.max_connections_per_client, 10_000);
     assert!(c.server.response_headers.allow.is_empty());
     let errs = errors(&GOOD.replace(
         "admin_listen: 127.0.0.1:9090",

@@ -10,7 +10,9 @@
 //!   only when the new answer starts with exactly that text). A stream is
 //!   resumable when its replica declares a strategy and its group allows
 //!   resumes (`routing.max_resumes`, default 1).
-//! - **Bounded**: each resume spends a retry-budget token, starts only
+//! - **Bounded**: each resume spends a retry-budget token (waiting up to
+//!   2 s for it to refill: a dying replica breaks many streams at once),
+//!   starts only
 //!   before the request deadline, and waits for its first event like any
 //!   attempt. Remembered text is capped ([`delivered::MAX_REMEMBERED`]).
 //! - **Honest**: what cannot be made correct (tool-call deltas in flight,
@@ -195,9 +197,7 @@ impl ResumeBody {
         if self.delivered.identity.is_none() {
             return refuse("the replica sent no chat chunk to continue");
         }
-        if !self.ctx.budget.withdraw() {
-            return refuse("the retry budget is spent");
-        }
+        // The retry budget is spent (or waited for) by the continuation.
         self.resumes += 1;
         let spent = std::mem::take(&mut self.delivered.attempt_tokens);
         self.broken.push((self.meter.take(), spent));
