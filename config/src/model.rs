@@ -235,12 +235,24 @@ pub struct Tenant {
     /// authenticate as this tenant.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub client_cert_names: Vec<String>,
+    /// Cloud ids or providers its requests may reach, on top of each
+    /// group's residency and the request's `x-switchyard-clouds`; empty: all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clouds: Vec<String>,
 }
 
 impl Tenant {
     /// Whether it may call group `model`.
+    ///
+    /// `model` is what the client named: `group` or `group@version`. An
+    /// allowed `group` covers all its versions; an allowed `group@version`
+    /// only requests pinned to that version.
     pub fn may_call(&self, model: &str) -> bool {
-        self.models.is_empty() || self.models.iter().any(|m| m == model)
+        let group = match model.rsplit_once('@') {
+            Some((g, v)) if !g.is_empty() && !v.is_empty() => g,
+            _ => model,
+        };
+        self.models.is_empty() || self.models.iter().any(|m| m == model || m == group)
     }
 }
 

@@ -103,6 +103,9 @@ pub struct RawTenant {
     /// authenticate as this tenant, with `server.tls.client_ca_file`.
     #[serde(default)]
     pub client_cert_names: Vec<String>,
+    /// Cloud ids or providers its requests may reach (residency, on top of
+    /// each group's); absent: all.
+    pub clouds: Option<Vec<String>>,
 }
 
 /// `tenants[i].keys[j]:` exactly one of `hash`, `key`, `key_file`.

@@ -553,7 +553,7 @@ fn tenants_keep_key_hashes_and_a_public_listener_needs_them() {
     assert_eq!(again.tenants[0].keys[1].requests_per_minute, Some(6));
 
     let bad = format!(
-        "{public}tenants:\n  - name: a\n    keys: [{{ id: k1, hash: \"sha256:zz\" }}, {{ id: k2 }}, {{ id: k3, key: \" \" }}, {{ id: k4, key: k4-secret, tokens_per_minute: 0, monthly_budget_usd: -1 }}]\n    models: [nope]\n    max_priority: urgent\n    concurrency: 0\n    daily_budget_usd: .nan\n    default_max_tokens: 0\n"
+        "{public}tenants:\n  - name: a\n    keys: [{{ id: k1, hash: \"sha256:zz\" }}, {{ id: k2 }}, {{ id: k3, key: \" \" }}, {{ id: k4, key: k4-secret, tokens_per_minute: 0, monthly_budget_usd: -1 }}]\n    models: [nope, \"x@y\"]\n    clouds: [mars]\n    max_priority: urgent\n    concurrency: 0\n    daily_budget_usd: .nan\n    default_max_tokens: 0\n"
     );
     let errs = errors(&bad);
     for needle in [
@@ -561,6 +561,8 @@ fn tenants_keep_key_hashes_and_a_public_listener_needs_them() {
         "tenants[0].keys[1]: needs exactly one of hash, key, key_file",
         "tenants[0].keys[2].key: the key is empty",
         "tenants[0].models[0]: unknown model group `nope`",
+        "tenants[0].models[1]: unknown model version `x@y`",
+        "tenants[0].clouds[0]: `mars` is neither a cloud id",
         "tenants[0].max_priority: `urgent` is not a priority",
         "tenants[0].concurrency: must be 1..=",
         "tenants[0].daily_budget_usd: must be 0..=1000000000 (USD), got NaN",

@@ -51,7 +51,7 @@ pub fn validate(raw: RawConfig, hash: String, env: Env<'_>) -> Result<Config, Ve
     let clouds = v.clouds(raw.clouds);
     let models = v.models(raw.models);
     let replicas = v.replicas(raw.replicas, &models, &clouds);
-    let (tenants, key_index) = v.tenants(raw.tenants, &models, !raw.auth.jwt.is_empty());
+    let (tenants, key_index) = v.tenants(raw.tenants, &models, &clouds, !raw.auth.jwt.is_empty());
     let auth = v.client_auth_section(raw.auth, &tenants);
     v.client_auth(&server, &tenants);
     v.cross_checks(&models, &replicas);

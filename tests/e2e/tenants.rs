@@ -219,3 +219,64 @@ async fn a_tenant_over_its_rate_or_concurrency_gets_429_with_retry_after() {
     );
     assert_eq!(over.header("retry-after"), "30");
 }
+
+/// Residency per tenant and version pins: a tenant with `clouds` reaches
+/// only replicas there (whatever `x-switchyard-clouds` asks, which can
+/// only narrow it; nothing left is 403 `cloud_not_allowed`), and one
+/// allowed `m@v2` only may call that pinned version.
+#[tokio::test]
+async fn a_tenants_clouds_and_pinned_versions_bound_where_it_goes() {
+    let fleet = replicas(&[
+        ("eu", ReplicaConfig::default()),
+        ("us", ReplicaConfig::default()),
+        ("v2", ReplicaConfig::default()),
+    ])
+    .await;
+    let yaml = r#"
+clouds: { eu-dc: { provider: private }, us-east: { provider: aws } }
+models:
+  - { name: m, versions: [{ name: v1, weight: 100 }, { name: v2, weight: 0 }] }
+replicas:
+  - { id: eu, model: m, version: v1, cloud: eu-dc, url: "${EU_URL}" }
+  - { id: us, model: m, version: v1, cloud: us-east, url: "${US_URL}" }
+  - { id: v2, model: m, version: v2, cloud: us-east, url: "${V2_URL}" }
+tenants:
+  - { name: gdpr, keys: [{ id: g, key: gdpr-key }], clouds: [private] }
+  - { name: pinned, keys: [{ id: p, key: pinned-key }], models: ["m@v2"] }
+  - { name: open, keys: [{ id: o, key: open-key }] }
+"#;
+    let gw = switchyard_tests::gateway(yaml, &fleet).await;
+    let http = Http::default();
+    let addr = gw.data_addr;
+    let gdpr = ("x-api-key", "gdpr-key");
+
+    for _ in 0..20 {
+        let ans = call(&http, addr, "m", &[gdpr]).await;
+        assert_eq!(ans.status, 200, "{:?}", ans.body);
+    }
+    assert_eq!(fleet["eu"].hits(), 20, "every gdpr request stayed in eu-dc");
+    assert_eq!(fleet["us"].hits(), 0);
+    // Asking for a cloud the tenant may not reach leaves nothing: 403.
+    let out = call(&http, addr, "m", &[gdpr, ("x-switchyard-clouds", "aws")]).await;
+    assert_openai_error(&out, 403, "permission_error", "cloud_not_allowed");
+    assert_eq!(fleet["us"].hits(), 0);
+    // Another tenant is not bound by it.
+    let open = call(
+        &http,
+        addr,
+        "m",
+        &[("x-api-key", "open-key"), ("x-switchyard-clouds", "aws")],
+    )
+    .await;
+    assert_eq!(open.status, 200, "{:?}", open.body);
+    assert_eq!(fleet["us"].hits(), 1);
+
+    let pinned = ("x-api-key", "pinned-key");
+    let ok = call(&http, addr, "m@v2", &[pinned]).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    assert_eq!(fleet["v2"].hits(), 1);
+    for model in ["m", "m@v1"] {
+        let denied = call(&http, addr, model, &[pinned]).await;
+        assert_openai_error(&denied, 403, "permission_error", "model_not_allowed");
+    }
+}

@@ -1,11 +1,13 @@
 //! `tenants:` clients and their API keys (kept only as SHA-256 hashes),
 //! and the rule that a data plane listening beyond loopback needs them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::Validator;
 use crate::defaults::DEFAULT_MAX_TOKENS;
-use crate::model::{MaxPriority, ModelGroup, Quota, ServerConfig, Tenant, TenantKey, key_digest};
+use crate::model::{
+    Cloud, MaxPriority, ModelGroup, Quota, ServerConfig, Tenant, TenantKey, key_digest,
+};
 use crate::raw::{RawTenant, RawTenantKey};
 use crate::secret::{check_header_value, header_value_from_file_contents};
 
@@ -17,6 +19,7 @@ impl Validator<'_> {
         &mut self,
         raw: Vec<RawTenant>,
         models: &[ModelGroup],
+        clouds: &BTreeMap<String, Cloud>,
         keyless_ok: bool,
     ) -> (Vec<Tenant>, KeyIndex) {
         let mut tenants = Vec::new();
@@ -55,10 +58,33 @@ impl Validator<'_> {
             }
             let allowed = t.models.unwrap_or_default();
             for (j, m) in allowed.iter().enumerate() {
-                if !models.iter().any(|g| g.name == *m) {
+                let known = match m.rsplit_once('@') {
+                    Some((g, v)) => models
+                        .iter()
+                        .any(|grp| grp.name == g && grp.versions.iter().any(|x| x.name == v)),
+                    None => models.iter().any(|g| g.name == *m),
+                };
+                if !known {
+                    let what = if m.contains('@') {
+                        "model version"
+                    } else {
+                        "model group"
+                    };
                     self.err(
                         format!("{path}.models[{j}]"),
-                        format!("unknown model group `{m}`"),
+                        format!("unknown {what} `{m}`"),
+                    );
+                }
+            }
+            let tenant_clouds = t.clouds.unwrap_or_default();
+            for (j, c) in tenant_clouds.iter().enumerate() {
+                let known = clouds
+                    .values()
+                    .any(|cl| cl.id == *c || cl.provider.as_str() == c);
+                if !known {
+                    self.err(
+                        format!("{path}.clouds[{j}]"),
+                        format!("`{c}` is neither a cloud id under `clouds` nor a provider in use"),
                     );
                 }
             }
@@ -111,6 +137,7 @@ impl Validator<'_> {
                 quota,
                 default_max_tokens,
                 client_cert_names,
+                clouds: tenant_clouds,
             });
         }
         (tenants, index)

@@ -106,6 +106,17 @@ pub enum ProxyError {
         /// The group asked for.
         model: String,
     },
+    /// The tenant may not reach any cloud the request could go to
+    /// (`tenants[i].clouds`, with `x-switchyard-clouds`).
+    #[error("tenant `{tenant}` may not reach clouds `{asked}` (allowed: {allowed})")]
+    CloudNotAllowed {
+        /// The caller's tenant.
+        tenant: String,
+        /// The request's `x-switchyard-clouds`, or `any`.
+        asked: String,
+        /// The tenant's `clouds`.
+        allowed: String,
+    },
     /// The tenant, or the key, reached one of its rate limits.
     #[error("{who} is over its {what} limit")]
     TenantLimited {
@@ -243,6 +254,7 @@ impl ProxyError {
             ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
             ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ProxyError::ModelNotAllowed { .. }
+            | ProxyError::CloudNotAllowed { .. }
             | ProxyError::OriginNotAllowed { .. }
             | ProxyError::UnknownTenant { .. } => StatusCode::FORBIDDEN,
             ProxyError::TenantLimited { .. } | ProxyError::QuotaExceeded { .. } => {
@@ -301,6 +313,7 @@ impl ProxyError {
             ProxyError::NotFound { .. } => "not_found",
             ProxyError::Unauthorized { .. } => "invalid_api_key",
             ProxyError::ModelNotAllowed { .. } => "model_not_allowed",
+            ProxyError::CloudNotAllowed { .. } => "cloud_not_allowed",
             ProxyError::UnknownTenant { .. } => "unknown_tenant",
             ProxyError::OriginNotAllowed { .. } => "origin_not_allowed",
             ProxyError::TenantLimited { .. } => "tenant_limited",

@@ -197,7 +197,7 @@ where
     let tenant_usage = admission.as_ref().map(tenant_limits::Admission::sink);
 
     // 6. Rank every replica that may serve (pure, lazy).
-    let clouds = allowed_clouds(&parts.headers);
+    let clouds = tenant_clouds(snap, caller, allowed_clouds(&parts.headers))?;
     let prefix = prefix_blocks(snap, &model, openai.as_ref(), &body);
     let route = RouteRequest {
         model: &model,
@@ -383,6 +383,46 @@ fn allowed_clouds(headers: &HeaderMap) -> Vec<&str> {
         .map(str::trim)
         .filter(|c| !c.is_empty())
         .collect()
+}
+
+/// The clouds a request may reach: the client's `x-switchyard-clouds`,
+/// narrowed by its tenant's `clouds` (residency per tenant): the cloud ids
+/// both allow, or 403 when none is left. No allocation for a tenant
+/// without `clouds`.
+fn tenant_clouds<'a>(
+    snap: &'a Snapshot,
+    caller: auth::Caller<'a>,
+    asked: Vec<&'a str>,
+) -> Result<Vec<&'a str>, ProxyError> {
+    let Some(tenant) = caller.filter(|t| !t.clouds.is_empty()) else {
+        return Ok(asked);
+    };
+    let allows = |places: &[&str], c: &switchyard_config::Cloud| {
+        places.is_empty()
+            || places
+                .iter()
+                .any(|p| *p == c.id || *p == c.provider.as_str())
+    };
+    let own: Vec<&str> = tenant.clouds.iter().map(String::as_str).collect();
+    let both: Vec<&'a str> = snap
+        .config
+        .clouds
+        .values()
+        .filter(|c| allows(&own, c) && allows(&asked, c))
+        .map(|c| c.id.as_str())
+        .collect();
+    if both.is_empty() {
+        return Err(ProxyError::CloudNotAllowed {
+            tenant: tenant.name.clone(),
+            asked: if asked.is_empty() {
+                "any".into()
+            } else {
+                asked.join(",")
+            },
+            allowed: tenant.clouds.join(","),
+        });
+    }
+    Ok(both)
 }
 
 /// The client's `x-request-id` when it is sane, else a fresh one.

@@ -16,6 +16,7 @@ fn tenant(rpm: Option<u32>, concurrency: Option<u32>, quota: Quota) -> Tenant {
         quota,
         default_max_tokens: 100,
         client_cert_names: Vec::new(),
+        clouds: Vec::new(),
     }
 }
 
