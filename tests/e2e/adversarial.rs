@@ -4,11 +4,10 @@
 //! event that a conforming SSE parser sees as an event of its own. Either
 //! way the recorded outcome is not "ok".
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchyard_fake_replica::ReplicaConfig;
+use switchyard_tests::observe::{LogCapture, upstream_attempts};
 use switchyard_tests::scripted::{Scripted, Step};
 use switchyard_tests::{Answer, Http, chat, replicas};
 
@@ -81,8 +80,8 @@ impl Setup {
             }
             if self.bad.hits() > 0 {
                 let m = self.metrics().await;
-                assert_eq!(attempts(&m, "bad", "ok"), 0.0, "{m}");
-                assert!(attempts(&m, "bad", "retried") >= 1.0, "{m}");
+                assert_eq!(upstream_attempts(&m, "bad", "ok"), 0.0, "{m}");
+                assert!(upstream_attempts(&m, "bad", "retried") >= 1.0, "{m}");
                 return;
             }
         }
@@ -104,20 +103,6 @@ impl Setup {
         let ans = self.http.get(self.gw.admin_addr, "/metrics").await;
         String::from_utf8(ans.body.to_vec()).unwrap()
     }
-}
-
-/// `switchyard_upstream_attempts_total` of `replica` with `result`.
-fn attempts(metrics: &str, replica: &str, result: &str) -> f64 {
-    let (r, res) = (
-        format!("replica=\"{replica}\""),
-        format!("result=\"{result}\""),
-    );
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("switchyard_upstream_attempts_total{"))
-        .filter(|l| l.contains(&r) && l.contains(&res))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// The `data` of each event, as the WHATWG SSE parser dispatches them:
@@ -233,7 +218,7 @@ async fn an_encoded_answer_from_a_replica_that_ignores_identity_is_never_appende
 
 #[tokio::test]
 async fn a_stream_cut_mid_event_ends_with_a_separate_error_event_and_is_recorded_broken() {
-    let logs = Capture::default();
+    let logs = LogCapture::default();
     let sink = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || sink.clone())
@@ -246,8 +231,8 @@ async fn a_stream_cut_mid_event_ends_with_a_separate_error_event_and_is_recorded
     assert_eq!(ans.status, 200);
     assert_two_tokens_then_error(&ans);
     let m = s.metrics().await;
-    assert_eq!(attempts(&m, "bad", "broken"), 1.0, "{m}");
-    assert_eq!(attempts(&m, "bad", "ok"), 0.0, "{m}");
+    assert_eq!(upstream_attempts(&m, "bad", "broken"), 1.0, "{m}");
+    assert_eq!(upstream_attempts(&m, "bad", "ok"), 0.0, "{m}");
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     let line = logs
         .lines()
@@ -262,7 +247,7 @@ async fn a_stream_stalled_mid_event_ends_with_a_separate_error_event() {
     let s = setup(|_| vec![Step::write(sse_head() + TOKEN + TOKEN + HALF), Step::Hang]).await;
     let ans = s.answered_by_bad(true, &[]).await;
     assert_two_tokens_then_error(&ans);
-    assert_eq!(attempts(&s.metrics().await, "bad", "broken"), 1.0);
+    assert_eq!(upstream_attempts(&s.metrics().await, "bad", "broken"), 1.0);
 }
 
 #[tokio::test]
@@ -304,7 +289,7 @@ async fn a_comment_drip_does_not_keep_a_committed_stream_alive() {
     let events = strict_sse(&ans.body);
     assert_eq!(events.len(), 3, "{events:?}");
     assert!(events[2].contains("no data event for 400 ms"), "{events:?}");
-    assert_eq!(attempts(&s.metrics().await, "bad", "broken"), 1.0);
+    assert_eq!(upstream_attempts(&s.metrics().await, "bad", "broken"), 1.0);
 }
 
 #[tokio::test]
@@ -406,19 +391,6 @@ async fn the_gateways_own_502_names_the_replicas_and_what_failed() {
     );
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_client_that_leaves_mid_stream_is_recorded_as_gone_not_ok() {
     let s = setup(|_| vec![Step::write(sse_head() + TOKEN), Step::Hang]).await;
@@ -433,8 +405,8 @@ async fn a_client_that_leaves_mid_stream_is_recorded_as_gone_not_ok() {
             for _ in 0..500 {
                 let text = http.get(addr, "/metrics").await;
                 let text = String::from_utf8_lossy(&text.body).into_owned();
-                if attempts(&text, "bad", "client_gone") == 1.0 {
-                    assert_eq!(attempts(&text, "bad", "ok"), 0.0, "{text}");
+                if upstream_attempts(&text, "bad", "client_gone") == 1.0 {
+                    assert_eq!(upstream_attempts(&text, "bad", "ok"), 0.0, "{text}");
                     seen = true;
                     break;
                 }
@@ -473,7 +445,7 @@ async fn a_large_body_cut_after_commit_is_short_for_the_client_and_recorded_brok
             switchyard_tests::within(http_body_util::BodyExt::collect(resp.into_body())).await;
         assert!(read.is_err(), "a cut body is not a complete answer");
         let m = s.metrics().await;
-        assert_eq!(attempts(&m, "bad", "broken"), 1.0, "{m}");
+        assert_eq!(upstream_attempts(&m, "bad", "broken"), 1.0, "{m}");
         return;
     }
     panic!("`bad` never answered");

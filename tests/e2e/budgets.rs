@@ -6,6 +6,7 @@
 
 use switchyard_fake_replica::ReplicaConfig;
 use switchyard_gateway::Running;
+use switchyard_tests::observe::LogCapture;
 use switchyard_tests::{Answer, Http, eventually, replicas};
 
 fn yaml() -> &'static str {
@@ -243,22 +244,9 @@ async fn a_failed_request_is_refunded_and_a_stream_is_booked_from_its_usage() {
     assert_eq!(app["reserved"], 0.0, "nothing left reserved: {app}");
 }
 
-#[derive(Clone, Default)]
-struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_access_log_names_the_tenant_and_key_id_never_the_key() {
-    let logs = Capture::default();
+    let logs = LogCapture::default();
     let sink = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || sink.clone())

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use switchyard_fake_replica::{FakeReplica, Fault, FaultRule, ReplicaConfig};
+use switchyard_tests::observe::upstream_attempts;
 use switchyard_tests::{Answer, Http, chat, replicas, within};
 
 /// `a` (cheaper: served first) and `b` serve `m@v1`.
@@ -118,20 +119,6 @@ fn resumed_on(ans: &Answer, replica: &str) -> bool {
     String::from_utf8_lossy(&ans.body).contains(&format!(": switchyard resumed on {replica}\n\n"))
 }
 
-/// `switchyard_upstream_attempts_total` of `replica` with `result`.
-fn attempts(metrics: &str, replica: &str, result: &str) -> f64 {
-    let (r, res) = (
-        format!("replica=\"{replica}\""),
-        format!("result=\"{result}\""),
-    );
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("switchyard_upstream_attempts_total{"))
-        .filter(|l| l.contains(&r) && l.contains(&res))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test]
 async fn a_stream_cut_mid_answer_is_finished_by_prefill_on_another_replica() {
     let p = pair("prefill", "prefill", 1).await;
@@ -159,7 +146,7 @@ async fn a_stream_cut_mid_answer_is_finished_by_prefill_on_another_replica() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         m = p.metrics().await;
     }
-    assert_eq!(attempts(&m, "a", "resumed"), 1.0, "{m}");
+    assert_eq!(upstream_attempts(&m, "a", "resumed"), 1.0, "{m}");
     assert_eq!(tokens(&m, "a", "output"), 21.0, "{m}");
     assert_eq!(tokens(&m, "b", "output"), 11.0, "{m}");
     assert!(tokens(&m, "a", "input") > 0.0, "{m}");
@@ -231,7 +218,7 @@ async fn a_different_regenerated_answer_ends_with_an_error_event_never_silently(
         "nothing of the other answer reached the client"
     );
     let m = p.metrics().await;
-    assert_eq!(attempts(&m, "a", "broken"), 1.0, "{m}");
+    assert_eq!(upstream_attempts(&m, "a", "broken"), 1.0, "{m}");
     switchyard_tests::eventually("slots released", || p.r["b"].in_flight() == 0).await;
 }
 
