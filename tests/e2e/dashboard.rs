@@ -5,7 +5,7 @@
 //! and that the live numbers move, and saves a screenshot to
 //! `target/dashboard.png`.
 //!
-//! Chromium comes from `scripts/install-browser.sh`; without it these tests
+//! Chromium comes from `scripts/install-deps`; without it these tests
 //! fail (they never skip). Set `DASHBOARD_SCREENSHOT=docs/dashboard.png` to
 //! write the README's picture instead: dark, after a minute of history and
 //! once the demo's injected fault has a replica ejected (about 70 s).

@@ -49,7 +49,7 @@ impl Browser {
             assert!(
                 Path::new(bin).exists(),
                 "{bin} not found: the dashboard browser test needs Chromium and chromedriver; \
-                 run scripts/install-browser.sh (apt-get install chromium chromium-driver)"
+                 run scripts/install-deps (apt-get install chromium chromium-driver)"
             );
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
