@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp};
 use switchyard_config::Config;
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::rollouts::Error;
@@ -36,7 +36,8 @@ pub const TTL_S: i64 = 5;
 pub struct Term {
     fence: Fence,
     lost: CancellationToken,
-    keeper: JoinHandle<()>,
+    /// The keepalive task; dropping the set aborts it.
+    keeper: JoinSet<()>,
 }
 
 impl Term {
@@ -60,7 +61,7 @@ impl Term {
 impl Drop for Term {
     fn drop(&mut self) {
         self.lost.cancel();
-        self.keeper.abort();
+        self.keeper.abort_all();
     }
 }
 
@@ -84,7 +85,8 @@ pub async fn campaign(
             )]);
         if client.txn(txn).await?.succeeded() {
             let lost = CancellationToken::new();
-            let keeper = tokio::spawn(keep(client.clone(), lease, ttl_s, lost.clone()));
+            let mut keeper = JoinSet::new();
+            keeper.spawn(keep(client.clone(), lease, ttl_s, lost.clone()));
             let fence = Fence {
                 key,
                 id: instance_id.to_owned(),

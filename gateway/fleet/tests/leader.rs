@@ -4,6 +4,10 @@
 //! instance.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the test owns its tasks by handle: it aborts a leader's as if the process died, and awaits the rest"
+)]
 
 #[path = "support/etcd_server.rs"]
 mod etcd_server;

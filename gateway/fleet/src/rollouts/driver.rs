@@ -16,7 +16,13 @@ use super::store::{self, Fence, Keys, View};
 /// How often the leader looks at the fleet's rollouts.
 pub const TICK: Duration = Duration::from_millis(500);
 
-/// Wall clock, ms since the Unix epoch.
+/// Wall clock, ms since the Unix epoch: the only clock that means the same
+/// to the next leader, so a stored step's times survive a leader change
+/// (skew between hosts, kept to ms by NTP, shifts a step by as much).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a rollout step's times must mean the same on every instance"
+)]
 pub fn wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
