@@ -158,7 +158,7 @@ pub async fn run<F>(
     config: F,
     stop: CancellationToken,
 ) where
-    F: Fn() -> Arc<Config> + Send,
+    F: Fn() -> Arc<Config> + Send + Sync,
 {
     let keys = Keys::new(&prefix);
     loop {

@@ -78,7 +78,14 @@ fn traffic(client: Client, id: &str, stop: CancellationToken) -> Vec<JoinHandle<
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    let publishing = tokio::spawn(publish::run(client, P.into(), id.into(), counters, stop));
+    let publishing = tokio::spawn(publish::run(
+        client,
+        P.into(),
+        id.into(),
+        counters,
+        |_| {},
+        stop,
+    ));
     vec![feeding, publishing]
 }
 
@@ -353,4 +360,66 @@ async fn a_step_waits_until_every_live_instance_serves_its_weights() {
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_publishes_the_serving_rollouts_figures_leads_and_leaves_nothing_behind() {
+    use switchyard_proxy::{NoObserver, Proxy};
+    let etcd = EtcdServer::start().await;
+    let stop = CancellationToken::new();
+    let mut c = etcd.client().await.unwrap();
+    let shim = instance(etcd.client().await.unwrap(), "i1", stop.clone());
+    let proxy = Arc::new(Proxy::new((*config()).clone(), Arc::new(NoObserver)).unwrap());
+    let counters = Arc::new(Counters::default());
+    let tasks = tokio_util::task::TaskTracker::new();
+    let client = etcd.client().await.unwrap();
+    switchyard_fleet::rollouts::start(
+        &tasks,
+        client,
+        P,
+        "i1",
+        proxy,
+        Arc::clone(&counters),
+        config,
+        stop.clone(),
+    );
+    until(&mut c, Duration::from_secs(10), "the record", |r| {
+        r.step == 0
+    })
+    .await;
+    assert_eq!(
+        leader::current(&mut c, P).await.unwrap().as_deref(),
+        Some("i1")
+    );
+    // The publisher made the counters follow the serving config's rollout.
+    counters.observe("chat", "v2", false, Duration::from_millis(7));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = c.get(format!("{P}/figures/i1"), None).await.unwrap();
+        let published = r
+            .kvs()
+            .first()
+            .map(|kv| serde_json::from_slice::<serde_json::Value>(kv.value()).unwrap());
+        if published
+            .as_ref()
+            .is_some_and(|v| v["chat"]["v2"]["errors"] == 1)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "figures not published: {published:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Stopping resigns and revokes: no leader key, no figures left.
+    stop.cancel();
+    tasks.close();
+    tokio::time::timeout(Duration::from_secs(5), tasks.wait())
+        .await
+        .expect("both tasks stop");
+    let _ = shim.await;
+    assert_eq!(leader::current(&mut c, P).await.unwrap(), None);
+    let left = c.get(format!("{P}/figures/i1"), None).await.unwrap();
+    assert!(left.kvs().is_empty(), "the figures' lease was revoked");
 }

@@ -42,6 +42,7 @@ use switchyard_proxy::Snapshot;
 
 use switchyard_control::Controller;
 use switchyard_control::rollout::Rollouts;
+use switchyard_fleet::rollouts::figures::Counters;
 use switchyard_proxy::Proxy;
 
 use crate::costs::Costs;
@@ -354,6 +355,10 @@ pub struct Recorder {
     pub metrics: Metrics,
     /// Rollout figures (shared with the controller).
     pub rollouts: Arc<Rollouts>,
+    /// The same attempts counted for the fleet's rollout leader, published
+    /// by `switchyard_fleet::rollouts::publish` in etcd mode; counts
+    /// nothing until that tracks a group.
+    pub fleet_figures: Arc<Counters>,
 }
 
 impl Recorder {
@@ -362,6 +367,7 @@ impl Recorder {
         Self {
             metrics: Metrics::default(),
             rollouts,
+            fleet_figures: Arc::default(),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! 2^(1/4) apart (a p95 within 19 %), which sums across instances exactly.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -112,10 +113,12 @@ impl VersionCounts {
 type GroupCounts = Arc<Mutex<BTreeMap<String, VersionCounts>>>;
 
 /// This instance's counters, fed on the request path. Only the groups
-/// [`Counters::track`] named are counted: an attempt of any other group
-/// costs one lock-free load and a map lookup.
+/// [`Counters::track`] named are counted: with none (no fleet, or no
+/// rollout declared) an attempt costs one relaxed load; of an untracked
+/// group, a lock-free load and a map lookup more.
 #[derive(Debug, Default)]
 pub struct Counters {
+    active: AtomicBool,
     groups: ArcSwap<HashMap<String, GroupCounts>>,
 }
 
@@ -131,15 +134,16 @@ impl Counters {
                 (g.to_owned(), counts)
             })
             .collect();
+        self.active.store(!next.is_empty(), Ordering::Relaxed);
         self.groups.store(Arc::new(next));
     }
 
     /// Records one upstream attempt of `group`'s `version`.
     pub fn observe(&self, group: &str, version: &str, ok: bool, latency: Duration) {
-        let groups = self.groups.load();
-        if groups.is_empty() {
+        if !self.active.load(Ordering::Relaxed) {
             return;
         }
+        let groups = self.groups.load();
         let Some(counts) = groups.get(group) else {
             return;
         };

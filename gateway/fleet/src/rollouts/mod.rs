@@ -6,13 +6,17 @@
 //!   group's weights (`P/control/weights/<group>`), as JSON.
 //! - [`plan`]: the pure decision, one group at a time.
 //! - [`store`] and [`driver`]: the leader's fenced reads and writes.
+//! - [`start`]: both tasks, as a gateway in etcd mode runs them.
 
 pub mod driver;
 pub mod figures;
 pub mod plan;
 pub mod publish;
 pub mod record;
+pub mod start;
 pub mod store;
+
+pub use start::start;
 
 /// What can go wrong talking to etcd about rollouts.
 #[derive(Debug, thiserror::Error)]

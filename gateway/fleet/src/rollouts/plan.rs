@@ -60,7 +60,10 @@ pub fn decide(spec: &Rollout, record: Option<&Record>, seen: &Observed<'_>) -> E
         return Effect::Nothing;
     }
     let wanted = rec.weights(spec);
-    if seen.weights.map(|d| &d.weights) != Some(&wanted) {
+    let ours = seen
+        .weights
+        .is_some_and(|d| d.weights == wanted && d.trigger == "rollout");
+    if !ours {
         rec.state = RunState::Paused;
         note(
             &mut rec,

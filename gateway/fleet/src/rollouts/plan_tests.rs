@@ -186,6 +186,12 @@ fn short_of_data_extends_once_and_foreign_weights_pause() {
     let mut by_hand = doc.clone();
     by_hand.weights = BTreeMap::from([("v1".into(), 100)]);
     let s = seen(Some(&by_hand), true, zero(), zero(), 21_000);
+    let mut same_by_an_operator = doc.clone();
+    same_by_an_operator.trigger = "admin".into();
+    let s2 = seen(Some(&same_by_an_operator), true, zero(), zero(), 21_000);
+    assert!(
+        matches!(decide(&spec(), Some(&ext), &s2), Effect::Save(r) if r.state == RunState::Paused)
+    );
     let Effect::Save(p) = decide(&spec(), Some(&ext), &s) else {
         panic!("pause")
     };

@@ -226,6 +226,9 @@ impl RequestObserver for Obs {
             self.recorder
                 .rollouts
                 .observe(&r.model, &r.version, !retry, latency);
+            self.recorder
+                .fleet_figures
+                .observe(&r.model, &r.version, !retry, latency);
         }
         self.answered_by = result.as_ref().ok().map(|_| replica);
         let reason = match result {
