@@ -175,8 +175,11 @@ pub async fn run<F>(
         };
         tracing::info!(instance = %instance_id, "leading the fleet's rollouts");
         lead(&mut client, &keys, &term, &config, &stop).await;
+        // Lost or stopping: revoke what may be left of the lease (a
+        // renewal that timed out may not have expired it), so the next
+        // leader need not wait out the TTL.
+        term.resign(&mut client).await;
         if stop.is_cancelled() {
-            term.resign(&mut client).await;
             return;
         }
     }

@@ -87,6 +87,12 @@ pub fn decide(spec: &Rollout, record: Option<&Record>, seen: &Observed<'_>) -> E
         note(&mut rec, spec, seen, "applied", reason);
         return Effect::Save(rec);
     };
+    judge(rec, spec, seen, applied_ms)
+}
+
+/// A running step whose window is open since `applied_ms`: roll back,
+/// wait, extend, hold, promote or advance.
+fn judge(mut rec: Record, spec: &Rollout, seen: &Observed<'_>, applied_ms: u64) -> Effect {
     let (c, b) = window(&rec, spec, seen);
     if let Some(reason) = breach(spec, &c, &b) {
         rec.state = RunState::RolledBack;
