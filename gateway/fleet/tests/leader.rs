@@ -423,3 +423,33 @@ async fn start_publishes_the_serving_rollouts_figures_leads_and_leaves_nothing_b
     let left = c.get(format!("{P}/figures/i1"), None).await.unwrap();
     assert!(left.kvs().is_empty(), "the figures' lease was revoked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_record_is_left_alone_not_overwritten() {
+    let etcd = EtcdServer::start().await;
+    let stop = CancellationToken::new();
+    let mut c = etcd.client().await.unwrap();
+    let key = format!("{P}/control/rollouts/chat");
+    c.put(key.clone(), "{ not json", None).await.unwrap();
+    let shim = instance(etcd.client().await.unwrap(), "i1", stop.clone());
+    let lead = leader_task(etcd.client().await.unwrap(), "a", stop.clone());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while leader::current(&mut c, P).await.unwrap().is_none() {
+        assert!(Instant::now() < deadline, "nobody leads");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = c.get(key, None).await.unwrap();
+    assert_eq!(r.kvs()[0].value(), b"{ not json");
+    let w = c
+        .get(format!("{P}/control/weights/chat"), None)
+        .await
+        .unwrap();
+    assert!(
+        w.kvs().is_empty(),
+        "no step is written over an unreadable record"
+    );
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), lead).await;
+    let _ = shim.await;
+}
