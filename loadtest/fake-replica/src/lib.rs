@@ -30,12 +30,14 @@ mod openai;
 mod server;
 mod sigv4;
 mod stream;
+mod token_ids;
 
 pub use cloud::{
     FakeProtocol, TEST_AWS_ACCESS_KEY_ID, TEST_AWS_REGION, TEST_AWS_SECRET_ACCESS_KEY,
     TEST_AZURE_API_KEY,
 };
 pub use fault::{Fault, FaultRule};
+pub use token_ids::ANSWER_BASE;
 pub use gpu::{CACHED_BLOCKS_HEADER, GpuModel, PREFILL_HEADER, block_hashes, render_prompt};
 
 use std::future::Future;

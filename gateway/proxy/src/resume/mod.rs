@@ -3,11 +3,13 @@
 //! answer on another replica of the same group and version, so the client
 //! receives one complete answer ending in one `[DONE]`.
 //!
-//! - **Opt-in per replica** (`replicas[i].resume`): `prefill` (the text
-//!   so far as a trailing assistant message, vLLM's
-//!   `continue_final_message`; a 4xx falls back to `regenerate`) or
+//! - **Opt-in per replica** (`replicas[i].resume`): `token_ids` (the
+//!   prompt's and the answer's token ids as a `/v1/completions` prompt,
+//!   [`token_ids`]; without ids, `regenerate`), `prefill` (the text so far
+//!   as a trailing assistant message, vLLM's `continue_final_message`) or
 //!   `regenerate` (run the request again and skip what the client has,
-//!   only when the new answer starts with exactly that text). A stream is
+//!   only when the new answer starts with exactly that text); a 4xx to
+//!   `token_ids` or `prefill` falls back to `regenerate`. A stream is
 //!   resumable when its replica declares a strategy and its group allows
 //!   resumes (`routing.max_resumes`, default 1).
 //! - **Bounded**: each resume spends a retry-budget token (waiting up to
@@ -23,14 +25,17 @@
 //!   counts what the client received ([`rewrite`]). Each attempt is metered
 //!   on its own replica; a broken one books the tokens it delivered.
 //! - **Visible**: an SSE comment `: switchyard resumed on <replica>`, the
-//!   outcome `resumed` (access log, metrics, span), a log line.
+//!   outcome `resumed` (access log, metrics, span), a log line; every
+//!   continuation attempt is reported to [`crate::Observer::resume_attempt`].
 //!
 //! Cost for streams that never break: the events are parsed to remember
 //! the delivered text; nothing else. Other answers are not wrapped at all.
 
 mod attempt;
 mod delivered;
+mod frame;
 mod rewrite;
+pub mod token_ids;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -45,13 +50,13 @@ use sync_wrapper::SyncWrapper;
 use tokio::time::Instant;
 
 pub use attempt::Continuation;
-use attempt::{Continued, continue_after};
+use attempt::{Continued, Plan, continue_after};
 use delivered::{Delivered, events};
-use rewrite::Rewrite;
+use rewrite::{Rewrite, Strategy};
 
 use crate::body::{BoxError, ProxyBody, StreamBroken, sse_error_event};
 use crate::forward::Resumable;
-use crate::observe::{OutcomeSlot, StreamOutcome};
+use crate::observe::{OutcomeSlot, ResumeAttempt, StreamOutcome};
 use crate::usage::{Meter, Usage};
 
 /// Wraps a resumable answer (one `forward` marked [`Resumable`]) so that a
@@ -71,6 +76,7 @@ pub fn attach(
         .unwrap_or_default();
     let ctx = Arc::new(make());
     let meter = meter(&ctx, index);
+    let client_ids = token_ids::client_asked(&ctx.body);
     resp.map(|inner| {
         ResumeBody {
             inner,
@@ -82,6 +88,8 @@ pub fn attach(
             meter,
             broken: Vec::new(),
             outcome,
+            client_ids,
+            continuing: None,
             ctx,
         }
         .boxed()
@@ -120,6 +128,10 @@ struct ResumeBody {
     /// Meters of broken attempts, with the content chunks each delivered.
     broken: Vec<(Option<Meter>, u64)>,
     outcome: OutcomeSlot,
+    /// The client asked for token ids itself: they are not stripped.
+    client_ids: bool,
+    /// The continuation streaming now, until its end is reported.
+    continuing: Option<usize>,
     ctx: Arc<Continuation>,
 }
 
@@ -140,12 +152,8 @@ impl ResumeBody {
             m.feed(&frame);
         }
         let Some(rewrite) = &mut self.rewrite else {
-            for (_, data) in events(&frame) {
-                if let Some(data) = data {
-                    self.delivered.observe(&data);
-                }
-            }
-            return (frame, None);
+            let strip = !self.client_ids;
+            return (frame::pass_on(frame, &mut self.delivered, strip), None);
         };
         let mut out = BytesMut::new();
         for (raw, data) in events(&frame) {
@@ -167,13 +175,23 @@ impl ResumeBody {
                         }
                     }
                     if let Some(event) = rewritten.event {
-                        if let Some(data) = event.strip_prefix(b"data: ") {
-                            self.delivered.observe(data.trim_ascii_end());
+                        let data = event.strip_prefix(b"data: ").map(<[u8]>::trim_ascii_end);
+                        if let Some(data) = data {
+                            self.delivered.observe(data);
                         }
-                        out.extend_from_slice(&event);
+                        let bare = data
+                            .filter(|_| !self.client_ids)
+                            .and_then(token_ids::strip);
+                        out.extend_from_slice(bare.as_ref().unwrap_or(&event));
                     }
                 }
-                Err(why) => return (out.freeze(), Some(why)),
+                Err(why) => {
+                    if let Some(index) = self.continuing.take() {
+                        let (observer, snap) = (&self.ctx.observer, &self.ctx.snap);
+                        observer.resume_attempt(snap, index, ResumeAttempt::Failed);
+                    }
+                    return (out.freeze(), Some(why));
+                }
             }
         }
         (out.freeze(), None)
@@ -181,6 +199,7 @@ impl ResumeBody {
 
     /// The stream broke: start a continuation, or say why there is none.
     fn start(&mut self, why: String) -> Result<(), String> {
+        self.report(ResumeAttempt::Broken);
         let refuse = |reason: &str| Err(format!("{why}; not resumed: {reason}"));
         if let Some(blocked) = self.delivered.blocked {
             return refuse(blocked);
@@ -204,12 +223,12 @@ impl ResumeBody {
         // The broken stream (its slot is already free) goes now.
         self.inner = empty();
         self.rewrite = None;
-        let fut = continue_after(
-            Arc::clone(&self.ctx),
-            self.replica,
-            self.delivered.text.clone(),
-            self.delivered.tokens,
-        );
+        let plan = Plan {
+            text: self.delivered.text.clone(),
+            tokens: self.delivered.tokens,
+            ids: self.delivered.ids.clone(),
+        };
+        let fut = continue_after(Arc::clone(&self.ctx), self.replica, plan);
         self.state = State::Resuming {
             fut: SyncWrapper::new(Box::pin(fut)),
             why,
@@ -226,12 +245,24 @@ impl ResumeBody {
             &self.delivered.text,
             self.delivered.tokens,
         ));
+        if c.strategy != Strategy::TokenIds {
+            // Its ids (if any) do not continue the ones recorded.
+            self.delivered.ids_off("the answer was continued from its text");
+        }
         self.meter = meter(&self.ctx, c.index);
         self.replica = c.index;
+        self.continuing = Some(c.index);
         self.inner = c.resp.into_body();
         self.state = State::Streaming;
         tracing::info!(replica = %c.replica, strategy = c.strategy.label(), resumes = self.resumes, "stream resumed");
         Bytes::from(format!(": switchyard resumed on {}\n\n", c.replica))
+    }
+
+    /// Reports how the continuation streaming now ended, once.
+    fn report(&mut self, end: ResumeAttempt) {
+        if let Some(index) = self.continuing.take() {
+            self.ctx.observer.resume_attempt(&self.ctx.snap, index, end);
+        }
     }
 
     /// Ends the stream with the error event.
@@ -241,6 +272,13 @@ impl ResumeBody {
         self.state = State::Done;
         self.outcome.set(StreamOutcome::ErrorEvent);
         Poll::Ready(Some(Ok(Frame::data(sse_error_event(&why)))))
+    }
+}
+
+impl Drop for ResumeBody {
+    /// The client left while a continuation streamed.
+    fn drop(&mut self) {
+        self.report(ResumeAttempt::ClientGone);
     }
 }
 
@@ -283,6 +321,7 @@ impl Body for ResumeBody {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
                     this.state = State::Done;
+                    this.report(ResumeAttempt::Complete);
                     if this.resumes > 0 {
                         this.outcome.set(StreamOutcome::Resumed);
                     }
@@ -312,6 +351,7 @@ impl Body for ResumeBody {
                     }
                     Err(e) => {
                         this.state = State::Done;
+                        this.report(ResumeAttempt::Broken);
                         return Poll::Ready(Some(Err(e)));
                     }
                 },
