@@ -211,9 +211,6 @@ where
     // 7. Attempts: take a slot on the best untried candidate, adapt the
     //    request to it (its model name), send; on a retryable failure before
     //    any byte went to the client, try the next one.
-    // The client's query string is not forwarded: neither the OpenAI API
-    // nor KServe v2 uses one, and it is where clients put keys
-    // (`?api-key=`). Cloud adapters build their own (`api-version`).
     // A chat stream of a group that allows resumes may be continued
     // elsewhere should it break (`resume/`).
     let max_resumes = snap
@@ -223,6 +220,9 @@ where
     let resumable = max_resumes > 0
         && openai.as_ref().is_some_and(|h| h.stream)
         && parts.uri.path().ends_with("/chat/completions");
+    // The client's query string is not forwarded: neither the OpenAI API
+    // nor KServe v2 uses one, and it is where clients put keys
+    // (`?api-key=`). Cloud adapters build their own (`api-version`).
     let passthrough = |up: &Upstream| match (&endpoint, &openai) {
         (Endpoint::KserveInfer { .. }, _) => {
             (format!("/v2/models/{}/infer", up.model_name), body.clone())

@@ -167,8 +167,10 @@ impl Rewrite {
                 .is_some_and(|ids| !ids.is_empty());
         let has_delta = has_text || ids;
         if trimmed && let Some(obj) = choice.as_object_mut() {
-            // Log probabilities of skipped text would not match the text.
+            // Log probabilities and token ids of skipped text would not
+            // match the text.
             obj.remove("logprobs");
+            obj.remove("token_ids");
         }
         Ok(has_delta || finished)
     }
