@@ -42,7 +42,11 @@ fn assert_no_ids(ans: &Answer) {
 fn text(ans: &Answer) -> String {
     chunks(ans)
         .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect()
 }
 
@@ -73,7 +77,10 @@ async fn a_stream_cut_mid_answer_is_continued_from_its_token_ids_exactly() {
     assert_one_complete_stream(&unbroken, &canned(16), 16);
     assert_no_ids(&unbroken);
     let (_, asked) = last(&p, "a");
-    assert_eq!(asked["return_token_ids"], true, "the gateway asks for the ids");
+    assert_eq!(
+        asked["return_token_ids"], true,
+        "the gateway asks for the ids"
+    );
     let prompt = usage(&unbroken)["prompt_tokens"].as_u64().unwrap();
 
     p.r["a"].set_fault(FaultRule::next(Fault::CutStream { after_tokens: 5 }, 1));
@@ -119,12 +126,20 @@ async fn a_client_asking_for_token_ids_gets_every_id_once_after_a_stall() {
         .flatten()
         .cloned()
         .collect();
-    assert_eq!(ids, answer_ids(16), "the ids of the text received, in order");
+    assert_eq!(
+        ids,
+        answer_ids(16),
+        "the ids of the text received, in order"
+    );
     let prompts: Vec<_> = chunks
         .iter()
         .filter_map(|c| c["prompt_token_ids"].as_array())
         .collect();
-    assert_eq!(prompts.len(), 1, "the prompt's ids, on the first chunk only");
+    assert_eq!(
+        prompts.len(),
+        1,
+        "the prompt's ids, on the first chunk only"
+    );
     assert_eq!(
         Some(prompts[0].len() as u64),
         usage(&ans)["prompt_tokens"].as_u64()
@@ -153,7 +168,11 @@ async fn a_target_refusing_token_id_prompts_is_asked_to_regenerate() {
     assert_one_complete_stream(&ans, &canned(16), 16);
     assert!(resumed_on(&ans, "b"), "{ans:?}");
     assert_no_ids(&ans);
-    assert_eq!(p.r["b"].hits(), 2, "the refused completion, then the regenerate");
+    assert_eq!(
+        p.r["b"].hits(),
+        2,
+        "the refused completion, then the regenerate"
+    );
     assert_eq!(last(&p, "b").0, "/v1/chat/completions");
     assert_eq!(attempts(&p, "b", "resume_ok", 1.0).await, 1.0);
     let m = p.metrics().await;

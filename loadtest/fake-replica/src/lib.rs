@@ -37,8 +37,8 @@ pub use cloud::{
     TEST_AZURE_API_KEY,
 };
 pub use fault::{Fault, FaultRule};
-pub use token_ids::ANSWER_BASE;
 pub use gpu::{CACHED_BLOCKS_HEADER, GpuModel, PREFILL_HEADER, block_hashes, render_prompt};
+pub use token_ids::ANSWER_BASE;
 
 use std::future::Future;
 use std::io;

@@ -373,11 +373,17 @@ mod tests {
     fn a_prefix_of_the_answer_is_continued_where_it_stops() {
         let text = |t, p| canned(t, None, p, 0).1;
         assert_eq!(text(3, ""), ["tok0 ", "tok1 ", "tok2 "]);
-        assert_eq!(canned(3, None, "tok0 ", 0), (1, vec!["tok1 ".into(), "tok2 ".into()]));
+        assert_eq!(
+            canned(3, None, "tok0 ", 0),
+            (1, vec!["tok1 ".into(), "tok2 ".into()])
+        );
         assert_eq!(text(3, "tok0 to"), ["k1 ", "tok2 "]);
         assert_eq!(text(3, "tok0 tok1 tok2 "), Vec::<String>::new());
         assert_eq!(text(2, "something else"), ["tok0 ", "tok1 "]);
         assert_ne!(canned(2, Some(1), "", 0), canned(2, Some(2), "", 0));
-        assert_eq!(canned(4, None, "", 2), (2, vec!["tok2 ".into(), "tok3 ".into()]));
+        assert_eq!(
+            canned(4, None, "", 2),
+            (2, vec!["tok2 ".into(), "tok3 ".into()])
+        );
     }
 }

@@ -144,7 +144,10 @@ pub async fn continue_after(
     };
     let exact = |i: usize| eligible(i) && entries[i].replica.resume == Resume::TokenIds;
     let first = match ids {
-        Ok(_) => snap.table.admit_where_at(&model, &ranking, exact, clock()).ok(),
+        Ok(_) => snap
+            .table
+            .admit_where_at(&model, &ranking, exact, clock())
+            .ok(),
         Err(_) => None,
     };
     let mut admitted = match first {

@@ -179,9 +179,7 @@ impl ResumeBody {
                         if let Some(data) = data {
                             self.delivered.observe(data);
                         }
-                        let bare = data
-                            .filter(|_| !self.client_ids)
-                            .and_then(token_ids::strip);
+                        let bare = data.filter(|_| !self.client_ids).and_then(token_ids::strip);
                         out.extend_from_slice(bare.as_ref().unwrap_or(&event));
                     }
                 }
@@ -247,7 +245,8 @@ impl ResumeBody {
         ));
         if c.strategy != Strategy::TokenIds {
             // Its ids (if any) do not continue the ones recorded.
-            self.delivered.ids_off("the answer was continued from its text");
+            self.delivered
+                .ids_off("the answer was continued from its text");
         }
         self.meter = meter(&self.ctx, c.index);
         self.replica = c.index;

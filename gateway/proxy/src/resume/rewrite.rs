@@ -289,17 +289,29 @@ mod tests {
         let r = rw.apply(chunk).unwrap();
         assert_eq!(text(&r).as_deref(), Some("tok2 "));
         let sent: Value = serde_json::from_slice(
-            r.event.unwrap().strip_prefix(b"data: ").unwrap().trim_ascii_end(),
+            r.event
+                .unwrap()
+                .strip_prefix(b"data: ")
+                .unwrap()
+                .trim_ascii_end(),
         )
         .unwrap();
         assert_eq!(sent["object"], "chat.completion.chunk");
         assert_eq!(sent["choices"][0]["token_ids"], serde_json::json!([102]));
-        let silent = br#"{"object":"text_completion","choices":[{"index":0,"text":"","token_ids":[7]}]}"#;
-        assert!(rw.apply(silent).unwrap().event.is_some(), "ids without text are kept");
+        let silent =
+            br#"{"object":"text_completion","choices":[{"index":0,"text":"","token_ids":[7]}]}"#;
+        assert!(
+            rw.apply(silent).unwrap().event.is_some(),
+            "ids without text are kept"
+        );
         let usage = br#"{"object":"text_completion","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17}}"#;
         let r = rw.apply(usage).unwrap();
         let sent: Value = serde_json::from_slice(
-            r.event.unwrap().strip_prefix(b"data: ").unwrap().trim_ascii_end(),
+            r.event
+                .unwrap()
+                .strip_prefix(b"data: ")
+                .unwrap()
+                .trim_ascii_end(),
         )
         .unwrap();
         assert_eq!(sent["usage"]["prompt_tokens"], 10);

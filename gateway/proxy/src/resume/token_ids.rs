@@ -90,7 +90,12 @@ pub fn unsuited(request: &Map<String, Value>) -> Option<&'static str> {
         .get("response_format")
         .and_then(|f| f.get("type"))
         .and_then(Value::as_str);
-    let guided = ["guided_json", "guided_regex", "guided_choice", "guided_grammar"];
+    let guided = [
+        "guided_json",
+        "guided_regex",
+        "guided_choice",
+        "guided_grammar",
+    ];
     if format.is_some_and(|t| t != "text")
         || set("structured_outputs")
         || guided.iter().any(|k| set(k))
@@ -100,7 +105,11 @@ pub fn unsuited(request: &Map<String, Value>) -> Option<&'static str> {
     if request.get("logprobs").and_then(Value::as_bool) == Some(true) {
         return Some("the request asks for log probabilities");
     }
-    if request.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
+    if request
+        .get("n")
+        .and_then(Value::as_u64)
+        .is_some_and(|n| n > 1)
+    {
         return Some("the request asks for several choices");
     }
     None

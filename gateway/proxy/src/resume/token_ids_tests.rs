@@ -71,7 +71,10 @@ fn requests_whose_answer_the_chat_endpoint_shapes_are_not_continued_from_ids() {
             r#"{"tools":[{"type":"function","function":{"name":"f"}}]}"#,
             "tools",
         ),
-        (r#"{"response_format":{"type":"json_object"}}"#, "structured"),
+        (
+            r#"{"response_format":{"type":"json_object"}}"#,
+            "structured",
+        ),
         (r#"{"guided_regex":"a+"}"#, "structured"),
         (r#"{"logprobs":true,"top_logprobs":2}"#, "log prob"),
         (r#"{"n":2}"#, "several"),
