@@ -57,9 +57,7 @@ pub fn client_asked(body: &[u8]) -> bool {
 /// chunk's `prompt_token_ids`, each choice's `token_ids`. `None`: nothing
 /// to take out (not a JSON object, or no ids).
 pub fn strip(data: &[u8]) -> Option<Bytes> {
-    if memchr::memmem::find(data, b"token_ids").is_none() {
-        return None;
-    }
+    memchr::memmem::find(data, b"token_ids")?;
     let mut chunk: Map<String, Value> = serde_json::from_slice(data).ok()?;
     chunk.remove("prompt_token_ids");
     if let Some(Value::Array(choices)) = chunk.get_mut("choices") {
