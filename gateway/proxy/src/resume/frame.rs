@@ -2,11 +2,13 @@
 //! client's answer goes to the client: each event's data is recorded
 //! ([`Delivered`]), and the token ids the gateway asked for
 //! (`resume: token_ids`) are taken out unless the client asked for them.
-//! A frame without ids goes on as it came (no copy).
+//! A frame without ids goes on as it came (no copy). A continuation's
+//! frames are rewritten first ([`Rewrite`]).
 
 use bytes::{Bytes, BytesMut};
 
 use super::delivered::{Delivered, events};
+use super::rewrite::Rewrite;
 use super::token_ids;
 
 /// Records `frame`'s events in `delivered`; the bytes to send: `frame`,
@@ -36,6 +38,43 @@ pub fn pass_on(frame: Bytes, delivered: &mut Delivered, strip: bool) -> Bytes {
         }
     }
     stripped.map_or(frame, BytesMut::freeze)
+}
+
+/// A continuation's frame: each event made the rest of the client's
+/// stream by `rewrite`, recorded, and stripped of ids with `strip`;
+/// `estimate` gets the first stream's prompt tokens when the replica
+/// reports its usage. The bytes to send, and why the stream must end when
+/// an event cannot be made correct (what came before it still goes).
+pub fn pass_rewritten(
+    frame: &Bytes,
+    rewrite: &mut Rewrite,
+    delivered: &mut Delivered,
+    strip: bool,
+    mut estimate: impl FnMut(u64),
+) -> (Bytes, Option<String>) {
+    let mut out = BytesMut::new();
+    for (raw, data) in events(frame) {
+        let Some(data) = data else {
+            out.extend_from_slice(raw);
+            continue;
+        };
+        let rewritten = match rewrite.apply(&data) {
+            Ok(rewritten) => rewritten,
+            Err(why) => return (out.freeze(), Some(why)),
+        };
+        if let Some(usage) = rewritten.usage {
+            estimate(rewrite.original_prompt(usage));
+        }
+        if let Some(event) = rewritten.event {
+            let data = event.strip_prefix(b"data: ").map(<[u8]>::trim_ascii_end);
+            if let Some(data) = data {
+                delivered.observe(data);
+            }
+            let bare = data.filter(|_| strip).and_then(token_ids::strip);
+            out.extend_from_slice(bare.as_ref().unwrap_or(&event));
+        }
+    }
+    (out.freeze(), None)
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::Response;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Empty};
@@ -51,7 +51,7 @@ use tokio::time::Instant;
 
 pub use attempt::Continuation;
 use attempt::{Continued, Plan, continue_after};
-use delivered::{Delivered, events};
+use delivered::Delivered;
 use rewrite::{Rewrite, Strategy};
 
 use crate::body::{BoxError, ProxyBody, StreamBroken, sse_error_event};
@@ -155,44 +155,25 @@ impl ResumeBody {
             let strip = !self.client_ids;
             return (frame::pass_on(frame, &mut self.delivered, strip), None);
         };
-        let mut out = BytesMut::new();
-        for (raw, data) in events(&frame) {
-            let Some(data) = data else {
-                out.extend_from_slice(raw);
-                continue;
-            };
-            match rewrite.apply(&data) {
-                Ok(rewritten) => {
-                    if let Some(usage) = rewritten.usage {
-                        let prompt = rewrite.original_prompt(usage);
-                        for (m, tokens) in &mut self.broken {
-                            if let Some(m) = m {
-                                m.estimate(Usage {
-                                    prompt_tokens: prompt,
-                                    completion_tokens: *tokens,
-                                });
-                            }
-                        }
-                    }
-                    if let Some(event) = rewritten.event {
-                        let data = event.strip_prefix(b"data: ").map(<[u8]>::trim_ascii_end);
-                        if let Some(data) = data {
-                            self.delivered.observe(data);
-                        }
-                        let bare = data.filter(|_| !self.client_ids).and_then(token_ids::strip);
-                        out.extend_from_slice(bare.as_ref().unwrap_or(&event));
-                    }
-                }
-                Err(why) => {
-                    if let Some(index) = self.continuing.take() {
-                        let (observer, snap) = (&self.ctx.observer, &self.ctx.snap);
-                        observer.resume_attempt(snap, index, ResumeAttempt::Failed);
-                    }
-                    return (out.freeze(), Some(why));
+        let strip = !self.client_ids;
+        let broken = &mut self.broken;
+        let estimate = |prompt: u64| {
+            // What each broken attempt cost, now that the prompt is known.
+            for (m, tokens) in broken.iter_mut() {
+                if let Some(m) = m {
+                    m.estimate(Usage {
+                        prompt_tokens: prompt,
+                        completion_tokens: *tokens,
+                    });
                 }
             }
+        };
+        let (out, failure) =
+            frame::pass_rewritten(&frame, rewrite, &mut self.delivered, strip, estimate);
+        if failure.is_some() {
+            self.report(ResumeAttempt::Failed);
         }
-        (out.freeze(), None)
+        (out, failure)
     }
 
     /// The stream broke: start a continuation, or say why there is none.
