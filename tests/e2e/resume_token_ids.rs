@@ -207,3 +207,25 @@ async fn a_request_with_tools_is_continued_from_its_text_not_its_ids() {
         "a completion would not parse tool calls"
     );
 }
+
+#[tokio::test]
+async fn a_continuation_that_breaks_too_is_continued_from_all_the_ids_so_far() {
+    let p = pair("token_ids", "token_ids", 2).await;
+    p.r["a"].set_fault(FaultRule::next(Fault::CutStream { after_tokens: 3 }, 1));
+    p.r["b"].set_fault(FaultRule::next(Fault::CutStream { after_tokens: 4 }, 1));
+    let ans = p.ask().await;
+    assert_one_complete_stream(&ans, &canned(16), 16);
+    assert!(resumed_on(&ans, "b") && resumed_on(&ans, "a"), "{ans:?}");
+    assert_no_ids(&ans);
+    let (path, body) = last(&p, "a");
+    assert_eq!(path, "/v1/completions", "the second resume is exact too");
+    let ids = body["prompt"].as_array().unwrap();
+    assert_eq!(
+        ids[ids.len() - 7..],
+        answer_ids(7)[..],
+        "a's 3 and b's 4, in order"
+    );
+    assert_eq!(body["max_tokens"], 93);
+    assert_eq!(attempts(&p, "b", "resume_broken", 1.0).await, 1.0);
+    assert_eq!(attempts(&p, "a", "resume_ok", 1.0).await, 1.0);
+}
