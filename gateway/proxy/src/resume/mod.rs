@@ -29,7 +29,9 @@
 //!   continuation attempt is reported to [`crate::Observer::resume_attempt`].
 //!
 //! Cost for streams that never break: the events are parsed to remember
-//! the delivered text; nothing else. Other answers are not wrapped at all.
+//! the delivered text (and on `token_ids` replicas the ids; an event with
+//! ids the client did not ask for is written again without them,
+//! [`frame`]); nothing else. Other answers are not wrapped at all.
 
 mod attempt;
 mod delivered;
@@ -125,7 +127,7 @@ struct ResumeBody {
     resumes: u32,
     /// Meters the current stream's replica.
     meter: Option<Meter>,
-    /// Meters of broken attempts, with the content chunks each delivered.
+    /// Meters of broken attempts, with the tokens each delivered.
     broken: Vec<(Option<Meter>, u64)>,
     outcome: OutcomeSlot,
     /// The client asked for token ids itself: they are not stripped.
