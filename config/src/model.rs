@@ -838,6 +838,13 @@ pub enum Resume {
     /// the new answer starts with exactly that text (deterministic
     /// decoding), otherwise the stream ends with an error event.
     Regenerate,
+    /// Token-exact (vLLM's `return_token_ids`, as NVIDIA Dynamo's request
+    /// migration does): the gateway asks this replica's streams for their
+    /// token ids and, when one breaks, sends the prompt's ids plus the ids
+    /// generated so far as a `/v1/completions` prompt to another
+    /// `token_ids` replica, which generates exactly the rest. Without ids
+    /// to continue from (or refused with a 4xx), `regenerate`.
+    TokenIds,
 }
 
 impl Resume {
@@ -847,6 +854,7 @@ impl Resume {
             Resume::None => "none",
             Resume::Prefill => "prefill",
             Resume::Regenerate => "regenerate",
+            Resume::TokenIds => "token_ids",
         }
     }
 }

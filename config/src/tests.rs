@@ -222,6 +222,29 @@ fn resume_strategies_and_limit_are_checked() {
 }
 
 #[test]
+fn token_exact_resume_is_accepted_and_written_back() {
+    let ok = GOOD.replace(
+        "max_concurrency: 8 }",
+        "max_concurrency: 8, resume: token_ids }",
+    );
+    let c = load_str(&ok, &env).unwrap();
+    assert_eq!(c.replicas[0].resume, crate::Resume::TokenIds);
+    let yaml = serde_yaml_ng::to_string(&c).unwrap();
+    assert!(yaml.contains("resume: token_ids"), "{yaml}");
+    let back = load_str(&yaml.replace("<redacted>", "x"), &env).unwrap();
+    assert_eq!(back.replicas[0].resume, crate::Resume::TokenIds);
+    let bad = GOOD.replace(
+        "protocol: kserve_v2 }",
+        "protocol: kserve_v2, resume: token_ids }",
+    );
+    let errs = errors(&bad).join("\n");
+    assert!(
+        errs.contains("replicas[2].resume: only a replica speaking the OpenAI protocol"),
+        "{errs}"
+    );
+}
+
+#[test]
 fn urls_must_be_plain_http_destinations() {
     for (url, reason) in [
         ("not a url", "is not a URL"),

@@ -27,6 +27,7 @@ mod queue;
 mod queue_balance;
 mod reload;
 mod resume;
+mod resume_token_ids;
 mod retries;
 mod routing;
 mod tenants;

@@ -24,13 +24,13 @@ replicas:
       cost: { input_per_1k: 1.0, output_per_1k: 1.0 } }
 "#;
 
-struct Pair {
-    gw: switchyard_gateway::Running,
-    r: HashMap<String, FakeReplica>,
-    http: Http,
+pub(crate) struct Pair {
+    pub(crate) gw: switchyard_gateway::Running,
+    pub(crate) r: HashMap<String, FakeReplica>,
+    pub(crate) http: Http,
 }
 
-async fn pair(resume_a: &str, resume_b: &str, max_resumes: u32) -> Pair {
+pub(crate) async fn pair(resume_a: &str, resume_b: &str, max_resumes: u32) -> Pair {
     let cfg = ReplicaConfig {
         tokens: 16,
         ..ReplicaConfig::default()
@@ -49,7 +49,7 @@ async fn pair(resume_a: &str, resume_b: &str, max_resumes: u32) -> Pair {
 }
 
 impl Pair {
-    async fn ask(&self) -> Answer {
+    pub(crate) async fn ask(&self) -> Answer {
         let mut body = chat("m", true);
         body["max_tokens"] = 100.into();
         within(
@@ -59,21 +59,21 @@ impl Pair {
         .await
     }
 
-    async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         let ans = self.http.get(self.gw.admin_addr, "/metrics").await;
         String::from_utf8(ans.body.to_vec()).unwrap()
     }
 }
 
 /// The text of the canned answer of `n` tokens, as an unbroken stream gives it.
-fn canned(n: u32) -> String {
+pub(crate) fn canned(n: u32) -> String {
     (0..n).map(|i| format!("tok{i} ")).collect()
 }
 
 /// Checks the stream is one complete answer: its text, one `[DONE]` at
 /// the end, no error, one id and model throughout, one role delta, a usage
 /// chunk counting every token the client received.
-fn assert_one_complete_stream(ans: &Answer, text: &str, tokens: u64) {
+pub(crate) fn assert_one_complete_stream(ans: &Answer, text: &str, tokens: u64) {
     assert_eq!(ans.status, 200, "{ans:?}");
     let events = ans.sse_data();
     assert_eq!(
@@ -115,7 +115,7 @@ fn assert_one_complete_stream(ans: &Answer, text: &str, tokens: u64) {
     );
 }
 
-fn resumed_on(ans: &Answer, replica: &str) -> bool {
+pub(crate) fn resumed_on(ans: &Answer, replica: &str) -> bool {
     String::from_utf8_lossy(&ans.body).contains(&format!(": switchyard resumed on {replica}\n\n"))
 }
 
@@ -147,13 +147,19 @@ async fn a_stream_cut_mid_answer_is_finished_by_prefill_on_another_replica() {
         m = p.metrics().await;
     }
     assert_eq!(upstream_attempts(&m, "a", "resumed"), 1.0, "{m}");
+    assert_eq!(
+        upstream_attempts(&m, "b", "resume_ok"),
+        1.0,
+        "the continuation is an attempt too: {m}"
+    );
+    assert_eq!(upstream_attempts(&m, "b", "ok"), 0.0, "{m}");
     assert_eq!(tokens(&m, "a", "output"), 21.0, "{m}");
     assert_eq!(tokens(&m, "b", "output"), 11.0, "{m}");
     assert!(tokens(&m, "a", "input") > 0.0, "{m}");
 }
 
 /// `switchyard_tokens_total` booked for `replica` in `direction`.
-fn tokens(metrics: &str, replica: &str, direction: &str) -> f64 {
+pub(crate) fn tokens(metrics: &str, replica: &str, direction: &str) -> f64 {
     let (r, d) = (
         format!("replica=\"{replica}\""),
         format!("direction=\"{direction}\""),

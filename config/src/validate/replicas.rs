@@ -158,17 +158,11 @@ impl Validator<'_> {
             None | Some("none") => return Resume::None,
             Some("prefill") => Resume::Prefill,
             Some("regenerate") => Resume::Regenerate,
-            Some("token_ids") => {
-                self.err(
-                    format!("{path}.resume"),
-                    "`token_ids` is not supported yet (expected prefill, regenerate or none)",
-                );
-                return Resume::None;
-            }
+            Some("token_ids") => Resume::TokenIds,
             Some(other) => {
                 self.err(
                     format!("{path}.resume"),
-                    format!("unknown strategy `{other}` (expected prefill, regenerate or none)"),
+                    format!("unknown strategy `{other}` (expected token_ids, prefill, regenerate or none)"),
                 );
                 return Resume::None;
             }

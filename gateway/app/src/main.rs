@@ -172,6 +172,17 @@ fn check(file: &std::path::Path) -> ExitCode {
                 c.clouds.len(),
                 &c.hash[..12]
             );
+            // How broken streams are continued is declared, not probed:
+            // say what was declared, so a typo'd strategy is noticed.
+            let resume: Vec<String> = c
+                .replicas
+                .iter()
+                .filter(|r| r.resume != switchyard_config::Resume::None)
+                .map(|r| format!("{} {}", r.id, r.resume.as_str()))
+                .collect();
+            if !resume.is_empty() {
+                println!("  mid-stream resume: {}", resume.join(", "));
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

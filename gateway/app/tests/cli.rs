@@ -61,6 +61,29 @@ fn the_images_default_config_needs_a_client_key_and_takes_it_from_the_env() {
 }
 
 #[test]
+fn check_shows_each_replicas_resume_strategy() {
+    let path = write(
+        "resume.yaml",
+        r#"
+clouds: { c: { provider: private } }
+models:
+  - name: chat
+    versions: [{ name: v1, weight: 100 }]
+replicas:
+  - { id: r1, model: chat, cloud: c, url: "http://127.0.0.1:1", resume: token_ids }
+  - { id: r2, model: chat, cloud: c, url: "http://127.0.0.1:2", resume: prefill }
+  - { id: r3, model: chat, cloud: c, url: "http://127.0.0.1:3" }
+"#,
+    );
+    let (ok, stdout, stderr) = switchyard(&["check", path.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("mid-stream resume: r1 token_ids, r2 prefill\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn check_rejects_a_bad_config_naming_every_field() {
     let path = write(
         "bad.yaml",

@@ -39,6 +39,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use switchyard_proxy::Snapshot;
+use switchyard_proxy::observe::ResumeAttempt;
 
 use switchyard_control::Controller;
 use switchyard_control::rollout::Rollouts;
@@ -60,7 +61,7 @@ pub(crate) fn class(status: u16) -> usize {
 }
 
 /// Values of `switchyard_upstream_attempts_total{result}`; see [`Attempt`].
-pub(crate) const RESULTS: [&str; 8] = [
+pub(crate) const RESULTS: [&str; 12] = [
     "ok",
     "retried",
     "failed_over",
@@ -69,6 +70,10 @@ pub(crate) const RESULTS: [&str; 8] = [
     "broken",
     "client_gone",
     "resumed",
+    "resume_ok",
+    "resume_failed",
+    "resume_broken",
+    "resume_client_gone",
 ];
 
 /// What became of one upstream attempt.
@@ -96,6 +101,14 @@ pub(crate) enum Attempt {
     /// Its answer was passed on, the replica broke it off, and another
     /// replica finished it (mid-stream resume).
     Resumed = 7,
+    /// A mid-stream resume's continuation attempt finished the answer.
+    ResumeOk = 8,
+    /// A continuation attempt that never became the rest of the answer.
+    ResumeFailed = 9,
+    /// A continuation attempt whose stream broke off too.
+    ResumeBroken = 10,
+    /// A continuation attempt streaming when the client went away.
+    ResumeClientGone = 11,
 }
 
 /// Values of `switchyard_retries_total{reason}`.
@@ -250,7 +263,7 @@ impl Default for Metrics {
         );
         r.register(
             "upstream_attempts",
-            "Upstream attempts by result: ok, retried (same version), failed_over (other version or fallback group), timeout, error, broken, client_gone, resumed (broken mid-stream, finished by another replica)",
+            "Upstream attempts by result: ok, retried (same version), failed_over (other version or fallback group), timeout, error, broken, client_gone, resumed (broken mid-stream, finished by another replica); a mid-stream resume's own attempts: resume_ok, resume_failed, resume_broken, resume_client_gone",
             fam.attempts.clone(),
         );
         r.register(
@@ -315,6 +328,20 @@ impl Metrics {
     /// Counts a retry the budget refused.
     pub(crate) fn budget_exhausted(&self) {
         self.fam.budget_exhausted.inc();
+    }
+
+    /// Counts a mid-stream resume's continuation attempt on replica
+    /// `index` of `snap` (its first attempt is counted by the request).
+    pub(crate) fn resume_attempt(&self, snap: &Snapshot, index: usize, end: ResumeAttempt) {
+        let kind = match end {
+            ResumeAttempt::Complete => Attempt::ResumeOk,
+            ResumeAttempt::Failed => Attempt::ResumeFailed,
+            ResumeAttempt::Broken => Attempt::ResumeBroken,
+            ResumeAttempt::ClientGone => Attempt::ResumeClientGone,
+        };
+        if let Some(r) = self.handles(snap).replicas.get(index) {
+            r.attempts[kind as usize].inc();
+        }
     }
 
     /// The series handles for `snap`'s generation. Built once per

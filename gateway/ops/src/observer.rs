@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use switchyard_config::Replica;
 use switchyard_control::rollout::Rollouts;
-use switchyard_proxy::observe::Arrival;
+use switchyard_proxy::Snapshot;
+use switchyard_proxy::observe::{Arrival, ResumeAttempt};
 use switchyard_proxy::usage::UsageSink;
 use switchyard_proxy::{Observer, RequestObserver};
 
@@ -47,5 +48,11 @@ impl Observer for GatewayObserver {
 
     fn meter(&self, replica: &Replica) -> Option<Arc<dyn UsageSink>> {
         Some(self.costs.sink(replica))
+    }
+
+    /// Counted in `switchyard_upstream_attempts_total` with a `resume_*`
+    /// result, so continuation attempts are told from first attempts.
+    fn resume_attempt(&self, snap: &Snapshot, index: usize, end: ResumeAttempt) {
+        self.recorder.metrics.resume_attempt(snap, index, end);
     }
 }

@@ -211,6 +211,15 @@ where
     // 7. Attempts: take a slot on the best untried candidate, adapt the
     //    request to it (its model name), send; on a retryable failure before
     //    any byte went to the client, try the next one.
+    // A chat stream of a group that allows resumes may be continued
+    // elsewhere should it break (`resume/`).
+    let max_resumes = snap
+        .config
+        .model(switchyard_router::parse_model(&model).0)
+        .map_or(0, |m| m.routing.max_resumes);
+    let resumable = max_resumes > 0
+        && openai.as_ref().is_some_and(|h| h.stream)
+        && parts.uri.path().ends_with("/chat/completions");
     // The client's query string is not forwarded: neither the OpenAI API
     // nor KServe v2 uses one, and it is where clients put keys
     // (`?api-key=`). Cloud adapters build their own (`api-version`).
@@ -221,10 +230,16 @@ where
         (Endpoint::KserveMetadata { .. }, _) => {
             (format!("/v2/models/{}", up.model_name), body.clone())
         }
-        (_, Some(head)) => (
-            parts.uri.path().to_owned(),
-            openai::rewrite_model(&body, head, &up.model_name),
-        ),
+        (_, Some(head)) => {
+            let body = openai::rewrite_model(&body, head, &up.model_name);
+            // Token-exact resume needs the stream's token ids.
+            let body = if resumable && up.token_ids && !resume::token_ids::client_asked(&body) {
+                resume::token_ids::ask(&body)
+            } else {
+                body
+            };
+            (parts.uri.path().to_owned(), body)
+        }
         _ => (parts.uri.path().to_owned(), body.clone()),
     };
     let prepare = |up: &Upstream| {
@@ -239,15 +254,6 @@ where
         }
         Ok(passthrough(up))
     };
-    // A chat stream of a group that allows resumes may be continued
-    // elsewhere should it break (`resume/`).
-    let max_resumes = snap
-        .config
-        .model(switchyard_router::parse_model(&model).0)
-        .map_or(0, |m| m.routing.max_resumes);
-    let resumable = max_resumes > 0
-        && openai.as_ref().is_some_and(|h| h.stream)
-        && parts.uri.path().ends_with("/chat/completions");
     let deadline = tokio::time::Instant::now() + limits.request_timeout;
     let request = failover::Request {
         model: &model,

@@ -54,6 +54,28 @@ pub trait Observer: Send + Sync + 'static {
     fn meter(&self, _replica: &Replica) -> Option<Arc<dyn UsageSink>> {
         None
     }
+
+    /// A mid-stream resume's attempt on replica `index` of `snap`'s table
+    /// ended as `end`. Reported here, not to the request's observer: the
+    /// continuation runs inside the response body, after the request's
+    /// observer was lent to it for good.
+    fn resume_attempt(&self, _snap: &Snapshot, _index: usize, _end: ResumeAttempt) {}
+}
+
+/// How a continuation attempt of a mid-stream resume (`resume/`) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeAttempt {
+    /// Its stream finished the client's answer.
+    Complete,
+    /// It never became the rest of the answer: no usable stream (error
+    /// status, connect error, no first event, a refused strategy), or an
+    /// answer that could not be made the rest of the client's.
+    Failed,
+    /// Its stream broke off too (then resumed again or ended with the
+    /// error event).
+    Broken,
+    /// The client went away while it streamed.
+    ClientGone,
 }
 
 /// Why a request was shed with 429.

@@ -77,6 +77,10 @@ pub enum Fault {
     /// Sampling is not deterministic: every answer's tokens differ from
     /// the last one's (`tok0-<random> ...`).
     Nondeterministic,
+    /// A completion request whose `prompt` is a list of token ids answers
+    /// 400, as a server that takes only text does; other requests are
+    /// answered normally.
+    RejectTokenIds,
 }
 
 /// A [`Fault`] with how many requests and how often it applies.

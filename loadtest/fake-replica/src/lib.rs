@@ -30,6 +30,7 @@ mod openai;
 mod server;
 mod sigv4;
 mod stream;
+mod token_ids;
 
 pub use cloud::{
     FakeProtocol, TEST_AWS_ACCESS_KEY_ID, TEST_AWS_REGION, TEST_AWS_SECRET_ACCESS_KEY,
@@ -37,6 +38,7 @@ pub use cloud::{
 };
 pub use fault::{Fault, FaultRule};
 pub use gpu::{CACHED_BLOCKS_HEADER, GpuModel, PREFILL_HEADER, block_hashes, render_prompt};
+pub use token_ids::ANSWER_BASE;
 
 use std::future::Future;
 use std::io;

@@ -13,6 +13,7 @@ use crate::Shared;
 use crate::fault::Fault;
 use crate::handler::{FakeBody, Kind, error, json, with_name};
 use crate::stream::{EventStream, Slot};
+use crate::token_ids;
 
 #[derive(Deserialize)]
 struct Req<'a> {
@@ -27,6 +28,11 @@ struct Req<'a> {
     continue_final_message: Option<bool>,
     #[serde(borrow)]
     messages: Option<&'a RawValue>,
+    /// Completions: text, or (vLLM) a list of token ids.
+    #[serde(borrow)]
+    prompt: Option<&'a RawValue>,
+    /// vLLM's: stream the prompt's and each chunk's token ids.
+    return_token_ids: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -118,7 +124,26 @@ pub(crate) async fn answer(
     if let (false, Some(Fault::SlowFirstToken { delay_ms })) = (streaming, fault) {
         tokio::time::sleep(Duration::from_millis(*delay_ms)).await;
     }
-    let prompt_tokens = (body.len() / 4).max(1);
+    let want_ids = req.return_token_ids == Some(true);
+    // Token ids: the prompt's (counted as vLLM counts them when asked for
+    // or given), and where a token-id prompt's answer goes on.
+    let (prompt_ids, start) = match kind {
+        Kind::Completion => match token_ids::completion_prompt(req.prompt) {
+            Ok(_) if matches!(fault, Some(Fault::RejectTokenIds)) => {
+                let msg = "a prompt of token ids is not supported by this server";
+                return error(shared, kind, StatusCode::BAD_REQUEST, msg);
+            }
+            Ok(ids) => {
+                let at = token_ids::continues_at(&ids);
+                (Some(ids), at)
+            }
+            Err(ids) => (want_ids.then_some(ids), 0),
+        },
+        _ => (want_ids.then(|| token_ids::chat_prompt(req.messages)), 0),
+    };
+    let prompt_tokens = prompt_ids
+        .as_ref()
+        .map_or((body.len() / 4).max(1), Vec::len);
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -134,7 +159,7 @@ pub(crate) async fn answer(
         None => String::new(),
     };
     let salt = matches!(fault, Some(Fault::Nondeterministic)).then(|| fastrand::u32(..));
-    let mut pieces = canned(shared.cfg.tokens, salt, &prefill);
+    let (first, mut pieces) = canned(shared.cfg.tokens, salt, &prefill, start);
     let cap = req
         .max_completion_tokens
         .or(req.max_tokens)
@@ -174,20 +199,40 @@ pub(crate) async fn answer(
     );
     let event = |rest: String| Bytes::from(format!("data: {head}{rest}}}\n\n"));
     let mut events = VecDeque::with_capacity(n as usize + 4);
+    // vLLM: the prompt's ids on the first chunk (a chat chunk's own field,
+    // a completion's first choice's), each chunk's ids on its choice.
+    let prompt_json = prompt_ids
+        .as_deref()
+        .filter(|_| want_ids)
+        .map(token_ids::json);
+    let ids = |k: Option<u32>| match (want_ids, k) {
+        (false, _) => String::new(),
+        (true, Some(k)) => format!(r#","token_ids":[{}]"#, token_ids::answer_id(k)),
+        (true, None) => r#","token_ids":[]"#.to_owned(),
+    };
     if kind == Kind::Chat {
-        events.push_back(event(
-            r#""choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]"#.into(),
-        ));
-    }
-    for piece in &pieces {
-        let piece = delta(&quote(piece));
+        let prompt = prompt_json
+            .as_ref()
+            .map_or(String::new(), |p| format!(r#""prompt_token_ids":{p},"#));
         events.push_back(event(format!(
-            r#""choices":[{{"index":0,{piece},"finish_reason":null}}]"#
+            r#"{prompt}"choices":[{{"index":0,"delta":{{"role":"assistant","content":""}},"finish_reason":null}}]"#
+        )));
+    }
+    for (j, piece) in pieces.iter().enumerate() {
+        let piece = delta(&quote(piece));
+        let ids = ids(Some(first + j as u32));
+        let prompt = match (&prompt_json, kind, j) {
+            (Some(p), Kind::Completion, 0) => format!(r#","prompt_token_ids":{p}"#),
+            _ => String::new(),
+        };
+        events.push_back(event(format!(
+            r#""choices":[{{"index":0,{piece},"finish_reason":null{prompt}{ids}}}]"#
         )));
     }
     let empty = delta("\"\"");
+    let ids = ids(None);
     events.push_back(event(format!(
-        r#""choices":[{{"index":0,{empty},"finish_reason":"{finish}"}}]"#
+        r#""choices":[{{"index":0,{empty},"finish_reason":"{finish}"{ids}}}]"#
     )));
     events.push_back(event(format!(r#""choices":[],"usage":{usage}"#)));
     events.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
@@ -214,12 +259,13 @@ fn prefilled(continue_final: Option<bool>, messages: Option<&RawValue>) -> Optio
     (last.role == "assistant").then(|| last.content.unwrap_or_default())
 }
 
-/// The canned answer's token texts (`tok0 `, `tok1 `, ...; with a `salt`,
-/// `tok0-<salt> `...) after `prefix`: a prefix of the canned answer is
-/// continued where it stops (mid-token too), like a model continuing its
-/// own text; any other prefix gets the whole answer.
-fn canned(tokens: u32, salt: Option<u32>, prefix: &str) -> Vec<String> {
-    let mut pieces: Vec<String> = (0..tokens)
+/// The canned answer's token texts from token `start` (`tok0 `, `tok1 `,
+/// ...; with a `salt`, `tok0-<salt> `...) after `prefix`: a prefix of the
+/// canned answer is continued where it stops (mid-token too), like a model
+/// continuing its own text; any other prefix gets the whole answer. With
+/// the number of the first token.
+fn canned(tokens: u32, salt: Option<u32>, prefix: &str, start: u32) -> (u32, Vec<String>) {
+    let mut pieces: Vec<String> = (start.min(tokens)..tokens)
         .map(|i| match salt {
             Some(s) => format!("tok{i}-{s:x} "),
             None => format!("tok{i} "),
@@ -237,14 +283,14 @@ fn canned(tokens: u32, salt: Option<u32>, prefix: &str) -> Vec<String> {
         } else if piece.starts_with(left) {
             break;
         } else {
-            return pieces;
+            return (start, pieces);
         }
     }
     pieces.drain(..skip);
     if let Some(first) = pieces.first_mut() {
         first.drain(..left.len().min(first.len()));
     }
-    pieces
+    (start + skip as u32, pieces)
 }
 
 /// Applies a stream fault to the rendered events: `lead` events come before
@@ -325,11 +371,19 @@ mod tests {
 
     #[test]
     fn a_prefix_of_the_answer_is_continued_where_it_stops() {
-        assert_eq!(canned(3, None, ""), ["tok0 ", "tok1 ", "tok2 "]);
-        assert_eq!(canned(3, None, "tok0 "), ["tok1 ", "tok2 "]);
-        assert_eq!(canned(3, None, "tok0 to"), ["k1 ", "tok2 "]);
-        assert_eq!(canned(3, None, "tok0 tok1 tok2 "), Vec::<String>::new());
-        assert_eq!(canned(2, None, "something else"), ["tok0 ", "tok1 "]);
-        assert_ne!(canned(2, Some(1), ""), canned(2, Some(2), ""));
+        let text = |t, p| canned(t, None, p, 0).1;
+        assert_eq!(text(3, ""), ["tok0 ", "tok1 ", "tok2 "]);
+        assert_eq!(
+            canned(3, None, "tok0 ", 0),
+            (1, vec!["tok1 ".into(), "tok2 ".into()])
+        );
+        assert_eq!(text(3, "tok0 to"), ["k1 ", "tok2 "]);
+        assert_eq!(text(3, "tok0 tok1 tok2 "), Vec::<String>::new());
+        assert_eq!(text(2, "something else"), ["tok0 ", "tok1 "]);
+        assert_ne!(canned(2, Some(1), "", 0), canned(2, Some(2), "", 0));
+        assert_eq!(
+            canned(4, None, "", 2),
+            (2, vec!["tok2 ".into(), "tok3 ".into()])
+        );
     }
 }

@@ -14,10 +14,11 @@ use switchyard_router::{RouteRequest, clock};
 use tokio::time::Instant;
 
 use super::rewrite::Strategy;
+use super::token_ids::{self, TokenIds};
 use crate::admission::{GroupQueue, Release};
 use crate::body::ProxyBody;
 use crate::forward::{self, Outbound, Resumable};
-use crate::observe::{NoObserver, Observer};
+use crate::observe::{NoObserver, Observer, ResumeAttempt};
 use crate::retry_budget::RetryBudget;
 use crate::snapshot::Snapshot;
 use crate::usage::UsageSink;
@@ -93,17 +94,35 @@ async fn spend_budget(budget: &RetryBudget, deadline: Instant) -> Result<(), Str
     }
 }
 
-/// Asks a replica other than `broken` to continue after `text` (`tokens`
-/// content chunks). Prefill first when the replica declares it; a 4xx (the
-/// replica refuses prefill) falls back to regenerate on the same replica.
+/// What a continuation continues: the text the client has, in how many
+/// tokens, and the token ids when an exact resume is possible.
+pub struct Plan {
+    /// The answer's text so far.
+    pub text: String,
+    /// Tokens the client received.
+    pub tokens: u64,
+    /// The prompt's and answer's ids, or why there are none.
+    pub ids: Result<TokenIds, &'static str>,
+}
+
+/// Asks a replica other than `broken` to continue after `plan`. With token
+/// ids (and a request a completion can continue), a `token_ids` replica
+/// first; otherwise, or when none has a slot, any replica declaring a
+/// strategy. A 4xx to a token-id or prefill continuation (the replica does
+/// not take one) falls back to regenerate on the same replica, never to
+/// silence.
 pub async fn continue_after(
     ctx: Arc<Continuation>,
     broken: usize,
-    text: String,
-    tokens: u64,
+    plan: Plan,
 ) -> Result<Continued, String> {
     spend_budget(&ctx.budget, ctx.deadline).await?;
     let snap = &ctx.snap;
+    let request: Map<String, Value> =
+        serde_json::from_slice(&ctx.body).map_err(|e| format!("request body: {e}"))?;
+    let ids = plan
+        .ids
+        .and_then(|ids| token_ids::unsuited(&request).map_or(Ok(ids), Err));
     let entries = snap.table.entries();
     let was = &entries[broken].replica;
     let model = format!("{}@{}", was.model, was.version);
@@ -123,25 +142,49 @@ pub async fn continue_after(
         let r = &entries[i].replica;
         i != broken && r.model == was.model && r.version == was.version && r.resume != Resume::None
     };
-    let mut admitted = snap
-        .table
-        .admit_where_at(&model, &ranking, eligible, clock())
-        .map_err(|e| format!("no replica to continue on: {e}"))?;
+    let exact = |i: usize| eligible(i) && entries[i].replica.resume == Resume::TokenIds;
+    let first = match ids {
+        Ok(_) => snap
+            .table
+            .admit_where_at(&model, &ranking, exact, clock())
+            .ok(),
+        Err(_) => None,
+    };
+    let mut admitted = match first {
+        Some(a) => a,
+        None => snap
+            .table
+            .admit_where_at(&model, &ranking, eligible, clock())
+            .map_err(|e| format!("no replica to continue on: {e}"))?,
+    };
     let index = admitted.index;
-    let mut strategy = match admitted.entry.replica.resume {
-        Resume::Prefill => Strategy::Prefill,
+    let mut strategy = match (admitted.entry.replica.resume, &ids) {
+        (Resume::TokenIds, Ok(_)) => Strategy::TokenIds,
+        (Resume::Prefill, _) => Strategy::Prefill,
         _ => Strategy::Regenerate,
     };
+    if let Err(why) = &ids {
+        tracing::debug!(reason = why, "resume is not token-exact");
+    }
     loop {
         let replica = admitted.entry.replica.id.clone();
         let up = &snap.upstreams[index];
-        let body = request_body(&ctx.body, &up.model_name, strategy, &text, tokens)?;
+        let (path, body) = match (strategy, &ids) {
+            (Strategy::TokenIds, Ok(ids)) => (
+                token_ids::path(&ctx.path),
+                token_ids::body(&request, &up.model_name, ids)?,
+            ),
+            _ => (
+                ctx.path.clone(),
+                request_body(&request, &up.model_name, strategy, &plan.text, plan.tokens)?,
+            ),
+        };
         let limits = &snap.config.server.limits;
         let now = Instant::now();
         let mut obs = NoObserver;
         let out = Outbound {
             method: Method::POST,
-            path_and_query: ctx.path.clone(),
+            path_and_query: path,
             headers: &ctx.headers,
             body,
             remote: ctx.remote,
@@ -156,9 +199,15 @@ pub async fn continue_after(
             tenant_usage: ctx.tenant_usage.as_ref(),
         };
         let release = Release(Arc::clone(&ctx.queue));
-        let resp = forward::forward(snap, admitted, out, release)
-            .await
-            .map_err(|e| e.to_string())?;
+        let sent = forward::forward(snap, admitted, out, release).await;
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                ctx.observer
+                    .resume_attempt(snap, index, ResumeAttempt::Failed);
+                return Err(e.to_string());
+            }
+        };
         if resp.extensions().get::<Resumable>().is_some() {
             return Ok(Continued {
                 resp,
@@ -169,13 +218,16 @@ pub async fn continue_after(
         }
         let status = resp.status();
         drop(resp);
-        if strategy == Strategy::Prefill && status.is_client_error() {
-            tracing::debug!(%replica, %status, "prefill refused; regenerating");
+        ctx.observer
+            .resume_attempt(snap, index, ResumeAttempt::Failed);
+        if strategy != Strategy::Regenerate && status.is_client_error() {
+            tracing::debug!(%replica, %status, strategy = strategy.label(), "continuation refused; regenerating");
+            let refused = strategy.label();
             strategy = Strategy::Regenerate;
             admitted = snap
                 .table
                 .admit_where_at(&model, &ranking, |i| i == index, clock())
-                .map_err(|e| format!("replica `{replica}` refused prefill ({status}): {e}"))?;
+                .map_err(|e| format!("replica `{replica}` refused {refused} ({status}): {e}"))?;
             continue;
         }
         return Err(format!(
@@ -190,14 +242,13 @@ pub async fn continue_after(
 /// (vLLM's `continue_final_message`) and `max_tokens` lowered by what was
 /// already generated.
 fn request_body(
-    original: &[u8],
+    original: &Map<String, Value>,
     model_name: &str,
     strategy: Strategy,
     text: &str,
     tokens: u64,
 ) -> Result<Bytes, String> {
-    let mut body: Map<String, Value> =
-        serde_json::from_slice(original).map_err(|e| format!("request body: {e}"))?;
+    let mut body = original.clone();
     body.insert("model".into(), model_name.into());
     if strategy == Strategy::Prefill {
         let Some(Value::Array(messages)) = body.get_mut("messages") else {
@@ -221,10 +272,16 @@ fn request_body(
 mod tests {
     use super::*;
 
+    fn map(json: &str) -> Map<String, Value> {
+        serde_json::from_str(json).unwrap()
+    }
+
     #[test]
     fn prefill_appends_the_text_and_lowers_the_token_cap() {
-        let original = br#"{"model":"chat","messages":[{"role":"user","content":"hi"}],"max_tokens":10,"stream":true}"#;
-        let body = request_body(original, "llama", Strategy::Prefill, "tok0 tok1 ", 2).unwrap();
+        let original = map(
+            r#"{"model":"chat","messages":[{"role":"user","content":"hi"}],"max_tokens":10,"stream":true}"#,
+        );
+        let body = request_body(&original, "llama", Strategy::Prefill, "tok0 tok1 ", 2).unwrap();
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["model"], "llama");
         assert_eq!(v["messages"][1]["role"], "assistant");
@@ -237,8 +294,8 @@ mod tests {
 
     #[test]
     fn regenerate_resends_the_request() {
-        let original = br#"{"model":"chat","messages":[],"temperature":0,"stream":true}"#;
-        let body = request_body(original, "chat", Strategy::Regenerate, "x", 1).unwrap();
+        let original = map(r#"{"model":"chat","messages":[],"temperature":0,"stream":true}"#);
+        let body = request_body(&original, "chat", Strategy::Regenerate, "x", 1).unwrap();
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["temperature"], 0);
         assert!(v.get("continue_final_message").is_none());

@@ -12,6 +12,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::token_ids::{MAX_IDS, TokenIds};
+
 /// Most answer text remembered per stream. Past it the stream is no longer
 /// resumable (a break ends with the error event) and the text is freed.
 pub const MAX_REMEMBERED: usize = 256 << 10;
@@ -25,19 +27,36 @@ pub struct Identity {
 }
 
 /// The client's side of the answer so far.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Delivered {
     /// Text of choice 0's `delta.content`, in order.
     pub text: String,
-    /// Chunks that carried content: one token each on vLLM-like servers,
-    /// the completion tokens a continuation did not generate.
+    /// Tokens generated: the token ids chunks carried, else one per
+    /// content chunk (one token each on vLLM-like servers); the
+    /// completion tokens a continuation did not generate.
     pub tokens: u64,
-    /// Content chunks since the current attempt started (what it cost).
+    /// Of those, since the current attempt started (what it cost).
     pub attempt_tokens: u64,
+    /// The prompt's and the answer's token ids while every chunk carried
+    /// them (`resume: token_ids`); `Err`: why a resume cannot be exact.
+    pub ids: Result<TokenIds, &'static str>,
     /// From the first chunk.
     pub identity: Option<Identity>,
     /// Why a continuation could not be made correct, once it cannot.
     pub blocked: Option<&'static str>,
+}
+
+impl Default for Delivered {
+    fn default() -> Self {
+        Self {
+            text: String::new(),
+            tokens: 0,
+            attempt_tokens: 0,
+            ids: Err("the replica sent no token ids"),
+            identity: None,
+            blocked: None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -54,6 +73,7 @@ struct Chunk<'a> {
     choices: Vec<Choice<'a>>,
     #[serde(borrow)]
     error: Option<&'a RawValue>,
+    prompt_token_ids: Option<Vec<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +84,7 @@ struct Choice<'a> {
     delta: Option<Delta<'a>>,
     #[serde(borrow)]
     finish_reason: Option<&'a RawValue>,
+    token_ids: Option<Vec<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +95,10 @@ struct Delta<'a> {
     tool_calls: Option<&'a RawValue>,
     #[serde(borrow)]
     function_call: Option<&'a RawValue>,
+    #[serde(borrow)]
+    reasoning_content: Option<&'a RawValue>,
+    #[serde(borrow)]
+    reasoning: Option<&'a RawValue>,
 }
 
 impl Delivered {
@@ -101,33 +126,78 @@ impl Delivered {
                 .filter_map(|(k, v)| Some((k, serde_json::from_str(v?.get()).ok()?)))
                 .collect();
             self.identity = Some(Identity { fields });
+            if let Some(prompt) = chunk.prompt_token_ids {
+                self.ids = Ok(TokenIds {
+                    prompt,
+                    generated: Vec::new(),
+                });
+            }
         }
-        for choice in &chunk.choices {
+        for choice in chunk.choices {
             if choice.index != 0 {
                 return self.block("the answer has several choices");
             }
             if choice.finish_reason.is_some() {
                 return self.block("the answer had already finished");
             }
-            let Some(delta) = &choice.delta else { continue };
-            if delta.tool_calls.is_some() || delta.function_call.is_some() {
-                return self.block("a tool call was being streamed");
-            }
-            if let Some(content) = delta.content.as_deref().filter(|c| !c.is_empty()) {
+            let content = match &choice.delta {
+                Some(delta) if delta.tool_calls.is_some() || delta.function_call.is_some() => {
+                    return self.block("a tool call was being streamed");
+                }
+                Some(delta) if delta.reasoning_content.is_some() || delta.reasoning.is_some() => {
+                    // The chat endpoint parses reasoning out of the text;
+                    // a completion would not: only text can go on.
+                    self.ids_off("the answer streamed reasoning");
+                    delta.content.as_deref()
+                }
+                Some(delta) => delta.content.as_deref(),
+                None => None,
+            };
+            let content = content.filter(|c| !c.is_empty());
+            if let Some(content) = content {
                 if self.text.len() + content.len() > MAX_REMEMBERED {
                     return self
                         .block("the answer is longer than the text remembered for a resume");
                 }
                 self.text.push_str(content);
-                self.tokens += 1;
-                self.attempt_tokens += 1;
             }
+            let generated = match choice.token_ids {
+                Some(ids) => self.record_ids(ids),
+                None if content.is_some() => {
+                    self.ids_off("a chunk came without its token ids");
+                    1
+                }
+                None => 0,
+            };
+            self.tokens += generated;
+            self.attempt_tokens += generated;
+        }
+    }
+
+    /// Records generated `ids`; how many.
+    fn record_ids(&mut self, ids: Vec<u32>) -> u64 {
+        let n = ids.len() as u64;
+        if let Ok(have) = &mut self.ids {
+            if have.prompt.len() + have.generated.len() + ids.len() > MAX_IDS {
+                self.ids_off("the answer is longer than the token ids remembered for a resume");
+            } else {
+                have.generated.extend(ids);
+            }
+        }
+        n
+    }
+
+    /// From now on a resume cannot be token-exact, because of `why`.
+    pub fn ids_off(&mut self, why: &'static str) {
+        if self.ids.is_ok() {
+            self.ids = Err(why);
         }
     }
 
     fn block(&mut self, why: &'static str) {
         self.blocked = Some(why);
         self.text = String::new();
+        self.ids_off(why);
     }
 }
 
@@ -180,66 +250,5 @@ fn data_value(line: &[u8]) -> Option<&[u8]> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chunk(content: &str) -> String {
-        format!(
-            r#"{{"id":"c1","model":"m","created":7,"choices":[{{"index":0,"delta":{{"content":{}}},"finish_reason":null}}]}}"#,
-            serde_json::to_string(content).unwrap()
-        )
-    }
-
-    #[test]
-    fn text_tokens_and_identity_are_remembered() {
-        let mut d = Delivered::default();
-        d.observe(
-            br#"{"id":"c1","model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#,
-        );
-        d.observe(chunk("Hello").as_bytes());
-        d.observe(chunk(", \"world\"").as_bytes());
-        assert_eq!(d.text, "Hello, \"world\"");
-        assert_eq!(d.tokens, 2);
-        assert_eq!(d.blocked, None);
-        let id = d.identity.unwrap();
-        assert_eq!(id.fields[0], ("id", serde_json::json!("c1")));
-        assert_eq!(id.fields.len(), 2, "only the fields the first chunk had");
-    }
-
-    #[test]
-    fn what_cannot_be_continued_correctly_blocks_a_resume() {
-        let tool = br#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{"}}]}}]}"#;
-        let two = br#"{"choices":[{"index":1,"delta":{"content":"b"}}]}"#;
-        let done = br#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
-        for (event, why) in [
-            (&tool[..], "tool call"),
-            (two, "several choices"),
-            (done, "finished"),
-            (b"{not json", "not a chat chunk"),
-        ] {
-            let mut d = Delivered::default();
-            d.observe(chunk("a").as_bytes());
-            d.observe(event);
-            assert!(d.blocked.unwrap().contains(why), "{:?}", d.blocked);
-            assert!(d.text.is_empty(), "the text is freed");
-        }
-        let mut d = Delivered::default();
-        d.observe(chunk(&"x".repeat(MAX_REMEMBERED + 1)).as_bytes());
-        assert!(d.blocked.unwrap().contains("longer than"));
-    }
-
-    #[test]
-    fn frames_split_into_events_and_their_data() {
-        let frame = b": ping\n\ndata: {\"a\":1}\r\n\r\ndata: x\ndata: y\r\rdata: [DONE]\n\n";
-        let ev = events(frame);
-        assert_eq!(ev.len(), 4);
-        assert_eq!(ev[0].0, b": ping\n\n");
-        assert_eq!(ev[0].1, None);
-        assert_eq!(ev[1].1.as_deref(), Some(&b"{\"a\":1}"[..]));
-        assert_eq!(ev[1].0, b"data: {\"a\":1}\r\n\r\n");
-        assert_eq!(ev[2].1.as_deref(), Some(&b"x\ny"[..]));
-        assert_eq!(ev[3].1.as_deref(), Some(&b"[DONE]"[..]));
-        let joined: Vec<u8> = ev.iter().flat_map(|e| e.0.to_vec()).collect();
-        assert_eq!(joined, frame, "every byte belongs to one event");
-    }
-}
+#[path = "delivered_tests.rs"]
+mod tests;

@@ -3,11 +3,13 @@
 //! answer on another replica of the same group and version, so the client
 //! receives one complete answer ending in one `[DONE]`.
 //!
-//! - **Opt-in per replica** (`replicas[i].resume`): `prefill` (the text
-//!   so far as a trailing assistant message, vLLM's
-//!   `continue_final_message`; a 4xx falls back to `regenerate`) or
+//! - **Opt-in per replica** (`replicas[i].resume`): `token_ids` (the
+//!   prompt's and the answer's token ids as a `/v1/completions` prompt,
+//!   [`token_ids`]; without ids, `regenerate`), `prefill` (the text so far
+//!   as a trailing assistant message, vLLM's `continue_final_message`) or
 //!   `regenerate` (run the request again and skip what the client has,
-//!   only when the new answer starts with exactly that text). A stream is
+//!   only when the new answer starts with exactly that text); a 4xx to
+//!   `token_ids` or `prefill` falls back to `regenerate`. A stream is
 //!   resumable when its replica declares a strategy and its group allows
 //!   resumes (`routing.max_resumes`, default 1).
 //! - **Bounded**: each resume spends a retry-budget token (waiting up to
@@ -23,21 +25,26 @@
 //!   counts what the client received ([`rewrite`]). Each attempt is metered
 //!   on its own replica; a broken one books the tokens it delivered.
 //! - **Visible**: an SSE comment `: switchyard resumed on <replica>`, the
-//!   outcome `resumed` (access log, metrics, span), a log line.
+//!   outcome `resumed` (access log, metrics, span), a log line; every
+//!   continuation attempt is reported to [`crate::Observer::resume_attempt`].
 //!
 //! Cost for streams that never break: the events are parsed to remember
-//! the delivered text; nothing else. Other answers are not wrapped at all.
+//! the delivered text (and on `token_ids` replicas the ids; an event with
+//! ids the client did not ask for is written again without them,
+//! [`frame`]); nothing else. Other answers are not wrapped at all.
 
 mod attempt;
 mod delivered;
+mod frame;
 mod rewrite;
+pub mod token_ids;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::Response;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Empty};
@@ -45,13 +52,13 @@ use sync_wrapper::SyncWrapper;
 use tokio::time::Instant;
 
 pub use attempt::Continuation;
-use attempt::{Continued, continue_after};
-use delivered::{Delivered, events};
-use rewrite::Rewrite;
+use attempt::{Continued, Plan, continue_after};
+use delivered::Delivered;
+use rewrite::{Rewrite, Strategy};
 
 use crate::body::{BoxError, ProxyBody, StreamBroken, sse_error_event};
 use crate::forward::Resumable;
-use crate::observe::{OutcomeSlot, StreamOutcome};
+use crate::observe::{OutcomeSlot, ResumeAttempt, StreamOutcome};
 use crate::usage::{Meter, Usage};
 
 /// Wraps a resumable answer (one `forward` marked [`Resumable`]) so that a
@@ -71,6 +78,7 @@ pub fn attach(
         .unwrap_or_default();
     let ctx = Arc::new(make());
     let meter = meter(&ctx, index);
+    let client_ids = token_ids::client_asked(&ctx.body);
     resp.map(|inner| {
         ResumeBody {
             inner,
@@ -82,6 +90,8 @@ pub fn attach(
             meter,
             broken: Vec::new(),
             outcome,
+            client_ids,
+            continuing: None,
             ctx,
         }
         .boxed()
@@ -117,9 +127,13 @@ struct ResumeBody {
     resumes: u32,
     /// Meters the current stream's replica.
     meter: Option<Meter>,
-    /// Meters of broken attempts, with the content chunks each delivered.
+    /// Meters of broken attempts, with the tokens each delivered.
     broken: Vec<(Option<Meter>, u64)>,
     outcome: OutcomeSlot,
+    /// The client asked for token ids itself: they are not stripped.
+    client_ids: bool,
+    /// The continuation streaming now, until its end is reported.
+    continuing: Option<usize>,
     ctx: Arc<Continuation>,
 }
 
@@ -140,47 +154,33 @@ impl ResumeBody {
             m.feed(&frame);
         }
         let Some(rewrite) = &mut self.rewrite else {
-            for (_, data) in events(&frame) {
-                if let Some(data) = data {
-                    self.delivered.observe(&data);
-                }
-            }
-            return (frame, None);
+            let strip = !self.client_ids;
+            return (frame::pass_on(frame, &mut self.delivered, strip), None);
         };
-        let mut out = BytesMut::new();
-        for (raw, data) in events(&frame) {
-            let Some(data) = data else {
-                out.extend_from_slice(raw);
-                continue;
-            };
-            match rewrite.apply(&data) {
-                Ok(rewritten) => {
-                    if let Some(usage) = rewritten.usage {
-                        let prompt = rewrite.original_prompt(usage);
-                        for (m, tokens) in &mut self.broken {
-                            if let Some(m) = m {
-                                m.estimate(Usage {
-                                    prompt_tokens: prompt,
-                                    completion_tokens: *tokens,
-                                });
-                            }
-                        }
-                    }
-                    if let Some(event) = rewritten.event {
-                        if let Some(data) = event.strip_prefix(b"data: ") {
-                            self.delivered.observe(data.trim_ascii_end());
-                        }
-                        out.extend_from_slice(&event);
-                    }
+        let strip = !self.client_ids;
+        let broken = &mut self.broken;
+        let estimate = |prompt: u64| {
+            // What each broken attempt cost, now that the prompt is known.
+            for (m, tokens) in broken.iter_mut() {
+                if let Some(m) = m {
+                    m.estimate(Usage {
+                        prompt_tokens: prompt,
+                        completion_tokens: *tokens,
+                    });
                 }
-                Err(why) => return (out.freeze(), Some(why)),
             }
+        };
+        let (out, failure) =
+            frame::pass_rewritten(&frame, rewrite, &mut self.delivered, strip, estimate);
+        if failure.is_some() {
+            self.report(ResumeAttempt::Failed);
         }
-        (out.freeze(), None)
+        (out, failure)
     }
 
     /// The stream broke: start a continuation, or say why there is none.
     fn start(&mut self, why: String) -> Result<(), String> {
+        self.report(ResumeAttempt::Broken);
         let refuse = |reason: &str| Err(format!("{why}; not resumed: {reason}"));
         if let Some(blocked) = self.delivered.blocked {
             return refuse(blocked);
@@ -204,12 +204,12 @@ impl ResumeBody {
         // The broken stream (its slot is already free) goes now.
         self.inner = empty();
         self.rewrite = None;
-        let fut = continue_after(
-            Arc::clone(&self.ctx),
-            self.replica,
-            self.delivered.text.clone(),
-            self.delivered.tokens,
-        );
+        let plan = Plan {
+            text: self.delivered.text.clone(),
+            tokens: self.delivered.tokens,
+            ids: self.delivered.ids.clone(),
+        };
+        let fut = continue_after(Arc::clone(&self.ctx), self.replica, plan);
         self.state = State::Resuming {
             fut: SyncWrapper::new(Box::pin(fut)),
             why,
@@ -226,12 +226,25 @@ impl ResumeBody {
             &self.delivered.text,
             self.delivered.tokens,
         ));
+        if c.strategy != Strategy::TokenIds {
+            // Its ids (if any) do not continue the ones recorded.
+            self.delivered
+                .ids_off("the answer was continued from its text");
+        }
         self.meter = meter(&self.ctx, c.index);
         self.replica = c.index;
+        self.continuing = Some(c.index);
         self.inner = c.resp.into_body();
         self.state = State::Streaming;
         tracing::info!(replica = %c.replica, strategy = c.strategy.label(), resumes = self.resumes, "stream resumed");
         Bytes::from(format!(": switchyard resumed on {}\n\n", c.replica))
+    }
+
+    /// Reports how the continuation streaming now ended, once.
+    fn report(&mut self, end: ResumeAttempt) {
+        if let Some(index) = self.continuing.take() {
+            self.ctx.observer.resume_attempt(&self.ctx.snap, index, end);
+        }
     }
 
     /// Ends the stream with the error event.
@@ -241,6 +254,13 @@ impl ResumeBody {
         self.state = State::Done;
         self.outcome.set(StreamOutcome::ErrorEvent);
         Poll::Ready(Some(Ok(Frame::data(sse_error_event(&why)))))
+    }
+}
+
+impl Drop for ResumeBody {
+    /// The client left while a continuation streamed.
+    fn drop(&mut self) {
+        self.report(ResumeAttempt::ClientGone);
     }
 }
 
@@ -283,6 +303,7 @@ impl Body for ResumeBody {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
                     this.state = State::Done;
+                    this.report(ResumeAttempt::Complete);
                     if this.resumes > 0 {
                         this.outcome.set(StreamOutcome::Resumed);
                     }
@@ -312,6 +333,7 @@ impl Body for ResumeBody {
                     }
                     Err(e) => {
                         this.state = State::Done;
+                        this.report(ResumeAttempt::Broken);
                         return Poll::Ready(Some(Err(e)));
                     }
                 },

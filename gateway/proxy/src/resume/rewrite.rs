@@ -1,13 +1,15 @@
 //! Making a continuation's chunks read as the rest of the stream the
 //! client already has: the first stream's `id`, `model`, `created` and
 //! fingerprint; no second `role` delta; for `regenerate`, the text the
-//! client already has skipped (or the mismatch reported); a usage chunk
-//! true for what the client received.
+//! client already has skipped (or the mismatch reported); for
+//! `token_ids`, completion chunks made chat chunks; a usage chunk true for
+//! what the client received.
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::delivered::Identity;
+use super::token_ids;
 use crate::usage::Usage;
 
 /// How the continuation was asked for, which decides what its chunks mean.
@@ -18,6 +20,10 @@ pub enum Strategy {
     Prefill,
     /// The replica answered again from the start.
     Regenerate,
+    /// The replica continued the token ids on `/v1/completions`: its
+    /// chunks are completion chunks of new text, its usage counts the
+    /// generated ids as prompt.
+    TokenIds,
 }
 
 impl Strategy {
@@ -26,6 +32,7 @@ impl Strategy {
         match self {
             Strategy::Prefill => "prefill",
             Strategy::Regenerate => "regenerate",
+            Strategy::TokenIds => "token_ids",
         }
     }
 }
@@ -37,7 +44,7 @@ pub struct Rewrite {
     strategy: Strategy,
     /// `Regenerate`: delivered text the new answer has not matched yet.
     skip: String,
-    /// `Prefill`: content chunks the client had before this continuation.
+    /// `Prefill`, `TokenIds`: tokens the client had before this continuation.
     prefix_tokens: u64,
 }
 
@@ -59,7 +66,7 @@ impl Rewrite {
             strategy,
             skip: match strategy {
                 Strategy::Regenerate => text.to_owned(),
-                Strategy::Prefill => String::new(),
+                Strategy::Prefill | Strategy::TokenIds => String::new(),
             },
             prefix_tokens: tokens,
         }
@@ -70,7 +77,9 @@ impl Rewrite {
     pub fn original_prompt(&self, reported: Usage) -> u64 {
         match self.strategy {
             Strategy::Regenerate => reported.prompt_tokens,
-            Strategy::Prefill => reported.prompt_tokens.saturating_sub(self.prefix_tokens),
+            Strategy::Prefill | Strategy::TokenIds => {
+                reported.prompt_tokens.saturating_sub(self.prefix_tokens)
+            }
         }
     }
 
@@ -91,6 +100,9 @@ impl Rewrite {
                 event: Some(event(&chunk)),
                 usage: None,
             });
+        }
+        if self.strategy == Strategy::TokenIds {
+            token_ids::to_chat(&mut chunk);
         }
         for (key, value) in &self.identity.fields {
             if chunk.contains_key(*key) {
@@ -145,19 +157,30 @@ impl Rewrite {
                 delta.remove("content");
             }
         }
-        let has_delta = !delta.is_empty();
+        let has_text = !delta.is_empty();
+        // A token without text (vLLM sends its ids when asked) is part of
+        // the sequence a later exact resume continues.
+        let ids = self.strategy == Strategy::TokenIds
+            && choice
+                .get("token_ids")
+                .and_then(Value::as_array)
+                .is_some_and(|ids| !ids.is_empty());
+        let has_delta = has_text || ids;
         if trimmed && let Some(obj) = choice.as_object_mut() {
-            // Log probabilities of skipped text would not match the text.
+            // Log probabilities and token ids of skipped text would not
+            // match the text.
             obj.remove("logprobs");
+            obj.remove("token_ids");
         }
         Ok(has_delta || finished)
     }
 
-    /// The reported usage; rewritten for a prefill so the client's usage
-    /// counts the text it received as completion, not prompt.
+    /// The reported usage; rewritten for a prefill or token ids so the
+    /// client's usage counts the tokens it received as completion, not
+    /// prompt.
     fn usage(&self, usage: &mut Value) -> Option<Usage> {
         let reported: Usage = serde_json::from_value(usage.clone()).ok()?;
-        if self.strategy == Strategy::Prefill
+        if matches!(self.strategy, Strategy::Prefill | Strategy::TokenIds)
             && let Some(obj) = usage.as_object_mut()
         {
             let prompt = self.original_prompt(reported);
@@ -190,100 +213,5 @@ fn event(chunk: &Map<String, Value>) -> Bytes {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn identity() -> Identity {
-        Identity {
-            fields: vec![
-                ("id", serde_json::json!("first")),
-                ("model", serde_json::json!("chat")),
-            ],
-        }
-    }
-
-    fn chunk(content: &str, finish: Option<&str>) -> Vec<u8> {
-        serde_json::json!({
-            "id": "second", "model": "llama", "object": "chat.completion.chunk",
-            "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]
-        })
-        .to_string()
-        .into_bytes()
-    }
-
-    fn text(r: &Rewritten) -> Option<String> {
-        let event = r.event.as_ref()?;
-        let json = event.strip_prefix(b"data: ").unwrap();
-        let v: Value = serde_json::from_slice(json.trim_ascii_end()).unwrap();
-        assert_eq!(v["id"], "first");
-        assert_eq!(v["model"], "chat");
-        Some(
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned(),
-        )
-    }
-
-    #[test]
-    fn regenerate_skips_exactly_the_delivered_text() {
-        let mut rw = Rewrite::new(identity(), Strategy::Regenerate, "tok0 tok1 to", 3);
-        let role =
-            br#"{"id":"x","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#;
-        assert!(rw.apply(role).unwrap().event.is_none(), "no second role");
-        assert!(rw.apply(&chunk("tok0 ", None)).unwrap().event.is_none());
-        assert!(rw.apply(&chunk("tok1 ", None)).unwrap().event.is_none());
-        let r = rw.apply(&chunk("tok2 ", None)).unwrap();
-        assert_eq!(
-            text(&r).as_deref(),
-            Some("k2 "),
-            "the straddling chunk is cut"
-        );
-        let r = rw.apply(&chunk("", Some("stop"))).unwrap();
-        assert!(r.event.is_some(), "the finish is sent");
-        assert!(rw.apply(b"[DONE]").unwrap().event.is_some());
-    }
-
-    #[test]
-    fn a_different_or_shorter_answer_is_refused() {
-        let mut rw = Rewrite::new(identity(), Strategy::Regenerate, "tok0 tok1 ", 2);
-        assert!(rw.apply(&chunk("tok0 ", None)).is_ok());
-        assert!(
-            rw.apply(&chunk("TOK1 ", None))
-                .unwrap_err()
-                .contains("differs")
-        );
-        let mut rw = Rewrite::new(identity(), Strategy::Regenerate, "tok0 tok1 ", 2);
-        assert!(rw.apply(&chunk("tok0 ", Some("stop"))).is_err());
-        let mut rw = Rewrite::new(identity(), Strategy::Regenerate, "tok0 ", 1);
-        assert!(rw.apply(b"[DONE]").is_err());
-    }
-
-    #[test]
-    fn prefill_passes_new_text_and_counts_the_delivered_tokens_as_completion() {
-        let mut rw = Rewrite::new(identity(), Strategy::Prefill, "tok0 tok1 ", 2);
-        let r = rw.apply(&chunk("tok2 ", None)).unwrap();
-        assert_eq!(text(&r).as_deref(), Some("tok2 "));
-        let usage = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":30,"completion_tokens":14,"total_tokens":44}}"#;
-        let r = rw.apply(usage).unwrap();
-        assert_eq!(
-            r.usage,
-            Some(Usage {
-                prompt_tokens: 30,
-                completion_tokens: 14
-            }),
-            "what the replica reported, for its cost"
-        );
-        let sent: Value = serde_json::from_slice(
-            r.event
-                .unwrap()
-                .strip_prefix(b"data: ")
-                .unwrap()
-                .trim_ascii_end(),
-        )
-        .unwrap();
-        assert_eq!(sent["usage"]["prompt_tokens"], 28);
-        assert_eq!(sent["usage"]["completion_tokens"], 16);
-        assert_eq!(sent["usage"]["total_tokens"], 44);
-    }
-}
+#[path = "rewrite_tests.rs"]
+mod tests;

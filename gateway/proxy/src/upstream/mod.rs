@@ -88,6 +88,9 @@ pub struct Upstream {
     /// This replica's own client when it trusts a private CA (`tls.ca_file`);
     /// `None`: the snapshot's shared client.
     pub client: Option<UpstreamClient>,
+    /// `resume: token_ids`: its resumable streams are asked for their
+    /// token ids (`resume/token_ids.rs`).
+    pub token_ids: bool,
 }
 
 impl Upstream {
@@ -147,6 +150,7 @@ impl Upstream {
                 .unwrap_or_else(|| replica.model.clone()),
             id_header: header_value(&replica.id),
             version_header: header_value(&replica.version),
+            token_ids: replica.resume == switchyard_config::Resume::TokenIds,
         })
     }
 
