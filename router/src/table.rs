@@ -88,6 +88,8 @@ pub struct ReplicaTable {
     pub(crate) groups: HashMap<String, Group>,
     /// Group names in config order, for listings.
     pub(crate) order: Vec<String>,
+    /// LoRA adapter name -> the group serving it (`models[i].adapters`).
+    pub(crate) adapters: HashMap<String, String>,
 }
 
 impl ReplicaTable {
@@ -140,10 +142,16 @@ impl ReplicaTable {
             );
         }
         let order = config.models.iter().map(|m| m.name.clone()).collect();
+        let adapters = config
+            .models
+            .iter()
+            .flat_map(|m| m.adapters.iter().map(|a| (a.clone(), m.name.clone())))
+            .collect();
         Self {
             entries,
             groups,
             order,
+            adapters,
         }
     }
 
@@ -163,8 +171,35 @@ impl ReplicaTable {
         self.groups.get(name)
     }
 
+    /// For a `model` naming a LoRA adapter (`adapter` or `adapter@version`):
+    /// the group to route to (`group` or `group@version`) and the adapter,
+    /// which is forwarded as the model name. `None` for anything else; one
+    /// emptiness check when no group lists adapters.
+    pub fn adapter<'m>(&self, model: &'m str) -> Option<(String, &'m str)> {
+        if self.adapters.is_empty() {
+            return None;
+        }
+        let (name, pin) = parse_model(model);
+        let group = self.adapters.get(name)?;
+        Some(match pin {
+            Some(v) => (format!("{group}@{v}"), name),
+            None => (group.clone(), name),
+        })
+    }
+
     /// Groups in config order.
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
         self.order.iter().filter_map(|n| self.groups.get(n))
+    }
+}
+
+/// Splits `group@version`. Validation forbids `@` in names, so the split is
+/// unambiguous.
+pub fn parse_model(model: &str) -> (&str, Option<&str>) {
+    match model.rsplit_once('@') {
+        Some((group, version)) if !group.is_empty() && !version.is_empty() => {
+            (group, Some(version))
+        }
+        _ => (model, None),
     }
 }

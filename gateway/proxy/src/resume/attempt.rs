@@ -49,6 +49,9 @@ pub struct Continuation {
     pub deadline: Instant,
     /// Resumes allowed (the group's `max_resumes`).
     pub max_resumes: u32,
+    /// The LoRA adapter the client named, sent instead of the replica's
+    /// model name (a resume stays in the adapter's group).
+    pub adapter: Option<String>,
     /// Where every attempt's usage is booked for the caller's tenant, so a
     /// resumed answer costs the tenant both attempts.
     pub tenant_usage: Option<Arc<dyn UsageSink>>,
@@ -114,6 +117,7 @@ pub async fn continue_after(
         clouds: &clouds,
         affinity_key: None,
         prefix: &[],
+        adapter: None,
     };
     let ranking = snap
         .table
@@ -135,7 +139,8 @@ pub async fn continue_after(
     loop {
         let replica = admitted.entry.replica.id.clone();
         let up = &snap.upstreams[index];
-        let body = request_body(&ctx.body, &up.model_name, strategy, &text, tokens)?;
+        let name = ctx.adapter.as_deref().unwrap_or(&up.model_name);
+        let body = request_body(&ctx.body, name, strategy, &text, tokens)?;
         let limits = &snap.config.server.limits;
         let now = Instant::now();
         let mut obs = NoObserver;

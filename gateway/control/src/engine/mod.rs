@@ -4,6 +4,9 @@
 //! the replica's live stats, where routing reads them (`least_loaded`,
 //! `cost_aware`, `prefix_cache`).
 //!
+//! vLLM engines also report their LoRA adapters (`lora.rs`), which
+//! routing prefers for requests naming one.
+//!
 //! Metric names follow the Gateway API Inference Extension's model-server
 //! protocol (vLLM, SGLang, trtllm-serve, Triton TensorRT-LLM), plus TGI's
 //! queue and batch gauges. A vLLM `/metrics` page is mostly histograms
@@ -29,6 +32,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::reload::Controller;
+
+pub mod lora;
 
 /// Largest metrics page read (vLLM's is tens of KB).
 pub const MAX_BODY: usize = 4 << 20;
@@ -137,7 +142,9 @@ async fn scrape(
         return;
     };
     if let Some(figures) = parse(engine, &page) {
-        stats.engine.update(figures, stats.in_flight(), clock());
+        let now = clock();
+        stats.engine.update(figures, stats.in_flight(), now);
+        stats.lora.update(lora::parse(engine, &page), now);
     }
 }
 
