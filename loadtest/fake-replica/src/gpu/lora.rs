@@ -70,7 +70,8 @@ impl Slots {
         if let Some((_, done)) = self.loading.iter().find(|(a, _)| a == adapter) {
             return done.saturating_duration_since(now);
         }
-        self.loading.push((adapter.to_owned(), now + self.model.load));
+        self.loading
+            .push((adapter.to_owned(), now + self.model.load));
         self.changed = unix_now();
         self.model.load
     }

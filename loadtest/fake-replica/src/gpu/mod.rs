@@ -190,7 +190,10 @@ pub(crate) fn annotate(mut resp: Response<FakeBody>, p: &Prefill) -> Response<Fa
     h.insert(PREFILL_HEADER, HeaderValue::from(p.time.as_micros() as u64));
     h.insert(CACHED_BLOCKS_HEADER, HeaderValue::from(p.cached as u64));
     if let Some(load) = p.adapter_load {
-        h.insert(ADAPTER_LOAD_HEADER, HeaderValue::from(load.as_micros() as u64));
+        h.insert(
+            ADAPTER_LOAD_HEADER,
+            HeaderValue::from(load.as_micros() as u64),
+        );
     }
     resp
 }
