@@ -56,6 +56,9 @@ pub struct Group {
     pub residency: Vec<String>,
     /// Engine-signal and prefix-cache scoring settings.
     pub scoring: Scoring,
+    /// Whether the group lists LoRA adapters (only then are its engines'
+    /// adapter figures read).
+    pub serves_adapters: bool,
 }
 
 impl Group {
@@ -134,6 +137,7 @@ impl ReplicaTable {
                 Group {
                     name: m.name.clone(),
                     scoring: m.routing.scoring.clone(),
+                    serves_adapters: !m.adapters.is_empty(),
                     versions,
                     fallbacks: m.fallbacks.clone(),
                     policy: Policy::from_config(&m.routing),

@@ -97,6 +97,15 @@ async fn requests_for_an_adapter_go_to_the_replica_that_has_it_loaded() {
         .await;
     assert_eq!(ans.status, 200);
     assert!(ans.header("x-fake-adapter-load-us").is_empty());
+    // Listed like vLLM lists them: under their base model.
+    let models = http.get(gw.data_addr, "/v1/models").await.json();
+    let sql = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "sql")
+        .cloned();
+    assert_eq!(sql.unwrap()["parent"], "base", "{models}");
     // An adapter no group lists is an unknown model, as before.
     let ans = http
         .post(gw.data_addr, "/v1/chat/completions", &chat("nope", false))

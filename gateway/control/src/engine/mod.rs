@@ -79,6 +79,7 @@ fn round(
             continue;
         };
         let every = group.scoring.engine_interval;
+        let adapters = group.serves_adapters;
         let id = &e.replica.id;
         seen.insert(id);
         // Looked up by reference: no allocation per replica per round.
@@ -111,7 +112,7 @@ fn round(
         let (stats, id) = (Arc::clone(&e.stats), id.clone());
         let timeout = every.min(Duration::from_secs(1));
         scrapes.spawn(async move {
-            scrape(&client, request, timeout, engine, &stats).await;
+            scrape(&client, request, timeout, (engine, adapters), &stats).await;
             id
         });
     }
@@ -119,12 +120,13 @@ fn round(
     wake
 }
 
-/// One scrape: the figures, or nothing (the old ones age out).
+/// One scrape: the figures, or nothing (the old ones age out). The LoRA
+/// adapters are looked for only when the group lists some.
 async fn scrape(
     client: &switchyard_proxy::upstream::UpstreamClient,
     req: Request<Full<Bytes>>,
     timeout: Duration,
-    engine: Engine,
+    (engine, adapters): (Engine, bool),
     stats: &ReplicaStats,
 ) {
     let page = async {
@@ -144,7 +146,8 @@ async fn scrape(
     if let Some(figures) = parse(engine, &page) {
         let now = clock();
         stats.engine.update(figures, stats.in_flight(), now);
-        stats.lora.update(lora::parse(engine, &page), now);
+        let lora = adapters.then(|| lora::parse(engine, &page)).flatten();
+        stats.lora.update(lora, now);
     }
 }
 
