@@ -131,6 +131,11 @@ pub const PREFIX_WEIGHT: f64 = 3.0;
 pub const QUEUE_WEIGHT: f64 = 2.0;
 /// See [`PREFIX_WEIGHT`].
 pub const KV_WEIGHT: f64 = 2.0;
+/// A loaded adapter (tier 1.0) against a free adapter slot (0.6) is worth
+/// 0.8 of a batch of extra load at `QUEUE_WEIGHT` 2; against a replica
+/// that must evict (0) two batches. KServe's LLMInferenceService gives the
+/// Inference Extension's `lora-affinity-scorer` the same weight, 4.
+pub const LORA_WEIGHT: f64 = 4.0;
 /// Engines' Prometheus endpoint.
 pub const METRICS_PATH: &str = "/metrics";
 

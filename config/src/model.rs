@@ -50,6 +50,13 @@ impl Config {
     pub fn model(&self, name: &str) -> Option<&ModelGroup> {
         self.models.iter().find(|m| m.name == name)
     }
+
+    /// The group serving LoRA adapter `name`, if one lists it.
+    pub fn adapter_group(&self, name: &str) -> Option<&ModelGroup> {
+        self.models
+            .iter()
+            .find(|m| m.adapters.iter().any(|a| a == name))
+    }
 }
 
 /// `server:`
@@ -521,6 +528,12 @@ pub struct ModelGroup {
     /// traffic may reach; empty means anywhere. Requests can narrow it
     /// further with `x-switchyard-clouds`, never widen it.
     pub residency: Vec<String>,
+    /// LoRA adapters the group's replicas serve (vLLM `--lora-modules` or
+    /// `/v1/load_lora_adapter` names): a request whose `model` is one of
+    /// them routes to this group and is forwarded with that name, and
+    /// prefers replicas reporting the adapter loaded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adapters: Vec<String>,
     /// Active health checks of the group's replicas; `None`: passive only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
@@ -623,6 +636,9 @@ pub struct Scoring {
     pub queue_weight: f64,
     /// Weight of the engine's KV-cache use.
     pub kv_weight: f64,
+    /// Weight of the requested LoRA adapter's state on a replica (loaded,
+    /// loading, a free slot, none).
+    pub lora_weight: f64,
 }
 
 impl Default for Scoring {
@@ -637,6 +653,7 @@ impl Default for Scoring {
             prefix_weight: d::PREFIX_WEIGHT,
             queue_weight: d::QUEUE_WEIGHT,
             kv_weight: d::KV_WEIGHT,
+            lora_weight: d::LORA_WEIGHT,
         }
     }
 }

@@ -290,6 +290,10 @@ pub struct RawModel {
     /// Cloud ids or providers this group's traffic may go to.
     #[serde(default)]
     pub residency: Vec<String>,
+    /// LoRA adapter names this group's replicas serve: a request whose
+    /// `model` is one of them goes to this group, named as sent.
+    #[serde(default)]
+    pub adapters: Vec<String>,
     /// Active health checks of this group's replicas (off when absent).
     pub health_check: Option<RawHealthCheck>,
     /// Automatic canary rollout of one version.
@@ -367,6 +371,8 @@ pub struct RawRouting {
     pub queue_weight: Option<f64>,
     /// Weight of the engine's KV-cache use in the score.
     pub kv_weight: Option<f64>,
+    /// Weight of a replica having the requested LoRA adapter loaded.
+    pub lora_weight: Option<f64>,
 }
 
 /// `models[i].health_check:`

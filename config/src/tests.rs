@@ -599,3 +599,32 @@ fn tenants_keep_key_hashes_and_a_public_listener_needs_them() {
         );
     }
 }
+
+#[test]
+fn lora_adapters_route_to_their_group_and_clash_with_nothing() {
+    let with = |adapters: &str| {
+        GOOD.replace(
+            "    fallbacks: [small]\n",
+            &format!("    fallbacks: [small]\n    adapters: {adapters}\n"),
+        )
+    };
+    let c = load_str(&with("[sql-lora, org/chat-lora]"), &env).unwrap();
+    assert_eq!(c.adapter_group("org/chat-lora").unwrap().name, "chat");
+    assert!(c.adapter_group("chat").is_none());
+    assert_eq!(c.models[0].routing.scoring.lora_weight, 4.0);
+    let errs = errors(&with("[small, x@y, sql, sql]"));
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("models[0].adapters[0]") && e.contains("model group")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.starts_with("models[0].adapters[1]")),
+        "`@` would read as a version pin: {errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("models[0].adapters[3]") && e.contains("twice")),
+        "{errs:?}"
+    );
+}

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use switchyard_fake_replica::{FakeProtocol, FaultRule, GpuModel, ReplicaConfig};
+use switchyard_fake_replica::{FakeProtocol, FaultRule, GpuModel, LoraModel, ReplicaConfig};
 
 /// Flags of `replica`.
 #[derive(clap::Args)]
@@ -66,6 +66,13 @@ pub struct ReplicaArgs {
     /// With `--gpu`: bytes of canonical prompt per cache block.
     #[arg(long, default_value_t = 64, requires = "gpu", value_parser = clap::value_parser!(u64).range(1..))]
     cache_block_bytes: u64,
+    /// With `--gpu`: LoRA on, this many adapters resident at once (LRU); a
+    /// request whose `model` is not `--model` names an adapter.
+    #[arg(long, requires = "gpu", value_parser = clap::value_parser!(u64).range(1..))]
+    max_lora: Option<u64>,
+    /// With `--max-lora`: time to load a cold adapter, in ms.
+    #[arg(long, default_value_t = 200, requires = "max_lora")]
+    lora_load_ms: u64,
     /// Runtime worker threads (1 = a single-threaded runtime).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -104,6 +111,11 @@ pub fn run(args: ReplicaArgs) -> anyhow::Result<()> {
             prefill_per_byte: Duration::from_micros(args.prefill_us_per_byte),
             cache_blocks: args.cache_blocks,
             cache_block_bytes: args.cache_block_bytes as usize,
+            lora: args.max_lora.map(|max_lora| LoraModel {
+                max_lora: max_lora as usize,
+                load: Duration::from_millis(args.lora_load_ms),
+                preloaded: Vec::new(),
+            }),
         }),
         extra_headers: Vec::new(),
     };

@@ -51,6 +51,7 @@ fn pick(c: &mut Criterion) {
             clouds: &[],
             affinity_key: None,
             prefix: &[],
+            adapter: None,
         };
         let mut seed = 0u64;
         group.bench_with_input(BenchmarkId::from_parameter(n), &t, |b, t| {
@@ -81,6 +82,7 @@ fn policies(c: &mut Criterion) {
                     clouds: &[],
                     affinity_key: Some(seed >> 7),
                     prefix: &[],
+                    adapter: None,
                 };
                 let ranking = t.rank(black_box(&req), seed).unwrap();
                 let admitted = t.admit("chat", &ranking, &[]).unwrap();

@@ -16,7 +16,8 @@
 //! - [`error`]: [`RouteError`], why no replica could be chosen.
 //! - [`engine`]: what a replica's inference engine last reported (queue,
 //!   KV cache), corrected for our sends since; [`prefix`]: the chained
-//!   prompt-block hashes and each replica's approximate prefix cache.
+//!   prompt-block hashes and each replica's approximate prefix cache;
+//!   [`lora`]: the LoRA adapters an engine reports loaded.
 //! - [`stats`]: lock-free live numbers per replica id (in-flight, EWMA
 //!   latency, errors, engine figures, prefix index) and the RAII slot
 //!   guard; these outlive config swaps.
@@ -39,6 +40,7 @@ mod hash;
 pub mod health;
 mod lane;
 pub mod lifecycle;
+pub mod lora;
 pub mod pick;
 mod policy;
 pub mod prefix;
@@ -49,6 +51,7 @@ pub use engine::{EngineFigures, EngineLoad, EngineView};
 pub use error::RouteError;
 pub use hash::affinity_key;
 pub use health::{ActiveView, EjectionReason, HealthState, clock};
+pub use lora::{Adapters, LoraLoad};
 pub use pick::{Admitted, Ranking, RouteRequest, parse_model};
 pub use prefix::{PrefixIndex, prefix_blocks};
 pub use stats::{InFlightGuard, Outcome, ReplicaStats, StatsRegistry};

@@ -83,6 +83,7 @@ replicas:
             clouds: &[],
             affinity_key: None,
             prefix: &[],
+            adapter: None,
         };
         (table, req)
     }

@@ -22,6 +22,7 @@ use crate::hash::{SplitMix, mix};
 use crate::health::{Admission, HealthState, clock};
 use crate::policy::{Candidates, Segment};
 use crate::stats::InFlightGuard;
+pub use crate::table::parse_model;
 use crate::table::{Entry, Group, ReplicaTable, VersionSlot};
 
 /// What the client asked for, as far as routing cares.
@@ -41,6 +42,9 @@ pub struct RouteRequest<'a> {
     /// `prefix_cache` policy: the prompt's chained block hashes
     /// ([`crate::prefix_blocks`]); empty for other policies.
     pub prefix: &'a [u64],
+    /// The LoRA adapter the client named in `model` (resolved by
+    /// [`ReplicaTable::adapter`]); `model` is then its group.
+    pub adapter: Option<&'a str>,
 }
 
 /// The order in which replicas may serve one request, best first.
@@ -81,17 +85,6 @@ pub struct Admitted<'t> {
     pub guard: InFlightGuard,
 }
 
-/// Splits `group@version`. Validation forbids `@` in names, so the split is
-/// unambiguous.
-pub fn parse_model(model: &str) -> (&str, Option<&str>) {
-    match model.rsplit_once('@') {
-        Some((group, version)) if !group.is_empty() && !version.is_empty() => {
-            (group, Some(version))
-        }
-        _ => (model, None),
-    }
-}
-
 impl ReplicaTable {
     /// Orders the replicas that may serve `req`: the weighted-random version's
     /// replicas first (by the group's policy), then the other weighted
@@ -130,6 +123,7 @@ impl ReplicaTable {
             now,
             key: req.affinity_key,
             prefix: req.prefix,
+            adapter: req.adapter,
         };
         let mut segments = Vec::new();
         if let Some(v) = pin {
@@ -386,6 +380,7 @@ impl ReplicaTable {
             now: cx.now,
             scoring: &g.scoring,
             prefix: cx.prefix,
+            adapter: cx.adapter,
         };
         g.policy.order(&candidates, &mut cx.rng, out);
     }
@@ -415,4 +410,5 @@ struct Cx<'a> {
     now: u64,
     key: Option<u64>,
     prefix: &'a [u64],
+    adapter: Option<&'a str>,
 }

@@ -39,6 +39,7 @@ const REQ: RouteRequest<'static> = RouteRequest {
     clouds: &[],
     affinity_key: None,
     prefix: &[],
+    adapter: None,
 };
 
 proptest! {

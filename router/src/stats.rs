@@ -57,6 +57,8 @@ pub struct ReplicaStats {
     pub engine: crate::engine::EngineLoad,
     /// The prompt blocks this gateway sent it (its approximate prefix cache).
     pub prefix: crate::prefix::PrefixIndex,
+    /// The LoRA adapters its engine last reported.
+    pub lora: crate::lora::LoraLoad,
 }
 
 impl ReplicaStats {

@@ -56,6 +56,9 @@ pub struct Group {
     pub residency: Vec<String>,
     /// Engine-signal and prefix-cache scoring settings.
     pub scoring: Scoring,
+    /// Whether the group lists LoRA adapters (only then are its engines'
+    /// adapter figures read).
+    pub serves_adapters: bool,
 }
 
 impl Group {
@@ -88,6 +91,8 @@ pub struct ReplicaTable {
     pub(crate) groups: HashMap<String, Group>,
     /// Group names in config order, for listings.
     pub(crate) order: Vec<String>,
+    /// LoRA adapter name -> the group serving it (`models[i].adapters`).
+    pub(crate) adapters: HashMap<String, String>,
 }
 
 impl ReplicaTable {
@@ -132,6 +137,7 @@ impl ReplicaTable {
                 Group {
                     name: m.name.clone(),
                     scoring: m.routing.scoring.clone(),
+                    serves_adapters: !m.adapters.is_empty(),
                     versions,
                     fallbacks: m.fallbacks.clone(),
                     policy: Policy::from_config(&m.routing),
@@ -140,10 +146,16 @@ impl ReplicaTable {
             );
         }
         let order = config.models.iter().map(|m| m.name.clone()).collect();
+        let adapters = config
+            .models
+            .iter()
+            .flat_map(|m| m.adapters.iter().map(|a| (a.clone(), m.name.clone())))
+            .collect();
         Self {
             entries,
             groups,
             order,
+            adapters,
         }
     }
 
@@ -163,8 +175,35 @@ impl ReplicaTable {
         self.groups.get(name)
     }
 
+    /// For a `model` naming a LoRA adapter (`adapter` or `adapter@version`):
+    /// the group to route to (`group` or `group@version`) and the adapter,
+    /// which is forwarded as the model name. `None` for anything else; one
+    /// emptiness check when no group lists adapters.
+    pub fn adapter<'m>(&self, model: &'m str) -> Option<(String, &'m str)> {
+        if self.adapters.is_empty() {
+            return None;
+        }
+        let (name, pin) = parse_model(model);
+        let group = self.adapters.get(name)?;
+        Some(match pin {
+            Some(v) => (format!("{group}@{v}"), name),
+            None => (group.clone(), name),
+        })
+    }
+
     /// Groups in config order.
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
         self.order.iter().filter_map(|n| self.groups.get(n))
+    }
+}
+
+/// Splits `group@version`. Validation forbids `@` in names, so the split is
+/// unambiguous.
+pub fn parse_model(model: &str) -> (&str, Option<&str>) {
+    match model.rsplit_once('@') {
+        Some((group, version)) if !group.is_empty() && !version.is_empty() => {
+            (group, Some(version))
+        }
+        _ => (model, None),
     }
 }

@@ -34,6 +34,7 @@ fn req(model: &str) -> RouteRequest<'_> {
         clouds: &[],
         affinity_key: None,
         prefix: &[],
+        adapter: None,
     }
 }
 
@@ -100,6 +101,7 @@ fn unknown_model_and_wrong_protocol_are_distinct_errors() {
         clouds: &[],
         affinity_key: None,
         prefix: &[],
+        adapter: None,
     };
     assert_eq!(ids(&t, &t.rank(&kserve, 1).unwrap()), vec!["t"]);
 }
@@ -251,6 +253,7 @@ fn residency_restricts_and_never_spills_outside() {
         clouds: &["private"],
         affinity_key: None,
         prefix: &[],
+        adapter: None,
     };
     for seed in 0..50 {
         let r = t.rank(&private, seed).unwrap();
@@ -274,6 +277,7 @@ fn residency_restricts_and_never_spills_outside() {
         clouds: &["gcp"],
         affinity_key: None,
         prefix: &[],
+        adapter: None,
     };
     assert!(matches!(
         t.rank(&nowhere, 1),
@@ -330,6 +334,7 @@ fn a_session_key_sticks_to_one_version_and_only_moves_toward_a_growing_canary() 
         let r = RouteRequest {
             affinity_key: Some(key),
             prefix: &[],
+            adapter: None,
             ..req("chat")
         };
         let first = t.rank(&r, seed).unwrap().iter().next().unwrap();

@@ -19,6 +19,7 @@ mod jwt;
 mod keys;
 mod kserve;
 mod lifecycle;
+mod lora;
 mod metrics;
 mod openai;
 mod operator;

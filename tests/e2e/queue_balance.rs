@@ -81,6 +81,7 @@ async fn measure(engine: bool) -> (Vec<u32>, Vec<f64>, u64) {
             prefill_per_byte: Duration::from_micros(10),
             cache_blocks: 1,
             cache_block_bytes: 64,
+            lora: None,
         }),
         ..ReplicaConfig::default()
     };

@@ -74,6 +74,7 @@ models:
       affinity_prefix_bytes: 128
       affinity_load_factor: 1.5
     residency: [dc, aws, az]
+    adapters: [sql-lora, org/chat-lora]
     health_check: {{ interval_ms: 2000, timeout_ms: 400, rise: 1, fall: 4, path: /health }}
     rollout:
       canary: v2

@@ -38,12 +38,32 @@ impl Validator<'_> {
                 fallbacks: m.fallbacks,
                 context_fallbacks: m.context_fallbacks,
                 residency: m.residency,
+                adapters: m.adapters,
                 health_check,
                 routing,
             });
         }
         self.fallbacks(&out);
+        self.adapters(&out);
         out
+    }
+
+    /// `models[i].adapters`: names, unique across groups and unlike any
+    /// group's, so a request's `model` names one thing.
+    fn adapters(&mut self, groups: &[ModelGroup]) {
+        let names: HashSet<&str> = groups.iter().map(|m| m.name.as_str()).collect();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for (i, m) in groups.iter().enumerate() {
+            for (j, a) in m.adapters.iter().enumerate() {
+                let path = format!("models[{i}].adapters[{j}]");
+                self.name(&path, a);
+                if names.contains(a.as_str()) {
+                    self.err(path, format!("`{a}` is also a model group's name"));
+                } else if !seen.insert(a) {
+                    self.err(path, format!("adapter `{a}` is listed twice"));
+                }
+            }
+        }
     }
 
     /// Fallbacks (and context fallbacks) need the full list of names.

@@ -79,6 +79,7 @@ impl Validator<'_> {
         let prefix_weight = weight("prefix_weight", raw.prefix_weight, d.prefix_weight);
         let queue_weight = weight("queue_weight", raw.queue_weight, d.queue_weight);
         let kv_weight = weight("kv_weight", raw.kv_weight, d.kv_weight);
+        let lora_weight = weight("lora_weight", raw.lora_weight, d.lora_weight);
         let engine_interval = self
             .ms(path, "engine_interval_ms", raw.engine_interval_ms)
             .unwrap_or(d.engine_interval);
@@ -121,6 +122,7 @@ impl Validator<'_> {
             prefix_weight,
             queue_weight,
             kv_weight,
+            lora_weight,
         }
     }
 

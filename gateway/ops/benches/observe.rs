@@ -51,6 +51,7 @@ fn observe(c: &mut Criterion) {
         clouds: &[],
         affinity_key: None,
         prefix: &[],
+        adapter: None,
     };
     // The parts of a request that are there with or without metrics.
     let bare = || {

@@ -79,6 +79,17 @@ struct EngineRow {
     kv_cache_usage: Option<f64>,
     age_ms: Option<u64>,
     stale: bool,
+    /// The LoRA adapters it reported (vLLM with LoRA on), as of the same scrape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lora: Option<LoraRow>,
+}
+
+/// A replica's LoRA adapters as its engine last reported them.
+#[derive(Serialize)]
+struct LoraRow {
+    running: Vec<String>,
+    waiting: Vec<String>,
+    max_lora: u32,
 }
 
 async fn replicas(State(gw): State<Arc<Ops>>) -> Response {
@@ -144,6 +155,11 @@ async fn replicas(State(gw): State<Arc<Ops>>) -> Response {
                         kv_cache_usage: last.and_then(|(f, _)| f.kv),
                         age_ms: age,
                         stale: age.is_none_or(|a| a > stale_ms),
+                        lora: e.stats.lora.last().map(|(a, _)| LoraRow {
+                            running: a.running.clone(),
+                            waiting: a.waiting.clone(),
+                            max_lora: a.max,
+                        }),
                     }
                 }),
             }

@@ -179,6 +179,23 @@ where
             (head.model.clone(), Some(head))
         }
     };
+    // A LoRA adapter's name (`models[i].adapters`) routes to its group and
+    // is forwarded as sent to that group's replicas; a fallback group gets
+    // its own model name.
+    let (model, lora) = match snap.table.adapter(&model) {
+        Some((group, a)) => {
+            let a = a.to_owned();
+            (group, Some(a))
+        }
+        None => (model, None),
+    };
+    let lora_group = lora
+        .as_ref()
+        .map(|_| switchyard_router::parse_model(&model).0);
+    let name_for = |up: &Upstream| match (&lora, lora_group) {
+        (Some(a), Some(g)) if up.group == g => a.clone(),
+        _ => up.model_name.clone(),
+    };
     obs.target(&model);
     auth::authorize_model(caller, &model)?;
     // Tokens per minute and budgets: the estimate set aside before the call.
@@ -205,6 +222,7 @@ where
         clouds: &clouds,
         affinity_key: affinity_key(snap, &model, &parts.headers, openai.as_ref(), &body),
         prefix: &prefix,
+        adapter: lora.as_deref(),
     };
     let ranking = snap.table.rank(&route, fastrand::u64(..))?;
 
@@ -231,7 +249,7 @@ where
             (format!("/v2/models/{}", up.model_name), body.clone())
         }
         (_, Some(head)) => {
-            let body = openai::rewrite_model(&body, head, &up.model_name);
+            let body = openai::rewrite_model(&body, head, &name_for(up));
             // Token-exact resume needs the stream's token ids.
             let body = if resumable && up.token_ids && !resume::token_ids::client_asked(&body) {
                 resume::token_ids::ask(&body)
@@ -250,7 +268,7 @@ where
                 body: &body,
                 head,
             };
-            return adapter.prepare(&call, &up.model_name);
+            return adapter.prepare(&call, &name_for(up));
         }
         Ok(passthrough(up))
     };
@@ -282,6 +300,7 @@ where
         request_id: request_id.clone(),
         deadline,
         max_resumes,
+        adapter: lora.clone(),
         tenant_usage: tenant_usage.clone(),
         closing: gw.closing().clone(),
     });

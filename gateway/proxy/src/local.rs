@@ -9,20 +9,30 @@ use crate::body::{ProxyBody, full};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
 
-/// `GET /v1/models`: one entry per model group, in config order.
+/// `GET /v1/models`: one entry per model group, in config order, then
+/// each group's LoRA adapters with the group as `parent` (as vLLM lists
+/// its adapters under the base model).
 pub fn list_models(snap: &Snapshot) -> Response<ProxyBody> {
-    let data: Vec<_> = snap
-        .table
-        .groups()
-        .map(|g| {
+    let groups = snap.table.groups().map(|g| {
+        serde_json::json!({
+            "id": g.name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "switchyard",
+        })
+    });
+    let adapters = snap.config.models.iter().flat_map(|m| {
+        m.adapters.iter().map(move |a| {
             serde_json::json!({
-                "id": g.name,
+                "id": a,
                 "object": "model",
                 "created": 0,
                 "owned_by": "switchyard",
+                "parent": m.name,
             })
         })
-        .collect();
+    });
+    let data: Vec<_> = groups.chain(adapters).collect();
     json(
         StatusCode::OK,
         &serde_json::json!({ "object": "list", "data": data }),

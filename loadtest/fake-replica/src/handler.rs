@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
 
 use crate::fault::Fault;
+use crate::gpu::Gpu;
 use crate::server::Conn;
 use crate::stream::Slot;
 use crate::{RecordedRequest, Shared, cloud, control, converse, gpu, kserve, openai};
@@ -150,9 +151,12 @@ async fn infer(conn: &Conn, kind: Kind, req: Request<Incoming>) -> Response<Fake
             "injected failure",
         );
     }
-    let prefill = shared.gpu.as_ref().and_then(|g| g.plan(kind, &body));
+    let prefill = shared
+        .gpu
+        .as_ref()
+        .and_then(|g| g.plan(kind, &body, &shared.cfg.model));
     let latency = Duration::from_micros(shared.latency_us.load(Ordering::Relaxed));
-    let wait = latency + prefill.as_ref().map_or(Duration::ZERO, |p| p.time);
+    let wait = latency + prefill.as_ref().map_or(Duration::ZERO, Gpu::wait);
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }

@@ -37,7 +37,10 @@ pub use cloud::{
     TEST_AZURE_API_KEY,
 };
 pub use fault::{Fault, FaultRule};
-pub use gpu::{CACHED_BLOCKS_HEADER, GpuModel, PREFILL_HEADER, block_hashes, render_prompt};
+pub use gpu::{
+    ADAPTER_LOAD_HEADER, CACHED_BLOCKS_HEADER, GpuModel, LoraModel, PREFILL_HEADER, block_hashes,
+    render_prompt,
+};
 pub use token_ids::ANSWER_BASE;
 
 use std::future::Future;

@@ -46,6 +46,7 @@ fn gpu() -> ReplicaConfig {
             prefill_per_byte: Duration::from_micros(10),
             cache_blocks: 64,
             cache_block_bytes: 16,
+            lora: None,
         }),
         ..ReplicaConfig::default()
     }

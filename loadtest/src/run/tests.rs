@@ -155,6 +155,7 @@ async fn shared_prefix_conversations_hit_a_gpu_replicas_cache() {
             prefill_per_byte: Duration::ZERO,
             cache_blocks: 4096,
             cache_block_bytes: 64,
+            lora: None,
         }),
         ..ReplicaConfig::default()
     };

@@ -11,6 +11,11 @@
 //! | `affinity.rs` | rendezvous hashing, bounded load | O(n) |
 //! | `prefix_cache.rs` | longest cached prompt prefix vs. queue and KV use | O(n × matched blocks) |
 //!
+//! `lora.rs` is not a policy but an overlay: a request naming a LoRA
+//! adapter is ordered by where the adapter is loaded whenever the version's
+//! engines report adapters, whatever the policy; `load.rs` holds the load
+//! terms it shares with `prefix_cache`.
+//!
 //! # Adding a policy
 //! Add its variant to `switchyard_config::Policy` (and its spelling to the
 //! config validation), then here: one new file with a type implementing
@@ -21,11 +26,15 @@
 mod affinity;
 mod cost_aware;
 mod least_loaded;
+mod load;
+mod lora;
 mod prefix_cache;
 mod round_robin;
 mod seam;
 mod weighted;
 
+#[cfg(test)]
+mod lora_tests;
 #[cfg(test)]
 mod signal_tests;
 #[cfg(test)]
@@ -58,13 +67,20 @@ impl Policy {
         })
     }
 
-    /// Appends this request's order of `c`'s replicas to `out`.
+    /// Appends this request's order of `c`'s replicas to `out`: by LoRA
+    /// affinity when the request names an adapter the engines report on,
+    /// else by the policy.
     pub(crate) fn order<'t>(
         &'t self,
         c: &Candidates<'t, '_>,
         rng: &mut SplitMix,
         out: &mut Vec<Segment<'t>>,
     ) {
+        if let Some(adapter) = c.adapter
+            && lora::order(c, adapter, rng, out)
+        {
+            return;
+        }
         self.0.order(c, rng, out);
     }
 

@@ -29,6 +29,7 @@
 use crate::hash::SplitMix;
 
 use super::least_loaded::p2c;
+use super::load;
 use super::seam::{Candidates, Choose, Segment};
 
 /// See the module docs.
@@ -42,51 +43,17 @@ impl Choose for PrefixCache {
             out.push(p2c(c, replicas, rng));
             return;
         }
-        let s = c.scoring;
-        let stale = s.engine_stale.as_millis() as u64;
         let total = c.prefix.len() as f64;
-        // (load in requests, requests per batch, KV use) of replica `i`.
-        let load = |i: usize| {
-            let e = &c.entries[i];
-            let in_flight = f64::from(e.stats.in_flight());
-            match e.engine(c.now, stale) {
-                Some(v) => (
-                    f64::from(v.load),
-                    f64::from(e.stats.engine.running().max(1)),
-                    v.kv,
-                ),
-                None => (
-                    in_flight,
-                    (f64::from(e.replica.max_concurrency) * e.ramp(c.now)).max(1.0),
-                    0.0,
-                ),
-            }
-        };
-        let least = replicas
-            .iter()
-            .map(|&i| load(i).0)
-            .fold(f64::INFINITY, f64::min);
+        let least = load::least(c, replicas);
         let score = |i: usize| {
             let cached = c.entries[i].stats.prefix.matched(c.prefix) as f64 / total;
-            let (requests, batch, kv) = load(i);
-            let excess = (requests - least) / batch;
-            s.prefix_weight * cached - s.queue_weight * excess - s.kv_weight * kv
+            c.scoring.prefix_weight * cached - load::penalty(c, least, i)
         };
         // Ties (a cold prompt everywhere, equal loads) go to a random
         // replica, not always the first listed.
         let offset = rng.below(replicas.len());
-        let mut best: [(f64, Option<usize>); 2] = [(f64::NEG_INFINITY, None); 2];
-        for k in 0..replicas.len() {
-            let i = replicas[(offset + k) % replicas.len()];
-            let sc = score(i);
-            if sc > best[0].0 {
-                best[1] = best[0];
-                best[0] = (sc, Some(i));
-            } else if sc > best[1].0 {
-                best[1] = (sc, Some(i));
-            }
-        }
-        out.push(c.segment(replicas, [best[0].1, best[1].1], offset));
+        let head = load::best_two(replicas, offset, score);
+        out.push(c.segment(replicas, head, offset));
     }
 
     fn uses_prefixes(&self) -> bool {

@@ -52,6 +52,8 @@ pub(crate) struct Candidates<'t, 'r> {
     pub(crate) scoring: &'t Scoring,
     /// The request's prompt blocks (`prefix_cache` only; else empty).
     pub(crate) prefix: &'r [u64],
+    /// The LoRA adapter the request names, if any.
+    pub(crate) adapter: Option<&'r str>,
 }
 
 impl<'t> Candidates<'t, '_> {

@@ -32,6 +32,7 @@ fn pick(t: &ReplicaTable, prefix: &[u64], seed: u64, now: u64) -> String {
         clouds: &[],
         affinity_key: None,
         prefix,
+        adapter: None,
     };
     let ranking = t.rank_at(&req, seed, now).unwrap();
     let a = t.admit_at("m", &ranking, &[], now).unwrap();

@@ -33,6 +33,7 @@ fn req(key: Option<u64>) -> RouteRequest<'static> {
         clouds: &[],
         affinity_key: key,
         prefix: &[],
+        adapter: None,
     }
 }
 

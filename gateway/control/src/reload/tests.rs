@@ -86,6 +86,7 @@ proptest! {
                 clouds: &[],
                 affinity_key: None,
                 prefix: &[],
+                adapter: None,
             };
             let ranking = snap.table.rank(&req, rand.wrapping_add(k as u64)).unwrap();
             for i in ranking.iter() {

@@ -50,6 +50,9 @@ pub struct Continuation {
     pub deadline: Instant,
     /// Resumes allowed (the group's `max_resumes`).
     pub max_resumes: u32,
+    /// The LoRA adapter the client named, sent instead of the replica's
+    /// model name (a resume stays in the adapter's group).
+    pub adapter: Option<String>,
     /// Where every attempt's usage is booked for the caller's tenant, so a
     /// resumed answer costs the tenant both attempts.
     pub tenant_usage: Option<Arc<dyn UsageSink>>,
@@ -133,6 +136,7 @@ pub async fn continue_after(
         clouds: &clouds,
         affinity_key: None,
         prefix: &[],
+        adapter: None,
     };
     let ranking = snap
         .table
@@ -169,14 +173,15 @@ pub async fn continue_after(
     loop {
         let replica = admitted.entry.replica.id.clone();
         let up = &snap.upstreams[index];
+        let name = ctx.adapter.as_deref().unwrap_or(&up.model_name);
         let (path, body) = match (strategy, &ids) {
             (Strategy::TokenIds, Ok(ids)) => (
                 token_ids::path(&ctx.path),
-                token_ids::body(&request, &up.model_name, ids)?,
+                token_ids::body(&request, name, ids)?,
             ),
             _ => (
                 ctx.path.clone(),
-                request_body(&request, &up.model_name, strategy, &plan.text, plan.tokens)?,
+                request_body(&request, name, strategy, &plan.text, plan.tokens)?,
             ),
         };
         let limits = &snap.config.server.limits;

@@ -75,6 +75,9 @@ pub struct Upstream {
     auth: Option<(HeaderName, HeaderValue)>,
     /// Name sent upstream in the body or path.
     pub model_name: String,
+    /// The replica's model group (a LoRA adapter's name goes only to
+    /// replicas of the group listing it).
+    pub group: String,
     /// The replica id as a header value.
     pub id_header: HeaderValue,
     /// The replica's version as a header value.
@@ -144,6 +147,7 @@ impl Upstream {
             authority,
             base_path: replica.url.path().trim_end_matches('/').to_owned(),
             auth,
+            group: replica.model.clone(),
             model_name: replica
                 .upstream_model
                 .clone()

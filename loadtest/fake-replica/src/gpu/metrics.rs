@@ -74,6 +74,11 @@ pub(crate) fn render(shared: &Shared) -> String {
             "# HELP {name} {help}\n# TYPE {name} {ty}\n{sample}{label} {value}\n"
         );
     }
+    if let Some(sample) = shared.gpu.as_ref().and_then(|g| g.lora_sample()) {
+        out.push_str("# HELP vllm:lora_requests_info Running stats on lora requests.\n");
+        out.push_str("# TYPE vllm:lora_requests_info gauge\n");
+        out.push_str(&sample);
+    }
     out
 }
 
@@ -131,7 +136,7 @@ mod tests {
         // "abcdefghij" renders to 10 bytes: 2 full blocks of 4.
         let body = br#"{"prompt":"abcdefghij"}"#;
         for _ in 0..2 {
-            let p = g.plan(crate::handler::Kind::Completion, body).unwrap();
+            let p = g.plan(crate::handler::Kind::Completion, body, "m").unwrap();
             g.commit(&p);
         }
         let text = render(&shared);

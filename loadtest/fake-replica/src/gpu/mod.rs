@@ -7,9 +7,11 @@
 //! text of `GET /metrics` is `metrics`.
 
 mod cache;
+mod lora;
 mod metrics;
 mod prompt;
 
+pub use lora::LoraModel;
 pub use prompt::{block_hashes, render_prompt};
 
 pub(crate) use metrics::metrics;
@@ -27,6 +29,9 @@ use cache::PrefixCache;
 pub const PREFILL_HEADER: &str = "x-fake-prefill-us";
 /// Response header with the leading prompt blocks found in the cache.
 pub const CACHED_BLOCKS_HEADER: &str = "x-fake-cached-blocks";
+/// Response header with the time a request waited for its LoRA adapter to
+/// load, in µs (0: it was resident); only on requests naming an adapter.
+pub const ADAPTER_LOAD_HEADER: &str = "x-fake-adapter-load-us";
 
 /// What makes a fake replica GPU-like.
 ///
@@ -64,6 +69,9 @@ pub struct GpuModel {
     pub cache_blocks: usize,
     /// Bytes per block (> 0).
     pub cache_block_bytes: usize,
+    /// LoRA adapters: a request whose `model` differs from the replica's
+    /// names one, loaded on first use (`None`: LoRA off, names ignored).
+    pub lora: Option<LoraModel>,
 }
 
 impl Default for GpuModel {
@@ -72,6 +80,7 @@ impl Default for GpuModel {
             prefill_per_byte: Duration::from_micros(20),
             cache_blocks: 2048,
             cache_block_bytes: 64,
+            lora: None,
         }
     }
 }
@@ -84,6 +93,8 @@ pub(crate) struct Gpu {
     queries: AtomicU64,
     /// Of which found in the cache.
     hits: AtomicU64,
+    /// Resident and loading LoRA adapters.
+    lora: Option<Mutex<lora::Slots>>,
 }
 
 /// The prefill of one request, decided when it got its slot.
@@ -93,21 +104,25 @@ pub(crate) struct Prefill {
     pub(crate) cached: usize,
     /// Time charged for the uncached bytes.
     pub(crate) time: Duration,
+    /// Of which waiting for the LoRA adapter (`None`: no adapter named).
+    adapter_load: Option<Duration>,
 }
 
 impl Gpu {
     pub(crate) fn new(model: GpuModel) -> Self {
         Self {
             cache: Mutex::new(PrefixCache::new(model.cache_blocks)),
+            lora: model.lora.clone().map(|l| Mutex::new(lora::Slots::new(l))),
             model,
             queries: AtomicU64::new(0),
             hits: AtomicU64::new(0),
         }
     }
 
-    /// Looks the request's blocks up and prices its prefill; `None` for
+    /// Looks the request's blocks up and prices its prefill (and its LoRA
+    /// adapter's load when `base` is not the model it names); `None` for
     /// endpoints without a prompt (embeddings, KServe, clouds).
-    pub(crate) fn plan(&self, kind: Kind, body: &[u8]) -> Option<Prefill> {
+    pub(crate) fn plan(&self, kind: Kind, body: &[u8], base: &str) -> Option<Prefill> {
         let text = match kind {
             Kind::Chat => prompt::render_chat(body)?,
             Kind::Completion => prompt::render_completion(body)?,
@@ -122,11 +137,22 @@ impl Gpu {
         let uncached = text.len() - cached * bytes;
         let time = (self.model.prefill_per_byte)
             .saturating_mul(u32::try_from(uncached).unwrap_or(u32::MAX));
+        let adapter_load = self.lora.as_ref().and_then(|slots| {
+            let name = lora::requested_model(body).filter(|m| m != base)?;
+            let mut slots = slots.lock().ok()?;
+            Some(slots.acquire(&name, std::time::Instant::now()))
+        });
         Some(Prefill {
             blocks,
             cached,
             time,
+            adapter_load,
         })
+    }
+
+    /// Time before the first token: the adapter's load, then the prefill.
+    pub(crate) fn wait(p: &Prefill) -> Duration {
+        p.time + p.adapter_load.unwrap_or_default()
     }
 
     /// The prefill is done: its blocks are now cached (and most recent).
@@ -144,6 +170,11 @@ impl Gpu {
         )
     }
 
+    /// The `vllm:lora_requests_info` sample line, with LoRA on.
+    fn lora_sample(&self) -> Option<String> {
+        Some(self.lora.as_ref()?.lock().ok()?.sample())
+    }
+
     /// Cached blocks / capacity, 0..=1.
     fn usage(&self) -> f64 {
         self.cache
@@ -158,5 +189,11 @@ pub(crate) fn annotate(mut resp: Response<FakeBody>, p: &Prefill) -> Response<Fa
     let h = resp.headers_mut();
     h.insert(PREFILL_HEADER, HeaderValue::from(p.time.as_micros() as u64));
     h.insert(CACHED_BLOCKS_HEADER, HeaderValue::from(p.cached as u64));
+    if let Some(load) = p.adapter_load {
+        h.insert(
+            ADAPTER_LOAD_HEADER,
+            HeaderValue::from(load.as_micros() as u64),
+        );
+    }
     resp
 }

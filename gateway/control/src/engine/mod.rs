@@ -4,6 +4,9 @@
 //! the replica's live stats, where routing reads them (`least_loaded`,
 //! `cost_aware`, `prefix_cache`).
 //!
+//! vLLM engines also report their LoRA adapters (`lora.rs`), which
+//! routing prefers for requests naming one.
+//!
 //! Metric names follow the Gateway API Inference Extension's model-server
 //! protocol (vLLM, SGLang, trtllm-serve, Triton TensorRT-LLM), plus TGI's
 //! queue and batch gauges. A vLLM `/metrics` page is mostly histograms
@@ -29,6 +32,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::reload::Controller;
+
+pub mod lora;
 
 /// Largest metrics page read (vLLM's is tens of KB).
 pub const MAX_BODY: usize = 4 << 20;
@@ -74,6 +79,7 @@ fn round(
             continue;
         };
         let every = group.scoring.engine_interval;
+        let adapters = group.serves_adapters;
         let id = &e.replica.id;
         seen.insert(id);
         // Looked up by reference: no allocation per replica per round.
@@ -106,7 +112,7 @@ fn round(
         let (stats, id) = (Arc::clone(&e.stats), id.clone());
         let timeout = every.min(Duration::from_secs(1));
         scrapes.spawn(async move {
-            scrape(&client, request, timeout, engine, &stats).await;
+            scrape(&client, request, timeout, (engine, adapters), &stats).await;
             id
         });
     }
@@ -114,12 +120,13 @@ fn round(
     wake
 }
 
-/// One scrape: the figures, or nothing (the old ones age out).
+/// One scrape: the figures, or nothing (the old ones age out). The LoRA
+/// adapters are looked for only when the group lists some.
 async fn scrape(
     client: &switchyard_proxy::upstream::UpstreamClient,
     req: Request<Full<Bytes>>,
     timeout: Duration,
-    engine: Engine,
+    (engine, adapters): (Engine, bool),
     stats: &ReplicaStats,
 ) {
     let page = async {
@@ -137,7 +144,10 @@ async fn scrape(
         return;
     };
     if let Some(figures) = parse(engine, &page) {
-        stats.engine.update(figures, stats.in_flight(), clock());
+        let now = clock();
+        stats.engine.update(figures, stats.in_flight(), now);
+        let lora = adapters.then(|| lora::parse(engine, &page)).flatten();
+        stats.lora.update(lora, now);
     }
 }
 
