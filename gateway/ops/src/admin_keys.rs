@@ -93,7 +93,7 @@ async fn create(
     };
     let result = match gw.fleet() {
         Some(f) => match gw.keys.prepare_create(&body.tenant, body.name, wall_ms()) {
-            Ok(new) => crate::admin_fleet::keys(f, &[new.record.clone()])
+            Ok(new) => crate::admin_fleet::keys(f, std::slice::from_ref(&new.record))
                 .await
                 .map(|()| new),
             Err(e) => Err(e),
@@ -119,7 +119,7 @@ async fn revoke(
 ) -> Response {
     let result = match gw.fleet() {
         Some(f) => match gw.keys.prepare_revoke(&id, wall_ms()) {
-            Ok(rec) => crate::admin_fleet::keys(f, &[rec.clone()])
+            Ok(rec) => crate::admin_fleet::keys(f, std::slice::from_ref(&rec))
                 .await
                 .map(|()| rec),
             Err(e) => Err(e),

@@ -129,7 +129,7 @@ impl Fleet {
             admin_addr: addrs.1,
             revision: initial.revision,
             hash: status::doc_hash(text),
-            last_refusal: (!outcome.refused.is_empty()).then(|| Refusal {
+            last_refusal: (!outcome.refused.is_empty()).then_some(Refusal {
                 revision: initial.revision,
                 errors: outcome.refused,
             }),
