@@ -197,3 +197,34 @@ fn report(c: &Confirmation) {
         println!("BEHIND{}", line(s));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn weights_are_version_equals_weight_pairs() {
+        let w = parse_weights(&["v1=90".into(), "v2=10".into()]).unwrap();
+        assert_eq!(w, BTreeMap::from([("v1".into(), 90), ("v2".into(), 10)]));
+        assert!(
+            parse_weights(&["v1".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("version=weight")
+        );
+        assert!(
+            parse_weights(&["v1=101".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("0..=100")
+        );
+        assert!(
+            parse_weights(&["v1=0".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("total weight is 0")
+        );
+    }
+}

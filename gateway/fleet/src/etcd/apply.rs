@@ -173,3 +173,7 @@ fn field_errors(e: &ReloadError, key: &str) -> Vec<RefusalError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod tests;
