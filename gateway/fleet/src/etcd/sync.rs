@@ -67,6 +67,35 @@ pub(super) async fn run(
     }
 }
 
+/// The status key's lease and its keepalive.
+struct Lease {
+    id: i64,
+    keeper: etcd_client::LeaseKeeper,
+    kept: etcd_client::LeaseKeepAliveStream,
+    tick: tokio::time::Interval,
+}
+
+/// A fresh connection and lease (the old lease may have expired).
+async fn connect(fleet: &Fleet) -> Result<(FleetClient, Lease), FleetError> {
+    let opts = &fleet.options;
+    let client = FleetClient::connect(&opts.endpoint, &opts.prefix).await?;
+    *fleet.client.lock().unwrap_or_else(|p| p.into_inner()) = client.clone();
+    let ttl = opts.lease_ttl.as_secs().max(2) as i64;
+    let id = client.call(client.raw().lease_grant(ttl, None)).await?.id();
+    fleet.lease.store(id, Ordering::Relaxed);
+    let (keeper, kept) = client.call(client.raw().lease_keep_alive(id)).await?;
+    let tick = tokio::time::interval(opts.lease_ttl / 3);
+    Ok((
+        client,
+        Lease {
+            id,
+            keeper,
+            kept,
+            tick,
+        },
+    ))
+}
+
 /// One connection: lease, watch, apply; returns only when it broke.
 async fn session(
     fleet: &Arc<Fleet>,
@@ -74,23 +103,10 @@ async fn session(
     resync: &mut bool,
     backoff: &mut Duration,
 ) -> FleetError {
-    let opts = &fleet.options;
-    let client = match FleetClient::connect(&opts.endpoint, &opts.prefix).await {
+    let (client, mut lease) = match connect(fleet).await {
         Ok(c) => c,
         Err(e) => return e,
     };
-    *fleet.client.lock().unwrap_or_else(|p| p.into_inner()) = client.clone();
-    let ttl = opts.lease_ttl.as_secs().max(2) as i64;
-    let lease = match client.call(client.raw().lease_grant(ttl, None)).await {
-        Ok(l) => l.id(),
-        Err(e) => return e,
-    };
-    fleet.lease.store(lease, Ordering::Relaxed);
-    let (mut keeper, mut kept) = match client.call(client.raw().lease_keep_alive(lease)).await {
-        Ok(k) => k,
-        Err(e) => return e,
-    };
-    let mut tick = tokio::time::interval(opts.lease_ttl / 3);
     loop {
         if *resync {
             match client.list().await {
@@ -102,7 +118,7 @@ async fn session(
         let watch = WatchOptions::new()
             .with_prefix()
             .with_start_revision(at.revision + 1);
-        let mut stream = match client
+        let stream = match client
             .call(client.raw().watch(client.layout().root(), Some(watch)))
             .await
         {
@@ -110,45 +126,52 @@ async fn session(
             Err(e) => return e,
         };
         fleet.set_degraded(None);
-        if let Err(e) = publish(fleet, &client, lease).await {
+        if let Err(e) = publish(fleet, &client, lease.id).await {
             return e;
         }
         *backoff = BACKOFF.0;
-        let end = loop {
-            tokio::select! {
-                msg = stream.message() => {
-                    let resp = match msg {
-                        Ok(Some(r)) => r,
-                        Ok(None) => return FleetError::Invalid("etcd closed the watch".into()),
-                        Err(source) => return etcd_error(&client, source),
-                    };
-                    if resp.canceled() {
-                        if resp.compact_revision() > 0 {
-                            break End::Compacted;
-                        }
-                        return FleetError::Invalid(format!("watch canceled: {}", resp.cancel_reason()));
-                    }
-                    if events(fleet, at, &resp).await
-                        && let Err(e) = publish(fleet, &client, lease).await
-                    {
-                        return e;
-                    }
-                }
-                _ = tick.tick() => {
-                    if let Err(e) = keep_alive(&client, &mut keeper, &mut kept).await {
-                        return e;
-                    }
-                }
-                () = fleet.resync.notified() => break End::Resync,
-            }
-        };
-        if matches!(end, End::Compacted) {
-            tracing::info!(
+        match follow(fleet, at, &client, &mut lease, stream).await {
+            Ok(End::Compacted) => tracing::info!(
                 revision = at.revision,
                 "fleet: history compacted; listing the prefix again"
-            );
+            ),
+            Ok(End::Resync) => {}
+            Err(e) => return e,
         }
         *resync = true;
+    }
+}
+
+/// Applies the watch's responses and keeps the lease alive until the
+/// watch ends.
+async fn follow(
+    fleet: &Arc<Fleet>,
+    at: &mut Applied,
+    client: &FleetClient,
+    lease: &mut Lease,
+    mut stream: etcd_client::WatchStream,
+) -> Result<End, FleetError> {
+    loop {
+        tokio::select! {
+            msg = stream.message() => {
+                let resp = match msg {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return Err(FleetError::Invalid("etcd closed the watch".into())),
+                    Err(source) => return Err(etcd_error(client, source)),
+                };
+                if resp.canceled() {
+                    if resp.compact_revision() > 0 {
+                        return Ok(End::Compacted);
+                    }
+                    return Err(FleetError::Invalid(format!("watch canceled: {}", resp.cancel_reason())));
+                }
+                if events(fleet, at, &resp).await {
+                    publish(fleet, client, lease.id).await?;
+                }
+            }
+            _ = lease.tick.tick() => keep_alive(client, &mut lease.keeper, &mut lease.kept).await?,
+            () = fleet.resync.notified() => return Ok(End::Resync),
+        }
     }
 }
 
