@@ -214,7 +214,9 @@ async fn run_fleet(args: FleetRun, takeover: bool) -> anyhow::Result<()> {
         instance_id: args.instance_id.unwrap_or_else(default_instance_id),
         lease_ttl: std::time::Duration::from_secs(args.lease_ttl_s.max(2)),
     };
-    let mut initial = switchyard_fleet::etcd::load(&options).await?;
+    let mut initial = switchyard_fleet::etcd::load(&options).await.map_err(|e| {
+        anyhow::anyhow!("cannot start from etcd (there is no previous config to serve): {e}")
+    })?;
     if let Some(a) = args.listen {
         initial.config.server.listen = a;
     }

@@ -12,8 +12,8 @@ pub enum FleetError {
     Etcd {
         /// The endpoint.
         endpoint: String,
-        /// What the client said.
-        #[source]
+        /// What the client said (in the message, not a `source`: the
+        /// client's own text already repeats its cause).
         source: etcd_client::Error,
     },
     /// etcd did not answer in time.
