@@ -169,7 +169,13 @@ async fn follow(
                     publish(fleet, client, lease.id).await?;
                 }
             }
-            _ = lease.tick.tick() => keep_alive(client, &mut lease.keeper, &mut lease.kept).await?,
+            _ = lease.tick.tick() => {
+                keep_alive(client, &mut lease.keeper, &mut lease.kept).await?;
+                // Refreshed with each keepalive too: revisions passed by
+                // changes that apply nothing here (status keys) show.
+                fleet.live().status.revision = at.revision;
+                publish(fleet, client, lease.id).await?;
+            }
             () = fleet.resync.notified() => return Ok(End::Resync),
         }
     }
