@@ -12,6 +12,7 @@ mod dashboard;
 mod discovery;
 mod engine;
 mod errors;
+mod etcd_fleet;
 mod failover;
 mod health;
 mod hygiene;

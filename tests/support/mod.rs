@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 pub mod dns;
+pub mod etcd;
 pub mod observe;
 pub mod scripted;
 

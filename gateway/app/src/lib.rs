@@ -33,6 +33,7 @@ use switchyard_control::Controller;
 use switchyard_control::keys::{KeyError, KeyStore};
 use switchyard_control::reload::Source;
 use switchyard_control::watch::FileWatch;
+use switchyard_fleet::etcd::{Fleet, FleetOptions, Initial};
 use switchyard_ops::{GatewayObserver, Ops};
 use switchyard_proxy::{PrepareError, Proxy};
 use tokio::net::TcpListener;
@@ -63,6 +64,7 @@ impl App {
             control: Arc::clone(&control),
             observer,
             keys: Arc::new(KeyStore::new(Arc::clone(&proxy))),
+            fleet: Default::default(),
         });
         Ok(Self {
             proxy,
@@ -128,6 +130,29 @@ impl Running {
             .ops
             .keys
             .open(path, switchyard_control::events::wall_ms())
+    }
+
+    /// Joins the fleet in etcd (`switchyard run --etcd`): applies its
+    /// control state, then follows it, publishes this instance's status,
+    /// and makes the admin API's changes fleet-wide. `initial` is what
+    /// this gateway was started from.
+    pub fn join_fleet(&self, initial: Initial, options: FleetOptions) -> Arc<Fleet> {
+        let fleet = Fleet::start(
+            initial,
+            options,
+            Arc::clone(&self.app.control),
+            Arc::clone(&self.app.ops.keys),
+            (self.data_addr.to_string(), self.admin_addr.to_string()),
+            &self.app.tasks,
+            self.stop_background.clone(),
+        );
+        let _ = self.app.ops.fleet.set(Arc::clone(&fleet));
+        fleet
+    }
+
+    /// The fleet, in etcd mode.
+    pub fn fleet(&self) -> Option<&Arc<Fleet>> {
+        self.app.ops.fleet()
     }
 
     /// Reloads on SIGHUP until the gateway stops.
@@ -208,6 +233,20 @@ async fn start_bound(config: Config, takeover: bool) -> io::Result<Running> {
     let data = server::bind(config.server.listen, "server.listen", takeover).await?;
     let admin = server::bind(config.server.admin_listen, "server.admin_listen", takeover).await?;
     start_on(config, data, admin)
+}
+
+/// Serves the fleet's config from etcd on listeners the caller bound and
+/// joins the fleet (tests bind `127.0.0.1:0`). etcd unreachable, or no
+/// valid document under the prefix, is an error: there is nothing to serve.
+pub async fn start_fleet_on(
+    options: FleetOptions,
+    data: TcpListener,
+    admin: TcpListener,
+) -> anyhow::Result<Running> {
+    let initial = switchyard_fleet::etcd::load(&options).await?;
+    let running = start_on(initial.config.clone(), data, admin)?;
+    running.join_fleet(initial, options);
+    Ok(running)
 }
 
 /// Serves on listeners the caller bound (tests bind `127.0.0.1:0`).

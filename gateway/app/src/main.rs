@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod fleet_cli;
+
 /// Switchyard: one endpoint in front of model replicas in many clouds.
 #[derive(Parser)]
 #[command(version, about)]
@@ -30,11 +32,13 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve with a config file.
+    /// Serve with a config file, or as one instance of a fleet in etcd.
     Run {
         /// Path to the YAML config.
-        #[arg(long, short)]
-        config: PathBuf,
+        #[arg(long, short, required_unless_present = "etcd", conflicts_with = "etcd")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        fleet: FleetRun,
         /// Do not reload when the file changes (SIGHUP and
         /// `POST /admin/reload` still do).
         #[arg(long)]
@@ -49,6 +53,8 @@ enum Command {
         #[arg(long)]
         keys_file: Option<PathBuf>,
     },
+    /// The fleet in etcd: status, apply, weights, promote, rollback.
+    Fleet(fleet_cli::FleetArgs),
     /// Validate a config file and list every problem; exit code 1 if any.
     Check {
         /// Path to the YAML config.
@@ -78,6 +84,29 @@ enum Command {
         #[arg(default_value = "127.0.0.1:9090")]
         admin: SocketAddr,
     },
+}
+
+/// `run --etcd`: config and control state from etcd.
+#[derive(clap::Args)]
+struct FleetRun {
+    /// etcd endpoint to read the config from (instead of `--config`).
+    #[arg(long)]
+    etcd: Option<String>,
+    /// Key prefix of the fleet.
+    #[arg(long, default_value = "/switchyard")]
+    prefix: String,
+    /// This instance's id in `PREFIX/instances/` (default: host name and PID).
+    #[arg(long)]
+    instance_id: Option<String>,
+    /// TTL of the status key's lease: a dead instance's status goes after it.
+    #[arg(long, default_value_t = 10)]
+    lease_ttl_s: u64,
+    /// Data listen address of this instance (overrides `server.listen`).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Admin listen address of this instance (overrides `server.admin_listen`).
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -119,11 +148,26 @@ fn main() -> ExitCode {
             token,
             action,
         } => keys(admin, token.as_deref(), action),
+        Command::Fleet(args) => {
+            let mut ok = true;
+            let code = run_async(async {
+                ok = fleet_cli::run(args).await?;
+                Ok(())
+            });
+            if ok { code } else { ExitCode::FAILURE }
+        }
         Command::Run {
-            config,
+            config: None,
+            fleet,
+            takeover,
+            ..
+        } => run_async(run_fleet(fleet, takeover)),
+        Command::Run {
+            config: Some(config),
             no_watch,
             takeover,
             keys_file,
+            fleet: _,
         } => run_async(async move {
             let path = config;
             let config = switchyard_config::load_file(&path)?;
@@ -159,6 +203,47 @@ fn main() -> ExitCode {
             Ok(())
         }),
     }
+}
+
+/// `run --etcd`: serve the fleet's document, follow its changes.
+async fn run_fleet(args: FleetRun, takeover: bool) -> anyhow::Result<()> {
+    let endpoint = args.etcd.unwrap_or_default();
+    let options = switchyard_fleet::etcd::FleetOptions {
+        endpoint,
+        prefix: args.prefix,
+        instance_id: args.instance_id.unwrap_or_else(default_instance_id),
+        lease_ttl: std::time::Duration::from_secs(args.lease_ttl_s.max(2)),
+    };
+    let mut initial = switchyard_fleet::etcd::load(&options).await.map_err(|e| {
+        anyhow::anyhow!("cannot start from etcd (there is no previous config to serve): {e}")
+    })?;
+    if let Some(a) = args.listen {
+        initial.config.server.listen = a;
+    }
+    if let Some(a) = args.admin_listen {
+        initial.config.server.admin_listen = a;
+    }
+    let config = initial.config.clone();
+    let running = if takeover {
+        switchyard_gateway::start_takeover(config).await?
+    } else {
+        switchyard_gateway::start(config).await?
+    };
+    running.join_fleet(initial, options);
+    switchyard_gateway::signal::shutdown_requested().await;
+    tracing::info!("shutdown requested");
+    running.shutdown().await?;
+    Ok(())
+}
+
+/// `<host>-<pid>`: unique on one host, readable in `fleet status`.
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "switchyard".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 fn check(file: &std::path::Path) -> ExitCode {

@@ -161,12 +161,9 @@ impl KeyStore {
         name: Option<String>,
         now_ms: u64,
     ) -> Result<NewKey, KeyError> {
-        self.check_tenant(tenant)?;
-        let name = check_name(name)?;
         let mut inner = self.lock();
-        let new = generate::key(tenant, name, now_ms)?;
-        let mut records = inner.records.clone();
-        records.push(new.record.clone());
+        let new = self.plan_create(tenant, name, now_ms)?;
+        let records = merged(&inner.records, [new.record.clone()]);
         self.commit(&mut inner, records, now_ms)?;
         Ok(new)
     }
@@ -174,10 +171,8 @@ impl KeyStore {
     /// Revokes key `id`: it fails from the next request on.
     pub fn revoke(&self, id: &str, now_ms: u64) -> Result<KeyRecord, KeyError> {
         let mut inner = self.lock();
-        let mut records = inner.records.clone();
-        let rec = find_active(&mut records, id, now_ms)?;
-        rec.revoked_at_ms = Some(now_ms);
-        let out = rec.clone();
+        let out = plan_revoke(&inner, id, now_ms)?;
+        let records = merged(&inner.records, [out.clone()]);
         self.commit(&mut inner, records, now_ms)?;
         Ok(out)
     }
@@ -193,6 +188,65 @@ impl KeyStore {
         now_ms: u64,
     ) -> Result<(NewKey, KeyRecord), KeyError> {
         let mut inner = self.lock();
+        let (new, old) = self.plan_rotate(&inner, id, grace_ms, now_ms)?;
+        let records = merged(&inner.records, [old.clone(), new.record.clone()]);
+        self.commit(&mut inner, records, now_ms)?;
+        Ok((new, old))
+    }
+
+    /// What `create` would add, without keeping it: the fleet writes the
+    /// record to etcd and every instance (this one too) applies it.
+    pub fn prepare_create(
+        &self,
+        tenant: &str,
+        name: Option<String>,
+        now_ms: u64,
+    ) -> Result<NewKey, KeyError> {
+        self.plan_create(tenant, name, now_ms)
+    }
+
+    /// The record `revoke` would write, without keeping it.
+    pub fn prepare_revoke(&self, id: &str, now_ms: u64) -> Result<KeyRecord, KeyError> {
+        plan_revoke(&self.lock(), id, now_ms)
+    }
+
+    /// The new key and old record `rotate` would write, without keeping them.
+    pub fn prepare_rotate(
+        &self,
+        id: &str,
+        grace_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<(NewKey, KeyRecord), KeyError> {
+        self.plan_rotate(&self.lock(), id, grace_ms, now_ms)
+    }
+
+    /// Replaces every record with `records` (as the fleet's etcd holds
+    /// them) and publishes them; no file is written.
+    pub fn replace(&self, mut records: Vec<KeyRecord>, now_ms: u64) {
+        records.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+        let mut inner = self.lock();
+        self.publish(&records, now_ms);
+        inner.records = records;
+    }
+
+    fn plan_create(
+        &self,
+        tenant: &str,
+        name: Option<String>,
+        now_ms: u64,
+    ) -> Result<NewKey, KeyError> {
+        self.check_tenant(tenant)?;
+        let name = check_name(name)?;
+        generate::key(tenant, name, now_ms)
+    }
+
+    fn plan_rotate(
+        &self,
+        inner: &Inner,
+        id: &str,
+        grace_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<(NewKey, KeyRecord), KeyError> {
         let mut records = inner.records.clone();
         let old = find_active(&mut records, id, now_ms)?;
         self.check_tenant(&old.tenant)?;
@@ -203,8 +257,6 @@ impl KeyStore {
         let old = old.clone();
         let mut new = generate::key(&old.tenant, old.name.clone(), now_ms)?;
         new.record.replaces = Some(old.id.clone());
-        records.push(new.record.clone());
-        self.commit(&mut inner, records, now_ms)?;
         Ok((new, old))
     }
 
@@ -253,6 +305,27 @@ impl KeyStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// `records` with `changed` put in place of the records with their ids,
+/// or appended.
+fn merged(records: &[KeyRecord], changed: impl IntoIterator<Item = KeyRecord>) -> Vec<KeyRecord> {
+    let mut out = records.to_vec();
+    for c in changed {
+        match out.iter_mut().find(|r| r.id == c.id) {
+            Some(r) => *r = c,
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// The record `id` revoked at `now_ms`.
+fn plan_revoke(inner: &Inner, id: &str, now_ms: u64) -> Result<KeyRecord, KeyError> {
+    let mut records = inner.records.clone();
+    let rec = find_active(&mut records, id, now_ms)?;
+    rec.revoked_at_ms = Some(now_ms);
+    Ok(rec.clone())
 }
 
 /// A key in the format the store generates, kept nowhere: for keys that

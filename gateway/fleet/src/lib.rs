@@ -13,3 +13,4 @@
 
 pub mod leader;
 pub mod rollouts;
+pub mod etcd;

@@ -25,6 +25,7 @@ pub fn router(gw: Arc<Ops>) -> Router {
         .merge(crate::admin_registrations::routes())
         .merge(crate::control_api::routes())
         .merge(crate::admin_keys::routes())
+        .merge(crate::admin_fleet::routes())
         .route("/admin/costs", get(crate::admin_costs::admin))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(

@@ -8,6 +8,9 @@
 //! | POST | `/admin/keys/{id}/revoke` | fails from the next request on |
 //! | POST | `/admin/keys/{id}/rotate` | `{"grace_s": 300}` optional → 201 with the new key; the old one is revoked, or expires after the grace |
 //!
+//! In etcd mode the records are written to `P/keys/<id>` for the whole
+//! fleet (`crate::admin_fleet`), and answered once applied here.
+//!
 //! A listing never holds a key or its hash. Every change is an event in
 //! the feed (`key_created`, `key_revoked`, `key_rotated`: who, tenant, id,
 //! prefix), besides the guard's `admin_change` audit record.
@@ -88,8 +91,18 @@ async fn create(
             ));
         }
     };
-    let store = Arc::clone(&gw);
-    let result = blocking(move || store.keys.create(&body.tenant, body.name, wall_ms())).await;
+    let result = match gw.fleet() {
+        Some(f) => match gw.keys.prepare_create(&body.tenant, body.name, wall_ms()) {
+            Ok(new) => crate::admin_fleet::keys(f, std::slice::from_ref(&new.record))
+                .await
+                .map(|()| new),
+            Err(e) => Err(e),
+        },
+        None => {
+            let store = Arc::clone(&gw);
+            blocking(move || store.keys.create(&body.tenant, body.name, wall_ms())).await
+        }
+    };
     match result {
         Ok(new) => {
             event(&gw, "key_created", &caller, &new.record, "created");
@@ -104,8 +117,19 @@ async fn revoke(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Response {
-    let store = Arc::clone(&gw);
-    match blocking(move || store.keys.revoke(&id, wall_ms())).await {
+    let result = match gw.fleet() {
+        Some(f) => match gw.keys.prepare_revoke(&id, wall_ms()) {
+            Ok(rec) => crate::admin_fleet::keys(f, std::slice::from_ref(&rec))
+                .await
+                .map(|()| rec),
+            Err(e) => Err(e),
+        },
+        None => {
+            let store = Arc::clone(&gw);
+            blocking(move || store.keys.revoke(&id, wall_ms())).await
+        }
+    };
+    match result {
         Ok(rec) => {
             event(&gw, "key_revoked", &caller, &rec, "revoked");
             Json(view(&rec, wall_ms())).into_response()
@@ -147,8 +171,19 @@ async fn rotate(
         );
     }
     let grace_ms = body.grace_s.map(|s| s * 1000);
-    let store = Arc::clone(&gw);
-    match blocking(move || store.keys.rotate(&id, grace_ms, wall_ms())).await {
+    let result = match gw.fleet() {
+        Some(f) => match gw.keys.prepare_rotate(&id, grace_ms, wall_ms()) {
+            Ok((new, old)) => crate::admin_fleet::keys(f, &[old.clone(), new.record.clone()])
+                .await
+                .map(|()| (new, old)),
+            Err(e) => Err(e),
+        },
+        None => {
+            let store = Arc::clone(&gw);
+            blocking(move || store.keys.rotate(&id, grace_ms, wall_ms())).await
+        }
+    };
+    match result {
         Ok((new, old)) => {
             let how = match old.expires_at_ms {
                 Some(_) => format!(

@@ -57,8 +57,13 @@ fn not_found(id: &str) -> Response {
 }
 
 /// Saves the cordon (a synced file write: on a blocking thread); a
-/// failure to write is reported, the cordon holds.
-async fn remember(ops: &Ops, id: &str, cordoned: bool) {
+/// failure to write is reported, the cordon holds. In etcd mode it is
+/// written for the whole fleet and applied here first; etcd unreachable
+/// is an error answer.
+async fn remember(ops: &Ops, id: &str, cordoned: bool) -> Result<(), Response> {
+    if let Some(f) = ops.fleet() {
+        return crate::admin_fleet::cordon(ops, f, id, cordoned).await;
+    }
     let (control, owned) = (Arc::clone(&ops.control), id.to_owned());
     let saved = tokio::task::spawn_blocking(move || control.remember_cordon(&owned, cordoned))
         .await
@@ -70,6 +75,7 @@ async fn remember(ops: &Ops, id: &str, cordoned: bool) {
             format!("{e}: holds until restart only"),
         );
     }
+    Ok(())
 }
 
 fn state(id: &str, stats: &ReplicaStats, drained: Option<bool>) -> Response {
@@ -88,7 +94,9 @@ async fn cordon(State(ops): State<Arc<Ops>>, Path(id): Path<String>) -> Response
     let Some(stats) = replica(&ops, &id) else {
         return not_found(&id);
     };
-    remember(&ops, &id, true).await;
+    if let Err(r) = remember(&ops, &id, true).await {
+        return r;
+    }
     if stats.cordon() {
         ops.control.events.push(
             "replica_cordoned",
@@ -103,7 +111,9 @@ async fn uncordon(State(ops): State<Arc<Ops>>, Path(id): Path<String>) -> Respon
     let Some(stats) = replica(&ops, &id) else {
         return not_found(&id);
     };
-    remember(&ops, &id, false).await;
+    if let Err(r) = remember(&ops, &id, false).await {
+        return r;
+    }
     if stats.uncordon() {
         ops.control.events.push(
             "replica_uncordoned",
@@ -133,7 +143,9 @@ async fn drain(
         .and_then(|Json(b)| b.timeout_ms)
         .map_or(DEFAULT_DRAIN, Duration::from_millis)
         .min(MAX_DRAIN);
-    remember(&ops, &id, true).await;
+    if let Err(r) = remember(&ops, &id, true).await {
+        return r;
+    }
     if stats.cordon() {
         ops.control.events.push(
             "replica_draining",

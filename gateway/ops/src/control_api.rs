@@ -11,6 +11,9 @@
 //! | POST | `/admin/models/{name}/rollback` | 100% back to the stable version |
 //! | GET  | `/admin/rollouts` | per group: weights, stable version, rollout state and decisions |
 //!
+//! In etcd mode (`switchyard run --etcd`) the changes are written to etcd
+//! for the whole fleet instead (`crate::admin_fleet`).
+//!
 //! A refused change answers 422 (400 for a body that is not what the
 //! endpoint takes, 404 for an unknown model) with
 //! `{"error": "...", "errors": [{"field": "...", "reason": "..."}], "generation": N}`,
@@ -69,11 +72,18 @@ async fn get_config(State(gw): State<Arc<Ops>>) -> Response {
 }
 
 async fn post_config(State(gw): State<Arc<Ops>>, body: String) -> Response {
+    if let Some(f) = gw.fleet() {
+        let result = crate::admin_fleet::config(&gw, f, body).await;
+        return result.unwrap_or_else(|e| answer(&gw, Err(e)));
+    }
     let result = blocking(&gw, move |c| c.apply_yaml(&body)).await;
     answer(&gw, result)
 }
 
 async fn reload(State(gw): State<Arc<Ops>>) -> Response {
+    if let Some(f) = gw.fleet() {
+        return crate::admin_fleet::reload(&gw, f);
+    }
     let result = blocking(&gw, |c| c.reload(Trigger::AdminReload)).await;
     answer(&gw, result)
 }
@@ -94,6 +104,10 @@ async fn weights(
             );
         }
     };
+    if let Some(f) = gw.fleet() {
+        let result = crate::admin_fleet::weights(&gw, f, &name, weights).await;
+        return result.unwrap_or_else(|e| answer(&gw, Err(e)));
+    }
     let result = blocking(&gw, move |c| {
         c.set_weights(&name, weights, Trigger::Weights)
     })
@@ -121,6 +135,10 @@ async fn promote(
             );
         }
     };
+    if let Some(f) = gw.fleet() {
+        let result = crate::admin_fleet::promote(&gw, f, &name, &body.version).await;
+        return result.unwrap_or_else(|e| answer(&gw, Err(e)));
+    }
     let result = blocking(&gw, move |c| {
         c.promote(&name, &body.version, Trigger::Promote)
     })
@@ -129,6 +147,10 @@ async fn promote(
 }
 
 async fn rollback(State(gw): State<Arc<Ops>>, Path(name): Path<String>) -> Response {
+    if let Some(f) = gw.fleet() {
+        let result = crate::admin_fleet::rollback(&gw, f, &name).await;
+        return result.unwrap_or_else(|e| answer(&gw, Err(e)));
+    }
     let result = blocking(&gw, move |c| c.rollback(&name, Trigger::Rollback)).await;
     answer(&gw, result)
 }

@@ -28,6 +28,7 @@
 pub mod admin;
 pub mod admin_costs;
 pub mod admin_error;
+pub mod admin_fleet;
 pub mod admin_guard;
 pub mod admin_keys;
 pub mod admin_registrations;

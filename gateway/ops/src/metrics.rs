@@ -401,7 +401,13 @@ impl Recorder {
 
 /// Renders every family in the OpenMetrics text format: the counted
 /// families, then the scrape-time ones from the current snapshot.
-pub fn render(proxy: &Proxy, control: &Controller, recorder: &Recorder, costs: &Costs) -> String {
+pub fn render(
+    proxy: &Proxy,
+    control: &Controller,
+    recorder: &Recorder,
+    costs: &Costs,
+    fleet: Option<&switchyard_fleet::etcd::InstanceStatus>,
+) -> String {
     let snap = proxy.snapshot();
     let metrics = &recorder.metrics;
     // Brings the cache (and so the stale-series cleanup) up to date even
@@ -412,9 +418,36 @@ pub fn render(proxy: &Proxy, control: &Controller, recorder: &Recorder, costs: &
     let live = scrape::registry(proxy, control, costs, snap);
     let encoded = prometheus_client::encoding::text::encode_registry(&mut out, &metrics.registry)
         .and_then(|()| prometheus_client::encoding::text::encode_registry(&mut out, &live))
+        .and_then(|()| match fleet {
+            Some(f) => {
+                prometheus_client::encoding::text::encode_registry(&mut out, &fleet_registry(f))
+            }
+            None => Ok(()),
+        })
         .and_then(|()| prometheus_client::encoding::text::encode_eof(&mut out));
     if let Err(e) = encoded {
         tracing::warn!(error = %e, "metrics encoding failed");
     }
     out
+}
+
+/// The fleet's gauges (etcd mode only).
+fn fleet_registry(status: &switchyard_fleet::etcd::InstanceStatus) -> Registry {
+    use prometheus_client::metrics::gauge::Gauge;
+    let mut r = Registry::with_prefix("switchyard");
+    let degraded = Gauge::<i64>::default();
+    degraded.set(i64::from(status.degraded));
+    r.register(
+        "fleet_degraded",
+        "1 while this instance has lost etcd and serves its last good state",
+        degraded,
+    );
+    let revision = Gauge::<i64>::default();
+    revision.set(status.revision);
+    r.register(
+        "fleet_revision",
+        "The etcd revision up to which this instance applied every change",
+        revision,
+    );
+    r
 }

@@ -43,6 +43,7 @@ use crate::members::{Members, SourceStatus};
 use crate::rollout::Rollouts;
 
 mod discovered;
+mod fleet;
 mod source;
 pub use discovered::{RegisterError, Registered};
 pub use source::Source;
@@ -138,6 +139,8 @@ pub enum Trigger {
     Dns,
     /// A member registered, deregistered, or its lease expired.
     Registration,
+    /// A change read from the fleet's etcd (config or control keys).
+    Fleet,
 }
 
 impl Trigger {
@@ -154,6 +157,7 @@ impl Trigger {
             Trigger::Rollout => "rollout",
             Trigger::Dns => "dns",
             Trigger::Registration => "registration",
+            Trigger::Fleet => "fleet",
         }
     }
 }
@@ -362,6 +366,35 @@ impl Control {
     /// Whether `group`'s weights are an admin/rollout override.
     pub fn overridden(&self, group: &str) -> bool {
         self.overrides.contains_key(group)
+    }
+
+    /// Where `rollback` of `group` goes: its stable version, or, when the
+    /// stable version already has all the traffic, the one before the
+    /// last promote. The fleet asks this before it writes a rollback.
+    pub fn rollback_target(&self, group: &str) -> Result<String, ReloadError> {
+        let Some(stable) = self.stable.get(group).cloned() else {
+            return Err(ReloadError::UnknownModel(group.to_owned()));
+        };
+        let all_on_stable = self.effective().model(group).is_some_and(|m| {
+            m.versions
+                .iter()
+                .all(|v| (v.name == stable) == (v.weight > 0))
+        });
+        Ok(match self.previous_stable.get(group) {
+            Some(prev) if all_on_stable => prev.clone(),
+            _ => stable,
+        })
+    }
+
+    /// Checks weights for `group` against the serving base, as
+    /// `set_weights` would, without applying them (the fleet checks before
+    /// it writes to etcd).
+    pub fn check_weights(
+        &self,
+        group: &str,
+        weights: &BTreeMap<String, u32>,
+    ) -> Result<(), ReloadError> {
+        check_weights(&self.base, group, weights)
     }
 }
 
@@ -617,18 +650,7 @@ impl Controller {
     /// promote. One critical section, like [`Controller::promote`].
     pub fn rollback(&self, group: &str, trigger: Trigger) -> Result<Applied, ReloadError> {
         let mut control = self.state();
-        let Some(stable) = control.stable.get(group).cloned() else {
-            return Err(ReloadError::UnknownModel(group.to_owned()));
-        };
-        let all_on_stable = control.effective().model(group).is_some_and(|m| {
-            m.versions
-                .iter()
-                .all(|v| (v.name == stable) == (v.weight > 0))
-        });
-        let target = match control.previous_stable.get(group) {
-            Some(prev) if all_on_stable => prev.clone(),
-            _ => stable,
-        };
+        let target = control.rollback_target(group)?;
         let applied = self.set_weights_locked(
             &mut control,
             group,

@@ -33,6 +33,17 @@ impl Source {
         }
     }
 
+    /// Nothing to read again, variables from the process environment: the
+    /// fleet's source (the document comes from etcd, `${VAR}`s from each
+    /// instance's own environment).
+    pub fn environment() -> Self {
+        Self {
+            path: None,
+            text: None,
+            env: Arc::new(|k| std::env::var(k).ok()),
+        }
+    }
+
     /// Embedded text with its own variables (the demo).
     pub fn embedded(text: &'static str, env: HashMap<String, String>) -> Self {
         Self {
