@@ -10,3 +10,5 @@
 //!
 //! Sits between `control` (which it drives) and `ops` (which shows it):
 //! `config ← router ← proxy ← control ← fleet ← ops ← gateway`.
+
+pub mod limits;
