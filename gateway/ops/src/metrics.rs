@@ -27,6 +27,7 @@
 mod handles;
 mod observe;
 mod scrape;
+mod global_limits;
 mod tenants;
 
 use std::sync::{Arc, Mutex};
