@@ -13,6 +13,7 @@ mod discovery;
 mod engine;
 mod errors;
 mod failover;
+mod global_limits;
 mod health;
 mod hygiene;
 mod jwt;

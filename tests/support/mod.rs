@@ -9,6 +9,7 @@
 
 pub mod dns;
 pub mod observe;
+pub mod redis;
 pub mod scripted;
 
 use std::collections::HashMap;

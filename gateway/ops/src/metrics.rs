@@ -24,10 +24,10 @@
 
 //! - [`scrape`]: the scrape-time collector.
 
+mod global_limits;
 mod handles;
 mod observe;
 mod scrape;
-mod global_limits;
 mod tenants;
 
 use std::sync::{Arc, Mutex};

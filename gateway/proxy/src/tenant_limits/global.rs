@@ -129,12 +129,12 @@ impl Global {
         tenant.on_redis_unavailable.unwrap_or(self.mode)
     }
 
-    /// Asks the fleet; `None` (unreachable) marks the mode degraded.
+    /// Asks the fleet; `None`: unreachable (this request falls back by
+    /// its failure mode; the sync decides whether the fleet is degraded).
     pub(super) async fn lease(&self, lease: Lease) -> Option<Granted> {
         let got = self.leaser.lease(lease).await;
         if got.is_none() {
             self.lease_failures.fetch_add(1, Ordering::Relaxed);
-            self.set_degraded(true);
         }
         got
     }
