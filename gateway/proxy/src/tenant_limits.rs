@@ -49,6 +49,8 @@ mod slot;
 mod sync;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_global;
 
 pub use account::{Account, AccountFigures};
 pub use ask::estimate;
