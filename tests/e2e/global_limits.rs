@@ -120,7 +120,7 @@ async fn offer(gws: &[Running], key: &'static str, per_instance: usize) -> (usiz
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_admit_a_global_rpm_limit_once_not_three_times() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().await;
     let fleet = replicas(&[("r", ReplicaConfig::default())]).await;
     let limit = 120;
     let gws = three(&yaml(Some(&redis.url()), limit), &fleet).await;
@@ -176,7 +176,7 @@ async fn scrape(http: &Http, gw: &Running) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_degrades_visibly_by_each_tenants_failure_mode_and_recovers() {
-    let mut redis = RedisServer::start();
+    let mut redis = RedisServer::start().await;
     let fleet = replicas(&[("r", ReplicaConfig::default())]).await;
     let limit = 30;
     let gws = three(&yaml(Some(&redis.url()), limit), &fleet).await;
@@ -240,7 +240,7 @@ async fn redis_down_degrades_visibly_by_each_tenants_failure_mode_and_recovers()
         "served {served} of a share of 10"
     );
 
-    redis.restart();
+    redis.restart().await;
     eventually("every instance syncs again", || degraded(false)).await;
     let back = ask(&http, gws[0].data_addr, "shut-key").await;
     assert_eq!(back.status, 200, "{:?}", back.body);

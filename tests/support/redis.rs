@@ -3,10 +3,13 @@
 //! and its directory removed on drop. It can be killed and started again
 //! on the same port mid-test.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 /// One redis-server this test started.
 #[derive(Debug)]
@@ -18,7 +21,7 @@ pub struct RedisServer {
 
 impl RedisServer {
     /// Starts one on a free port; panics when it does not answer in 5 s.
-    pub fn start() -> Self {
+    pub async fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -31,7 +34,7 @@ impl RedisServer {
             port,
             dir,
         };
-        server.restart();
+        server.restart().await;
         server
     }
 
@@ -49,7 +52,7 @@ impl RedisServer {
     }
 
     /// Starts it (again) on its port, empty; waits until it accepts.
-    pub fn restart(&mut self) {
+    pub async fn restart(&mut self) {
         self.kill();
         let child = Command::new("/usr/bin/redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
@@ -62,9 +65,9 @@ impl RedisServer {
             .expect("start /usr/bin/redis-server (scripts/install-deps)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }

@@ -39,6 +39,7 @@ mod account;
 mod ask;
 mod bucket;
 mod calendar;
+mod figures;
 mod global;
 mod held;
 mod level;
@@ -55,6 +56,7 @@ mod tests_global;
 pub use account::{Account, AccountFigures};
 pub use ask::estimate;
 pub use calendar::Clock;
+pub use figures::SpendRow;
 pub use global::{Global, Granted, Kind, Lease, LeaseFuture, Leaser};
 pub use rate::{RateInfo, Window};
 pub use reservation::{Admission, Reservation};
@@ -88,17 +90,6 @@ pub struct Ask {
     /// Those tokens at the highest price of the group's replicas, in
     /// billionths of the price unit.
     pub cost_nano: u64,
-}
-
-/// One row of [`TenantLimits::figures`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpendRow {
-    /// Tenant name.
-    pub tenant: String,
-    /// Key id; `None` for the tenant's own (all keys) row.
-    pub key: Option<String>,
-    /// Its figures.
-    pub figures: AccountFigures,
 }
 
 /// Who a limit belongs to, for the error message.
@@ -297,28 +288,6 @@ impl TenantLimits {
             served: AtomicBool::new(false),
         }));
         Ok(())
-    }
-
-    /// Every tenant's and key's figures, sorted by tenant then key (the
-    /// tenant's own row first).
-    pub fn figures(&self) -> Vec<SpendRow> {
-        let mut rows = Vec::new();
-        for e in &self.by_tenant {
-            rows.push(SpendRow {
-                tenant: e.key().clone(),
-                key: None,
-                figures: e.account.figures(),
-            });
-            for k in &e.keys {
-                rows.push(SpendRow {
-                    tenant: e.key().clone(),
-                    key: Some(k.key().clone()),
-                    figures: k.figures(),
-                });
-            }
-        }
-        rows.sort_by(|a, b| (&a.tenant, &a.key).cmp(&(&b.tenant, &b.key)));
-        rows
     }
 }
 
