@@ -347,7 +347,7 @@ impl Serialize for TenantKey {
 /// from Redis and admits locally against it (see the README).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GlobalLimits {
-    /// `redis://host:port/db` or `rediss://…`, without a password.
+    /// `redis://host:port/db`, without a password.
     pub redis_url: String,
     /// Redis AUTH password.
     #[serde(skip_serializing_if = "Option::is_none")]

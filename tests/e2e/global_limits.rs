@@ -136,13 +136,6 @@ async fn three_instances_admit_a_global_rpm_limit_once_not_three_times() {
     );
     assert_eq!(admitted + refused, 3 * limit as usize);
     assert!(same_window, "the burst crossed a minute; rerun");
-    // By design at most the limit, plus one request per lease that timed
-    // out (it is admitted by its failure mode, here open).
-    let failures = lease_failures(&gws);
-    assert!(
-        admitted as u64 <= u64::from(limit) + failures,
-        "admitted {admitted} of a global {limit} ({failures} lease failures)"
-    );
     assert!(
         admitted as f64 <= f64::from(limit) * 1.02,
         "admitted {admitted} of a global {limit}"

@@ -30,7 +30,7 @@ fn bad_fields_name_their_path() {
         "global_limits: { redis_url: \"http://x/0\", key_prefix: \"a b\", sync_interval_ms: 1, slice: 1.5, on_unavailable: maybe }\n",
     ));
     for want in [
-        "global_limits.redis_url: must start with redis:// or rediss://",
+        "global_limits.redis_url: must start with redis://",
         "global_limits.key_prefix: must be non-empty",
         "global_limits.sync_interval_ms: must be 10..=10000",
         "global_limits.slice: must be a share of the limit",

@@ -30,6 +30,9 @@ mod scripts;
 mod store;
 mod sync;
 
+/// Failed syncs in a row that make the limits degraded.
+const DEGRADED_AFTER: u32 = 2;
+
 /// Why fleet limits could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LimitsError {
@@ -42,8 +45,8 @@ pub enum LimitsError {
 }
 
 /// Turns fleet mode on for `proxy` and starts the sync task on `tasks`,
-/// until `stop`. Redis need not be up: the limits start degraded and
-/// follow their failure mode until the first sync gets through.
+/// until `stop`. Redis need not be up: the limits turn degraded after two
+/// failed syncs and follow their failure mode until one gets through.
 pub fn start(
     cfg: &GlobalLimits,
     proxy: Arc<Proxy>,
@@ -64,22 +67,30 @@ pub fn start(
     tasks.spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut was_ok = true;
+        let mut failed = 0u32;
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
                 _ = tick.tick() => {}
             }
             let ok = sync::tick(&store, &proxy).await;
-            if ok != was_ok {
-                if ok {
-                    tracing::info!("global limits: redis reachable again, syncing");
-                } else {
+            failed = if ok { 0 } else { failed + 1 };
+            let Some(g) = proxy.tenant_limits().global() else {
+                break;
+            };
+            // Two failed ticks in a row: one slow answer on a busy host is
+            // not an outage (a false alarm admits by the failure mode).
+            // The first tick that gets through ends it.
+            let degraded = failed >= DEGRADED_AFTER;
+            if degraded != g.degraded() {
+                if degraded {
                     tracing::warn!(
                         "global limits: redis unreachable, limits follow their failure mode"
                     );
+                } else {
+                    tracing::info!("global limits: redis reachable again, syncing");
                 }
-                was_ok = ok;
+                g.set_degraded(degraded);
             }
         }
     });

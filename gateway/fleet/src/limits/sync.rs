@@ -1,9 +1,9 @@
 //! The sync task's one tick: renew this instance's lease (and learn how
 //! many are alive), return idle slices, charge debts, publish the
 //! concurrency slots held, and book spend to the day's and month's
-//! counters (learning the fleet's totals). Any failure marks the limits
-//! degraded and keeps what was not delivered for the next tick; a tick
-//! that gets through clears it.
+//! counters (learning the fleet's totals). What a failed tick did not
+//! deliver is kept for the next; the task decides when the limits are
+//! degraded (see [`super::start`]).
 
 use switchyard_config::Tenant;
 use switchyard_proxy::Proxy;
@@ -19,7 +19,6 @@ pub(super) async fn tick(store: &Store, proxy: &Proxy) -> bool {
         return false;
     };
     let Some(live) = store.heartbeat().await else {
-        g.set_degraded(true);
         return false;
     };
     g.set_live(live);
@@ -33,7 +32,6 @@ pub(super) async fn tick(store: &Store, proxy: &Proxy) -> bool {
             break;
         }
     }
-    g.set_degraded(!ok);
     ok
 }
 

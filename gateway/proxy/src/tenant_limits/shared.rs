@@ -25,8 +25,21 @@ use crate::error::ProxyError;
 enum Short {
     /// The fleet has nothing left.
     Spent,
+    /// A lease failed while the fleet is not known to be degraded: this
+    /// request is refused (429, retry in 1 s) rather than admitted
+    /// unaccounted, so a slow Redis never overshoots a limit.
+    NotNow,
     /// The counters are unreachable.
     Unreachable,
+}
+
+/// What a failed lease means now.
+fn unleased(g: &Global) -> Short {
+    if g.degraded() {
+        Short::Unreachable
+    } else {
+        Short::NotNow
+    }
 }
 
 /// Seconds left in the minute of `unix`.
@@ -119,9 +132,14 @@ impl TenantLimits {
             let mut taken = parent.slots.conc.take(&parent.in_flight, slice);
             if let Take::Miss { ask } = taken {
                 let lease = lease(tenant, None, Kind::Concurrency, 0, ask, max);
-                let got = g.lease(lease).await.ok_or(None)?;
-                parent.slots.conc.granted(got.got, got.got < ask);
-                taken = parent.slots.conc.take(&parent.in_flight, 0);
+                match g.lease(lease).await {
+                    Some(got) => {
+                        parent.slots.conc.granted(got.got, got.got < ask);
+                        taken = parent.slots.conc.take(&parent.in_flight, 0);
+                    }
+                    None if g.degraded() => return Err(None),
+                    None => {}
+                }
             }
             if !matches!(taken, Take::Taken { .. }) {
                 return Err(Some(ProxyError::TenantLimited {
@@ -267,7 +285,7 @@ async fn take(
     let mut taken = slot.take(window, n, slice);
     if let Take::Miss { ask } = taken {
         l.ask = ask;
-        let got = g.lease(l).await.ok_or(Short::Unreachable)?;
+        let got = g.lease(l).await.ok_or_else(|| unleased(g))?;
         slot.granted(window, got.got, got.left, got.got < ask);
         taken = slot.take(window, n, slice);
     }
@@ -300,6 +318,11 @@ fn refusal(
 ) -> Option<ProxyError> {
     match short {
         Short::Unreachable => None,
+        Short::NotNow => Some(ProxyError::TenantLimited {
+            who: who(tenant, k),
+            what,
+            retry_after: 1,
+        }),
         Short::Spent => Some(ProxyError::TenantLimited {
             who: who(tenant, k),
             what,

@@ -155,9 +155,17 @@ async fn concurrency_is_held_fleet_wide() {
 async fn degraded_limits_follow_their_failure_mode() {
     let c: Arc<Counters> = Arc::default();
     let l = instance(&c, FailMode::Open);
+    // A lease that fails before the sync calls the fleet degraded: this
+    // request is refused, never admitted unaccounted.
+    c.down.store(true, Ordering::Relaxed);
+    let err = admit(&l, &tenant(Some(40), None, Quota::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), http::StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(err.retry_after(), Some(1));
+    assert_eq!(l.global().unwrap().lease_failures(), 1);
     l.global().unwrap().set_live(4);
     l.global().unwrap().set_degraded(true);
-    c.down.store(true, Ordering::Relaxed);
     let t = tenant(Some(40), None, Quota::default());
     let mut served = 0;
     for _ in 0..20 {
