@@ -42,6 +42,7 @@ mod calendar;
 mod figures;
 mod global;
 mod held;
+mod leasing;
 mod level;
 mod rate;
 mod reservation;

@@ -9,43 +9,17 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use switchyard_config::{FailMode, Quota, Tenant, TenantKey};
 use tokio::time::Instant;
 
-use super::global::{Global, Kind, Lease};
+use super::global::{Global, Kind};
+use super::leasing::{Which, lease, refusal, take};
 use super::level::Level;
-use super::rate::{RateInfo, Window};
-use super::slot::{Take, WindowSlot};
+use super::rate::RateInfo;
+use super::slot::Take;
 use super::{Admission, Ask, Held, TenantLimits, who};
 use crate::error::ProxyError;
-
-/// Why a take from a slice failed.
-enum Short {
-    /// The fleet has nothing left.
-    Spent,
-    /// A lease failed while the fleet is not known to be degraded: this
-    /// request is refused (429, retry in 1 s) rather than admitted
-    /// unaccounted, so a slow Redis never overshoots a limit.
-    NotNow,
-    /// The counters are unreachable.
-    Unreachable,
-}
-
-/// What a failed lease means now.
-fn unleased(g: &Global) -> Short {
-    if g.degraded() {
-        Short::Unreachable
-    } else {
-        Short::NotNow
-    }
-}
-
-/// Seconds left in the minute of `unix`.
-fn to_window_end(unix: u64) -> u64 {
-    60 - unix % 60
-}
 
 impl TenantLimits {
     /// [`TenantLimits::admit`], against the fleet's counters in fleet mode.
@@ -158,7 +132,13 @@ impl TenantLimits {
         ];
         for (i, &(acc, rpm, k)) in levels.iter().enumerate() {
             let Some(cap) = rpm else { continue };
-            let l = lease(tenant, k, Kind::Rpm, window, 0, cap);
+            let l = Which {
+                tenant,
+                k,
+                kind: Kind::Rpm,
+                window,
+                cap,
+            };
             match take(g, &acc.slots.rpm, l, 1, unix, &mut rate.requests).await {
                 Ok(()) => {}
                 Err(short) => {
@@ -223,7 +203,13 @@ impl TenantLimits {
             let (Some(cap), Some(n)) = (tpm, tokens_at(tpm)) else {
                 continue;
             };
-            let l = lease(tenant, k, Kind::Tpm, window, 0, cap);
+            let l = Which {
+                tenant,
+                k,
+                kind: Kind::Tpm,
+                window,
+                cap,
+            };
             if let Err(short) = take(g, &acc.slots.tpm, l, n, unix, &mut rate.tokens).await {
                 // The key's tokens were taken before its tenant refused.
                 if i == 1
@@ -247,86 +233,5 @@ impl TenantLimits {
             served: AtomicBool::new(false),
         }));
         Ok(())
-    }
-}
-
-/// A lease of `kind` of `cap` for `tenant` (or its key `k`).
-fn lease(
-    tenant: &Tenant,
-    k: Option<&TenantKey>,
-    kind: Kind,
-    window: u64,
-    ask: u64,
-    cap: u32,
-) -> Lease {
-    Lease {
-        tenant: tenant.name.clone(),
-        key: k.map(|k| k.id.clone()),
-        kind,
-        window,
-        ask,
-        limit: u64::from(cap),
-    }
-}
-
-/// Takes `n` of `l.limit` from `slot` in the minute of `unix`, leasing on
-/// a miss; notes the window for the rate headers.
-async fn take(
-    g: &Global,
-    slot: &WindowSlot,
-    mut l: Lease,
-    n: u64,
-    unix: u64,
-    note: &mut Option<Window>,
-) -> Result<(), Short> {
-    let window = l.window;
-    let slice = g.slice_of(l.limit);
-    let cap = u32::try_from(l.limit).unwrap_or(u32::MAX);
-    let mut taken = slot.take(window, n, slice);
-    if let Take::Miss { ask } = taken {
-        l.ask = ask;
-        let got = g.lease(l).await.ok_or_else(|| unleased(g))?;
-        slot.granted(window, got.got, got.left, got.got < ask);
-        taken = slot.take(window, n, slice);
-    }
-    let reset = Duration::from_secs(to_window_end(unix));
-    let left = match taken {
-        Take::Taken { left } => left,
-        _ => 0,
-    };
-    RateInfo::note(
-        note,
-        Window {
-            limit: cap,
-            remaining: left.min(u64::from(cap)),
-            reset,
-        },
-    );
-    match taken {
-        Take::Taken { .. } => Ok(()),
-        _ => Err(Short::Spent),
-    }
-}
-
-/// The error of a short take: the limit's 429, or `None` (unreachable).
-fn refusal(
-    short: Short,
-    tenant: &Tenant,
-    k: Option<&TenantKey>,
-    what: &'static str,
-    unix: u64,
-) -> Option<ProxyError> {
-    match short {
-        Short::Unreachable => None,
-        Short::NotNow => Some(ProxyError::TenantLimited {
-            who: who(tenant, k),
-            what,
-            retry_after: 1,
-        }),
-        Short::Spent => Some(ProxyError::TenantLimited {
-            who: who(tenant, k),
-            what,
-            retry_after: to_window_end(unix) as u32,
-        }),
     }
 }
