@@ -124,6 +124,16 @@ async fn three_instances_admit_a_global_rpm_limit_once_not_three_times() {
     let fleet = replicas(&[("r", ReplicaConfig::default())]).await;
     let limit = 120;
     let gws = three(&yaml(Some(&redis.url()), limit), &fleet).await;
+    // The fleet is up: every instance has synced and sees the other two
+    // (a first sync that times out on a loaded host would otherwise turn
+    // the limits degraded, and fail-open admits each instance's share).
+    eventually("every instance synced with all three", || {
+        gws.iter().all(|g| {
+            let g = g.proxy().tenant_limits().global().unwrap();
+            !g.degraded() && g.live() == 3
+        })
+    })
+    .await;
     align().await;
     let window = unix() / 60;
     let (admitted, refused) = offer(&gws, "open-key", limit as usize).await;
