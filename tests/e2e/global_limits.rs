@@ -188,7 +188,11 @@ async fn redis_down_degrades_visibly_by_each_tenants_failure_mode_and_recovers()
         gws.iter()
             .all(|g| g.proxy().tenant_limits().global().unwrap().degraded() == want)
     };
-    eventually("the first syncs", || degraded(false)).await;
+    eventually("every instance synced with all three", || {
+        gws.iter()
+            .all(|g| g.proxy().tenant_limits().global().unwrap().live() == 3)
+    })
+    .await;
     for key in ["open-key", "shut-key"] {
         assert_eq!(ask(&http, gws[0].data_addr, key).await.status, 200);
     }
