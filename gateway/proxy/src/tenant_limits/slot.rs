@@ -173,11 +173,6 @@ impl ConcSlot {
         back
     }
 
-    /// A settle the fleet did not receive.
-    pub fn unsettle(&self, back: u64) {
-        self.lock().held += back;
-    }
-
     /// Slots held (what this instance's lease in the fleet says).
     pub fn held(&self) -> u64 {
         self.lock().held
