@@ -6,7 +6,8 @@
 //! atomically: the fleet never grants more than the limit). A background
 //! task on the app's tracker returns idle slices, charges what answers
 //! used beyond their token reservation, renews this instance's lease on its
-//! concurrency slots and books spend per UTC day and month.
+//! concurrency slots and books spend per UTC day and month; when the
+//! instance stops, one last sync hands back everything it holds.
 //!
 //! # Layout
 //! - [`store`]: the connection and each call, bounded in time;
@@ -70,10 +71,15 @@ pub fn start(
         let mut failed = 0u32;
         loop {
             tokio::select! {
-                () = stop.cancelled() => break,
+                () = stop.cancelled() => {
+                    // Stopping (the listeners have drained): hand back
+                    // what this instance holds and book its last spend.
+                    sync::tick(&store, &proxy, true).await;
+                    break;
+                }
                 _ = tick.tick() => {}
             }
-            let ok = sync::tick(&store, &proxy).await;
+            let ok = sync::tick(&store, &proxy, false).await;
             failed = if ok { 0 } else { failed + 1 };
             let Some(g) = proxy.tenant_limits().global() else {
                 break;

@@ -12,8 +12,10 @@ use tokio::time::Instant;
 
 use super::store::Store;
 
-/// One tick; whether the fleet's counters were reached.
-pub(super) async fn tick(store: &Store, proxy: &Proxy) -> bool {
+/// One tick; whether the fleet's counters were reached. `last`: the
+/// instance is stopping (nothing is in flight any more): every slice and
+/// concurrency slot it holds goes back, and its unbooked spend is booked.
+pub(super) async fn tick(store: &Store, proxy: &Proxy, last: bool) -> bool {
     let limits = proxy.tenant_limits();
     let Some(g) = limits.global() else {
         return false;
@@ -27,7 +29,7 @@ pub(super) async fn tick(store: &Store, proxy: &Proxy) -> bool {
     let mut ok = true;
     for row in limits.accounts() {
         let tenant = snap.config.tenants.iter().find(|t| t.name == row.tenant);
-        ok = ok && settle_row(store, g, &row, tenant, unix).await;
+        ok = ok && settle_row(store, g, &row, tenant, unix, last).await;
         if !ok {
             break;
         }
@@ -42,10 +44,16 @@ async fn settle_row(
     row: &AccountRow,
     tenant: Option<&Tenant>,
     unix: u64,
+    last: bool,
 ) -> bool {
     let acc = &row.account;
     for (kind, slot) in [(Kind::Rpm, acc.rpm_slot()), (Kind::Tpm, acc.tpm_slot())] {
-        if let Some((w, delta)) = slot.settle(unix / 60) {
+        let back = if last {
+            slot.release(unix / 60)
+        } else {
+            slot.settle(unix / 60)
+        };
+        if let Some((w, delta)) = back {
             let key = store.keys.limit(kind, &row.tenant, row.key.as_deref(), w);
             if store.adjust(&key, delta).await.is_none() {
                 slot.unsettle(w, delta);
@@ -58,7 +66,8 @@ async fn settle_row(
     {
         let slot = acc.conc_slot();
         slot.settle(acc.in_flight(), g.slice_of(u64::from(max)));
-        if store.hold_conc(&row.tenant, slot.held()).await.is_none() {
+        let held = if last { 0 } else { slot.held() };
+        if store.hold_conc(&row.tenant, held).await.is_none() {
             return false;
         }
     }

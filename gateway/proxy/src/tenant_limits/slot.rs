@@ -109,6 +109,17 @@ impl WindowSlot {
         Some((s.window, delta))
     }
 
+    /// For the last sync before the instance stops: everything held in
+    /// `window`, idle or not, handed back (or owed, charged).
+    pub fn release(&self, window: u64) -> Option<(u64, i64)> {
+        let mut s = self.lock();
+        if s.window != window || s.held == 0 {
+            return None;
+        }
+        let delta = std::mem::take(&mut s.held);
+        Some((s.window, delta))
+    }
+
     /// A settle the fleet did not receive: the delta is this instance's
     /// again.
     pub fn unsettle(&self, window: u64, delta: i64) {

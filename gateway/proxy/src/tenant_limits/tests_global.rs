@@ -92,6 +92,12 @@ async fn three_instances_never_admit_beyond_the_limit_and_return_idle_slices() {
         .unwrap();
     let window = fleet[0].clock().unix(Instant::now()) / 60;
     assert_eq!(acc.account.rpm_slot().settle(window), None, "used: kept");
+    // Stopping hands back a used slice too (9 left of the 10 leased).
+    admit(&fleet[0], &t).await.unwrap();
+    assert_eq!(acc.account.rpm_slot().release(window), Some((window, 8)));
+    assert_eq!(acc.account.rpm_slot().release(window), None);
+    admit(&fleet[0], &t).await.unwrap();
+    let _ = acc.account.rpm_slot().settle(window);
     assert_eq!(
         acc.account.rpm_slot().settle(window),
         Some((window, 9)),
