@@ -226,3 +226,15 @@ pub const JWKS_REFRESH: Duration = Duration::from_secs(300);
 pub const JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
 /// Algorithms accepted when `algorithms` is absent: what IdPs sign with.
 pub const JWT_ALGORITHMS: &[&str] = &["RS256", "ES256"];
+
+// --- global_limits ---
+
+/// Keys start `switchyard:`; set another prefix when fleets share a Redis.
+pub const GLOBAL_LIMITS_KEY_PREFIX: &str = "switchyard";
+/// 100 ms: an idle instance returns its unused slice within a tenth of a
+/// second, and a fleet of 10 sends ~100 small pipelines a second.
+pub const GLOBAL_LIMITS_SYNC_INTERVAL: Duration = Duration::from_millis(100);
+/// A tenth of a limit per lease: at most ten leases a window per
+/// instance, and what an instance strands (unused when the window ends)
+/// is a tenth at most.
+pub const GLOBAL_LIMITS_SLICE: f64 = 0.1;

@@ -39,6 +39,9 @@ pub struct Config {
     pub key_index: std::collections::HashMap<[u8; 32], (usize, usize)>,
     /// Client authentication besides API keys (JWT issuers).
     pub auth: crate::jwt::ClientAuth,
+    /// Tenants' limits shared through Redis (absent: each instance counts
+    /// alone, in memory).
+    pub global_limits: Option<GlobalLimits>,
     /// SHA-256 of the interpolated document, hex. Two loads of the same
     /// content give the same hash, which is how a reload of an unchanged file
     /// is recognised as a no-op. Not part of the file: not serialized.
@@ -246,9 +249,24 @@ pub struct Tenant {
     /// group's residency and the request's `x-switchyard-clouds`; empty: all.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub clouds: Vec<String>,
+    /// What its limits do while Redis is unreachable (`None`:
+    /// `global_limits.on_unavailable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_redis_unavailable: Option<FailMode>,
 }
 
 impl Tenant {
+    /// Whether it has any limit a fleet shares (`global_limits`).
+    pub fn limited(&self) -> bool {
+        self.requests_per_minute.is_some()
+            || self.concurrency.is_some()
+            || self.quota.any()
+            || self
+                .keys
+                .iter()
+                .any(|k| k.requests_per_minute.is_some() || k.quota.any())
+    }
+
     /// Whether it may call group `model`.
     ///
     /// `model` is what the client named: `group` or `group@version`. An
@@ -330,6 +348,37 @@ impl Serialize for TenantKey {
         }
         m.end()
     }
+}
+
+/// `global_limits:` each instance leases a slice of every tenant limit
+/// from Redis and admits locally against it (see the README).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GlobalLimits {
+    /// `redis://host:port/db`, without a password.
+    pub redis_url: String,
+    /// Redis AUTH password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<crate::Secret>,
+    /// Prefix of every key written (several fleets may share a Redis).
+    pub key_prefix: String,
+    /// How often leases are topped up, returned and spend booked.
+    #[serde(rename = "sync_interval_ms", serialize_with = "ms")]
+    pub sync_interval: Duration,
+    /// Share of a limit one instance may lease at once (0 < slice <= 1).
+    pub slice: f64,
+    /// What a limit does while Redis is unreachable.
+    pub on_unavailable: FailMode,
+}
+
+/// What a global limit does while Redis is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    /// Serve, each instance enforcing the limit divided by the instances
+    /// last seen alive.
+    Open,
+    /// Refuse (503) the requests the limit applies to.
+    Closed,
 }
 
 /// `tenants[i].max_priority`.

@@ -32,6 +32,26 @@ pub struct RawConfig {
     /// Client authentication besides API keys (JWT issuers).
     #[serde(default)]
     pub auth: RawClientAuth,
+    /// Tenants' limits shared by every instance through Redis.
+    pub global_limits: Option<RawGlobalLimits>,
+}
+
+/// `global_limits:` see [`crate::GlobalLimits`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGlobalLimits {
+    /// `redis://host:port/db` (no password: `password`).
+    pub redis_url: String,
+    /// Redis AUTH password (use `${ENV}`).
+    pub password: Option<String>,
+    /// Prefix of every key written.
+    pub key_prefix: Option<String>,
+    /// How often leases are topped up, returned and spend booked.
+    pub sync_interval_ms: Option<i64>,
+    /// Share of a limit one instance may lease at once, 0 < slice <= 1.
+    pub slice: Option<f64>,
+    /// `open` or `closed` while Redis is unreachable.
+    pub on_unavailable: Option<String>,
 }
 
 /// `auth:`
@@ -106,6 +126,8 @@ pub struct RawTenant {
     /// Cloud ids or providers its requests may reach (residency, on top of
     /// each group's); absent: all.
     pub clouds: Option<Vec<String>>,
+    /// `open` or `closed`: overrides `global_limits.on_unavailable`.
+    pub on_redis_unavailable: Option<String>,
 }
 
 /// `tenants[i].keys[j]:` exactly one of `hash`, `key`, `key_file`.

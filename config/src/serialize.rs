@@ -166,6 +166,8 @@ impl Serialize for Config {
             tenants: &'a [Tenant],
             #[serde(skip_serializing_if = "crate::jwt::ClientAuth::is_empty")]
             auth: &'a crate::jwt::ClientAuth,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            global_limits: Option<&'a crate::GlobalLimits>,
         }
         Raw {
             server: &self.server,
@@ -179,6 +181,7 @@ impl Serialize for Config {
                 .collect(),
             tenants: &self.tenants,
             auth: &self.auth,
+            global_limits: self.global_limits.as_ref(),
         }
         .serialize(s)
     }

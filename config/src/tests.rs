@@ -516,6 +516,7 @@ mod client_certs;
 mod cloud;
 mod cors;
 mod discovery;
+mod global_limits;
 mod jwt;
 mod resolve;
 mod round_trip;

@@ -21,6 +21,7 @@ mod aws;
 mod cloud;
 mod cors;
 mod discovery;
+mod global_limits;
 mod jwt;
 mod models;
 mod replicas;
@@ -58,6 +59,7 @@ pub fn validate(raw: RawConfig, hash: String, env: Env<'_>) -> Result<Config, Ve
     // A template serves its version (through its members) in the check above.
     let (templates, replicas) = replicas.into_iter().partition(|r| r.discovery.is_some());
     v.residency(&models, &clouds);
+    let global_limits = v.global_limits(raw.global_limits);
     if v.errors.is_empty() {
         Ok(Config {
             server,
@@ -68,6 +70,7 @@ pub fn validate(raw: RawConfig, hash: String, env: Env<'_>) -> Result<Config, Ve
             tenants,
             key_index,
             auth,
+            global_limits,
             hash,
         })
     } else {

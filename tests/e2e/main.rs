@@ -14,6 +14,7 @@ mod engine;
 mod errors;
 mod etcd_fleet;
 mod failover;
+mod global_limits;
 mod health;
 mod hygiene;
 mod jwt;

@@ -10,6 +10,7 @@
 pub mod dns;
 pub mod etcd;
 pub mod observe;
+pub mod redis;
 pub mod scripted;
 
 use std::collections::HashMap;

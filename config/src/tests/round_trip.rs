@@ -114,6 +114,13 @@ replicas:
   - {{ id: sagemaker, model: small, cloud: aws-east,
       url: "https://runtime.sagemaker.eu-west-1.amazonaws.com", protocol: sagemaker,
       aws: {{ region: eu-west-1, endpoint_name: my-endpoint }} }}
+global_limits:
+  redis_url: "redis://10.0.0.9:6380/2"
+  password: "${{KEY}}"
+  key_prefix: fleet-a
+  sync_interval_ms: 250
+  slice: 0.25
+  on_unavailable: closed
 "#,
         ca = ca.display(),
         bearer = bearer.display(),
@@ -140,8 +147,8 @@ fn env(k: &str) -> Option<String> {
 /// token) and shows secrets as `<redacted>`.
 fn contents(c: &Config) -> String {
     format!(
-        "{:?}\n{:?}\n{:?}\n{:?}",
-        c.server, c.clouds, c.models, c.replicas
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        c.server, c.clouds, c.models, c.replicas, c.global_limits
     )
 }
 
@@ -208,6 +215,9 @@ fn the_output_names_fields_as_the_file_does_and_hides_secrets() {
         "per_hour: 2.0",
         "bearer: <redacted>",
         "admin_token: <redacted>",
+        "sync_interval_ms: 250",
+        "password: <redacted>",
+        "on_unavailable: closed",
     ] {
         assert!(out.contains(expected), "no `{expected}` in:\n{out}");
     }

@@ -127,6 +127,10 @@ impl Validator<'_> {
                     10_000_000,
                 )
                 .map_or(DEFAULT_MAX_TOKENS, |n| n as u32);
+            let on_redis_unavailable = self.fail_mode(
+                &format!("{path}.on_redis_unavailable"),
+                t.on_redis_unavailable,
+            );
             tenants.push(Tenant {
                 name: t.name,
                 keys,
@@ -138,6 +142,7 @@ impl Validator<'_> {
                 default_max_tokens,
                 client_cert_names,
                 clouds: tenant_clouds,
+                on_redis_unavailable,
             });
         }
         (tenants, index)

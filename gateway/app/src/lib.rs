@@ -253,6 +253,7 @@ pub async fn start_fleet_on(
 pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Result<Running> {
     let data_addr = data.local_addr()?;
     let admin_addr = admin.local_addr()?;
+    let global_limits = config.global_limits.clone();
     let app = App::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let stop_listeners = CancellationToken::new();
     let stop_admin = CancellationToken::new();
@@ -275,6 +276,16 @@ pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Re
             tracing::error!(error = %e, "admin listener failed");
         }
     });
+    if let Some(g) = &global_limits {
+        // Tenants' limits shared through Redis: its sync task.
+        switchyard_fleet::limits::start(
+            g,
+            Arc::clone(&app.proxy),
+            &app.tasks,
+            stop_background.clone(),
+        )
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    }
     let control = &app.control;
     app.tasks.spawn(switchyard_control::probe::run(
         Arc::clone(control),

@@ -11,6 +11,7 @@
 //! Sits between `control` (which it drives) and `ops` (which shows it):
 //! `config ← router ← proxy ← control ← fleet ← ops ← gateway`.
 
-pub mod leader;
-pub mod rollouts;
 pub mod etcd;
+pub mod leader;
+pub mod limits;
+pub mod rollouts;

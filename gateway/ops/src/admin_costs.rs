@@ -58,6 +58,11 @@ pub async fn admin(State(gw): State<Arc<Ops>>) -> Response {
         "by_cloud": by_cloud,
         "by_replica": rows,
         "by_tenant": by_tenant(&gw),
+        "global_limits": gw.proxy.tenant_limits().global().map(|g| serde_json::json!({
+            "degraded": g.degraded(),
+            "instances": g.live(),
+            "lease_failures": g.lease_failures(),
+        })),
     }))
     .into_response()
 }

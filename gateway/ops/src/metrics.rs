@@ -24,6 +24,7 @@
 
 //! - [`scrape`]: the scrape-time collector.
 
+mod global_limits;
 mod handles;
 mod observe;
 mod scrape;

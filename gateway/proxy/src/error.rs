@@ -117,6 +117,15 @@ pub enum ProxyError {
         /// The tenant's `clouds`.
         allowed: String,
     },
+    /// The fleet's shared counters (`global_limits`, Redis) cannot be
+    /// reached and the tenant's limits fail closed.
+    #[error(
+        "the limits of {who} are shared by the gateway fleet and their store is unreachable; they fail closed (tenants[].on_redis_unavailable)"
+    )]
+    GlobalLimitsUnavailable {
+        /// ``tenant `a` ``.
+        who: String,
+    },
     /// The tenant, or the key, reached one of its rate limits.
     #[error("{who} is over its {what} limit")]
     TenantLimited {
@@ -260,6 +269,7 @@ impl ProxyError {
             ProxyError::TenantLimited { .. } | ProxyError::QuotaExceeded { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
+            ProxyError::GlobalLimitsUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::BadRequest { .. } | ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -282,7 +292,7 @@ impl ProxyError {
             ProxyError::Route(RouteError::NoCapacity { .. }) | ProxyError::QueueTimeout { .. } => {
                 Some(1)
             }
-            ProxyError::BufferBudget { .. } => Some(1),
+            ProxyError::BufferBudget { .. } | ProxyError::GlobalLimitsUnavailable { .. } => Some(1),
             ProxyError::TenantLimited { retry_after, .. }
             | ProxyError::QuotaExceeded { retry_after, .. } => Some(*retry_after),
             _ => None,
@@ -318,6 +328,7 @@ impl ProxyError {
             ProxyError::OriginNotAllowed { .. } => "origin_not_allowed",
             ProxyError::TenantLimited { .. } => "tenant_limited",
             ProxyError::QuotaExceeded { .. } => "insufficient_quota",
+            ProxyError::GlobalLimitsUnavailable { .. } => "global_limits_unavailable",
             ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
             ProxyError::BadRequest { .. } => "bad_request",
             ProxyError::BodyTooLarge { .. } => "body_too_large",

@@ -149,7 +149,8 @@ where
             obs.caller(&tenant.name, &key.id);
             Some(
                 gw.tenant_limits()
-                    .admit(tenant, key, tokio::time::Instant::now(), rate)?,
+                    .admit_any(tenant, key, tokio::time::Instant::now(), rate)
+                    .await?,
             )
         }
         None => None,
@@ -202,14 +203,16 @@ where
     if let (Some((tenant, key)), Some(admission)) = (&identity, admission.as_mut()) {
         let ask =
             tenant_limits::estimate(snap, &model, &parts, openai.as_ref(), &body, tenant, key);
-        gw.tenant_limits().reserve(
-            admission,
-            tenant,
-            key,
-            ask,
-            tokio::time::Instant::now(),
-            rate,
-        )?;
+        gw.tenant_limits()
+            .reserve_any(
+                admission,
+                tenant,
+                key,
+                ask,
+                tokio::time::Instant::now(),
+                rate,
+            )
+            .await?;
     }
     let tenant_usage = admission.as_ref().map(tenant_limits::Admission::sink);
 

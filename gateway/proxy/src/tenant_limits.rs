@@ -17,9 +17,14 @@
 //! is kept by tenant name and key id across config generations, in memory
 //! (a restart starts the day's spend at zero). A tenant with no limits takes
 //! no lock here before the answer; its booking is an `Arc` clone.
+//!
+//! **Fleet mode** (`global_limits`, [`Global`]): the per-minute limits and
+//! concurrency are leased in slices from counters every instance shares
+//! ([`shared`]) and spend is booked to them by the fleet's sync task
+//! ([`sync`]); without it, none of that code runs.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 use http::Response;
@@ -34,18 +39,30 @@ mod account;
 mod ask;
 mod bucket;
 mod calendar;
+mod figures;
+mod global;
 mod held;
+mod leasing;
 mod level;
 mod rate;
 mod reservation;
+mod shared;
+mod slot;
+mod sync;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_global;
 
 pub use account::{Account, AccountFigures};
 pub use ask::estimate;
 pub use calendar::Clock;
+pub use figures::SpendRow;
+pub use global::{Global, Granted, Kind, Lease, LeaseFuture, Leaser};
 pub use rate::{RateInfo, Window};
 pub use reservation::{Admission, Reservation};
+pub use slot::{ConcSlot, WindowSlot};
+pub use sync::{AccountRow, SpendPush};
 
 use bucket::Bucket;
 use level::{Level, secs};
@@ -56,6 +73,8 @@ use reservation::Reservation as Held;
 pub struct TenantLimits {
     clock: Clock,
     by_tenant: DashMap<String, Arc<Entry>>,
+    /// Fleet mode, set once at start (`global_limits`).
+    global: OnceLock<Global>,
 }
 
 #[derive(Debug)]
@@ -74,17 +93,6 @@ pub struct Ask {
     pub cost_nano: u64,
 }
 
-/// One row of [`TenantLimits::figures`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpendRow {
-    /// Tenant name.
-    pub tenant: String,
-    /// Key id; `None` for the tenant's own (all keys) row.
-    pub key: Option<String>,
-    /// Its figures.
-    pub figures: AccountFigures,
-}
-
 /// Who a limit belongs to, for the error message.
 fn who(tenant: &Tenant, key: Option<&TenantKey>) -> String {
     match key {
@@ -99,11 +107,27 @@ impl TenantLimits {
         Self {
             clock,
             by_tenant: DashMap::new(),
+            global: OnceLock::new(),
         }
     }
 
+    /// Turns fleet mode on (once; `false` when it already was).
+    pub fn enable_global(&self, global: Global) -> bool {
+        self.global.set(global).is_ok()
+    }
+
+    /// The fleet mode, when on.
+    pub fn global(&self) -> Option<&Global> {
+        self.global.get()
+    }
+
+    /// The clock the windows are read off.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
     /// The account of `key` of `tenant` (created at its first request).
-    fn key_account(&self, tenant: &str, key: &str) -> Arc<Account> {
+    pub(super) fn key_account(&self, tenant: &str, key: &str) -> Arc<Account> {
         let entry = match self.by_tenant.get(tenant) {
             Some(e) => Arc::clone(&e),
             None => Arc::clone(&self.by_tenant.entry(tenant.to_owned()).or_insert_with(|| {
@@ -134,6 +158,20 @@ impl TenantLimits {
         now: Instant,
         rate: &mut RateInfo,
     ) -> Result<Admission, ProxyError> {
+        self.admit_local(tenant, key, now, rate, 1)
+    }
+
+    /// Admits against this instance's own counters, each limit divided
+    /// by `share` (the instances alive, when a fleet fails open).
+    pub(super) fn admit_local(
+        &self,
+        tenant: &Tenant,
+        key: &TenantKey,
+        now: Instant,
+        rate: &mut RateInfo,
+        share: u32,
+    ) -> Result<Admission, ProxyError> {
+        let part = |cap: Option<u32>| cap.map(|c| c.div_ceil(share).max(1));
         let account = self.key_account(&tenant.name, &key.id);
         let parent = account.parent.clone().expect("a key account has a tenant");
         let mut admission = Admission {
@@ -141,7 +179,7 @@ impl TenantLimits {
             in_flight: false,
             reservation: None,
         };
-        if let Some(max) = tenant.concurrency {
+        if let Some(max) = part(tenant.concurrency) {
             let taken = parent
                 .in_flight
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -157,8 +195,8 @@ impl TenantLimits {
             admission.in_flight = true;
         }
         let levels = [
-            (&*admission.key, key.requests_per_minute, Some(key)),
-            (&*parent, tenant.requests_per_minute, None),
+            (&*admission.key, part(key.requests_per_minute), Some(key)),
+            (&*parent, part(tenant.requests_per_minute), None),
         ];
         for (i, &(acc, rpm, k)) in levels.iter().enumerate() {
             let Some(cap) = rpm else { continue };
@@ -197,6 +235,22 @@ impl TenantLimits {
         now: Instant,
         rate: &mut RateInfo,
     ) -> Result<(), ProxyError> {
+        self.reserve_local(admission, tenant, key, ask, now, rate, 1)
+    }
+
+    /// Reserves against this instance's own counters, token limits
+    /// divided by `share`.
+    #[allow(clippy::too_many_arguments, reason = "reserve's, plus the share")]
+    pub(super) fn reserve_local(
+        &self,
+        admission: &mut Admission,
+        tenant: &Tenant,
+        key: &TenantKey,
+        ask: Ask,
+        now: Instant,
+        rate: &mut RateInfo,
+        share: u32,
+    ) -> Result<(), ProxyError> {
         if !tenant.quota.any() && !key.quota.any() {
             return Ok(());
         }
@@ -204,55 +258,37 @@ impl TenantLimits {
         let account = &admission.key;
         let parent = account.parent.as_ref().expect("a key account has a tenant");
         let tokens = ask.tokens as f64;
+        let key_quota = level::shared(&key.quota, share);
+        let tenant_quota = level::shared(&tenant.quota, share);
         let at_key = Level {
             account,
-            quota: &key.quota,
+            quota: &key_quota,
         };
         at_key
             .take(tokens, ask.cost_nano, now, unix, rate)
             .map_err(|r| r.into_error(who(tenant, Some(key))))?;
         let at_tenant = Level {
             account: parent,
-            quota: &tenant.quota,
+            quota: &tenant_quota,
         };
         if let Err(r) = at_tenant.take(tokens, ask.cost_nano, now, unix, rate) {
             at_key.undo(tokens, ask.cost_nano, now);
             return Err(r.into_error(who(tenant, None)));
         }
         let clamp = |cap: Option<u32>| cap.map(|c| tokens.min(f64::from(c)));
+        let (key_quota, tenant_quota) = (&key_quota, &tenant_quota);
         admission.reservation = Some(Arc::new(Held {
             key: Arc::clone(account),
             key_tokens: clamp(key.quota.tokens_per_minute),
             tenant_tokens: clamp(tenant.quota.tokens_per_minute),
-            key_tpm: key.quota.tokens_per_minute,
-            tenant_tpm: tenant.quota.tokens_per_minute,
+            key_tpm: key_quota.tokens_per_minute,
+            tenant_tpm: tenant_quota.tokens_per_minute,
+            global_window: None,
             cost_nano: ask.cost_nano,
             settled: AtomicBool::new(false),
             served: AtomicBool::new(false),
         }));
         Ok(())
-    }
-
-    /// Every tenant's and key's figures, sorted by tenant then key (the
-    /// tenant's own row first).
-    pub fn figures(&self) -> Vec<SpendRow> {
-        let mut rows = Vec::new();
-        for e in &self.by_tenant {
-            rows.push(SpendRow {
-                tenant: e.key().clone(),
-                key: None,
-                figures: e.account.figures(),
-            });
-            for k in &e.keys {
-                rows.push(SpendRow {
-                    tenant: e.key().clone(),
-                    key: Some(k.key().clone()),
-                    figures: k.figures(),
-                });
-            }
-        }
-        rows.sort_by(|a, b| (&a.tenant, &a.key).cmp(&(&b.tenant, &b.key)));
-        rows
     }
 }
 

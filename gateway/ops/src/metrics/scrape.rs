@@ -59,6 +59,9 @@ pub(super) fn registry(
         proxy.runtime_keys(),
         proxy.tenant_limits().figures(),
     )));
+    if let Some(g) = proxy.tenant_limits().global() {
+        r.register_collector(Box::new(super::global_limits::GlobalLimits::new(g)));
+    }
     r.register_collector(Box::new(Live {
         snap,
         depths,

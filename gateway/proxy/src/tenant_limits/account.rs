@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::bucket::Bucket;
 use super::calendar::{self, Clock};
+use super::slot::{ConcSlot, WindowSlot};
 use crate::usage::{Usage, UsageSink};
 
 /// Counters of one tenant or key; outlives config generations (kept by
@@ -28,6 +29,16 @@ pub struct Account {
     output_tokens: AtomicU64,
     spend_nano: AtomicU64,
     windows: Mutex<Windows>,
+    /// Its slices of the fleet's limits (fleet mode only).
+    pub(super) slots: Slots,
+}
+
+/// An account's slices of the fleet-wide limits.
+#[derive(Debug, Default)]
+pub(super) struct Slots {
+    pub(super) rpm: WindowSlot,
+    pub(super) tpm: WindowSlot,
+    pub(super) conc: ConcSlot,
 }
 
 /// What is checked and changed together, under the account's lock (held
@@ -50,6 +61,8 @@ pub(super) struct Spend {
     /// Estimated cost of the requests in flight (kept across a rollover:
     /// they will be booked in the new window).
     pub(super) reserved: u64,
+    /// Booked here and not yet added to the fleet's counter (fleet mode).
+    pub(super) unpushed: u64,
 }
 
 impl Spend {
@@ -58,6 +71,7 @@ impl Spend {
         if self.window != window {
             self.window = window;
             self.spent = 0;
+            self.unpushed = 0;
         }
     }
 
@@ -77,6 +91,8 @@ impl Spend {
 pub(super) struct Settle {
     pub(super) refund_tokens: f64,
     pub(super) tpm_cap: Option<u32>,
+    /// The fleet window the tokens were taken in (fleet mode).
+    pub(super) global_window: Option<u64>,
     pub(super) release_nano: u64,
     pub(super) cost_nano: u64,
     /// `None`: the answer reported no usage.
@@ -150,8 +166,10 @@ impl Account {
         {
             let mut guard = self.lock();
             let w = &mut *guard;
-            if let (Some(cap), Some(bucket)) = (s.tpm_cap, w.tpm.as_mut()) {
-                bucket.give(cap, s.refund_tokens, now);
+            match (s.global_window, s.tpm_cap, w.tpm.as_mut()) {
+                (Some(window), Some(_), _) => self.slots.tpm.give(window, s.refund_tokens as i64),
+                (None, Some(cap), Some(bucket)) => bucket.give(cap, s.refund_tokens, now),
+                _ => {}
             }
             for (spend, window) in [
                 (&mut w.day, calendar::day(unix)),
@@ -160,6 +178,7 @@ impl Account {
                 spend.roll(window);
                 spend.reserved = spend.reserved.saturating_sub(s.release_nano);
                 spend.spent = spend.spent.saturating_add(s.cost_nano);
+                spend.unpushed = spend.unpushed.saturating_add(s.cost_nano);
             }
         }
     }
@@ -195,6 +214,7 @@ impl UsageSink for Account {
         let s = Settle {
             refund_tokens: 0.0,
             tpm_cap: None,
+            global_window: None,
             release_nano: 0,
             cost_nano: usage.map_or(0, |u| u.cost_nano(price)),
             usage,

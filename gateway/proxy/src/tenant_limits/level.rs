@@ -115,6 +115,16 @@ impl Level<'_> {
     }
 }
 
+/// `quota` with its token limit divided by `share` (1: as configured).
+pub(super) fn shared(quota: &Quota, share: u32) -> Quota {
+    Quota {
+        tokens_per_minute: quota
+            .tokens_per_minute
+            .map(|c| c.div_ceil(share.max(1)).max(1)),
+        ..*quota
+    }
+}
+
 /// Whole seconds to wait, at least 1 (`Retry-After`).
 pub(super) fn secs(wait: Duration) -> u32 {
     (wait.as_secs_f64().ceil() as u32).max(1)

@@ -66,6 +66,9 @@ pub struct Reservation {
     pub(super) tenant_tokens: Option<f64>,
     pub(super) key_tpm: Option<u32>,
     pub(super) tenant_tpm: Option<u32>,
+    /// The minute the tokens were taken from the fleet's slices in
+    /// (`None`: from this instance's buckets).
+    pub(super) global_window: Option<u64>,
     /// Estimated cost added to both levels' `reserved`.
     pub(super) cost_nano: u64,
     pub(super) settled: AtomicBool,
@@ -91,6 +94,7 @@ impl Reservation {
         let mut s = Settle {
             refund_tokens: refund(self.key_tokens),
             tpm_cap: self.key_tpm,
+            global_window: self.global_window,
             release_nano: self.cost_nano,
             cost_nano: cost,
             usage: usage.filter(|_| served),

@@ -17,6 +17,7 @@ fn tenant(rpm: Option<u32>, concurrency: Option<u32>, quota: Quota) -> Tenant {
         default_max_tokens: 100,
         client_cert_names: Vec::new(),
         clouds: Vec::new(),
+        on_redis_unavailable: None,
     }
 }
 
