@@ -18,6 +18,7 @@ use crate::CONFIG;
 mod bench;
 mod follow;
 mod resilience;
+mod rollout;
 
 pub(crate) const PREFIX: &str = "/sy-test";
 

@@ -244,13 +244,42 @@ pub async fn start_fleet_on(
     admin: TcpListener,
 ) -> anyhow::Result<Running> {
     let initial = switchyard_fleet::etcd::load(&options).await?;
-    let running = start_on(initial.config.clone(), data, admin)?;
-    running.join_fleet(initial, options);
+    let running = serve(initial.config.clone(), data, admin, Rollouts::Fleet)?;
+    let fleet = running.join_fleet(initial, options);
+    // One rollout leader per fleet instead of this process's driver: it
+    // plans from the document in etcd, before weight overrides.
+    let control = Arc::clone(&running.app.control);
+    switchyard_fleet::rollouts::start(
+        &running.app.tasks,
+        fleet.client().raw(),
+        &fleet.options().prefix,
+        &fleet.options().instance_id,
+        Arc::clone(&running.app.proxy),
+        Arc::clone(&running.app.ops.observer.recorder().fleet_figures),
+        move || Arc::new(control.state().base().clone()),
+        running.stop_background.clone(),
+    );
     Ok(running)
+}
+
+/// Who runs canary rollouts: this process, or the fleet's leader.
+#[derive(PartialEq)]
+enum Rollouts {
+    Local,
+    Fleet,
 }
 
 /// Serves on listeners the caller bound (tests bind `127.0.0.1:0`).
 pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Result<Running> {
+    serve(config, data, admin, Rollouts::Local)
+}
+
+fn serve(
+    config: Config,
+    data: TcpListener,
+    admin: TcpListener,
+    rollouts: Rollouts,
+) -> io::Result<Running> {
     let data_addr = data.local_addr()?;
     let admin_addr = admin.local_addr()?;
     let global_limits = config.global_limits.clone();
@@ -291,10 +320,12 @@ pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Re
         Arc::clone(control),
         stop_background.clone().cancelled_owned(),
     ));
-    app.tasks.spawn(switchyard_control::driver::run(
-        Arc::clone(control),
-        stop_background.clone(),
-    ));
+    if rollouts == Rollouts::Local {
+        app.tasks.spawn(switchyard_control::driver::run(
+            Arc::clone(control),
+            stop_background.clone(),
+        ));
+    }
     app.tasks.spawn(switchyard_control::engine::run(
         Arc::clone(control),
         stop_background.clone(),

@@ -15,3 +15,4 @@ pub mod etcd;
 pub mod leader;
 pub mod limits;
 pub mod rollouts;
+pub mod weights;

@@ -358,6 +358,12 @@ impl Control {
         self.members.compose(overlay(&self.base, &self.overrides))
     }
 
+    /// The last config accepted from its source, before weight overrides
+    /// and discovered members (what a fleet's rollout leader plans from).
+    pub fn base(&self) -> &Config {
+        &self.base
+    }
+
     /// Stable versions per group, for `GET /admin/rollouts`.
     pub fn stable(&self, group: &str) -> Option<&str> {
         self.stable.get(group).map(String::as_str)

@@ -14,6 +14,7 @@ use switchyard_control::reload::{ReloadError, Source, Trigger};
 
 use super::state::Desired;
 use super::status::RefusalError;
+use crate::weights::WeightsDoc;
 
 /// What an instance applies changes to.
 pub struct Applier {
@@ -86,8 +87,9 @@ impl Applier {
                 continue;
             }
             let path = format!("control/weights/{group}");
-            let weights: BTreeMap<String, u32> = match serde_json::from_str(raw) {
-                Ok(w) => w,
+            // The leader's document or an operator's plain map: one reader.
+            let weights = match serde_json::from_str::<WeightsDoc>(raw) {
+                Ok(d) => d.weights,
                 Err(e) => {
                     out.refused.push(RefusalError {
                         path,

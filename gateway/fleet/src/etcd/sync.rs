@@ -110,7 +110,7 @@ async fn session(
     loop {
         if *resync {
             match client.list().await {
-                Ok((next, revision)) => apply(fleet, at, next, revision).await,
+                Ok((next, revision)) => apply(fleet, at, next, revision, revision).await,
                 Err(e) => return e,
             }
             *resync = false;
@@ -185,12 +185,12 @@ async fn follow(
 async fn events(fleet: &Arc<Fleet>, at: &mut Applied, resp: &etcd_client::WatchResponse) -> bool {
     let layout = fleet.client().layout().clone();
     let mut next = at.desired.clone();
-    let (mut relevant, mut revision) = (false, at.revision);
+    let (mut relevant, mut revision, mut changed_at) = (false, at.revision, at.revision);
     for ev in resp.events() {
         let Some(kv) = ev.kv() else { continue };
         let key = String::from_utf8_lossy(kv.key());
         revision = revision.max(kv.mod_revision());
-        relevant |= match ev.event_type() {
+        let changed = match ev.event_type() {
             EventType::Put => {
                 layout.classify(&key).is_some()
                     && next.put(
@@ -202,18 +202,31 @@ async fn events(fleet: &Arc<Fleet>, at: &mut Applied, resp: &etcd_client::WatchR
             }
             EventType::Delete => next.delete(&layout, &key),
         };
+        if changed {
+            // A refusal names the change's revision, not that of other
+            // keys (figures, statuses) that arrived in the same batch.
+            changed_at = changed_at.max(kv.mod_revision());
+        }
+        relevant |= changed;
     }
     if !relevant {
         at.revision = revision;
         return false;
     }
-    apply(fleet, at, next, revision).await;
+    apply(fleet, at, next, revision, changed_at).await;
     true
 }
 
-/// Applies `next` (at `revision`) over what is applied, off the async
-/// workers, and records the outcome in the status.
-async fn apply(fleet: &Arc<Fleet>, at: &mut Applied, next: Desired, revision: i64) {
+/// Applies `next` (at `revision`; its last change at `changed_at`) over
+/// what is applied, off the async workers, and records the outcome in the
+/// status.
+async fn apply(
+    fleet: &Arc<Fleet>,
+    at: &mut Applied,
+    next: Desired,
+    revision: i64,
+    changed_at: i64,
+) {
     let (f, prev, n) = (Arc::clone(fleet), at.desired.clone(), next.clone());
     let outcome = tokio::task::spawn_blocking(move || f.applier.apply(&prev, &n))
         .await
@@ -239,7 +252,7 @@ async fn apply(fleet: &Arc<Fleet>, at: &mut Applied, next: Desired, revision: i6
                 "fleet: change refused"
             );
             live.status.last_refusal = Some(Refusal {
-                revision,
+                revision: changed_at,
                 errors: outcome.refused,
             });
         }

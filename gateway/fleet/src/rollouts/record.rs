@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use switchyard_config::Rollout;
 
 use super::figures::{PerInstance, VersionCounts};
+pub use crate::weights::WeightsDoc;
 
 /// Where a stored rollout stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,22 +131,4 @@ pub fn step_weights(spec: &Rollout, percent: u32) -> BTreeMap<String, u32> {
         w.insert(spec.baseline.clone(), 100 - percent);
     }
     w
-}
-
-/// A group's weights as stored under `P/control/weights/<group>`: what a
-/// weight override holds in one process (`control::reload`), plus who set
-/// them and, after a promote, the new stable version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WeightsDoc {
-    /// Version -> weight; versions not named get 0.
-    pub weights: BTreeMap<String, u32>,
-    /// The group's weights in the config when these were set: when the
-    /// config's weights change, the config wins and these go.
-    #[serde(default)]
-    pub source_weights: Vec<(String, u32)>,
-    /// Who set them: `rollout` for the leader, else the operator's trigger.
-    pub trigger: String,
-    /// Set by a promote: the version `rollback` returns to from now on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stable: Option<String>,
 }

@@ -46,6 +46,12 @@ impl Keys {
         format!("{}/control/weights/", self.prefix)
     }
 
+    /// `P/control/stable/<group>`: the stable version, plain text (what a
+    /// promote sets, and `rollback` returns to).
+    pub fn stable(&self, group: &str) -> String {
+        format!("{}/control/stable/{group}", self.prefix)
+    }
+
     /// `P/instances/`: each live instance's status, lease-bound.
     pub fn instances(&self) -> String {
         format!("{}/instances/", self.prefix)
@@ -192,6 +198,15 @@ pub async fn save(
     if let Some(w) = weights {
         let key = format!("{}{group}", keys.weights());
         puts.push(TxnOp::put(key, serde_json::to_vec(w)?, None::<PutOptions>));
+        // A promote's new stable version goes where every instance reads
+        // it (the same key `fleet promote` writes), in the same revision.
+        if let Some(stable) = &w.stable {
+            puts.push(TxnOp::put(
+                keys.stable(group),
+                stable.clone(),
+                None::<PutOptions>,
+            ));
+        }
     }
     let txn = Txn::new()
         .when([
