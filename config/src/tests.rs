@@ -494,6 +494,7 @@ mod cloud;
 mod cors;
 mod discovery;
 mod jwt;
+mod kubernetes;
 mod resolve;
 mod round_trip;
 mod server_tls;

@@ -22,6 +22,7 @@ mod cloud;
 mod cors;
 mod discovery;
 mod jwt;
+mod kubernetes;
 mod models;
 mod replicas;
 mod rollout;

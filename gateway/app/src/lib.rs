@@ -257,6 +257,11 @@ pub fn start_on(config: Config, data: TcpListener, admin: TcpListener) -> io::Re
         Arc::clone(control),
         stop_background.clone(),
     ));
+    app.tasks
+        .spawn(switchyard_control::discovery::kubernetes::run(
+            Arc::clone(control),
+            stop_background.clone(),
+        ));
     app.tasks.spawn(switchyard_control::discovery::sweep(
         Arc::clone(control),
         stop_background.clone(),

@@ -138,6 +138,8 @@ pub enum Trigger {
     Dns,
     /// A member registered, deregistered, or its lease expired.
     Registration,
+    /// A template's Kubernetes EndpointSlices changed (list or watch).
+    Kubernetes,
 }
 
 impl Trigger {
@@ -154,6 +156,7 @@ impl Trigger {
             Trigger::Rollout => "rollout",
             Trigger::Dns => "dns",
             Trigger::Registration => "registration",
+            Trigger::Kubernetes => "kubernetes",
         }
     }
 }
