@@ -59,8 +59,8 @@ pub enum DiscoverySource {
         service: String,
         /// Which of the slices' ports members get.
         port: KubePort,
-        /// Kubeconfig file (default: in-cluster, else `$KUBECONFIG` /
-        /// `~/.kube/config`).
+        /// Kubeconfig file (default: kube's inference, `$KUBECONFIG` or
+        /// `~/.kube/config`, else the in-cluster service account).
         kubeconfig: Option<PathBuf>,
     },
 }

@@ -477,7 +477,7 @@ pub struct RawKubernetes {
     pub service: Option<String>,
     /// Port name or number (default: the template URL's port).
     pub port: Option<RawPort>,
-    /// Kubeconfig file (default: in-cluster, else the usual places).
+    /// Kubeconfig file (default: `$KUBECONFIG` or `~/.kube/config`, else in-cluster).
     pub kubeconfig: Option<String>,
 }
 
