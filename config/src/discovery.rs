@@ -10,6 +10,7 @@
 //! the same code as any replica (URL, auth, TLS, engine, cost).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
@@ -24,7 +25,7 @@ pub struct Discovery {
     pub max_members: u32,
 }
 
-/// The two sources of members.
+/// The three sources of members.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DiscoverySource {
     /// Resolved on the record's TTL, bounded by `min_refresh..=max_refresh`.
@@ -49,6 +50,28 @@ pub enum DiscoverySource {
         /// Longest lease a registration may ask for.
         max_ttl: Duration,
     },
+    /// A Service's EndpointSlices, listed and watched (re-listed after
+    /// every watch reconnect): each ready endpoint address a member.
+    Kubernetes {
+        /// Namespace of the Service.
+        namespace: String,
+        /// Service name (label `kubernetes.io/service-name`).
+        service: String,
+        /// Which of the slices' ports members get.
+        port: KubePort,
+        /// Kubeconfig file (default: kube's inference, `$KUBECONFIG` or
+        /// `~/.kube/config`, else the in-cluster service account).
+        kubeconfig: Option<PathBuf>,
+    },
+}
+
+/// `discovery.kubernetes.port`: an EndpointSlice port's name, or its number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubePort {
+    /// The slice port with this name (the Service port's name).
+    Name(String),
+    /// This port number (default: the template URL's port).
+    Number(u16),
 }
 
 impl DiscoverySource {
@@ -57,6 +80,28 @@ impl DiscoverySource {
         match self {
             DiscoverySource::Dns { .. } => Membership::Dns,
             DiscoverySource::Registration { .. } => Membership::Registered,
+            DiscoverySource::Kubernetes { .. } => Membership::Kubernetes,
+        }
+    }
+
+    /// As `/admin/discovery` names it: the DNS name,
+    /// `kubernetes:NAMESPACE/SERVICE:PORT`, or `registration`.
+    pub fn name(&self) -> String {
+        match self {
+            DiscoverySource::Dns { name, .. } => name.clone(),
+            DiscoverySource::Registration { .. } => "registration".to_owned(),
+            DiscoverySource::Kubernetes {
+                namespace,
+                service,
+                port,
+                ..
+            } => {
+                let port = match port {
+                    KubePort::Name(n) => n.clone(),
+                    KubePort::Number(n) => n.to_string(),
+                };
+                format!("kubernetes:{namespace}/{service}:{port}")
+            }
         }
     }
 }
@@ -94,6 +139,8 @@ pub enum Membership {
     Dns,
     /// Registered through the admin API, under a lease.
     Registered,
+    /// A ready endpoint of a Kubernetes Service's EndpointSlices.
+    Kubernetes,
 }
 
 impl Membership {
@@ -103,6 +150,7 @@ impl Membership {
             Membership::Config => "config",
             Membership::Dns => "dns",
             Membership::Registered => "registered",
+            Membership::Kubernetes => "kubernetes",
         }
     }
 }
@@ -128,7 +176,23 @@ impl Serialize for Discovery {
             registration: Option<bool>,
             #[serde(skip_serializing_if = "Option::is_none")]
             max_ttl_ms: Option<u128>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            kubernetes: Option<Kube<'a>>,
             max_members: u32,
+        }
+        #[derive(Serialize)]
+        struct Kube<'a> {
+            namespace: &'a str,
+            service: &'a str,
+            port: Port<'a>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            kubeconfig: Option<String>,
+        }
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum Port<'a> {
+            Name(&'a str),
+            Number(u16),
         }
         let mut raw = Raw {
             dns: None,
@@ -139,6 +203,7 @@ impl Serialize for Discovery {
             max_refresh_ms: None,
             registration: None,
             max_ttl_ms: None,
+            kubernetes: None,
             max_members: self.max_members,
         };
         match &self.source {
@@ -160,6 +225,22 @@ impl Serialize for Discovery {
             DiscoverySource::Registration { max_ttl } => {
                 raw.registration = Some(true);
                 raw.max_ttl_ms = Some(max_ttl.as_millis());
+            }
+            DiscoverySource::Kubernetes {
+                namespace,
+                service,
+                port,
+                kubeconfig,
+            } => {
+                raw.kubernetes = Some(Kube {
+                    namespace,
+                    service,
+                    port: match port {
+                        KubePort::Name(n) => Port::Name(n),
+                        KubePort::Number(n) => Port::Number(*n),
+                    },
+                    kubeconfig: kubeconfig.as_ref().map(|p| p.display().to_string()),
+                });
             }
         }
         raw.serialize(s)

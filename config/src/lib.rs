@@ -36,7 +36,7 @@ pub mod validate;
 use serde_yaml_ng::Value;
 use sha2::{Digest, Sha256};
 
-pub use discovery::{Discovery, DiscoverySource, DnsRecord, Membership};
+pub use discovery::{Discovery, DiscoverySource, DnsRecord, KubePort, Membership};
 pub use error::{ConfigError, FieldError};
 pub use member::member_addr;
 pub use model::*;

@@ -483,8 +483,34 @@ pub struct RawDiscovery {
     pub registration: Option<bool>,
     /// Longest lease a registration may ask for.
     pub max_ttl_ms: Option<i64>,
+    /// A Kubernetes Service's EndpointSlices.
+    pub kubernetes: Option<RawKubernetes>,
     /// Most members this template may have.
     pub max_members: Option<i64>,
+}
+
+/// `replicas[i].discovery.kubernetes:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetes {
+    /// Namespace of the Service.
+    pub namespace: Option<String>,
+    /// Service name.
+    pub service: Option<String>,
+    /// Port name or number (default: the template URL's port).
+    pub port: Option<RawPort>,
+    /// Kubeconfig file (default: `$KUBECONFIG` or `~/.kube/config`, else in-cluster).
+    pub kubeconfig: Option<String>,
+}
+
+/// A port given by number or by name.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawPort {
+    /// `port: 8000`
+    Number(i64),
+    /// `port: http`
+    Name(String),
 }
 
 /// `replicas[i].tls:`

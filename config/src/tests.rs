@@ -518,6 +518,7 @@ mod cors;
 mod discovery;
 mod global_limits;
 mod jwt;
+mod kubernetes;
 mod resolve;
 mod round_trip;
 mod server_tls;

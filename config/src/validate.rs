@@ -23,6 +23,7 @@ mod cors;
 mod discovery;
 mod global_limits;
 mod jwt;
+mod kubernetes;
 mod models;
 mod replicas;
 mod rollout;

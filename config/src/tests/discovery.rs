@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{env, errors};
 use crate::{DiscoverySource, DnsRecord, load_str};
 
-fn with(discovery: &str) -> String {
+pub(super) fn with(discovery: &str) -> String {
     format!(
         r#"
 clouds: {{ c: {{ provider: private }}, aws: {{ provider: aws }} }}
@@ -60,7 +60,7 @@ fn discovery_errors_name_their_field() {
     let cases = [
         (
             "{ }",
-            "replicas[0].discovery: give `dns: NAME` or `registration: true`",
+            "replicas[0].discovery: give `dns: NAME`, `registration: true` or `kubernetes: {...}`",
         ),
         (
             "{ dns: a.b, registration: true }",

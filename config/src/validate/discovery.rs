@@ -36,13 +36,44 @@ impl Validator<'_> {
             .int(&path, "max_members", raw.max_members, 1, 10_000)
             .map_or(d::DISCOVERY_MAX_MEMBERS, |n| n as u32);
         let registration = raw.registration.unwrap_or(false);
+        if let Some(kube) = raw.kubernetes {
+            if raw.dns.is_some() || registration {
+                self.err(
+                    &path,
+                    "give one of `dns`, `registration: true` or `kubernetes`",
+                );
+                return None;
+            }
+            let dns_only = [
+                ("type", raw.record.is_some()),
+                ("port", raw.port.is_some()),
+                ("nameserver", raw.nameserver.is_some()),
+                ("min_refresh_ms", raw.min_refresh_ms.is_some()),
+                ("max_refresh_ms", raw.max_refresh_ms.is_some()),
+                ("max_ttl_ms", raw.max_ttl_ms.is_some()),
+            ];
+            for (field, set) in dns_only {
+                if set {
+                    self.err(format!("{path}.{field}"), "not for `kubernetes` discovery");
+                }
+            }
+            let default_port = url.and_then(|u| u.port_or_known_default()).unwrap_or(80);
+            let source = self.kubernetes(&format!("{path}.kubernetes"), kube, default_port)?;
+            return Some(Discovery {
+                source,
+                max_members,
+            });
+        }
         let source = match (raw.dns, registration) {
             (Some(_), true) => {
                 self.err(&path, "give either `dns` or `registration: true`, not both");
                 return None;
             }
             (None, false) => {
-                self.err(&path, "give `dns: NAME` or `registration: true`");
+                self.err(
+                    &path,
+                    "give `dns: NAME`, `registration: true` or `kubernetes: {...}`",
+                );
                 return None;
             }
             (Some(name), false) => {

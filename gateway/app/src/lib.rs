@@ -338,6 +338,11 @@ fn serve(
         Arc::clone(control),
         stop_background.clone(),
     ));
+    app.tasks
+        .spawn(switchyard_control::discovery::kubernetes::run(
+            Arc::clone(control),
+            stop_background.clone(),
+        ));
     app.tasks.spawn(switchyard_control::discovery::sweep(
         Arc::clone(control),
         stop_background.clone(),

@@ -55,7 +55,7 @@ struct ReplicaRow<'a> {
     cost: switchyard_config::Cost,
     /// Cordoned by an operator (`POST /admin/replicas/{id}/cordon`).
     cordoned: bool,
-    /// How it joined the table: `config`, `dns` or `registered`.
+    /// How it joined the table: `config`, `dns`, `registered` or `kubernetes`.
     membership: switchyard_config::Membership,
     /// The template a discovered member was made from.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,6 +1,7 @@
-//! The two loops that feed discovered members into the controller: the
-//! lease sweeper (expired registrations leave the table) and the DNS
-//! resolver (each DNS template's name re-resolved on its TTL). Both go
+//! The loops that feed discovered members into the controller: the
+//! lease sweeper (expired registrations leave the table), the DNS
+//! resolver (each DNS template's name re-resolved on its TTL) and the
+//! Kubernetes EndpointSlice list + watch ([`kubernetes`]). Both go
 //! through the controller's one `publish`, on a blocking thread like the
 //! other triggers (a publish builds upstream clients).
 
@@ -16,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::reload::Controller;
 
 pub mod dns;
+pub mod kubernetes;
+pub mod slices;
 
 /// How often leases are checked: a member whose lease ran out leaves
 /// rotation within this (the 1 s target, with room for the publish).
@@ -23,7 +26,7 @@ pub const SWEEP: Duration = Duration::from_millis(100);
 
 /// How often the DNS loop looks at the serving config for new or changed
 /// templates, when no resolution is due sooner.
-const LOOK_AGAIN: Duration = Duration::from_secs(1);
+pub(crate) const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
 /// Expires leases every [`SWEEP`] until `stop` is cancelled.
 pub async fn sweep(gw: Arc<Controller>, stop: CancellationToken) {
@@ -79,7 +82,7 @@ fn specs(gw: &Controller) -> HashMap<String, Spec> {
                     max_refresh: *max_refresh,
                 },
             )),
-            DiscoverySource::Registration { .. } => None,
+            DiscoverySource::Registration { .. } | DiscoverySource::Kubernetes { .. } => None,
         })
         .collect()
 }

@@ -26,6 +26,32 @@ impl Controller {
         source: &str,
         addrs: &[SocketAddr],
     ) -> Result<Applied, ReloadError> {
+        self.set_discovered(template, Membership::Dns, source, addrs)
+    }
+
+    /// A Kubernetes template's EndpointSlices now have `addrs` ready: the
+    /// members follow (at most `max_members`, lowest addresses first). An
+    /// empty set is the Service's answer (scaled to zero), not a failure.
+    pub fn set_kubernetes_members(
+        &self,
+        template: &str,
+        source: &str,
+        addrs: &[SocketAddr],
+    ) -> Result<Applied, ReloadError> {
+        self.set_discovered(template, Membership::Kubernetes, source, addrs)
+    }
+
+    fn set_discovered(
+        &self,
+        template: &str,
+        kind: Membership,
+        source: &str,
+        addrs: &[SocketAddr],
+    ) -> Result<Applied, ReloadError> {
+        let trigger = match kind {
+            Membership::Kubernetes => Trigger::Kubernetes,
+            _ => Trigger::Dns,
+        };
         let mut control = self.state();
         let max = template_of(&control, template)
             .and_then(|t| t.discovery.as_ref())
@@ -45,13 +71,12 @@ impl Controller {
             .map(|a| (format!("{template}@{a}"), a))
             .collect();
         let count = set.len();
-        let applied =
-            self.set_members_locked(&mut control, template, Membership::Dns, set, Trigger::Dns)?;
+        let applied = self.set_members_locked(&mut control, template, kind, set, trigger)?;
         control.discovery.insert(
             template.to_owned(),
             SourceStatus {
                 template: template.to_owned(),
-                kind: Membership::Dns,
+                kind,
                 source: source.to_owned(),
                 members: count,
                 last_ok_ms: Some(crate::events::wall_ms()),
@@ -64,6 +89,16 @@ impl Controller {
     /// A DNS template's resolution failed or found nothing: its last good
     /// members keep serving, and the error is shown.
     pub fn dns_failed(&self, template: &str, source: &str, error: String) {
+        self.discovery_failed(template, Membership::Dns, source, error);
+    }
+
+    /// A Kubernetes template's list or watch failed: its last members keep
+    /// serving until a list succeeds, and the error is shown.
+    pub fn kubernetes_failed(&self, template: &str, source: &str, error: String) {
+        self.discovery_failed(template, Membership::Kubernetes, source, error);
+    }
+
+    fn discovery_failed(&self, template: &str, kind: Membership, source: &str, error: String) {
         let mut control = self.state();
         let members = control.members.of(template).map_or(0, |m| m.len());
         let entry = control
@@ -71,7 +106,7 @@ impl Controller {
             .entry(template.to_owned())
             .or_insert_with(|| SourceStatus {
                 template: template.to_owned(),
-                kind: Membership::Dns,
+                kind,
                 source: source.to_owned(),
                 members,
                 last_ok_ms: None,
@@ -245,29 +280,24 @@ impl Controller {
             .filter_map(|t| {
                 let d = t.discovery.as_ref()?;
                 let members = control.members.of(&t.id).map_or(0, |m| m.len());
-                Some(match &d.source {
-                    DiscoverySource::Dns { name, .. } => control
-                        .discovery
-                        .get(&t.id)
-                        .cloned()
-                        .map(|s| SourceStatus { members, ..s })
-                        .unwrap_or(SourceStatus {
-                            template: t.id.clone(),
-                            kind: Membership::Dns,
-                            source: name.clone(),
-                            members,
-                            last_ok_ms: None,
-                            last_error: None,
-                        }),
-                    DiscoverySource::Registration { .. } => SourceStatus {
+                // A status kept from before a reload changed the source's
+                // kind is not this source's.
+                let status = control
+                    .discovery
+                    .get(&t.id)
+                    .filter(|s| s.kind == d.source.kind())
+                    .cloned();
+                Some(status.map_or_else(
+                    || SourceStatus {
                         template: t.id.clone(),
-                        kind: Membership::Registered,
-                        source: "registration".to_owned(),
+                        kind: d.source.kind(),
+                        source: d.source.name(),
                         members,
                         last_ok_ms: None,
                         last_error: None,
                     },
-                })
+                    |s| SourceStatus { members, ..s },
+                ))
             })
             .collect();
         (sources, control.leases.view(now))

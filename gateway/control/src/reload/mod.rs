@@ -141,6 +141,8 @@ pub enum Trigger {
     Registration,
     /// A change read from the fleet's etcd (config or control keys).
     Fleet,
+    /// A template's Kubernetes EndpointSlices changed (list or watch).
+    Kubernetes,
 }
 
 impl Trigger {
@@ -158,6 +160,7 @@ impl Trigger {
             Trigger::Dns => "dns",
             Trigger::Registration => "registration",
             Trigger::Fleet => "fleet",
+            Trigger::Kubernetes => "kubernetes",
         }
     }
 }

@@ -149,7 +149,7 @@ impl Live {
         }
         let mut m = encoder.encode_descriptor(
             "discovery_members",
-            "Replicas a template's DNS name or registrations put in the table (source=dns|registered)",
+            "Replicas a template's DNS name, registrations or Kubernetes EndpointSlices put in the table (source=dns|registered|kubernetes)",
             None,
             MetricType::Gauge,
         )?;
