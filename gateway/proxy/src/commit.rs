@@ -111,7 +111,7 @@ async fn first_event(
     framer: &mut EventFramer,
     deadline: tokio::time::Instant,
 ) -> Result<Held, Refused> {
-    let mut prefix = BytesMut::new();
+    let mut prefix = Prefix::default();
     loop {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => return Err(Refused::NoFirstEvent),
@@ -127,9 +127,9 @@ async fn first_event(
             continue;
         };
         let framed = framer
-            .push(&data)
+            .push_bytes(data)
             .map_err(|e| Refused::Failed(Box::new(e)))?;
-        prefix.extend_from_slice(&framed.events);
+        prefix.push(framed.events);
         if framed.data_events > 0 {
             return Ok(Held {
                 prefix: prefix.freeze(),
@@ -160,7 +160,7 @@ async fn whole_body(
     head: (&HeaderMap, Version),
     deadline: tokio::time::Instant,
 ) -> Result<Held, Refused> {
-    let mut prefix = BytesMut::new();
+    let mut prefix = Prefix::default();
     while prefix.len() < WHOLE_BODY {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => break,
@@ -176,13 +176,60 @@ async fn whole_body(
             Ok(Some(Ok(frame))) => frame,
         };
         if let Ok(data) = frame.into_data() {
-            prefix.extend_from_slice(&data);
+            prefix.push(data);
         }
     }
     Ok(Held {
         prefix: prefix.freeze(),
         ended: false,
     })
+}
+
+/// Bytes read before committing: the first chunk as is (most answers
+/// are one), copied into one buffer only when a second one arrives.
+#[derive(Default)]
+enum Prefix {
+    #[default]
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Prefix {
+    fn push(&mut self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        *self = match std::mem::take(self) {
+            Prefix::Empty => Prefix::One(data),
+            Prefix::One(first) => {
+                let mut all = BytesMut::with_capacity(first.len() + data.len());
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                Prefix::Many(all)
+            }
+            Prefix::Many(mut all) => {
+                all.extend_from_slice(&data);
+                Prefix::Many(all)
+            }
+        };
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Prefix::Empty => 0,
+            Prefix::One(b) => b.len(),
+            Prefix::Many(b) => b.len(),
+        }
+    }
+
+    fn freeze(self) -> Bytes {
+        match self {
+            Prefix::Empty => Bytes::new(),
+            Prefix::One(b) => b,
+            Prefix::Many(b) => b.freeze(),
+        }
+    }
 }
 
 fn close_delimited_json_is_whole(

@@ -204,7 +204,7 @@ impl Body for GuardedBody {
                         this.idle.as_mut().reset(idle_deadline);
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     };
-                    let framed = match sse.framer.push(&data) {
+                    let framed = match sse.framer.push_bytes(data) {
                         Ok(framed) => framed,
                         Err(e) => break e.to_string(),
                     };

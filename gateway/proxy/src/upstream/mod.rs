@@ -150,12 +150,16 @@ impl Upstream {
         })
     }
 
-    /// The full upstream URI for `path_and_query` (which starts with `/`).
-    pub fn uri(&self, path_and_query: &str) -> Result<http::Uri, http::Error> {
+    /// The full upstream URI for `path_and_query` (which starts with `/`);
+    /// without a base path the string becomes the URI's without a copy.
+    pub fn uri(&self, mut path_and_query: String) -> Result<http::Uri, http::Error> {
+        if !self.base_path.is_empty() {
+            path_and_query.insert_str(0, &self.base_path);
+        }
         http::Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
-            .path_and_query(format!("{}{}", self.base_path, path_and_query))
+            .path_and_query(path_and_query)
             .build()
     }
 }
