@@ -16,11 +16,11 @@
 //!   a connection close) is a failed attempt, and one read whole goes on
 //!   with its exact `Content-Length`.
 
+use crate::upstream::UpstreamBody;
 use bytes::{Bytes, BytesMut};
 use http::response::Parts;
 use http::{HeaderMap, Response, Version, header};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use switchyard_config::Limits;
 
@@ -75,7 +75,7 @@ pub struct Held {
 /// `deadline`).
 pub async fn hold(
     parts: &Parts,
-    body: &mut Incoming,
+    body: &mut UpstreamBody,
     deadline: tokio::time::Instant,
     first_event_deadline: tokio::time::Instant,
 ) -> Result<(Option<Sse>, Held), Refused> {
@@ -107,7 +107,7 @@ pub async fn hold(
 
 /// Reads an event stream up to and including its first `data:` event.
 async fn first_event(
-    body: &mut Incoming,
+    body: &mut UpstreamBody,
     framer: &mut EventFramer,
     deadline: tokio::time::Instant,
 ) -> Result<Held, Refused> {
@@ -156,7 +156,7 @@ pub fn read_whole(headers: &HeaderMap) -> bool {
 /// they came: a body delimited by the connection's close must be whole
 /// JSON when it says it is JSON, since a cut looks like its end.
 async fn whole_body(
-    body: &mut Incoming,
+    body: &mut UpstreamBody,
     head: (&HeaderMap, Version),
     deadline: tokio::time::Instant,
 ) -> Result<Held, Refused> {

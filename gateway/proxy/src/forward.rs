@@ -109,8 +109,7 @@ pub async fn forward(
             reason,
         })?;
 
-    let client = up.client(&snap.client);
-    let sent = tokio::time::timeout_at(out.deadline, client.request(req)).await;
+    let sent = tokio::time::timeout_at(out.deadline, up.send(&snap.client, req)).await;
     let resp = match sent {
         Err(_) => {
             guard.finish(Outcome::Failure);

@@ -5,9 +5,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::upstream::UpstreamBody;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use switchyard_router::InFlightGuard;
 use sync_wrapper::SyncWrapper;
 use tokio::time::{Instant, Sleep};
@@ -48,7 +48,7 @@ pin_project_lite::pin_project! {
     /// - Records how it ended in its [`OutcomeSlot`].
     pub struct GuardedBody {
         #[pin]
-        inner: Incoming,
+        inner: UpstreamBody,
         #[pin]
         idle: Sleep,
         idle_timeout: Duration,
@@ -97,7 +97,7 @@ impl GuardedBody {
     /// Wraps `inner`; `sse` (framing state carried over from the commit)
     /// selects whole-event forwarding and the in-band error event.
     pub fn new(
-        inner: Incoming,
+        inner: UpstreamBody,
         guard: InFlightGuard,
         release: Release,
         idle_timeout: Duration,
@@ -336,7 +336,7 @@ fn end(
 /// [`COALESCE_MAX`]; whatever ends the batch early is kept in `held`.
 fn coalesce(
     first: Bytes,
-    mut inner: Pin<&mut Incoming>,
+    mut inner: Pin<&mut UpstreamBody>,
     held: &mut Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
     cx: &mut Context<'_>,
 ) -> Bytes {

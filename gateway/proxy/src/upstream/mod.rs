@@ -7,10 +7,14 @@
 //! HTTP/2 gets it. Redirects are never followed (hyper does not), so a
 //! replica cannot bounce a request, with its credentials, elsewhere.
 
+mod body;
 mod credential;
+mod pool;
 mod tls;
 
+pub use body::{PooledBody, UpstreamBody};
 pub use credential::{CredentialSource, FileCredential, REFRESH_EVERY};
+pub use pool::{Pool, PoolSettings};
 
 use std::sync::Arc;
 
@@ -61,6 +65,31 @@ fn client_trusting(limits: &Limits, tls: rustls::ClientConfig) -> UpstreamClient
         .build(connector)
 }
 
+/// Why a request did not get a response head from a replica.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No connection could be opened.
+    #[error(transparent)]
+    Connect(crate::body::BoxError),
+    /// The connection failed while the request was sent or the head read.
+    #[error(transparent)]
+    Failed(hyper::Error),
+    /// hyper-util's pooled client failed (HTTPS, HTTP/2).
+    #[error(transparent)]
+    Legacy(hyper_util::client::legacy::Error),
+}
+
+impl SendError {
+    /// Whether the replica could not be reached at all.
+    pub fn is_connect(&self) -> bool {
+        match self {
+            SendError::Connect(_) => true,
+            SendError::Failed(_) => false,
+            SendError::Legacy(e) => e.is_connect(),
+        }
+    }
+}
+
 /// One replica's address and credentials, ready to stamp on requests.
 #[derive(Debug)]
 pub struct Upstream {
@@ -88,6 +117,9 @@ pub struct Upstream {
     /// This replica's own client when it trusts a private CA (`tls.ca_file`);
     /// `None`: the snapshot's shared client.
     pub client: Option<UpstreamClient>,
+    /// Plain-HTTP replicas: HTTP/1 connections of our own, driven in the
+    /// request's task (`pool.rs`); `None`: the pooled client.
+    pub pool: Option<Pool>,
 }
 
 impl Upstream {
@@ -124,12 +156,21 @@ impl Upstream {
             Some(t) => Some(client_trusting(limits, tls::with_private_ca(&t.ca_roots)?)),
             None => None,
         };
+        let https = replica.url.scheme() == "https";
+        let pool = (!https && limits.upstream_in_task).then(|| {
+            Pool::new(
+                &authority,
+                PoolSettings {
+                    max_idle: limits.pool_max_idle_per_host,
+                    idle_timeout: limits.pool_idle_timeout,
+                    connect_timeout: limits.connect_timeout,
+                    max_buf: limits.max_header_bytes,
+                },
+            )
+        });
         Ok(Self {
-            scheme: if replica.url.scheme() == "https" {
-                Scheme::HTTPS
-            } else {
-                Scheme::HTTP
-            },
+            scheme: if https { Scheme::HTTPS } else { Scheme::HTTP },
+            pool,
             credential: match &replica.auth {
                 Some(UpstreamAuth::File { header, path }) => {
                     Some(FileCredential::new(header.as_deref(), path) as Arc<dyn CredentialSource>)
@@ -188,6 +229,24 @@ impl Upstream {
     pub async fn refresh_credentials(&self) {
         if let Some(source) = &self.credential {
             source.refresh().await;
+        }
+    }
+
+    /// Sends `req` to this replica: on a connection of its own pool (plain
+    /// HTTP), else with its own client (private CA) or `shared`.
+    pub async fn send(
+        &self,
+        shared: &UpstreamClient,
+        req: Request<Full<Bytes>>,
+    ) -> Result<http::Response<UpstreamBody>, SendError> {
+        match &self.pool {
+            // Boxed like the pooled client's future: it holds a connection
+            // being opened, and the attempt's future stays small.
+            Some(pool) => Box::pin(pool.send(req)).await,
+            None => match self.client(shared).request(req).await {
+                Ok(resp) => Ok(resp.map(UpstreamBody::from)),
+                Err(e) => Err(SendError::Legacy(e)),
+            },
         }
     }
 
