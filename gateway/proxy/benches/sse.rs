@@ -56,7 +56,7 @@ fn stream(c: &mut Criterion) {
                 let framed = framer.push(chunk).unwrap();
                 watch.feed(&framed.events);
             }
-            black_box(watch.finished())
+            black_box(watch.finished)
         })
     });
     c.bench_function("sse_stream_257_chunks", |b| {

@@ -12,9 +12,9 @@ mod credential;
 mod pool;
 mod tls;
 
-pub use body::{PooledBody, UpstreamBody};
+pub use body::UpstreamBody;
 pub use credential::{CredentialSource, FileCredential, REFRESH_EVERY};
-pub use pool::{Pool, PoolSettings};
+pub use pool::{Pool, PoolSettings, PooledBody};
 
 use std::sync::Arc;
 
@@ -242,7 +242,9 @@ impl Upstream {
         match &self.pool {
             // Boxed like the pooled client's future: it holds a connection
             // being opened, and the attempt's future stays small.
-            Some(pool) => Box::pin(pool.send(req)).await,
+            Some(pool) => Box::pin(pool.send(req))
+                .await
+                .map(|resp| resp.map(UpstreamBody::Pooled)),
             None => match self.client(shared).request(req).await {
                 Ok(resp) => Ok(resp.map(UpstreamBody::from)),
                 Err(e) => Err(SendError::Legacy(e)),

@@ -10,7 +10,9 @@
 //! chunk read from the replica is written to the client in the same poll.
 //!
 //! - Idle connections are kept per replica, at most `pool_max_idle_per_host`,
-//!   for `pool_idle_timeout_ms` (a reaper task closes stale ones).
+//!   for `pool_idle_timeout_ms`: expired ones are closed when the pool is
+//!   next used (no timer task; a pool with no traffic keeps its few idle
+//!   sockets until then, or until a reload drops it).
 //! - A connection goes back only after its response body was read to the
 //!   end and it is ready for another request; a body dropped early (the
 //!   client left, a cut, an error) closes it.
@@ -21,8 +23,9 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,18 +39,21 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::SendError;
-use super::body::{PooledBody, UpstreamBody};
+
+mod lease;
+
+pub use lease::PooledBody;
 
 /// hyper's half of one HTTP/1 connection: the sender and the connection
 /// future that does its I/O.
-pub(super) struct Conn {
-    pub(super) tx: http1::SendRequest<Full<Bytes>>,
-    pub(super) io: http1::Connection<TokioIo<TcpStream>, Full<Bytes>>,
+struct Conn {
+    tx: http1::SendRequest<Full<Bytes>>,
+    io: http1::Connection<TokioIo<TcpStream>, Full<Bytes>>,
 }
 
 impl Conn {
     /// Drives the connection's I/O; `Ready`: it is closed (or failed).
-    pub(super) fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         Pin::new(&mut self.io).poll(cx).map(|_| ())
     }
 
@@ -65,7 +71,7 @@ pub struct Pool {
     shared: Arc<Shared>,
 }
 
-pub(super) struct Shared {
+struct Shared {
     /// Most recently used last (reused first: its socket is warmest).
     idle: Mutex<Vec<(Box<Conn>, Instant)>>,
     /// `host:port`, resolved on each connect (DNS may change).
@@ -112,9 +118,6 @@ impl Pool {
             connect_timeout: settings.connect_timeout,
             max_buf: settings.max_buf.max(8 << 10),
         });
-        if tokio::runtime::Handle::try_current().is_ok() && !settings.idle_timeout.is_zero() {
-            tokio::spawn(reap(Arc::downgrade(&shared)));
-        }
         Self { shared }
     }
 
@@ -123,7 +126,7 @@ impl Pool {
     pub async fn send(
         &self,
         mut req: Request<Full<Bytes>>,
-    ) -> Result<Response<UpstreamBody>, SendError> {
+    ) -> Result<Response<PooledBody>, SendError> {
         origin_form(&mut req, &self.shared.host);
         loop {
             let (conn, reused) = match self.shared.checkout() {
@@ -134,7 +137,7 @@ impl Pool {
                 Ok((resp, conn)) => {
                     let (parts, body) = resp.into_parts();
                     let body = PooledBody::new(body, conn, Arc::clone(&self.shared));
-                    return Ok(Response::from_parts(parts, UpstreamBody::Pooled(body)));
+                    return Ok(Response::from_parts(parts, body));
                 }
                 // The connection was closed before the request went out:
                 // nothing reached the replica, send it on a fresh one.
@@ -198,11 +201,17 @@ impl Shared {
     }
 
     /// Takes back a connection whose response was read to the end.
-    pub(super) fn checkin(&self, mut conn: Box<Conn>) {
+    fn checkin(&self, mut conn: Box<Conn>) {
         if self.max_idle == 0 || !conn.usable() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // Oldest first: close the ones past their idle timeout.
+        let expired = idle
+            .iter()
+            .take_while(|(_, since)| since.elapsed() >= self.idle_timeout)
+            .count();
+        idle.drain(..expired);
         if idle.len() < self.max_idle {
             idle.push((conn, Instant::now()));
         }
@@ -227,20 +236,6 @@ impl Shared {
         // Boxed: a connection's state is large, and futures and bodies
         // that hold it inline are moved (copied) several times a request.
         Ok(Box::new(Conn { tx, io }))
-    }
-}
-
-/// Closes idle connections past their timeout, until the pool is gone.
-async fn reap(pool: Weak<Shared>) {
-    let every = match pool.upgrade() {
-        Some(p) => (p.idle_timeout / 2).max(Duration::from_millis(100)),
-        None => return,
-    };
-    loop {
-        tokio::time::sleep(every).await;
-        let Some(pool) = pool.upgrade() else { return };
-        let mut idle = pool.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.retain_mut(|(conn, since)| since.elapsed() < pool.idle_timeout && conn.usable());
     }
 }
 

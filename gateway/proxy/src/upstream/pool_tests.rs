@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
 use super::*;
 
@@ -19,17 +20,19 @@ enum After {
     SilentClose,
 }
 
-/// A replica answering `hello` to each request; returns its address and
-/// its count of accepted connections.
-async fn replica(after: After) -> (String, Arc<AtomicUsize>) {
+/// A replica answering `hello` to each request; returns its address, its
+/// count of accepted connections and its task (aborted when dropped).
+async fn replica(after: After) -> (String, Arc<AtomicUsize>, JoinSet<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let accepted = Arc::new(AtomicUsize::new(0));
     let count = Arc::clone(&accepted);
-    tokio::spawn(async move {
+    let mut task = JoinSet::new();
+    task.spawn(async move {
+        let mut conns = JoinSet::new();
         while let Ok((mut s, _)) = listener.accept().await {
             count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
+            conns.spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 let mut have = Vec::new();
                 loop {
@@ -55,7 +58,7 @@ async fn replica(after: After) -> (String, Arc<AtomicUsize>) {
             });
         }
     });
-    (addr, accepted)
+    (addr, accepted, task)
 }
 
 fn pool(addr: &str) -> Pool {
@@ -76,13 +79,13 @@ fn get(addr: &str) -> Request<Full<Bytes>> {
         .unwrap()
 }
 
-async fn read(resp: Response<UpstreamBody>) -> Bytes {
+async fn read(resp: Response<PooledBody>) -> Bytes {
     resp.into_body().collect().await.unwrap().to_bytes()
 }
 
 #[tokio::test]
 async fn a_connection_read_to_the_end_is_reused() {
-    let (addr, accepted) = replica(After::KeepAlive).await;
+    let (addr, accepted, _replica) = replica(After::KeepAlive).await;
     let pool = pool(&addr);
     for _ in 0..3 {
         let resp = pool.send(get(&addr)).await.unwrap();
@@ -93,7 +96,7 @@ async fn a_connection_read_to_the_end_is_reused() {
 
 #[tokio::test]
 async fn a_body_dropped_before_its_end_closes_its_connection() {
-    let (addr, accepted) = replica(After::KeepAlive).await;
+    let (addr, accepted, _replica) = replica(After::KeepAlive).await;
     let pool = pool(&addr);
     drop(pool.send(get(&addr)).await.unwrap());
     let resp = pool.send(get(&addr)).await.unwrap();
@@ -103,7 +106,7 @@ async fn a_body_dropped_before_its_end_closes_its_connection() {
 
 #[tokio::test]
 async fn a_connection_the_replica_closed_while_idle_is_replaced() {
-    let (addr, accepted) = replica(After::SilentClose).await;
+    let (addr, accepted, _replica) = replica(After::SilentClose).await;
     let pool = pool(&addr);
     for _ in 0..3 {
         let resp = pool.send(get(&addr)).await.unwrap();
@@ -127,7 +130,8 @@ async fn an_unreachable_replica_is_a_connect_error() {
 async fn the_request_goes_out_in_origin_form_with_a_host() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let head = tokio::spawn(async move {
+    let mut task = JoinSet::new();
+    task.spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
         let mut buf = vec![0u8; 4096];
         let n = s.read(&mut buf).await.unwrap();
@@ -139,7 +143,7 @@ async fn the_request_goes_out_in_origin_form_with_a_host() {
     let pool = pool(&addr);
     let resp = pool.send(get(&addr)).await.unwrap();
     read(resp).await;
-    let head = head.await.unwrap();
+    let head = task.join_next().await.unwrap().unwrap();
     assert!(head.starts_with("GET /v1/models HTTP/1.1\r\n"), "{head}");
     assert!(
         head.to_lowercase().contains(&format!("host: {addr}")),
