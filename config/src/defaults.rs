@@ -69,6 +69,8 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Enough idle connections per replica for bursty traffic without
 /// reconnecting, bounded so a burst does not leave thousands open.
 pub const POOL_MAX_IDLE_PER_HOST: usize = 256;
+/// Measured in BENCHMARKS.md ("Upstream connections in the request's task").
+pub const UPSTREAM_IN_TASK: bool = true;
 /// A first event ten times later than the replica's usual is not load
 /// noise: the replica is stuck, and another one will likely answer sooner.
 pub const FIRST_TOKEN_TTFT_MULTIPLE: u32 = 10;

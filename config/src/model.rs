@@ -447,6 +447,12 @@ pub struct Limits {
     pub pool_idle_timeout: Duration,
     /// Idle pooled connections kept per replica.
     pub pool_max_idle_per_host: usize,
+    /// Plain-HTTP replicas are reached over HTTP/1 connections the request's
+    /// own task drives (a chunk read from the replica is written to the
+    /// client in the same poll), instead of hyper-util's pooled client,
+    /// which runs each connection as a task of its own. HTTPS replicas
+    /// always use the pooled client (TLS, HTTP/2).
+    pub upstream_in_task: bool,
     /// Deadline, from the start of an attempt, for a held SSE stream's first
     /// event; past it the attempt fails over like a timeout. Defaults to
     /// `attempt_timeout` (a model that takes long to start streaming should
@@ -502,6 +508,7 @@ impl Default for Limits {
             shutdown_overlap: d::SHUTDOWN_OVERLAP,
             pool_idle_timeout: d::POOL_IDLE_TIMEOUT,
             pool_max_idle_per_host: d::POOL_MAX_IDLE_PER_HOST,
+            upstream_in_task: d::UPSTREAM_IN_TASK,
             first_token_timeout: d::REQUEST_TIMEOUT,
             first_token_ttft_multiple: d::FIRST_TOKEN_TTFT_MULTIPLE,
             first_token_floor: d::FIRST_TOKEN_FLOOR,

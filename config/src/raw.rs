@@ -263,6 +263,8 @@ pub struct RawLimits {
     pub pool_idle_timeout_ms: Option<i64>,
     /// Idle pooled connections kept per replica.
     pub pool_max_idle_per_host: Option<i64>,
+    /// Plain-HTTP replicas: drive each HTTP/1 connection in the request's task.
+    pub upstream_in_task: Option<bool>,
     /// Deadline for a held SSE stream's first event (failover after it).
     pub first_token_timeout_ms: Option<i64>,
     /// A stream's first event later than this many times the replica's

@@ -48,6 +48,7 @@ server:
     shutdown_overlap_ms: 1500
     pool_idle_timeout_ms: 45000
     pool_max_idle_per_host: 4
+    upstream_in_task: false
     first_token_timeout_ms: 8000
     first_token_ttft_multiple: 6
     first_token_floor_ms: 900

@@ -234,6 +234,7 @@ impl Validator<'_> {
                     65_536,
                 )
                 .unwrap_or(default.pool_max_idle_per_host),
+            upstream_in_task: raw.upstream_in_task.unwrap_or(default.upstream_in_task),
         }
     }
 }

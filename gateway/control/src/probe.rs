@@ -103,7 +103,7 @@ fn round(
             Protocol::OpenAi => "/v1/models",
             Protocol::KserveV2 => "/v2/health/ready",
         });
-        let request = up.uri(path).map(|uri| {
+        let request = up.uri(path.to_owned()).map(|uri| {
             let body = Bytes::new();
             let mut req = Request::new(Full::new(body.clone()));
             *req.method_mut() = Method::GET;

@@ -16,11 +16,11 @@
 //!   a connection close) is a failed attempt, and one read whole goes on
 //!   with its exact `Content-Length`.
 
+use crate::upstream::UpstreamBody;
 use bytes::{Bytes, BytesMut};
 use http::response::Parts;
 use http::{HeaderMap, Response, Version, header};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use switchyard_config::Limits;
 
@@ -75,7 +75,7 @@ pub struct Held {
 /// `deadline`).
 pub async fn hold(
     parts: &Parts,
-    body: &mut Incoming,
+    body: &mut UpstreamBody,
     deadline: tokio::time::Instant,
     first_event_deadline: tokio::time::Instant,
 ) -> Result<(Option<Sse>, Held), Refused> {
@@ -107,11 +107,11 @@ pub async fn hold(
 
 /// Reads an event stream up to and including its first `data:` event.
 async fn first_event(
-    body: &mut Incoming,
+    body: &mut UpstreamBody,
     framer: &mut EventFramer,
     deadline: tokio::time::Instant,
 ) -> Result<Held, Refused> {
-    let mut prefix = BytesMut::new();
+    let mut prefix = Prefix::default();
     loop {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => return Err(Refused::NoFirstEvent),
@@ -127,9 +127,9 @@ async fn first_event(
             continue;
         };
         let framed = framer
-            .push(&data)
+            .push_bytes(data)
             .map_err(|e| Refused::Failed(Box::new(e)))?;
-        prefix.extend_from_slice(&framed.events);
+        prefix.push(framed.events);
         if framed.data_events > 0 {
             return Ok(Held {
                 prefix: prefix.freeze(),
@@ -156,11 +156,11 @@ pub fn read_whole(headers: &HeaderMap) -> bool {
 /// they came: a body delimited by the connection's close must be whole
 /// JSON when it says it is JSON, since a cut looks like its end.
 async fn whole_body(
-    body: &mut Incoming,
+    body: &mut UpstreamBody,
     head: (&HeaderMap, Version),
     deadline: tokio::time::Instant,
 ) -> Result<Held, Refused> {
-    let mut prefix = BytesMut::new();
+    let mut prefix = Prefix::default();
     while prefix.len() < WHOLE_BODY {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => break,
@@ -176,13 +176,60 @@ async fn whole_body(
             Ok(Some(Ok(frame))) => frame,
         };
         if let Ok(data) = frame.into_data() {
-            prefix.extend_from_slice(&data);
+            prefix.push(data);
         }
     }
     Ok(Held {
         prefix: prefix.freeze(),
         ended: false,
     })
+}
+
+/// Bytes read before committing: the first chunk as is (most answers
+/// are one), copied into one buffer only when a second one arrives.
+#[derive(Default)]
+enum Prefix {
+    #[default]
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Prefix {
+    fn push(&mut self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        *self = match std::mem::take(self) {
+            Prefix::Empty => Prefix::One(data),
+            Prefix::One(first) => {
+                let mut all = BytesMut::with_capacity(first.len() + data.len());
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                Prefix::Many(all)
+            }
+            Prefix::Many(mut all) => {
+                all.extend_from_slice(&data);
+                Prefix::Many(all)
+            }
+        };
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Prefix::Empty => 0,
+            Prefix::One(b) => b.len(),
+            Prefix::Many(b) => b.len(),
+        }
+    }
+
+    fn freeze(self) -> Bytes {
+        match self {
+            Prefix::Empty => Bytes::new(),
+            Prefix::One(b) => b,
+            Prefix::Many(b) => b.freeze(),
+        }
+    }
 }
 
 fn close_delimited_json_is_whole(

@@ -76,11 +76,9 @@ impl EventFramer {
     /// Feeds `chunk` and releases the whole events it completed.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Framed, EventTooLarge> {
         self.pending.extend_from_slice(chunk);
-        while self.scanned < self.pending.len() {
-            let b = self.pending[self.scanned];
-            self.scanned += 1;
-            self.byte(b);
-        }
+        let pending = std::mem::take(&mut self.pending);
+        self.scan(&pending);
+        self.pending = pending;
         if self.pending.len() - self.boundary > MAX_EVENT {
             return Err(EventTooLarge);
         }
@@ -93,9 +91,58 @@ impl EventFramer {
         })
     }
 
+    /// [`EventFramer::push`] for an owned chunk: with no partial event
+    /// held (the common case), the whole events are a slice of `chunk`,
+    /// not a copy; only an unfinished tail is copied and held.
+    pub fn push_bytes(&mut self, chunk: Bytes) -> Result<Framed, EventTooLarge> {
+        if !self.pending.is_empty() {
+            return self.push(&chunk);
+        }
+        // Nothing held: `scanned` and `boundary` are 0 and positions in
+        // `chunk` are what they would be in `pending`.
+        self.scan(&chunk);
+        let boundary = std::mem::take(&mut self.boundary);
+        if chunk.len() - boundary > MAX_EVENT {
+            return Err(EventTooLarge);
+        }
+        self.pending.extend_from_slice(&chunk[boundary..]);
+        self.scanned -= boundary;
+        Ok(Framed {
+            events: chunk.slice(..boundary),
+            data_events: std::mem::take(&mut self.data_events),
+        })
+    }
+
     /// Bytes of an unfinished event held back.
     pub fn partial(&self) -> &[u8] {
         &self.pending[self.boundary..]
+    }
+
+    /// Scans `buf` from `scanned` to its end. Past a line's first five
+    /// bytes (which tell a `data:` line), only line ends matter: the rest
+    /// of the line is skipped with one `memchr2` instead of byte by byte.
+    fn scan(&mut self, buf: &[u8]) {
+        while self.scanned < buf.len() {
+            if self.bom < BOM.len() || self.after_cr || self.line_len < 5 {
+                let b = buf[self.scanned];
+                self.scanned += 1;
+                self.byte(b);
+                continue;
+            }
+            // Mid-line: `line_is_data` is settled and no CR is pending.
+            let rest = &buf[self.scanned..];
+            match memchr::memchr2(b'\n', b'\r', rest) {
+                Some(k) => {
+                    self.line_len += k;
+                    self.scanned += k + 1;
+                    self.byte(rest[k]);
+                }
+                None => {
+                    self.line_len += rest.len();
+                    self.scanned = buf.len();
+                }
+            }
+        }
     }
 
     fn byte(&mut self, b: u8) {
@@ -205,9 +252,42 @@ mod tests {
     }
 
     #[test]
+    fn long_lines_split_anywhere_frame_the_same() {
+        let stream = "\u{feff}data: {\"choices\":[{\"delta\":{\"content\":\"a long token\"}}]}\r\n\r\n: a comment line that is long\n\nevent: x\rdata:yy\r\r";
+        let whole = frame(&[stream]);
+        assert_eq!(whole.1, 2);
+        for at in 0..stream.len() {
+            if !stream.is_char_boundary(at) {
+                continue;
+            }
+            let (a, b) = stream.split_at(at);
+            assert_eq!(frame(&[a, b]), whole, "split at {at}");
+        }
+    }
+
+    #[test]
+    fn owned_chunks_frame_like_borrowed_ones() {
+        let chunks = [
+            "data: a\r\n\r\ndata: b\r",
+            "\n\r\n: c\n\ndata: {\"half",
+            "\"}\n\n",
+            "data: x\n\n",
+        ];
+        let (mut a, mut b) = (EventFramer::default(), EventFramer::default());
+        for c in chunks {
+            let x = a.push(c.as_bytes()).unwrap();
+            let y = b.push_bytes(Bytes::from_static(c.as_bytes())).unwrap();
+            assert_eq!((x.events, x.data_events), (y.events, y.data_events));
+            assert_eq!(a.partial(), b.partial());
+        }
+    }
+
+    #[test]
     fn an_endless_event_is_refused() {
         let mut f = EventFramer::default();
         let big = vec![b'x'; MAX_EVENT + 1];
         assert_eq!(f.push(&big).unwrap_err(), EventTooLarge);
+        let mut f = EventFramer::default();
+        assert_eq!(f.push_bytes(Bytes::from(big)).unwrap_err(), EventTooLarge);
     }
 }

@@ -80,7 +80,7 @@ pub async fn forward(
     let up = &snap.upstreams[index];
     let limits = &snap.config.server.limits;
     let uri = up
-        .uri(&out.path_and_query)
+        .uri(out.path_and_query)
         .map_err(|e| ProxyError::BadRequest {
             message: format!("request path cannot be forwarded: {e}"),
             param: None,
@@ -109,8 +109,7 @@ pub async fn forward(
             reason,
         })?;
 
-    let client = up.client(&snap.client);
-    let sent = tokio::time::timeout_at(out.deadline, client.request(req)).await;
+    let sent = tokio::time::timeout_at(out.deadline, up.send(&snap.client, req)).await;
     let resp = match sent {
         Err(_) => {
             guard.finish(Outcome::Failure);
@@ -307,13 +306,36 @@ pub fn retry_after<B>(resp: &Response<B>) -> Option<u64> {
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, remote: SocketAddr) {
-    let ip = remote.ip().to_string();
-    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&value) {
+    let mut value = Vec::with_capacity(64);
+    if let Some(prev) = headers.get(&X_FORWARDED_FOR) {
+        value.extend_from_slice(prev.as_bytes());
+        value.extend_from_slice(b", ");
+    }
+    write_ip(&mut value, remote.ip());
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(value)) {
         headers.insert(X_FORWARDED_FOR.clone(), v);
+    }
+}
+
+/// An IPv4 address in dotted decimal without the formatting machinery
+/// (every request writes one); IPv6 through `Display`.
+fn write_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    use std::io::Write;
+    let std::net::IpAddr::V4(v4) = ip else {
+        let _ = write!(out, "{ip}");
+        return;
+    };
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        if octet >= 100 {
+            out.push(b'0' + octet / 100);
+        }
+        if octet >= 10 {
+            out.push(b'0' + octet / 10 % 10);
+        }
+        out.push(b'0' + octet % 10);
     }
 }
 
@@ -327,6 +349,16 @@ mod tests {
         append_forwarded_for(&mut h, "10.0.0.1:5".parse().unwrap());
         append_forwarded_for(&mut h, "127.0.0.1:6".parse().unwrap());
         assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.1");
+        append_forwarded_for(&mut h, "[::1]:7".parse().unwrap());
+        assert_eq!(
+            h.get("x-forwarded-for").unwrap(),
+            "10.0.0.1, 127.0.0.1, ::1"
+        );
+        for ip in ["0.0.0.0", "9.10.99.100", "255.254.200.1"] {
+            let mut out = Vec::new();
+            write_ip(&mut out, ip.parse().unwrap());
+            assert_eq!(out, ip.as_bytes());
+        }
     }
 
     #[test]

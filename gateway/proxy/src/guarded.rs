@@ -5,9 +5,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::upstream::UpstreamBody;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use switchyard_router::InFlightGuard;
 use sync_wrapper::SyncWrapper;
 use tokio::time::{Instant, Sleep};
@@ -48,7 +48,7 @@ pin_project_lite::pin_project! {
     /// - Records how it ended in its [`OutcomeSlot`].
     pub struct GuardedBody {
         #[pin]
-        inner: Incoming,
+        inner: UpstreamBody,
         #[pin]
         idle: Sleep,
         idle_timeout: Duration,
@@ -72,6 +72,10 @@ pin_project_lite::pin_project! {
         resumable: bool,
         // SSE: resolves when the shutdown grace period is over.
         closing: Option<Closing>,
+        // A non-SSE body's cut, reported on the next poll: the poll in
+        // between lets hyper flush the head and the bytes before it.
+        cut: Option<String>,
+        cut_deferred: bool,
     }
 }
 
@@ -97,7 +101,7 @@ impl GuardedBody {
     /// Wraps `inner`; `sse` (framing state carried over from the commit)
     /// selects whole-event forwarding and the in-band error event.
     pub fn new(
-        inner: Incoming,
+        inner: UpstreamBody,
         guard: InFlightGuard,
         release: Release,
         idle_timeout: Duration,
@@ -119,6 +123,8 @@ impl GuardedBody {
             keepalive: None,
             resumable: false,
             closing: None,
+            cut: None,
+            cut_deferred: false,
         }
     }
 
@@ -179,102 +185,120 @@ impl Body for GuardedBody {
         }
         // A reload removed this replica and its drain window is over.
         let retired = this.guard.as_ref().is_some_and(|g| g.stats().is_retired());
-        let failure = loop {
-            if retired {
-                break "replica was removed from the config and its drain window is over"
-                    .to_owned();
-            }
-            let next = match this.held.take() {
-                Some(item) => Poll::Ready(item),
-                None if *this.inner_done => Poll::Ready(None),
-                None => this.inner.as_mut().poll_frame(cx),
-            };
-            match next {
-                Poll::Ready(Some(Ok(frame))) => {
-                    let first = match frame.into_data() {
-                        Ok(data) => data,
-                        Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
-                    };
-                    let data = coalesce(first, this.inner.as_mut(), this.held, cx);
-                    if let Some((every, timer)) = this.keepalive.as_mut() {
-                        timer.as_mut().reset(Instant::now() + *every);
-                    }
-                    let idle_deadline = Instant::now() + *this.idle_timeout;
-                    let Some(sse) = this.sse.as_mut() else {
-                        this.idle.as_mut().reset(idle_deadline);
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    };
-                    let framed = match sse.framer.push(&data) {
-                        Ok(framed) => framed,
-                        Err(e) => break e.to_string(),
-                    };
-                    if framed.data_events > 0 {
-                        this.idle.as_mut().reset(idle_deadline);
-                    }
-                    if framed.events.is_empty() {
-                        continue;
-                    }
-                    sse.watch.feed(&framed.events);
-                    return Poll::Ready(Some(Ok(Frame::data(framed.events))));
+        let failure = if let Some(cut) = this.cut.take() {
+            cut
+        } else {
+            loop {
+                if retired {
+                    break "replica was removed from the config and its drain window is over"
+                        .to_owned();
                 }
-                Poll::Ready(None) => {
-                    let Some(sse) = this.sse.as_mut() else {
-                        break String::new();
-                    };
-                    let partial = sse.framer.partial();
-                    if partial.is_empty() && sse.watch.finished() {
-                        break String::new();
+                let next = match this.held.take() {
+                    Some(item) => Poll::Ready(item),
+                    None if *this.inner_done => Poll::Ready(None),
+                    None => this.inner.as_mut().poll_frame(cx),
+                };
+                match next {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        let first = match frame.into_data() {
+                            Ok(data) => data,
+                            Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
+                        };
+                        let data = coalesce(first, this.inner.as_mut(), this.held, cx);
+                        if let Some((every, timer)) = this.keepalive.as_mut() {
+                            timer.as_mut().reset(Instant::now() + *every);
+                        }
+                        let idle_deadline = Instant::now() + *this.idle_timeout;
+                        let Some(sse) = this.sse.as_mut() else {
+                            this.idle.as_mut().reset(idle_deadline);
+                            return Poll::Ready(Some(Ok(Frame::data(data))));
+                        };
+                        let framed = match sse.framer.push_bytes(data) {
+                            Ok(framed) => framed,
+                            Err(e) => break e.to_string(),
+                        };
+                        if framed.data_events > 0 {
+                            this.idle.as_mut().reset(idle_deadline);
+                        }
+                        if framed.events.is_empty() {
+                            continue;
+                        }
+                        sse.watch.feed(&framed.events);
+                        return Poll::Ready(Some(Ok(Frame::data(framed.events))));
                     }
-                    if partial.is_empty() {
-                        break "replica ended the stream without finishing it (no [DONE], no finish_reason)"
+                    Poll::Ready(None) => {
+                        let Some(sse) = this.sse.as_mut() else {
+                            break String::new();
+                        };
+                        let partial = sse.framer.partial();
+                        if partial.is_empty() && sse.watch.finished() {
+                            break String::new();
+                        }
+                        if partial.is_empty() {
+                            break "replica ended the stream without finishing it (no [DONE], no finish_reason)"
                             .to_owned();
+                        }
+                        // The last event lacks its blank line. Terminated, would
+                        // it finish the stream? Then it is the end; else it is a
+                        // cut, and the partial event is dropped.
+                        let mut watch = sse.watch.clone();
+                        watch.feed(partial);
+                        if !watch.finished() {
+                            break "replica closed the stream in the middle of an event".to_owned();
+                        }
+                        let mut last = BytesMut::from(partial);
+                        last.extend_from_slice(b"\n\n");
+                        end(this.done, this.guard, this.release, this.outcome);
+                        return Poll::Ready(Some(Ok(Frame::data(last.freeze()))));
                     }
-                    // The last event lacks its blank line. Terminated, would
-                    // it finish the stream? Then it is the end; else it is a
-                    // cut, and the partial event is dropped.
-                    let mut watch = sse.watch.clone();
-                    watch.feed(partial);
-                    if !watch.finished() {
-                        break "replica closed the stream in the middle of an event".to_owned();
+                    Poll::Ready(Some(Err(e))) => {
+                        break format!("replica stream failed: {}", chain(&e));
                     }
-                    let mut last = BytesMut::from(partial);
-                    last.extend_from_slice(b"\n\n");
-                    end(this.done, this.guard, this.release, this.outcome);
-                    return Poll::Ready(Some(Ok(Frame::data(last.freeze()))));
-                }
-                Poll::Ready(Some(Err(e))) => break format!("replica stream failed: {}", chain(&e)),
-                Poll::Pending => {
-                    if let Some(closing) = this.closing.as_mut()
-                        && closing.get_mut().as_mut().poll(cx).is_ready()
-                    {
-                        // Never resumed: the gateway is going away.
-                        *this.resumable = false;
-                        break SHUTDOWN.to_owned();
+                    Poll::Pending => {
+                        if let Some(closing) = this.closing.as_mut()
+                            && closing.get_mut().as_mut().poll(cx).is_ready()
+                        {
+                            // Never resumed: the gateway is going away.
+                            *this.resumable = false;
+                            break SHUTDOWN.to_owned();
+                        }
+                        if this.idle.as_mut().poll(cx).is_ready() {
+                            break format!(
+                                "replica sent no {} for {} ms",
+                                if this.sse.is_some() {
+                                    "data event"
+                                } else {
+                                    "data"
+                                },
+                                this.idle_timeout.as_millis()
+                            );
+                        }
+                        if let Some((every, timer)) = this.keepalive.as_mut()
+                            && timer.as_mut().poll(cx).is_ready()
+                        {
+                            timer.as_mut().reset(Instant::now() + *every);
+                            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+                                KEEPALIVE,
+                            )))));
+                        }
+                        return Poll::Pending;
                     }
-                    if this.idle.as_mut().poll(cx).is_ready() {
-                        break format!(
-                            "replica sent no {} for {} ms",
-                            if this.sse.is_some() {
-                                "data event"
-                            } else {
-                                "data"
-                            },
-                            this.idle_timeout.as_millis()
-                        );
-                    }
-                    if let Some((every, timer)) = this.keepalive.as_mut()
-                        && timer.as_mut().poll(cx).is_ready()
-                    {
-                        timer.as_mut().reset(Instant::now() + *every);
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(KEEPALIVE)))));
-                    }
-                    return Poll::Pending;
                 }
             }
         };
         if failure.is_empty() {
             end(this.done, this.guard, this.release, this.outcome);
             return Poll::Ready(None);
+        }
+        if this.sse.is_none() && !*this.resumable && failure != SHUTDOWN && !*this.cut_deferred {
+            *this.cut_deferred = true;
+            // The upstream connection is driven in this poll (`upstream/`),
+            // so a cut can arrive in the same poll as the bytes before it;
+            // erroring now would make hyper drop its unflushed head and
+            // bytes. Yield once: the client gets the head and a short body.
+            *this.cut = Some(failure);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
         *this.done = true;
         if let Some(mut guard) = this.guard.take()
@@ -336,7 +360,7 @@ fn end(
 /// [`COALESCE_MAX`]; whatever ends the batch early is kept in `held`.
 fn coalesce(
     first: Bytes,
-    mut inner: Pin<&mut Incoming>,
+    mut inner: Pin<&mut UpstreamBody>,
     held: &mut Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
     cx: &mut Context<'_>,
 ) -> Bytes {

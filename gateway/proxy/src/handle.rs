@@ -459,8 +459,18 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
         .get("x-request-id")
         .filter(|v| (1..=128).contains(&v.len()))
         .cloned()
-        .unwrap_or_else(|| {
-            let id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-            HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
-        })
+        .unwrap_or_else(fresh_request_id)
+}
+
+/// 32 random hex digits, written in place (one allocation: the value's).
+fn fresh_request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [0u8; 32];
+    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
+    for (i, digit) in id.iter_mut().enumerate() {
+        let word = if i < 16 { a } else { b };
+        let shift = 60 - 4 * (i % 16);
+        *digit = HEX[((word >> shift) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }

@@ -96,7 +96,7 @@ fn round(
         }
         wake = wake.min(now + every);
         let up = &snap.upstreams[i];
-        let request = up.uri(&e.replica.metrics_path).ok().and_then(|uri| {
+        let request = up.uri(e.replica.metrics_path.clone()).ok().and_then(|uri| {
             let body = Bytes::new();
             let mut req = Request::new(Full::new(body.clone()));
             *req.method_mut() = Method::GET;

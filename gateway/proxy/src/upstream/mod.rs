@@ -7,10 +7,14 @@
 //! HTTP/2 gets it. Redirects are never followed (hyper does not), so a
 //! replica cannot bounce a request, with its credentials, elsewhere.
 
+mod body;
 mod credential;
+mod pool;
 mod tls;
 
+pub use body::UpstreamBody;
 pub use credential::{CredentialSource, FileCredential, REFRESH_EVERY};
+pub use pool::{Pool, PoolSettings, PooledBody};
 
 use std::sync::Arc;
 
@@ -61,6 +65,31 @@ fn client_trusting(limits: &Limits, tls: rustls::ClientConfig) -> UpstreamClient
         .build(connector)
 }
 
+/// Why a request did not get a response head from a replica.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No connection could be opened.
+    #[error(transparent)]
+    Connect(crate::body::BoxError),
+    /// The connection failed while the request was sent or the head read.
+    #[error(transparent)]
+    Failed(hyper::Error),
+    /// hyper-util's pooled client failed (HTTPS, HTTP/2).
+    #[error(transparent)]
+    Legacy(hyper_util::client::legacy::Error),
+}
+
+impl SendError {
+    /// Whether the replica could not be reached at all.
+    pub fn is_connect(&self) -> bool {
+        match self {
+            SendError::Connect(_) => true,
+            SendError::Failed(_) => false,
+            SendError::Legacy(e) => e.is_connect(),
+        }
+    }
+}
+
 /// One replica's address and credentials, ready to stamp on requests.
 #[derive(Debug)]
 pub struct Upstream {
@@ -94,6 +123,9 @@ pub struct Upstream {
     /// `resume: token_ids`: its resumable streams are asked for their
     /// token ids (`resume/token_ids.rs`).
     pub token_ids: bool,
+    /// Plain-HTTP replicas: HTTP/1 connections of our own, driven in the
+    /// request's task (`pool.rs`); `None`: the pooled client.
+    pub pool: Option<Pool>,
 }
 
 impl Upstream {
@@ -130,12 +162,21 @@ impl Upstream {
             Some(t) => Some(client_trusting(limits, tls::with_private_ca(&t.ca_roots)?)),
             None => None,
         };
+        let https = replica.url.scheme() == "https";
+        let pool = (!https && limits.upstream_in_task).then(|| {
+            Pool::new(
+                &authority,
+                PoolSettings {
+                    max_idle: limits.pool_max_idle_per_host,
+                    idle_timeout: limits.pool_idle_timeout,
+                    connect_timeout: limits.connect_timeout,
+                    max_buf: limits.max_header_bytes,
+                },
+            )
+        });
         Ok(Self {
-            scheme: if replica.url.scheme() == "https" {
-                Scheme::HTTPS
-            } else {
-                Scheme::HTTP
-            },
+            scheme: if https { Scheme::HTTPS } else { Scheme::HTTP },
+            pool,
             credential: match &replica.auth {
                 Some(UpstreamAuth::File { header, path }) => {
                     Some(FileCredential::new(header.as_deref(), path) as Arc<dyn CredentialSource>)
@@ -158,12 +199,16 @@ impl Upstream {
         })
     }
 
-    /// The full upstream URI for `path_and_query` (which starts with `/`).
-    pub fn uri(&self, path_and_query: &str) -> Result<http::Uri, http::Error> {
+    /// The full upstream URI for `path_and_query` (which starts with `/`);
+    /// without a base path the string becomes the URI's without a copy.
+    pub fn uri(&self, mut path_and_query: String) -> Result<http::Uri, http::Error> {
+        if !self.base_path.is_empty() {
+            path_and_query.insert_str(0, &self.base_path);
+        }
         http::Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
-            .path_and_query(format!("{}{}", self.base_path, path_and_query))
+            .path_and_query(path_and_query)
             .build()
     }
 }
@@ -192,6 +237,26 @@ impl Upstream {
     pub async fn refresh_credentials(&self) {
         if let Some(source) = &self.credential {
             source.refresh().await;
+        }
+    }
+
+    /// Sends `req` to this replica: on a connection of its own pool (plain
+    /// HTTP), else with its own client (private CA) or `shared`.
+    pub async fn send(
+        &self,
+        shared: &UpstreamClient,
+        req: Request<Full<Bytes>>,
+    ) -> Result<http::Response<UpstreamBody>, SendError> {
+        match &self.pool {
+            // Boxed like the pooled client's future: it holds a connection
+            // being opened, and the attempt's future stays small.
+            Some(pool) => Box::pin(pool.send(req))
+                .await
+                .map(|resp| resp.map(UpstreamBody::Pooled)),
+            None => match self.client(shared).request(req).await {
+                Ok(resp) => Ok(resp.map(UpstreamBody::from)),
+                Err(e) => Err(SendError::Legacy(e)),
+            },
         }
     }
 

@@ -1,0 +1,152 @@
+//! The pool against raw TCP replicas that count their connections.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use super::*;
+
+/// How the fake replica treats a connection after each answer.
+#[derive(Clone, Copy)]
+enum After {
+    /// Keeps it open for the next request.
+    KeepAlive,
+    /// Closes it without saying so (no `Connection: close`): a replica's
+    /// idle timeout firing between two requests.
+    SilentClose,
+}
+
+/// A replica answering `hello` to each request; returns its address, its
+/// count of accepted connections and its task (aborted when dropped).
+async fn replica(after: After) -> (String, Arc<AtomicUsize>, JoinSet<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    let mut task = JoinSet::new();
+    task.spawn(async move {
+        let mut conns = JoinSet::new();
+        while let Ok((mut s, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            conns.spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut have = Vec::new();
+                loop {
+                    let Ok(n) = s.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    have.extend_from_slice(&buf[..n]);
+                    if !have.windows(4).any(|w| w == b"\r\n\r\n") {
+                        continue;
+                    }
+                    have.clear();
+                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+                    if s.write_all(ok).await.is_err() {
+                        return;
+                    }
+                    if let After::SilentClose = after {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted, task)
+}
+
+fn pool(addr: &str) -> Pool {
+    Pool::new(
+        &addr.parse().unwrap(),
+        PoolSettings {
+            max_idle: 8,
+            idle_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(2),
+            max_buf: 16 << 10,
+        },
+    )
+}
+
+fn get(addr: &str) -> Request<Full<Bytes>> {
+    Request::get(format!("http://{addr}/v1/models"))
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+async fn read(resp: Response<PooledBody>) -> Bytes {
+    resp.into_body().collect().await.unwrap().to_bytes()
+}
+
+#[tokio::test]
+async fn a_connection_read_to_the_end_is_reused() {
+    let (addr, accepted, _replica) = replica(After::KeepAlive).await;
+    let pool = pool(&addr);
+    for _ in 0..3 {
+        let resp = pool.send(get(&addr)).await.unwrap();
+        assert_eq!(read(resp).await, "hello");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_body_dropped_before_its_end_closes_its_connection() {
+    let (addr, accepted, _replica) = replica(After::KeepAlive).await;
+    let pool = pool(&addr);
+    drop(pool.send(get(&addr)).await.unwrap());
+    let resp = pool.send(get(&addr)).await.unwrap();
+    assert_eq!(read(resp).await, "hello");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_connection_the_replica_closed_while_idle_is_replaced() {
+    let (addr, accepted, _replica) = replica(After::SilentClose).await;
+    let pool = pool(&addr);
+    for _ in 0..3 {
+        let resp = pool.send(get(&addr)).await.unwrap();
+        assert_eq!(read(resp).await, "hello");
+        // The replica's FIN arrives while the connection is idle.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn an_unreachable_replica_is_a_connect_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    let err = pool(&addr).send(get(&addr)).await.unwrap_err();
+    assert!(err.is_connect(), "{err}");
+}
+
+#[tokio::test]
+async fn the_request_goes_out_in_origin_form_with_a_host() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut task = JoinSet::new();
+    task.spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).await.unwrap();
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    });
+    let pool = pool(&addr);
+    let resp = pool.send(get(&addr)).await.unwrap();
+    read(resp).await;
+    let head = task.join_next().await.unwrap().unwrap();
+    assert!(head.starts_with("GET /v1/models HTTP/1.1\r\n"), "{head}");
+    assert!(
+        head.to_lowercase().contains(&format!("host: {addr}")),
+        "{head}"
+    );
+}
