@@ -6,6 +6,7 @@
 //   GET /admin/config          clouds, model groups, version weights (on a new generation)
 //   GET /admin/rollouts        rollout state per model group (optional: a 404 is fine)
 //   GET /admin/costs           spend per tenant and key (every few seconds; shown when there are tenants)
+//   GET /admin/fleet           live instances and the revision each serves (every few seconds; etcd mode only)
 // Rates, traffic shares and sparklines are computed here from counter deltas.
 //
 // Auth: when an endpoint answers 401 the page asks for the admin token, keeps
@@ -49,6 +50,7 @@
     rollouts: null, // Map(model -> rollout) once /admin/rollouts answered
     rolloutsRetryAt: 0,
     tenantsAt: 0,
+    fleetAt: 0,
     lastOk: 0,
     waitingForToken: false,
   };
@@ -83,6 +85,7 @@
       }
       await pollRollouts(started);
       await pollTenants(started);
+      await pollFleet(started);
       const now = performance.now();
       ingest(reps.replicas || [], now);
       render(reps, now);
@@ -133,6 +136,45 @@
       for (const k of Object.keys(keys).sort()) rows.push(tenantRow(name, '· ' + k, k, keys[k]));
     }
     $('tenant-rows').replaceChildren(...rows);
+  }
+
+  // `GET /admin/fleet`: `{ mode, self, instances: [{ id, version, revision, hash,
+  // data_addr, admin_addr, last_refusal, degraded, degraded_reason }], error }`.
+  // Shown in etcd mode: one row per live instance; a refusal or a lagging
+  // revision is marked, so an instance out of step is seen fleet-wide.
+  async function pollFleet(now) {
+    if (now < st.fleetAt) return;
+    st.fleetAt = now + TENANTS_POLL_MS;
+    const fleet = await api('/admin/fleet', true);
+    const etcd = !!fleet && fleet.mode === 'etcd';
+    $('fleet-panel').hidden = !etcd;
+    if (!etcd) return;
+    const list = (fleet.instances || []).slice().sort((a, b) => a.id.localeCompare(b.id));
+    const newest = list.reduce((m, i) => Math.max(m, i.revision || 0), 0);
+    const self = fleet.self || {};
+    setText($('fleet-note'), fleet.error
+      ? 'etcd unreachable from this instance: ' + fleet.error
+      : list.length + ' live · prefix ' + (fleet.prefix || '') + (self.degraded ? ' · this instance degraded' : ''));
+    $('fleet-rows').replaceChildren(...list.map((i) => fleetRow(i, newest, self.id)));
+  }
+
+  function fleetRow(i, newest, selfId) {
+    const tr = el('tr', i.id === selfId ? 'fleet-self' : '');
+    const refusal = i.last_refusal;
+    let state = 'serving';
+    if (i.degraded) state = 'degraded' + (i.degraded_reason ? ': ' + i.degraded_reason : '');
+    else if (refusal) state = 'refused r' + refusal.revision + ': ' +
+      (refusal.errors || []).map((e) => (e.path ? e.path + ' ' : '') + e.message).join('; ');
+    else if ((i.revision || 0) < newest) state = 'behind';
+    tr.append(
+      el('td', '', i.id),
+      el('td', 'num', String(i.revision || 0)),
+      el('td', 'mono', (i.hash || '').slice(0, 12)),
+      el('td', '', i.data_addr || ''),
+      el('td', '', i.version || ''),
+      el('td', state === 'serving' ? 'ok' : 'warn', state),
+    );
+    return tr;
   }
 
   function tenantRow(tenant, label, key, f) {
