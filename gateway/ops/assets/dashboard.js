@@ -140,8 +140,8 @@
 
   // `GET /admin/fleet`: `{ mode, self, instances: [{ id, version, revision, hash,
   // data_addr, admin_addr, last_refusal, degraded, degraded_reason }], error }`.
-  // Shown in etcd mode: one row per live instance; a refusal or a lagging
-  // revision is marked, so an instance out of step is seen fleet-wide.
+  // Shown in etcd mode: one row per live instance; a refusal is marked, so
+  // an instance out of step is seen fleet-wide.
   async function pollFleet(now) {
     if (now < st.fleetAt) return;
     st.fleetAt = now + TENANTS_POLL_MS;
@@ -150,22 +150,23 @@
     $('fleet-panel').hidden = !etcd;
     if (!etcd) return;
     const list = (fleet.instances || []).slice().sort((a, b) => a.id.localeCompare(b.id));
-    const newest = list.reduce((m, i) => Math.max(m, i.revision || 0), 0);
     const self = fleet.self || {};
     setText($('fleet-note'), fleet.error
       ? 'etcd unreachable from this instance: ' + fleet.error
       : list.length + ' live · prefix ' + (fleet.prefix || '') + (self.degraded ? ' · this instance degraded' : ''));
-    $('fleet-rows').replaceChildren(...list.map((i) => fleetRow(i, newest, self.id)));
+    $('fleet-rows').replaceChildren(...list.map((i) => fleetRow(i, self.id)));
   }
 
-  function fleetRow(i, newest, selfId) {
+  // Revisions differ between healthy instances (each confirms the store's
+  // revision when it next writes its status), so only a refusal or a
+  // degraded instance is marked; `switchyard fleet apply` waits for the rest.
+  function fleetRow(i, selfId) {
     const tr = el('tr', i.id === selfId ? 'fleet-self' : '');
     const refusal = i.last_refusal;
     let state = 'serving';
     if (i.degraded) state = 'degraded' + (i.degraded_reason ? ': ' + i.degraded_reason : '');
     else if (refusal) state = 'refused r' + refusal.revision + ': ' +
       (refusal.errors || []).map((e) => (e.path ? e.path + ' ' : '') + e.message).join('; ');
-    else if ((i.revision || 0) < newest) state = 'behind';
     tr.append(
       el('td', '', i.id),
       el('td', 'num', String(i.revision || 0)),
