@@ -14,6 +14,11 @@
 # from SWITCHYARD_API_KEY and refuses to start without it.
 
 FROM rust:1.95-slim-bookworm AS build
+# protoc and the well-known .proto files: etcd-client (the fleet's etcd
+# source) compiles etcd's API at build time.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends protobuf-compiler libprotobuf-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p switchyard-gateway --bin switchyard \
