@@ -17,6 +17,7 @@ use crate::CONFIG;
 
 mod bench;
 mod follow;
+mod leader;
 mod resilience;
 mod rollout;
 

@@ -52,6 +52,14 @@ impl EtcdServer {
         format!("http://127.0.0.1:{}", self.client_port)
     }
 
+    /// A raw etcd client of this server (bounded connect and calls).
+    pub async fn client(&self) -> Result<etcd_client::Client, etcd_client::Error> {
+        let opts = etcd_client::ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_timeout(Duration::from_secs(3));
+        etcd_client::Client::connect([self.endpoint()], Some(opts)).await
+    }
+
     /// The client address.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.client_port))

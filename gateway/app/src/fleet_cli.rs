@@ -39,13 +39,17 @@ enum FleetAction {
         #[arg(long)]
         expect_revision: Option<i64>,
     },
-    /// Set a group's version weights, e.g. `weights chat v1=90 v2=10`.
+    /// Set a group's version weights, e.g. `weights chat v1=90 v2=10`, or
+    /// `weights chat --clear` to serve the document's weights again.
     Weights {
         /// The model group.
         group: String,
         /// `version=weight` pairs (versions not named get 0).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "clear")]
         weights: Vec<String>,
+        /// Remove the override instead.
+        #[arg(long, conflicts_with = "weights")]
+        clear: bool,
     },
     /// All of a group's traffic to VERSION, which becomes its stable version.
     Promote {
@@ -80,7 +84,8 @@ pub async fn run(args: FleetArgs) -> anyhow::Result<bool> {
             };
             client.put_config(&text, expected).await?
         }
-        FleetAction::Weights { group, weights } => {
+        FleetAction::Weights { group, clear, .. } if clear => client.clear_weights(&group).await?,
+        FleetAction::Weights { group, weights, .. } => {
             client
                 .put_weights(&group, &parse_weights(&weights)?)
                 .await?

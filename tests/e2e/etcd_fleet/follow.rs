@@ -45,6 +45,18 @@ async fn instances_follow_an_apply_and_a_stale_write_is_refused() {
         for gw in &gws {
             assert_eq!(weight(gw, "chat", "v2"), 60, "the refused write changed nothing");
         }
+        // An override, then `fleet weights --clear`: the document's weights again.
+        let over = [("v1".to_owned(), 0), ("v2".to_owned(), 100)].into_iter().collect();
+        let revision = client.put_weights("chat", &over).await.unwrap();
+        assert!(client.wait(revision, Duration::from_secs(10)).await.unwrap().complete());
+        for gw in &gws {
+            assert_eq!(weight(gw, "chat", "v2"), 100);
+        }
+        let revision = client.clear_weights("chat").await.unwrap();
+        assert!(client.wait(revision, Duration::from_secs(10)).await.unwrap().complete());
+        for gw in &gws {
+            assert_eq!(weight(gw, "chat", "v2"), 60, "{} serves the document's weights", gw.admin_addr);
+        }
     })
     .await;
 }

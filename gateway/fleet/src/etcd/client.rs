@@ -201,6 +201,16 @@ impl FleetClient {
             .await
     }
 
+    /// Removes `group`'s weight override, so the document's weights serve
+    /// again (compare-and-swap on the key as read; absent: nothing to do,
+    /// the revision read is returned).
+    pub async fn clear_weights(&self, group: &str) -> Result<i64, FleetError> {
+        let key = self.layout.weights(group);
+        let expected = self.mod_revision(&key).await?;
+        self.write_if(&key, expected, vec![TxnOp::delete(key.as_str(), None)])
+            .await
+    }
+
     /// All of `group`'s traffic to `version`, which becomes its stable
     /// version: both keys in one revision (promote, rollback).
     pub async fn put_stable(&self, group: &str, version: &str) -> Result<i64, FleetError> {

@@ -1,28 +1,24 @@
 //! The fleet's rollout leader against a real etcd (`/usr/bin/etcd` on free
-//! loopback ports, see `support/etcd_server.rs`): election and takeover, a
+//! loopback ports, `switchyard_tests::etcd`): election and takeover, a
 //! rollout resumed across a leader change, a step held for a lagging
 //! instance.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(
     clippy::disallowed_methods,
     reason = "the test owns its tasks by handle: it aborts a leader's as if the process died, and awaits the rest"
 )]
 
-#[path = "support/etcd_server.rs"]
-mod etcd_server;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, WatchOptions};
-use etcd_server::EtcdServer;
 use switchyard_config::Config;
 use switchyard_fleet::leader;
 use switchyard_fleet::rollouts::figures::Counters;
 use switchyard_fleet::rollouts::publish;
 use switchyard_fleet::rollouts::record::{Record, RunState, WeightsDoc};
 use switchyard_fleet::rollouts::store::Keys;
+use switchyard_tests::etcd::EtcdServer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
