@@ -6,7 +6,9 @@
 #   - APPLIES `switchyard fleet apply` of the document with chat's weights
 #     alternating, each timed from the write to every live instance serving
 #     it (the CLI waits for confirmations);
-#   - gw-2 stopped with SIGTERM (drain) in the middle and started again.
+#   - gw-2 stopped with SIGTERM (drain) in the middle and started again;
+#   - etcd compacted at the current revision after the 10th apply, and
+#     stopped and started again (same data dir) after the 40th.
 # Prints failed requests and the apply latency p50/p99.
 #
 #   loadtest/bench/fleet.sh                       # 1,000 req/s, 60 s, 50 applies (release build)
@@ -74,6 +76,8 @@ doc=examples/three-clouds.yaml
 gw2=$(awk '$2=="gw-2"{print $1}' "$FLEET_RUN_DIR/pids")
 mapfile -d '' gw2_cmd <"/proc/$gw2/cmdline"
 mapfile -d '' gw2_env <"/proc/$gw2/environ"
+etcd_pid=$(awk '$2=="etcd"{print $1}' "$FLEET_RUN_DIR/pids")
+mapfile -d '' etcd_cmd <"/proc/$etcd_pid/cmdline"
 for i in $(seq "$APPLIES"); do
     w=$((50 + i % 40))
     sed "s/{ name: v1, weight: 90 }/{ name: v1, weight: $w }/; s/{ name: v2, weight: 10 }/{ name: v2, weight: $((100 - w)) }/" "$doc" >"$out/doc.yaml"
@@ -88,6 +92,22 @@ for i in $(seq "$APPLIES"); do
         env -i "${gw2_env[@]}" "${gw2_cmd[@]}" >"$FLEET_RUN_DIR/gw-2.restarted.log" 2>&1 &
         echo "$! gw-2" >>"$FLEET_RUN_DIR/pids"
         echo "    gw-2 restarted ($!)"
+    fi
+    if [ "$i" -eq 10 ]; then
+        rev=$(/usr/bin/etcdctl --endpoints="$etcd" endpoint status -w json | sed 's/.*"revision":\([0-9]*\).*/\1/')
+        /usr/bin/etcdctl --endpoints="$etcd" compact "$rev" >/dev/null
+        echo "    apply $i: etcd compacted at revision $rev"
+    fi
+    if [ "$i" -eq 40 ]; then
+        kill -TERM "$etcd_pid"
+        while kill -0 "$etcd_pid" 2>/dev/null; do sleep 0.1; done
+        echo "    apply $i: etcd stopped"
+        sleep 2
+        "${etcd_cmd[@]}" >>"$FLEET_RUN_DIR/etcd.log" 2>&1 &
+        etcd_pid=$!
+        echo "$etcd_pid etcd" >>"$FLEET_RUN_DIR/pids"
+        until /usr/bin/etcdctl --endpoints="$etcd" endpoint health >/dev/null 2>&1; do sleep 0.1; done
+        echo "    etcd restarted ($etcd_pid)"
     fi
     sleep 0.5
     printf '    %d/%d applies\r' "$i" "$APPLIES"
