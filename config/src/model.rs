@@ -84,6 +84,9 @@ pub struct ServerConfig {
     /// a token (a `Host` not among them is refused: DNS rebinding).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub admin_hosts: Vec<String>,
+    /// How the data plane's connections are served (restart to change).
+    #[serde(skip_serializing_if = "Workers::is_auto")]
+    pub workers: Workers,
     /// Size and time limits.
     pub limits: Limits,
     /// Which replica response headers reach clients.
@@ -96,6 +99,40 @@ pub struct ServerConfig {
     /// TLS on the data listener; `None`: plain HTTP (and h2c).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<ServerTls>,
+}
+
+/// `server.workers`: which threads serve the data plane's connections.
+///
+/// Dedicated workers are current-thread runtimes, one per core, each with
+/// its own listener (`SO_REUSEPORT`) and upstream connections: a request
+/// stays on the thread that accepted it, as in nginx's or Envoy's workers,
+/// instead of being moved between cores by a work-stealing scheduler. The
+/// admin API and the control plane stay on the process's shared runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    /// One dedicated worker per available core (the default).
+    Auto,
+    /// No dedicated workers: connections are served on the process's
+    /// shared work-stealing runtime (the one the admin API runs on).
+    Shared,
+    /// This many dedicated workers.
+    Count(std::num::NonZeroU16),
+}
+
+impl Workers {
+    fn is_auto(&self) -> bool {
+        *self == Workers::Auto
+    }
+}
+
+impl Serialize for Workers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Workers::Auto => s.serialize_str("auto"),
+            Workers::Shared => s.serialize_str("shared"),
+            Workers::Count(n) => s.serialize_u16(n.get()),
+        }
+    }
 }
 
 /// `server.tls`: the data listener's certificate and key, read, parsed and

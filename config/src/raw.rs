@@ -171,6 +171,8 @@ pub struct RawServer {
     /// which the admin API may be reached without a token.
     #[serde(default)]
     pub admin_hosts: Vec<String>,
+    /// Data-plane workers: `auto` (one per core), `shared`, or a count.
+    pub workers: Option<RawWorkers>,
     /// Size and time limits.
     #[serde(default)]
     pub limits: RawLimits,
@@ -503,6 +505,16 @@ pub struct RawKubernetes {
     pub port: Option<RawPort>,
     /// Kubeconfig file (default: `$KUBECONFIG` or `~/.kube/config`, else in-cluster).
     pub kubeconfig: Option<String>,
+}
+
+/// `server.workers`: a count or a word (`auto`, `shared`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawWorkers {
+    /// `workers: 2`
+    Count(i64),
+    /// `workers: auto`
+    Word(String),
 }
 
 /// A port given by number or by name.

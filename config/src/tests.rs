@@ -522,6 +522,7 @@ mod kubernetes;
 mod resolve;
 mod round_trip;
 mod server_tls;
+mod workers;
 
 #[test]
 fn tenants_keep_key_hashes_and_a_public_listener_needs_them() {

@@ -37,6 +37,7 @@ mod tenants;
 mod tls;
 mod tls_certs;
 mod tracing;
+mod workers;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -29,6 +29,7 @@ server:
   listen: 127.0.0.1:8080
   admin_listen: 0.0.0.0:9090
   admin_token: "${{ADMIN}}"
+  workers: 3
   cors:
     allow_origins: ["https://app.example.com", "http://localhost:3000"]
     allow_headers: [x-trace]

@@ -5,10 +5,38 @@ use std::time::Duration;
 
 use super::{Validator, http_token};
 use crate::defaults as d;
-use crate::model::{AdminRole, AdminToken, Limits, ResponseHeaders, ServerConfig};
-use crate::raw::{RawAdminToken, RawLimits, RawServer};
+use crate::model::{AdminRole, AdminToken, Limits, ResponseHeaders, ServerConfig, Workers};
+use crate::raw::{RawAdminToken, RawLimits, RawServer, RawWorkers};
+
+/// More workers than this is a typo, not a machine.
+const MAX_WORKERS: i64 = 1024;
 
 impl Validator<'_> {
+    fn workers(&mut self, raw: Option<RawWorkers>) -> Workers {
+        match raw {
+            None => Workers::Auto,
+            Some(RawWorkers::Word(w)) if w == "auto" => Workers::Auto,
+            Some(RawWorkers::Word(w)) if w == "shared" => Workers::Shared,
+            Some(RawWorkers::Count(n)) if (1..=MAX_WORKERS).contains(&n) => {
+                Workers::Count(std::num::NonZeroU16::new(n as u16).expect("checked ≥ 1"))
+            }
+            Some(RawWorkers::Count(n)) => {
+                self.err(
+                    "server.workers",
+                    format!("{n} is out of range: give 1 to {MAX_WORKERS}, `auto` or `shared`"),
+                );
+                Workers::Auto
+            }
+            Some(RawWorkers::Word(w)) => {
+                self.err(
+                    "server.workers",
+                    format!("`{w}` is not a worker count: give a number, `auto` or `shared`"),
+                );
+                Workers::Auto
+            }
+        }
+    }
+
     pub(super) fn server(&mut self, raw: RawServer) -> ServerConfig {
         let listen = self.addr("server.listen", raw.listen.as_deref(), d::LISTEN);
         let admin_listen = self.addr(
@@ -42,6 +70,7 @@ impl Validator<'_> {
         if listen == admin_listen && listen.port() != 0 {
             self.err("server.admin_listen", "must differ from server.listen");
         }
+        let workers = self.workers(raw.workers);
         let limits = self.limits(raw.limits);
         let response_headers = ResponseHeaders {
             allow: self
@@ -57,6 +86,7 @@ impl Validator<'_> {
             allow_unauthenticated: raw.allow_unauthenticated.unwrap_or(false),
             listen,
             admin_listen,
+            workers,
             admin_token,
             admin_tokens,
             admin_hosts,

@@ -22,6 +22,7 @@ pub mod server;
 pub mod signal;
 pub mod silent;
 pub mod tls;
+mod workers;
 
 use std::io;
 use std::net::SocketAddr;
@@ -91,6 +92,9 @@ pub struct Running {
     /// Stops the background loops once the listeners have drained.
     stop_background: CancellationToken,
     listeners: TaskTracker,
+    /// Dedicated workers run on threads of their own, which outlive a
+    /// `Running` dropped without a shutdown: dropping it stops them.
+    _workers_stop: tokio_util::sync::DropGuard,
 }
 
 impl Running {
@@ -289,11 +293,19 @@ fn serve(
     let stop_background = CancellationToken::new();
     let listeners = TaskTracker::new();
     let admin_tasks = TaskTracker::new();
-    listeners.spawn(server::serve_data(
-        data,
-        Arc::clone(&app.proxy),
-        stop_listeners.clone().cancelled_owned(),
-    ));
+    match workers::count(app.proxy.snapshot().config.server.workers) {
+        Some(n) => {
+            let served = workers::start(data, n, Arc::clone(&app.proxy), stop_listeners.clone())?;
+            listeners.spawn(served);
+        }
+        None => {
+            listeners.spawn(server::serve_data(
+                data,
+                Arc::clone(&app.proxy),
+                stop_listeners.clone().cancelled_owned(),
+            ));
+        }
+    }
     let admin_router = switchyard_ops::admin::router(Arc::clone(&app.ops));
     let admin_stop = stop_admin.clone().cancelled_owned();
     let admin = silent::AdminListener::new(admin, Arc::clone(&app.proxy));
@@ -361,6 +373,7 @@ fn serve(
         data_addr,
         admin_addr,
         app,
+        _workers_stop: stop_listeners.clone().drop_guard(),
         stop_listeners,
         stop_admin,
         admin: admin_tasks,

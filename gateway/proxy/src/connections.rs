@@ -8,6 +8,8 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::worker;
+
 /// Why a connection was closed at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
@@ -25,6 +27,9 @@ pub struct Connections {
     refused_listener: AtomicU64,
     refused_client: AtomicU64,
     silent: AtomicU64,
+    /// Admitted, per data-plane worker shard ([`crate::worker`]): how
+    /// evenly the kernel spreads connections over the workers.
+    accepted: [AtomicU64; worker::SHARDS],
 }
 
 /// Held by a connection while it is open; dropping it frees its place.
@@ -55,6 +60,7 @@ impl Connections {
         }
         *n += 1;
         self.open.fetch_add(1, Ordering::Relaxed);
+        self.accepted[worker::shard()].fetch_add(1, Ordering::Relaxed);
         Ok(ConnPermit {
             conns: Arc::clone(self),
             ip,
@@ -77,6 +83,17 @@ impl Connections {
             Refused::Listener => self.refused_listener.load(Ordering::Relaxed),
             Refused::Client => self.refused_client.load(Ordering::Relaxed),
         }
+    }
+
+    /// Connections admitted since start, per worker that accepted them
+    /// (workers that accepted none are left out).
+    pub fn accepted(&self) -> Vec<(usize, u64)> {
+        self.accepted
+            .iter()
+            .enumerate()
+            .map(|(w, n)| (w, n.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     /// Connections closed for sending nothing within

@@ -75,6 +75,7 @@ pub mod sse;
 pub mod tenant_limits;
 pub mod upstream;
 pub mod usage;
+pub mod worker;
 
 pub use body::{BoxError, ProxyBody};
 pub use error::{Api, ProxyError};

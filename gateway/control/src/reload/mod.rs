@@ -534,6 +534,13 @@ impl Controller {
                     .to_owned(),
             );
         }
+        if config.server.workers != old.workers {
+            warnings.push(
+                "server.workers changed: workers are started with the listeners, \
+                 so the new count takes effect on restart"
+                    .to_owned(),
+            );
+        }
         // The source changed a group's weights (or versions): the source wins.
         let dropped: Vec<String> = control
             .overrides

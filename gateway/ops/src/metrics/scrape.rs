@@ -78,6 +78,7 @@ pub(super) fn registry(
                 c.silent(),
             )
         },
+        accepted: proxy.connections().accepted(),
     }));
     r
 }
@@ -94,6 +95,8 @@ struct Live {
     /// Open data-plane connections, refused (over the cap: listener,
     /// client), closed silent.
     conns: (usize, u64, u64, u64),
+    /// Connections admitted per data-plane worker.
+    accepted: Vec<(usize, u64)>,
 }
 
 impl std::fmt::Debug for Live {
@@ -139,8 +142,6 @@ impl Live {
 }
 
 impl Live {
-    /// Data-plane connections: open, closed at once over a cap, closed
-    /// for sending nothing.
     /// Members per template and whether its source is failing (the last
     /// good members serving meanwhile); nothing without templates.
     fn discovery(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
@@ -174,6 +175,8 @@ impl Live {
         Ok(())
     }
 
+    /// Data-plane connections: open, admitted per worker, closed at once
+    /// over a cap, closed for sending nothing.
     fn connections(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
         let (open, listener, client, silent) = self.conns;
         let m = encoder.encode_descriptor(
@@ -183,6 +186,16 @@ impl Live {
             MetricType::Gauge,
         )?;
         ConstGauge::new(open as i64).encode(m)?;
+        let mut m = encoder.encode_descriptor(
+            "connections_accepted",
+            "Client connections admitted since start, per data-plane worker (server.workers; worker 0 when shared)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (worker, n) in &self.accepted {
+            let worker = worker.to_string();
+            ConstCounter::new(*n).encode(m.encode_family(&[("worker", worker.as_str())])?)?;
+        }
         let mut m = encoder.encode_descriptor(
             "connections_refused",
             "Client connections closed at once: over server.limits.max_connections (cap=listener) or max_connections_per_client (cap=client)",

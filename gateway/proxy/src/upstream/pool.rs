@@ -9,7 +9,8 @@
 //! response body ([`PooledBody`]) as the client's connection reads it, so a
 //! chunk read from the replica is written to the client in the same poll.
 //!
-//! - Idle connections are kept per replica, at most `pool_max_idle_per_host`,
+//! - Idle connections are kept per replica and data-plane worker, at most
+//!   `pool_max_idle_per_host` each,
 //!   for `pool_idle_timeout_ms`: expired ones are closed when the pool is
 //!   next used (no timer task; a pool with no traffic keeps its few idle
 //!   sockets until then, or until a reload drops it).
@@ -39,6 +40,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::SendError;
+use crate::worker;
 
 mod lease;
 
@@ -66,14 +68,19 @@ impl Conn {
     }
 }
 
+/// An idle connection and since when.
+type Idle = (Box<Conn>, Instant);
+
 /// The idle connections of one replica and how to open new ones.
 pub struct Pool {
     shared: Arc<Shared>,
 }
 
 struct Shared {
-    /// Most recently used last (reused first: its socket is warmest).
-    idle: Mutex<Vec<(Box<Conn>, Instant)>>,
+    /// Per data-plane worker ([`crate::worker`]): a worker reuses only
+    /// connections its own runtime opened. Most recently used last (reused
+    /// first: its socket is warmest).
+    idle: [Mutex<Vec<Idle>>; worker::SHARDS],
     /// `host:port`, resolved on each connect (DNS may change).
     authority: String,
     /// The `Host` header sent when the client's is not passed on.
@@ -109,7 +116,7 @@ impl Pool {
     /// A pool for the replica at `authority` (`host:port`).
     pub fn new(authority: &http::uri::Authority, settings: PoolSettings) -> Self {
         let shared = Arc::new(Shared {
-            idle: Mutex::new(Vec::new()),
+            idle: std::array::from_fn(|_| Mutex::new(Vec::new())),
             authority: authority.as_str().to_owned(),
             host: HeaderValue::from_str(authority.as_str())
                 .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
@@ -191,7 +198,9 @@ fn origin_form(req: &mut Request<Full<Bytes>>, host: &HeaderValue) {
 impl Shared {
     /// The most recently used idle connection that is still usable.
     fn checkout(&self) -> Option<Box<Conn>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.idle[worker::shard()]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         while let Some((mut conn, since)) = idle.pop() {
             if since.elapsed() < self.idle_timeout && conn.usable() {
                 return Some(conn);
@@ -205,7 +214,9 @@ impl Shared {
         if self.max_idle == 0 || !conn.usable() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.idle[worker::shard()]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         // Oldest first: close the ones past their idle timeout.
         let expired = idle
             .iter()
