@@ -54,7 +54,7 @@ pub fn start(
         let (tx, rx) = oneshot::channel();
         let (gw, stop, dispatch) = (Arc::clone(&gw), stop.clone(), dispatch.clone());
         thread::Builder::new()
-            .name(format!("switchyard-worker-{index}"))
+            .name(format!("switchyard-w{index}"))
             .spawn(move || {
                 let _logs = tracing::dispatcher::set_default(&dispatch);
                 let _ = tx.send(run(index, listener, gw, stop));
