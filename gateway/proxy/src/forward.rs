@@ -63,6 +63,13 @@ static X_REPLICA: HeaderName = HeaderName::from_static("x-switchyard-replica");
 static X_VERSION: HeaderName = HeaderName::from_static("x-switchyard-version");
 static X_GENERATION: HeaderName = HeaderName::from_static("x-switchyard-config-generation");
 
+/// Headers the gateway adds to a replica's request (`x-forwarded-for`,
+/// `x-request-id`, `accept-encoding`, `traceparent`, credentials).
+const ADDED_UPSTREAM: usize = 5;
+/// Headers the gateway adds to a replica's answer (`content-length`, the
+/// replica, version and generation, attempts, request id).
+const ADDED_DOWNSTREAM: usize = 6;
+
 /// Sends `out` to the admitted replica and returns its response with our
 /// headers added and its body wrapped to hold the replica's slot.
 pub async fn forward(
@@ -90,6 +97,8 @@ pub async fn forward(
     let mut req = Request::new(Full::new(body.clone()));
     *req.method_mut() = out.method;
     *req.uri_mut() = uri;
+    // Sized once for the client's headers and the few added below.
+    *req.headers_mut() = HeaderMap::with_capacity(out.headers.len() + ADDED_UPSTREAM);
     let headers = req.headers_mut();
     crate::headers::to_replica(out.headers, headers, up.adapter.is_some());
     append_forwarded_for(headers, out.remote);
@@ -187,6 +196,8 @@ pub async fn forward(
         parts.extensions.insert(ContextLengthExceeded);
     }
     crate::headers::to_client(&mut parts.headers, &snap.config.server.response_headers);
+    // Room for ours (here, the attempt count, the request id): one grow.
+    parts.headers.reserve(ADDED_DOWNSTREAM);
     if sse {
         // We may append an error event, so the length is ours to decide.
         parts.headers.remove(header::CONTENT_LENGTH);
