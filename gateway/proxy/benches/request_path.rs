@@ -149,7 +149,10 @@ fn header_policy(c: &mut Criterion) {
             headers::to_replica(&client, &mut to, false);
             to.insert("x-request-id", HeaderValue::from_static("abc"));
             to.insert("x-forwarded-for", HeaderValue::from_static("127.0.0.1"));
-            to.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+            to.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
             black_box(to)
         })
     });
@@ -159,7 +162,10 @@ fn header_policy(c: &mut Criterion) {
             headers::to_replica(&client, &mut to, false);
             to.insert("x-request-id", HeaderValue::from_static("abc"));
             to.insert("x-forwarded-for", HeaderValue::from_static("127.0.0.1"));
-            to.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+            to.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
             black_box(to)
         })
     });

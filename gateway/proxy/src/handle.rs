@@ -35,8 +35,8 @@ use switchyard_router::{Group, RouteRequest};
 use crate::admission::Priority;
 use crate::body::{BoxError, ProxyBody};
 use crate::endpoint::Endpoint;
-use crate::headers::names;
 use crate::error::{Api, ProxyError};
+use crate::headers::names;
 use crate::observe::{Arrival, RequestObserver};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
@@ -78,7 +78,18 @@ where
     // The caller's rate windows, for OpenAI's `x-ratelimit-*` headers on
     // any answer (429s included).
     let mut rate = RateInfo::default();
-    let mut resp = match serve(gw, &snap, req, remote, &request_id, obs.as_mut(), &mut rate).await {
+    // Boxed: the request's whole state machine (several KB) is then moved
+    // as a pointer, not copied at each of hyper's moves of this future.
+    let served = Box::pin(serve(
+        gw,
+        &snap,
+        req,
+        remote,
+        &request_id,
+        obs.as_mut(),
+        &mut rate,
+    ));
+    let mut resp = match served.await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::debug!(error = %e, kind = e.label(), "request failed");
@@ -379,7 +390,11 @@ fn affinity_key(
 /// client sent it, located by the one parse `openai.rs` does, in chained
 /// blocks of the group's `prefix_block_bytes`. Requests that share a system
 /// prompt, or a conversation's earlier turns, share their leading blocks.
-fn prefix_blocks(group: Option<&Group>, openai: Option<&openai::OpenAiHead>, body: &[u8]) -> Vec<u64> {
+fn prefix_blocks(
+    group: Option<&Group>,
+    openai: Option<&openai::OpenAiHead>,
+    body: &[u8],
+) -> Vec<u64> {
     match (group, openai.and_then(|h| h.prompt)) {
         (Some(g), Some((start, end))) if g.uses_prefixes() => switchyard_router::prefix_blocks(
             &body[start..end],

@@ -58,8 +58,8 @@ pub fn parse(body: &[u8]) -> Result<OpenAiHead, ProxyError> {
     let raw = head
         .model
         .ok_or_else(|| bad("missing required parameter: 'model'", Some("model")))?;
-    let model = string_value(raw.get())
-        .ok_or_else(|| bad("'model' must be a string", Some("model")))?;
+    let model =
+        string_value(raw.get()).ok_or_else(|| bad("'model' must be a string", Some("model")))?;
     if model.is_empty() {
         return Err(bad("'model' must not be empty", Some("model")));
     }
@@ -183,7 +183,10 @@ mod tests {
         let body = br#"{"model":"a\"b\\"}"#;
         assert_eq!(parse(body).unwrap().model, "a\"b\\");
         // Without escapes the bytes are taken as they are.
-        assert_eq!(parse("{\"model\":\"modèle\"}".as_bytes()).unwrap().model, "modèle");
+        assert_eq!(
+            parse("{\"model\":\"modèle\"}".as_bytes()).unwrap().model,
+            "modèle"
+        );
     }
 
     #[test]
