@@ -415,7 +415,7 @@ impl ProxyError {
         {
             h.insert(
                 crate::headers::names::X_ATTEMPTS,
-                crate::failover::attempts_value(*attempts),
+                crate::headers::names::attempts_value(*attempts),
             );
             if let Ok(v) = HeaderValue::from_str(replica) {
                 h.insert("x-switchyard-replica", v);

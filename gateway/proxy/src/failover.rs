@@ -306,19 +306,8 @@ fn finish(
 
 fn with_attempts(mut resp: Response<ProxyBody>, attempts: usize) -> Response<ProxyBody> {
     resp.headers_mut()
-        .insert(names::X_ATTEMPTS, attempts_value(attempts));
+        .insert(names::X_ATTEMPTS, names::attempts_value(attempts));
     resp
-}
-
-/// The attempt count as a header value; the usual ones without an
-/// allocation.
-pub(crate) fn attempts_value(attempts: usize) -> HeaderValue {
-    match attempts {
-        1 => HeaderValue::from_static("1"),
-        2 => HeaderValue::from_static("2"),
-        3 => HeaderValue::from_static("3"),
-        n => HeaderValue::from(n),
-    }
 }
 
 /// 10 ms, 20 ms, ... with full jitter: enough to let a reset connection

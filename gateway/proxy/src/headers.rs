@@ -35,6 +35,17 @@ pub(crate) mod names {
     pub const X_CLOUDS: HeaderName = HeaderName::from_static("x-switchyard-clouds");
     /// The session that keeps a conversation on one model version.
     pub const X_SESSION: HeaderName = HeaderName::from_static("x-switchyard-session");
+
+    /// The attempt count as a header value; the usual ones without an
+    /// allocation.
+    pub fn attempts_value(attempts: usize) -> http::HeaderValue {
+        match attempts {
+            1 => http::HeaderValue::from_static("1"),
+            2 => http::HeaderValue::from_static("2"),
+            3 => http::HeaderValue::from_static("3"),
+            n => http::HeaderValue::from(n),
+        }
+    }
 }
 
 /// Hop-by-hop headers: they describe one connection.
