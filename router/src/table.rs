@@ -88,7 +88,8 @@ impl Group {
 #[derive(Debug)]
 pub struct ReplicaTable {
     pub(crate) entries: Vec<Entry>,
-    pub(crate) groups: HashMap<String, Group>,
+    /// Looked up by name on every request: a fast hasher (names are the config's).
+    pub(crate) groups: HashMap<String, Group, foldhash::fast::RandomState>,
     /// Group names in config order, for listings.
     pub(crate) order: Vec<String>,
     /// LoRA adapter name -> the group serving it (`models[i].adapters`).
@@ -112,7 +113,7 @@ impl ReplicaTable {
             })
             .collect();
         registry.prime();
-        let mut groups = HashMap::with_capacity(config.models.len());
+        let mut groups = HashMap::with_capacity_and_hasher(config.models.len(), Default::default());
         for m in &config.models {
             let versions = m
                 .versions

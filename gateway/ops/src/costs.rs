@@ -26,7 +26,8 @@ use switchyard_proxy::usage::{Usage, UsageSink};
 /// The gateway's cost ledger.
 #[derive(Debug, Default)]
 pub struct Costs {
-    rows: DashMap<String, Arc<Cell>>,
+    /// Read by every answer: a fast hasher (ids are the config's).
+    rows: DashMap<String, Arc<Cell>, foldhash::fast::RandomState>,
 }
 
 /// One replica's running totals.

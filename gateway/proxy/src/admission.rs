@@ -28,7 +28,10 @@ pub enum Priority {
 impl Priority {
     /// Reads the header; a value other than high, normal or low is a 400.
     pub fn from_headers(headers: &HeaderMap) -> Result<Self, ProxyError> {
-        match headers.get("x-switchyard-priority").map(|v| v.as_bytes()) {
+        match headers
+            .get(crate::headers::names::X_PRIORITY)
+            .map(|v| v.as_bytes())
+        {
             None | Some(b"normal") => Ok(Priority::Normal),
             Some(b"high") => Ok(Priority::High),
             Some(b"low") => Ok(Priority::Low),
@@ -43,7 +46,8 @@ impl Priority {
 /// One wait queue per model group, shared across config generations.
 #[derive(Debug, Default)]
 pub struct Queues {
-    by_group: DashMap<String, Arc<GroupQueue>>,
+    /// Read by every attempt: a fast hasher (names are the config's).
+    by_group: DashMap<String, Arc<GroupQueue>, foldhash::fast::RandomState>,
 }
 
 impl Queues {

@@ -239,10 +239,12 @@ fn close_delimited_json_is_whole(
     let close_delimited = version <= Version::HTTP_11
         && !headers.contains_key(header::CONTENT_LENGTH)
         && !headers.contains_key(header::TRANSFER_ENCODING);
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if close_delimited && json && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+    let json = || {
+        headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    };
+    if close_delimited && json() && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
         return Err(Refused::Failed(
             "replica closed the connection in the middle of its JSON body".into(),
         ));

@@ -413,7 +413,10 @@ impl ProxyError {
             replica, attempts, ..
         } = &self
         {
-            h.insert("x-switchyard-attempts", HeaderValue::from(*attempts));
+            h.insert(
+                crate::headers::names::X_ATTEMPTS,
+                crate::headers::names::attempts_value(*attempts),
+            );
             if let Ok(v) = HeaderValue::from_str(replica) {
                 h.insert("x-switchyard-replica", v);
             }

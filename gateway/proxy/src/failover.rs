@@ -38,6 +38,7 @@ use crate::admission::{Priority, Release};
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::forward::{self, Outbound};
+use crate::headers::names;
 use crate::observe::{RequestObserver, Shed};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
@@ -103,7 +104,7 @@ pub async fn send(
     let mut last: Option<Result<Response<ProxyBody>, ProxyError>> = None;
     // What each failed attempt ran into, for the final answer.
     let mut failures: Vec<String> = Vec::new();
-    let mut last_replica = String::new();
+    let mut last_replica = "";
     let mut course = Course::new(req.model);
     // The context fallback's ranking once one is in use.
     let mut context_ranking: Option<Ranking<'_>> = None;
@@ -165,7 +166,9 @@ pub async fn send(
         let release = Release(gw.queues().get(&entry.replica.model));
         tried.push(admitted.index);
         req.obs.admitted(&admitted);
-        let replica = entry.replica.id.clone();
+        let replica = entry.replica.id.as_str();
+        // One clock read for the attempt's start and deadlines.
+        let sent = tokio::time::Instant::now();
         let out = Outbound {
             method: req.method.clone(),
             path_and_query,
@@ -176,9 +179,9 @@ pub async fn send(
             obs: &mut *req.obs,
             observer: gw.observer().as_ref(),
             tenant_usage: req.tenant_usage,
-            deadline: deadline.min(tokio::time::Instant::now() + limits.attempt_timeout),
-            first_event_deadline: deadline
-                .min(tokio::time::Instant::now() + limits.first_token_timeout),
+            started: sent,
+            deadline: deadline.min(sent + limits.attempt_timeout),
+            first_event_deadline: deadline.min(sent + limits.first_token_timeout),
             resumable: req.resumable && entry.replica.resume != Resume::None,
             closing: gw.closing(),
             // Nothing left to fail over to: wait the fixed timeout.
@@ -187,7 +190,6 @@ pub async fn send(
                     .iter()
                     .any(|i| !tried.contains(&i) && course.can_carry(i)),
         };
-        let sent = tokio::time::Instant::now();
         let result = forward::forward(snap, admitted, out, release).await;
         let failure = classify(&result);
         next = match failure {
@@ -289,7 +291,7 @@ async fn wait_for_slot<'t>(
 fn finish(
     result: Result<Response<ProxyBody>, ProxyError>,
     earlier: Vec<String>,
-    replica: String,
+    replica: &str,
     attempts: usize,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     result
@@ -297,14 +299,14 @@ fn finish(
         .map_err(|last| ProxyError::Attempts {
             last: Box::new(last),
             earlier,
-            replica,
+            replica: replica.to_owned(),
             attempts,
         })
 }
 
 fn with_attempts(mut resp: Response<ProxyBody>, attempts: usize) -> Response<ProxyBody> {
     resp.headers_mut()
-        .insert("x-switchyard-attempts", HeaderValue::from(attempts));
+        .insert(names::X_ATTEMPTS, names::attempts_value(attempts));
     resp
 }
 

@@ -34,6 +34,8 @@ pub struct Outbound<'a> {
     pub remote: SocketAddr,
     /// The request id, sent on so replica logs can be joined with ours.
     pub request_id: &'a HeaderValue,
+    /// When the attempt started (its time to first token is measured from here).
+    pub started: tokio::time::Instant,
     /// When the replica's response headers must have arrived.
     pub deadline: tokio::time::Instant,
     /// When a held SSE stream's first event must have arrived at the
@@ -63,6 +65,13 @@ static X_REPLICA: HeaderName = HeaderName::from_static("x-switchyard-replica");
 static X_VERSION: HeaderName = HeaderName::from_static("x-switchyard-version");
 static X_GENERATION: HeaderName = HeaderName::from_static("x-switchyard-config-generation");
 
+/// Headers the gateway adds to a replica's request (`x-forwarded-for`,
+/// `x-request-id`, `accept-encoding`, `traceparent`, credentials).
+const ADDED_UPSTREAM: usize = 5;
+/// Headers the gateway adds to a replica's answer (`content-length`, the
+/// replica, version and generation, attempts, request id).
+const ADDED_DOWNSTREAM: usize = 6;
+
 /// Sends `out` to the admitted replica and returns its response with our
 /// headers added and its body wrapped to hold the replica's slot.
 pub async fn forward(
@@ -71,7 +80,7 @@ pub async fn forward(
     out: Outbound<'_>,
     release: Release,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let started = tokio::time::Instant::now();
+    let started = out.started;
     let Admitted {
         index,
         entry,
@@ -90,6 +99,8 @@ pub async fn forward(
     let mut req = Request::new(Full::new(body.clone()));
     *req.method_mut() = out.method;
     *req.uri_mut() = uri;
+    // Sized once for the client's headers and the few added below.
+    *req.headers_mut() = HeaderMap::with_capacity(out.headers.len() + ADDED_UPSTREAM);
     let headers = req.headers_mut();
     crate::headers::to_replica(out.headers, headers, up.adapter.is_some());
     append_forwarded_for(headers, out.remote);
@@ -187,6 +198,8 @@ pub async fn forward(
         parts.extensions.insert(ContextLengthExceeded);
     }
     crate::headers::to_client(&mut parts.headers, &snap.config.server.response_headers);
+    // Room for ours (here, the attempt count, the request id): one grow.
+    parts.headers.reserve(ADDED_DOWNSTREAM);
     if sse {
         // We may append an error event, so the length is ours to decide.
         parts.headers.remove(header::CONTENT_LENGTH);
@@ -306,37 +319,53 @@ pub fn retry_after<B>(resp: &Response<B>) -> Option<u64> {
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, remote: SocketAddr) {
-    let mut value = Vec::with_capacity(64);
-    if let Some(prev) = headers.get(&X_FORWARDED_FOR) {
-        value.extend_from_slice(prev.as_bytes());
-        value.extend_from_slice(b", ");
-    }
-    write_ip(&mut value, remote.ip());
-    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(value)) {
+    let mut ip = [0u8; 48];
+    let n = write_ip(&mut ip, remote.ip());
+    let ip = &ip[..n];
+    // One allocation, at the value's exact length.
+    let value = match headers.get(&X_FORWARDED_FOR) {
+        None => HeaderValue::from_bytes(ip),
+        Some(prev) => {
+            let mut all = Vec::with_capacity(prev.len() + 2 + ip.len());
+            all.extend_from_slice(prev.as_bytes());
+            all.extend_from_slice(b", ");
+            all.extend_from_slice(ip);
+            HeaderValue::from_maybe_shared(Bytes::from(all))
+        }
+    };
+    if let Ok(v) = value {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
 }
 
-/// An IPv4 address in dotted decimal without the formatting machinery
-/// (every request writes one); IPv6 through `Display`.
-fn write_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+/// Writes `ip` into `out`, returning its length: IPv4 in dotted decimal
+/// without the formatting machinery (every request writes one), IPv6
+/// through `Display` (at most 45 bytes).
+fn write_ip(out: &mut [u8; 48], ip: std::net::IpAddr) -> usize {
     use std::io::Write;
     let std::net::IpAddr::V4(v4) = ip else {
-        let _ = write!(out, "{ip}");
-        return;
+        let mut cursor = std::io::Cursor::new(&mut out[..]);
+        let _ = write!(cursor, "{ip}");
+        return cursor.position() as usize;
+    };
+    let mut n = 0;
+    let mut push = |b: u8| {
+        out[n] = b;
+        n += 1;
     };
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
-            out.push(b'.');
+            push(b'.');
         }
         if octet >= 100 {
-            out.push(b'0' + octet / 100);
+            push(b'0' + octet / 100);
         }
         if octet >= 10 {
-            out.push(b'0' + octet / 10 % 10);
+            push(b'0' + octet / 10 % 10);
         }
-        out.push(b'0' + octet % 10);
+        push(b'0' + octet % 10);
     }
+    n
 }
 
 #[cfg(test)]
@@ -354,10 +383,16 @@ mod tests {
             h.get("x-forwarded-for").unwrap(),
             "10.0.0.1, 127.0.0.1, ::1"
         );
-        for ip in ["0.0.0.0", "9.10.99.100", "255.254.200.1"] {
-            let mut out = Vec::new();
-            write_ip(&mut out, ip.parse().unwrap());
-            assert_eq!(out, ip.as_bytes());
+        for ip in [
+            "0.0.0.0",
+            "9.10.99.100",
+            "255.254.200.1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "::ffff:1.2.3.4",
+        ] {
+            let mut out = [0u8; 48];
+            let n = write_ip(&mut out, ip.parse().unwrap());
+            assert_eq!(&out[..n], ip.as_bytes());
         }
     }
 

@@ -30,12 +30,13 @@ use http::{HeaderMap, HeaderValue, Request, Response, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use switchyard_config::{Limits, Protocol};
-use switchyard_router::RouteRequest;
+use switchyard_router::{Group, RouteRequest};
 
 use crate::admission::Priority;
 use crate::body::{BoxError, ProxyBody};
 use crate::endpoint::Endpoint;
 use crate::error::{Api, ProxyError};
+use crate::headers::names;
 use crate::observe::{Arrival, RequestObserver};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
@@ -77,7 +78,18 @@ where
     // The caller's rate windows, for OpenAI's `x-ratelimit-*` headers on
     // any answer (429s included).
     let mut rate = RateInfo::default();
-    let mut resp = match serve(gw, &snap, req, remote, &request_id, obs.as_mut(), &mut rate).await {
+    // Boxed: the request's whole state machine (several KB) is then moved
+    // as a pointer, not copied at each of hyper's moves of this future.
+    let served = Box::pin(serve(
+        gw,
+        &snap,
+        req,
+        remote,
+        &request_id,
+        obs.as_mut(),
+        &mut rate,
+    ));
+    let mut resp = match served.await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::debug!(error = %e, kind = e.label(), "request failed");
@@ -85,7 +97,7 @@ where
             e.into_response(api)
         }
     };
-    resp.headers_mut().insert("x-request-id", request_id);
+    resp.headers_mut().insert(names::X_REQUEST_ID, request_id);
     rate.apply(resp.headers_mut());
     if let Some(cors) = cors {
         cors::decorate(cors, origin.as_ref(), resp.headers_mut());
@@ -218,12 +230,13 @@ where
 
     // 6. Rank every replica that may serve (pure, lazy).
     let clouds = tenant_clouds(snap, caller, allowed_clouds(&parts.headers))?;
-    let prefix = prefix_blocks(snap, &model, openai.as_ref(), &body);
+    let group = snap.table.group(switchyard_router::parse_model(&model).0);
+    let prefix = prefix_blocks(group, openai.as_ref(), &body);
     let route = RouteRequest {
         model: &model,
         protocol,
         clouds: &clouds,
-        affinity_key: affinity_key(snap, &model, &parts.headers, openai.as_ref(), &body),
+        affinity_key: affinity_key(group, &parts.headers, openai.as_ref(), &body),
         prefix: &prefix,
         adapter: lora.as_deref(),
     };
@@ -347,27 +360,21 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
-/// The session header that keeps a conversation on one model version (and,
-/// under the `affinity` policy, on one replica).
-const SESSION_HEADER: &str = "x-switchyard-session";
-
 /// The `affinity` policy's key, only for groups that use it: the session
 /// header's value when present, else the first `prefix_bytes` of the
 /// prompt (`messages`, or `prompt`), located by the one parse `openai.rs`
 /// already does. Requests that share a system prompt then share a replica
 /// and its KV cache.
 fn affinity_key(
-    snap: &Snapshot,
-    model: &str,
+    group: Option<&Group>,
     headers: &HeaderMap,
     openai: Option<&openai::OpenAiHead>,
     body: &[u8],
 ) -> Option<u64> {
-    let group = snap.table.group(switchyard_router::parse_model(model).0)?;
-    let Some(settings) = group.affinity() else {
+    let Some(settings) = group?.affinity() else {
         // Other policies use the key only to keep a session on one version.
         return headers
-            .get(SESSION_HEADER)
+            .get(names::X_SESSION)
             .map(|s| switchyard_router::affinity_key(s.as_bytes()));
     };
     if let Some(session) = headers.get(settings.header.as_str()) {
@@ -384,12 +391,10 @@ fn affinity_key(
 /// blocks of the group's `prefix_block_bytes`. Requests that share a system
 /// prompt, or a conversation's earlier turns, share their leading blocks.
 fn prefix_blocks(
-    snap: &Snapshot,
-    model: &str,
+    group: Option<&Group>,
     openai: Option<&openai::OpenAiHead>,
     body: &[u8],
 ) -> Vec<u64> {
-    let group = snap.table.group(switchyard_router::parse_model(model).0);
     match (group, openai.and_then(|h| h.prompt)) {
         (Some(g), Some((start, end))) if g.uses_prefixes() => switchyard_router::prefix_blocks(
             &body[start..end],
@@ -404,7 +409,7 @@ fn prefix_blocks(
 /// request may reach. It narrows the model group's residency, never widens it.
 fn allowed_clouds(headers: &HeaderMap) -> Vec<&str> {
     headers
-        .get_all("x-switchyard-clouds")
+        .get_all(names::X_CLOUDS)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -456,7 +461,7 @@ fn tenant_clouds<'a>(
 /// The client's `x-request-id` when it is sane, else a fresh one.
 fn request_id(headers: &HeaderMap) -> HeaderValue {
     headers
-        .get("x-request-id")
+        .get(names::X_REQUEST_ID)
         .filter(|v| (1..=128).contains(&v.len()))
         .cloned()
         .unwrap_or_else(fresh_request_id)

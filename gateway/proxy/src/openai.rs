@@ -48,29 +48,18 @@ pub fn parse(body: &[u8]) -> Result<OpenAiHead, ProxyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(bad("request body is empty; expected a JSON object", None));
     }
-    let invalid = |detail: String, param| {
-        bad(
-            &format!("request body is not a valid JSON object{detail}"),
-            param,
-        )
-    };
+    // Plain serde first: tracking the path costs as much as the parse
+    // itself, and only an error needs it.
     let mut de = serde_json::Deserializer::from_slice(body);
-    let head: Head<'_> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        // Only a wrong type is the field's fault; broken syntax is the body's.
-        let param = match (e.inner().classify(), e.path().to_string().as_str()) {
-            (serde_json::error::Category::Data, "stream") => Some("stream"),
-            (serde_json::error::Category::Data, "model") => Some("model"),
-            _ => None,
-        };
-        let at = param.map(|p| format!(" (field `{p}`)")).unwrap_or_default();
-        invalid(format!("{at}: {}", e.inner()), param)
-    })?;
-    de.end().map_err(|e| invalid(format!(": {e}"), None))?;
+    let head = match Head::deserialize(&mut de).and_then(|h| de.end().map(|()| h)) {
+        Ok(head) => head,
+        Err(_) => return Err(explain(body)),
+    };
     let raw = head
         .model
         .ok_or_else(|| bad("missing required parameter: 'model'", Some("model")))?;
-    let model: String = serde_json::from_str(raw.get())
-        .map_err(|_| bad("'model' must be a string", Some("model")))?;
+    let model =
+        string_value(raw.get()).ok_or_else(|| bad("'model' must be a string", Some("model")))?;
     if model.is_empty() {
         return Err(bad("'model' must not be empty", Some("model")));
     }
@@ -89,6 +78,43 @@ pub fn parse(body: &[u8]) -> Result<OpenAiHead, ProxyError> {
             .or(head.max_tokens)
             .and_then(|raw| raw.get().parse().ok()),
     })
+}
+
+/// Why `body` is not a request: the error of a second parse that tracks
+/// the path, naming the field when only its type is wrong.
+fn explain(body: &[u8]) -> ProxyError {
+    let invalid = |detail: String, param| {
+        bad(
+            &format!("request body is not a valid JSON object{detail}"),
+            param,
+        )
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, Head<'_>>(&mut de) {
+        Err(e) => {
+            // Only a wrong type is the field's fault; broken syntax is the body's.
+            let param = match (e.inner().classify(), e.path().to_string().as_str()) {
+                (serde_json::error::Category::Data, "stream") => Some("stream"),
+                (serde_json::error::Category::Data, "model") => Some("model"),
+                _ => None,
+            };
+            let at = param.map(|p| format!(" (field `{p}`)")).unwrap_or_default();
+            invalid(format!("{at}: {}", e.inner()), param)
+        }
+        Ok(_) => match de.end() {
+            Err(e) => invalid(format!(": {e}"), None),
+            Ok(()) => invalid(String::new(), None),
+        },
+    }
+}
+
+/// A JSON string value, decoded: without escapes the bytes between the
+/// quotes (serde has already checked them), else through serde.
+fn string_value(raw: &str) -> Option<String> {
+    match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(inner) if !inner.contains('\\') => Some(inner.to_owned()),
+        _ => serde_json::from_str(raw).ok(),
+    }
 }
 
 /// The body with the `model` value replaced by `name`, or the same bytes
@@ -154,6 +180,13 @@ mod tests {
     fn escaped_model_names_are_decoded() {
         let body = br#"{"model":"a\u0062c"}"#;
         assert_eq!(parse(body).unwrap().model, "abc");
+        let body = br#"{"model":"a\"b\\"}"#;
+        assert_eq!(parse(body).unwrap().model, "a\"b\\");
+        // Without escapes the bytes are taken as they are.
+        assert_eq!(
+            parse("{\"model\":\"modèle\"}".as_bytes()).unwrap().model,
+            "modèle"
+        );
     }
 
     #[test]

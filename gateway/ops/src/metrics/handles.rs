@@ -64,7 +64,8 @@ pub(crate) struct Handles {
     pub replicas: Vec<ReplicaHandles>,
     /// Configured groups, then [`UNKNOWN`], then `""` (no model named).
     pub groups: Vec<GroupHandles>,
-    by_name: HashMap<String, usize>,
+    /// Read by every request: a fast hasher (names are the config's).
+    by_name: HashMap<String, usize, foldhash::fast::RandomState>,
     overhead: Histogram,
     /// Label keys, to drop series a later generation no longer has.
     replica_keys: HashSet<[String; 4]>,

@@ -194,6 +194,7 @@ pub async fn continue_after(
             body,
             remote: ctx.remote,
             request_id: &ctx.request_id,
+            started: now,
             deadline: ctx.deadline.min(now + limits.attempt_timeout),
             first_event_deadline: ctx.deadline.min(now + limits.first_token_timeout),
             last_chance: true,

@@ -1,0 +1,175 @@
+//! Per-request work of a plain chat completion that is ours (not hyper's):
+//! reading `model` from the body (`openai::parse`), and the header policy
+//! both ways (`headers::to_replica`, `headers::to_client`). Each `_before`
+//! is the code as it was before issue 15's session 6, kept here as the
+//! baseline: the body parsed with path tracking on every request, and the
+//! response headers filtered with a list built and eight removals made
+//! whether or not anything had to go.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use switchyard_config::ResponseHeaders;
+use switchyard_config::defaults::RESPONSE_HEADERS_DENIED;
+use switchyard_proxy::{headers, openai};
+
+/// A chat request as `switchyard-loadtest` sends it (200-byte prompt).
+fn chat_body() -> Vec<u8> {
+    let prompt = "lorem ipsum dolor sit amet ".repeat(8);
+    format!(r#"{{"model":"bench","stream":false,"max_tokens":16,"messages":[{{"role":"user","content":"{prompt}"}}]}}"#)
+        .into_bytes()
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Head<'a> {
+    #[serde(borrow)]
+    model: Option<&'a RawValue>,
+    stream: Option<bool>,
+    #[serde(borrow)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow)]
+    prompt: Option<&'a RawValue>,
+    #[serde(borrow)]
+    max_tokens: Option<&'a RawValue>,
+    #[serde(borrow)]
+    max_completion_tokens: Option<&'a RawValue>,
+}
+
+/// The parse as it was: path tracking on every body, `model` through serde.
+fn parse_before(body: &[u8]) -> String {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let head: Head<'_> = serde_path_to_error::deserialize(&mut de).unwrap();
+    de.end().unwrap();
+    serde_json::from_str(head.model.unwrap().get()).unwrap()
+}
+
+fn parse(c: &mut Criterion) {
+    let body = chat_body();
+    assert_eq!(parse_before(&body), openai::parse(&body).unwrap().model);
+    c.bench_function("openai_parse_before", |b| {
+        b.iter(|| black_box(parse_before(black_box(&body))))
+    });
+    c.bench_function("openai_parse", |b| {
+        b.iter(|| black_box(openai::parse(black_box(&body)).unwrap()))
+    });
+}
+
+fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(*k, HeaderValue::from_static(v));
+    }
+    h
+}
+
+/// The filter as it was: the `Connection` list, eight hop-by-hop removals
+/// and the denied names collected, for every answer.
+fn to_client_before(headers: &mut HeaderMap, policy: &ResponseHeaders) {
+    const HOP: [HeaderName; 8] = [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHENTICATE,
+    ];
+    let matches = |p: &str, name: &str| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => p == name,
+    };
+    let denied = |name: &str| {
+        policy.deny.iter().any(|p| matches(p, name))
+            || (RESPONSE_HEADERS_DENIED.iter().any(|p| matches(p, name))
+                && !policy.allow.iter().any(|p| matches(p, name)))
+    };
+    let listed: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    for name in listed {
+        headers.remove(name.as_str());
+    }
+    for name in &HOP {
+        headers.remove(name);
+    }
+    let dropped: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| denied(n.as_str()))
+        .cloned()
+        .collect();
+    for name in dropped {
+        headers.remove(name);
+    }
+}
+
+fn header_policy(c: &mut Criterion) {
+    let policy = ResponseHeaders::default();
+    // What a replica answers a chat completion with.
+    let answer = map(&[
+        ("content-type", "application/json"),
+        ("content-length", "312"),
+        ("date", "Sun, 06 Dec 2026 23:00:00 GMT"),
+    ]);
+    c.bench_function("headers_to_client_before", |b| {
+        b.iter(|| {
+            let mut h = answer.clone();
+            to_client_before(&mut h, &policy);
+            black_box(h)
+        })
+    });
+    c.bench_function("headers_to_client", |b| {
+        b.iter(|| {
+            let mut h = answer.clone();
+            headers::to_client(&mut h, &policy);
+            black_box(h)
+        })
+    });
+    // What `switchyard-loadtest` (and most SDKs) send.
+    let client = map(&[
+        ("content-type", "application/json"),
+        ("content-length", "312"),
+        ("host", "127.0.0.1:8080"),
+        ("accept", "*/*"),
+    ]);
+    c.bench_function("headers_to_replica_unsized", |b| {
+        b.iter(|| {
+            let mut to = HeaderMap::new();
+            headers::to_replica(&client, &mut to, false);
+            to.insert("x-request-id", HeaderValue::from_static("abc"));
+            to.insert("x-forwarded-for", HeaderValue::from_static("127.0.0.1"));
+            to.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
+            black_box(to)
+        })
+    });
+    c.bench_function("headers_to_replica", |b| {
+        b.iter(|| {
+            let mut to = HeaderMap::with_capacity(client.len() + 5);
+            headers::to_replica(&client, &mut to, false);
+            to.insert("x-request-id", HeaderValue::from_static("abc"));
+            to.insert("x-forwarded-for", HeaderValue::from_static("127.0.0.1"));
+            to.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
+            black_box(to)
+        })
+    });
+}
+
+criterion_group!(benches, parse, header_policy);
+criterion_main!(benches);
