@@ -53,7 +53,13 @@ impl Proxy {
         B: Body<Data = Bytes> + Send,
         B::Error: Into<BoxError>,
     {
-        handle(self, req, remote).await
+        // Boxed: hyper keeps one allocation per connection the size of
+        // this future for the connection's whole life (its in-flight slot),
+        // and the request path's state is kilobytes. Boxed, that slot holds
+        // a pointer, and the request's state is freed once the response
+        // head is out, not when a long stream (or the keep-alive
+        // connection) ends.
+        Box::pin(handle(self, req, remote)).await
     }
 }
 
