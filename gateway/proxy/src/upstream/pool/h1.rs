@@ -1,0 +1,380 @@
+//! HTTP/1.1 on the replica side, as bytes: the request head we write, the
+//! response head we parse (`httparse`, as hyper does) and the response
+//! body's framing (RFC 9112 §6.3). Pure functions over buffers, so every
+//! framing rule is tested without a socket (`h1_tests.rs`).
+//!
+//! Why not hyper's client connection: it costs ~26 KiB per open
+//! connection whatever the traffic (an 8 KiB header buffer, an 8 KiB read
+//! buffer kept between reads and a ~9 KiB request channel), which for a
+//! long, mostly idle token stream is most of the gateway's memory per
+//! stream. Here a connection holds a socket and, only while bytes are
+//! being decoded, a read buffer.
+
+use std::io::Write;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode, Version};
+
+/// Most header lines in a response head (hyper's default).
+const MAX_HEADERS: usize = 100;
+
+/// Longest chunk-size line or trailer line accepted.
+const MAX_LINE: usize = 4096;
+
+/// Why a replica's answer could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum H1Error {
+    /// The socket failed.
+    #[error("replica connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// The replica closed the connection before its answer was complete.
+    #[error("replica closed the connection before the message completed")]
+    Incomplete,
+    /// The response head is not valid HTTP/1.
+    #[error("invalid response head from the replica: {0}")]
+    Parse(#[from] httparse::Error),
+    /// The response head is longer than `server.limits.max_header_bytes`.
+    #[error("response head from the replica is over {0} bytes")]
+    HeadTooLarge(usize),
+    /// A status, header or framing the gateway cannot relay.
+    #[error("invalid response from the replica: {0}")]
+    Invalid(&'static str),
+}
+
+/// Writes `method path HTTP/1.1`, the headers (a `content-length` for the
+/// body we send, never the caller's length or transfer coding) and the
+/// blank line.
+pub fn encode_head(
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body_len: usize,
+    out: &mut Vec<u8>,
+) {
+    out.reserve(64 + path.len() + headers.len() * 48);
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(path.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let wants_length = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+    if body_len > 0 || wants_length {
+        let _ = write!(out, "content-length: {body_len}\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A parsed response head and how its body is framed.
+#[derive(Debug)]
+pub struct Head {
+    pub response: Response<()>,
+    pub body: Decoder,
+    /// Whether the connection may carry another request once the body
+    /// has been read to its end.
+    pub keep_alive: bool,
+}
+
+/// Parses a final response head from the front of `buf`, consuming it
+/// (interim 1xx heads are skipped). `Ok(None)`: more bytes are needed.
+/// Header values share the head's bytes (no copy per header).
+pub fn parse_head(buf: &mut BytesMut, max: usize, method: &Method) -> Result<Option<Head>, H1Error> {
+    loop {
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut slots);
+        let len = match parsed.parse(buf)? {
+            httparse::Status::Complete(len) => len,
+            httparse::Status::Partial if buf.len() >= max => return Err(H1Error::HeadTooLarge(max)),
+            httparse::Status::Partial => return Ok(None),
+        };
+        let code = parsed.code.ok_or(H1Error::Invalid("no status code"))?;
+        let status = StatusCode::from_u16(code).map_err(|_| H1Error::Invalid("status code"))?;
+        let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+        if status.is_informational() {
+            if status == StatusCode::SWITCHING_PROTOCOLS {
+                return Err(H1Error::Invalid("101 Switching Protocols was never asked for"));
+            }
+            let _ = buf.split_to(len);
+            continue;
+        }
+        let base = buf.as_ptr() as usize;
+        let mut spans = Vec::with_capacity(parsed.headers.len());
+        for h in parsed.headers.iter() {
+            let name = HeaderName::from_bytes(h.name.as_bytes())
+                .map_err(|_| H1Error::Invalid("header name"))?;
+            let start = h.value.as_ptr() as usize - base;
+            spans.push((name, start, start + h.value.len()));
+        }
+        let head = buf.split_to(len).freeze();
+        let mut headers = HeaderMap::with_capacity(spans.len());
+        for (name, start, end) in spans {
+            let value = HeaderValue::from_maybe_shared(head.slice(start..end))
+                .map_err(|_| H1Error::Invalid("header value"))?;
+            headers.append(name, value);
+        }
+        let (body, framed) = framing(status, method, &headers)?;
+        let keep_alive = framed && version == Version::HTTP_11 && !wants_close(&headers);
+        let mut response = Response::new(());
+        *response.status_mut() = status;
+        *response.version_mut() = version;
+        *response.headers_mut() = headers;
+        return Ok(Some(Head {
+            response,
+            body,
+            keep_alive,
+        }));
+    }
+}
+
+/// How the body is delimited, and whether its end is known without the
+/// connection closing (RFC 9112 §6.3).
+fn framing(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<(Decoder, bool), H1Error> {
+    if *method == Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok((Decoder::Length(0), true));
+    }
+    if let Some(te) = last_token(headers, &header::TRANSFER_ENCODING) {
+        // A length next to a transfer coding is ignored, and such a
+        // connection is not trusted with another request.
+        let clean = !headers.contains_key(header::CONTENT_LENGTH);
+        return Ok(if te.eq_ignore_ascii_case("chunked") {
+            (Decoder::Chunked(Chunked::Size), clean)
+        } else {
+            (Decoder::UntilClose, false)
+        });
+    }
+    let mut length = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        for part in value.to_str().map_err(|_| H1Error::Invalid("content-length"))?.split(',') {
+            let n: u64 = part
+                .trim()
+                .parse()
+                .map_err(|_| H1Error::Invalid("content-length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(H1Error::Invalid("conflicting content-length values"));
+            }
+            length = Some(n);
+        }
+    }
+    Ok(match length {
+        Some(n) => (Decoder::Length(n), true),
+        None => (Decoder::UntilClose, false),
+    })
+}
+
+/// The last coding of `name` (comma-separated, over every line).
+fn last_token<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .last()
+}
+
+fn wants_close(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("close"))
+}
+
+/// Where a response body is in its framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoder {
+    /// `content-length`: this many bytes still to come (0: done).
+    Length(u64),
+    /// `transfer-encoding: chunked`.
+    Chunked(Chunked),
+    /// No length: the body ends when the replica closes the connection.
+    UntilClose,
+    /// Read to its end.
+    Done,
+}
+
+/// The chunked decoder's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunked {
+    /// Expecting a chunk-size line.
+    Size,
+    /// Inside a chunk: this many data bytes still to come.
+    Data(u64),
+    /// Expecting the CRLF that ends a chunk's data.
+    DataEnd,
+    /// After the last chunk: trailer lines up to a blank line.
+    Trailers,
+}
+
+/// What one decoding step produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// Body bytes.
+    Data(Bytes),
+    /// The body is complete.
+    End,
+    /// More bytes must be read first.
+    NeedMore,
+}
+
+impl Decoder {
+    /// Whether the body is complete.
+    pub fn is_done(&self) -> bool {
+        matches!(self, Decoder::Done | Decoder::Length(0))
+    }
+
+    /// Takes the next piece of the body from the front of `buf`.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, H1Error> {
+        loop {
+            match self {
+                Decoder::Done => return Ok(Decoded::End),
+                Decoder::Length(0) => {
+                    *self = Decoder::Done;
+                    return Ok(Decoded::End);
+                }
+                Decoder::Length(rest) => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::NeedMore);
+                    }
+                    let n = (*rest).min(buf.len() as u64);
+                    *rest -= n;
+                    return Ok(Decoded::Data(take(buf, n)));
+                }
+                Decoder::UntilClose => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::NeedMore);
+                    }
+                    let n = buf.len() as u64;
+                    return Ok(Decoded::Data(take(buf, n)));
+                }
+                Decoder::Chunked(state) => match chunked_step(state, buf)? {
+                    Some(Decoded::End) => *self = Decoder::Done,
+                    Some(piece) => return Ok(piece),
+                    None => {}
+                },
+            }
+        }
+    }
+
+    /// Consumes the framing that follows the data just taken (a chunk's
+    /// CRLF, the next size line, the last chunk and its trailers) as far
+    /// as it is buffered: a buffer left holding only framing can then be
+    /// let go, and a body whose last chunk is in is seen complete at once.
+    pub fn settle(&mut self, buf: &mut BytesMut) -> Result<(), H1Error> {
+        loop {
+            let Decoder::Chunked(state) = self else {
+                return Ok(());
+            };
+            if buf.is_empty() || matches!(state, Chunked::Data(_)) {
+                return Ok(());
+            }
+            match chunked_step(state, buf)? {
+                None => {}
+                Some(Decoded::End) => *self = Decoder::Done,
+                Some(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// The connection reached its end: fine only for a body delimited by
+    /// it (or already complete).
+    pub fn eof(&mut self) -> Result<(), H1Error> {
+        match self {
+            Decoder::UntilClose | Decoder::Done | Decoder::Length(0) => {
+                *self = Decoder::Done;
+                Ok(())
+            }
+            _ => Err(H1Error::Incomplete),
+        }
+    }
+}
+
+fn take(buf: &mut BytesMut, n: u64) -> Bytes {
+    buf.split_to(usize::try_from(n).unwrap_or(usize::MAX)).freeze()
+}
+
+/// One step of the chunked decoder. `Ok(None)`: the state moved on, step
+/// again; `Some(NeedMore)`: read first.
+fn chunked_step(state: &mut Chunked, buf: &mut BytesMut) -> Result<Option<Decoded>, H1Error> {
+    match *state {
+        Chunked::Size => {
+            let Some(line) = line(buf)? else {
+                return Ok(Some(Decoded::NeedMore));
+            };
+            let size = chunk_size(&line)?;
+            *state = if size == 0 { Chunked::Trailers } else { Chunked::Data(size) };
+            Ok(None)
+        }
+        Chunked::Data(rest) => {
+            if buf.is_empty() {
+                return Ok(Some(Decoded::NeedMore));
+            }
+            let n = rest.min(buf.len() as u64);
+            *state = if n == rest { Chunked::DataEnd } else { Chunked::Data(rest - n) };
+            Ok(Some(Decoded::Data(take(buf, n))))
+        }
+        Chunked::DataEnd => {
+            if buf.len() < 2 {
+                return Ok(Some(Decoded::NeedMore));
+            }
+            if &buf[..2] != b"\r\n" {
+                return Err(H1Error::Invalid("chunk data not followed by CRLF"));
+            }
+            let _ = buf.split_to(2);
+            *state = Chunked::Size;
+            Ok(None)
+        }
+        Chunked::Trailers => match line(buf)? {
+            None => Ok(Some(Decoded::NeedMore)),
+            Some(l) if l.is_empty() => Ok(Some(Decoded::End)),
+            // Trailer fields are not relayed.
+            Some(_) => Ok(None),
+        },
+    }
+}
+
+/// The next CRLF-terminated line (without it), consumed; `None`: not all
+/// there yet.
+fn line(buf: &mut BytesMut) -> Result<Option<BytesMut>, H1Error> {
+    match buf.windows(2).position(|w| w == b"\r\n") {
+        Some(at) => {
+            let mut l = buf.split_to(at + 2);
+            l.truncate(at);
+            Ok(Some(l))
+        }
+        None if buf.len() > MAX_LINE => Err(H1Error::Invalid("chunk line too long")),
+        None => Ok(None),
+    }
+}
+
+/// A chunk-size line's hex size (extensions after `;` ignored).
+fn chunk_size(line: &[u8]) -> Result<u64, H1Error> {
+    let digits = line.split(|&b| b == b';').next().unwrap_or_default();
+    let digits = digits.trim_ascii();
+    if digits.is_empty() || digits.len() > 15 {
+        return Err(H1Error::Invalid("chunk size"));
+    }
+    let mut size = 0u64;
+    for &d in digits {
+        let v = (d as char).to_digit(16).ok_or(H1Error::Invalid("chunk size"))?;
+        size = size * 16 + u64::from(v);
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+#[path = "h1_tests.rs"]
+mod tests;
