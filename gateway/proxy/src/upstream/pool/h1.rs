@@ -29,7 +29,7 @@ pub enum H1Error {
     #[error("replica connection: {0}")]
     Io(#[from] std::io::Error),
     /// The replica closed the connection before its answer was complete.
-    #[error("replica closed the connection before the message completed")]
+    #[error("connection closed before message completed")]
     Incomplete,
     /// The response head is not valid HTTP/1.
     #[error("invalid response head from the replica: {0}")]
