@@ -133,10 +133,10 @@ impl Conn {
     /// Reads until a final response head is in.
     async fn read_head(&mut self, max: usize, method: &Method) -> Result<h1::Head, H1Error> {
         loop {
-            if !self.buf.is_empty() {
-                if let Some(head) = h1::parse_head(&mut self.buf, max, method)? {
-                    return Ok(head);
-                }
+            if !self.buf.is_empty()
+                && let Some(head) = h1::parse_head(&mut self.buf, max, method)?
+            {
+                return Ok(head);
             }
             if poll_fn(|cx| self.poll_fill(cx)).await? == 0 {
                 return Err(H1Error::Incomplete);
@@ -231,7 +231,12 @@ impl Pool {
                 .await
                 .map_err(SendError::Failed)?;
             let (parts, ()) = answer.response.into_parts();
-            let body = PooledBody::new(conn, answer.body, answer.keep_alive, Arc::clone(&self.shared));
+            let body = PooledBody::new(
+                conn,
+                answer.body,
+                answer.keep_alive,
+                Arc::clone(&self.shared),
+            );
             return Ok(Response::from_parts(parts, body));
         }
     }

@@ -224,7 +224,9 @@ async fn the_request_body_is_sent_with_its_length() {
             assert!(n > 0, "closed early");
             have.extend_from_slice(&buf[..n]);
         }
-        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .await
+            .unwrap();
         String::from_utf8_lossy(&have).into_owned()
     });
     let pool = pool(&addr);

@@ -86,21 +86,33 @@ pub struct Head {
 /// Parses a final response head from the front of `buf`, consuming it
 /// (interim 1xx heads are skipped). `Ok(None)`: more bytes are needed.
 /// Header values share the head's bytes (no copy per header).
-pub fn parse_head(buf: &mut BytesMut, max: usize, method: &Method) -> Result<Option<Head>, H1Error> {
+pub fn parse_head(
+    buf: &mut BytesMut,
+    max: usize,
+    method: &Method,
+) -> Result<Option<Head>, H1Error> {
     loop {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut parsed = httparse::Response::new(&mut slots);
         let len = match parsed.parse(buf)? {
             httparse::Status::Complete(len) => len,
-            httparse::Status::Partial if buf.len() >= max => return Err(H1Error::HeadTooLarge(max)),
+            httparse::Status::Partial if buf.len() >= max => {
+                return Err(H1Error::HeadTooLarge(max));
+            }
             httparse::Status::Partial => return Ok(None),
         };
         let code = parsed.code.ok_or(H1Error::Invalid("no status code"))?;
         let status = StatusCode::from_u16(code).map_err(|_| H1Error::Invalid("status code"))?;
-        let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+        let version = if parsed.version == Some(0) {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
         if status.is_informational() {
             if status == StatusCode::SWITCHING_PROTOCOLS {
-                return Err(H1Error::Invalid("101 Switching Protocols was never asked for"));
+                return Err(H1Error::Invalid(
+                    "101 Switching Protocols was never asked for",
+                ));
             }
             let _ = buf.split_to(len);
             continue;
@@ -136,7 +148,11 @@ pub fn parse_head(buf: &mut BytesMut, max: usize, method: &Method) -> Result<Opt
 
 /// How the body is delimited, and whether its end is known without the
 /// connection closing (RFC 9112 §6.3).
-fn framing(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<(Decoder, bool), H1Error> {
+fn framing(
+    status: StatusCode,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<(Decoder, bool), H1Error> {
     if *method == Method::HEAD
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
@@ -155,7 +171,11 @@ fn framing(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<(
     }
     let mut length = None;
     for value in headers.get_all(header::CONTENT_LENGTH) {
-        for part in value.to_str().map_err(|_| H1Error::Invalid("content-length"))?.split(',') {
+        for part in value
+            .to_str()
+            .map_err(|_| H1Error::Invalid("content-length"))?
+            .split(',')
+        {
             let n: u64 = part
                 .trim()
                 .parse()
@@ -174,14 +194,13 @@ fn framing(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<(
 
 /// The last coding of `name` (comma-separated, over every line).
 fn last_token<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
+    let last_line = headers.get_all(name).iter().next_back()?;
+    last_line
+        .to_str()
+        .ok()?
+        .rsplit(',')
         .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .last()
+        .find(|t| !t.is_empty())
 }
 
 fn wants_close(headers: &HeaderMap) -> bool {
@@ -303,7 +322,8 @@ impl Decoder {
 }
 
 fn take(buf: &mut BytesMut, n: u64) -> Bytes {
-    buf.split_to(usize::try_from(n).unwrap_or(usize::MAX)).freeze()
+    buf.split_to(usize::try_from(n).unwrap_or(usize::MAX))
+        .freeze()
 }
 
 /// One step of the chunked decoder. `Ok(None)`: the state moved on, step
@@ -315,7 +335,11 @@ fn chunked_step(state: &mut Chunked, buf: &mut BytesMut) -> Result<Option<Decode
                 return Ok(Some(Decoded::NeedMore));
             };
             let size = chunk_size(&line)?;
-            *state = if size == 0 { Chunked::Trailers } else { Chunked::Data(size) };
+            *state = if size == 0 {
+                Chunked::Trailers
+            } else {
+                Chunked::Data(size)
+            };
             Ok(None)
         }
         Chunked::Data(rest) => {
@@ -323,7 +347,11 @@ fn chunked_step(state: &mut Chunked, buf: &mut BytesMut) -> Result<Option<Decode
                 return Ok(Some(Decoded::NeedMore));
             }
             let n = rest.min(buf.len() as u64);
-            *state = if n == rest { Chunked::DataEnd } else { Chunked::Data(rest - n) };
+            *state = if n == rest {
+                Chunked::DataEnd
+            } else {
+                Chunked::Data(rest - n)
+            };
             Ok(Some(Decoded::Data(take(buf, n))))
         }
         Chunked::DataEnd => {
@@ -369,7 +397,9 @@ fn chunk_size(line: &[u8]) -> Result<u64, H1Error> {
     }
     let mut size = 0u64;
     for &d in digits {
-        let v = (d as char).to_digit(16).ok_or(H1Error::Invalid("chunk size"))?;
+        let v = (d as char)
+            .to_digit(16)
+            .ok_or(H1Error::Invalid("chunk size"))?;
         size = size * 16 + u64::from(v);
     }
     Ok(size)

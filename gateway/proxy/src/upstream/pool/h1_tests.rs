@@ -41,7 +41,10 @@ fn a_content_length_body_ends_at_its_length_and_keeps_the_connection() {
     assert_eq!(h.response.headers()["x-a"], "b");
     assert!(h.keep_alive);
     let mut d = h.body;
-    assert_eq!(d.decode(&mut buf).unwrap(), Decoded::Data(Bytes::from("hello")));
+    assert_eq!(
+        d.decode(&mut buf).unwrap(),
+        Decoded::Data(Bytes::from("hello"))
+    );
     assert!(d.is_done());
     assert_eq!(d.decode(&mut buf).unwrap(), Decoded::End);
     assert_eq!(&buf[..], b"NEXT", "bytes past the body are not taken");
@@ -62,14 +65,25 @@ fn a_chunked_body_cut_short_is_an_error_not_an_end() {
     let err = body_bytewise(h.body, b"5\r\nhel").unwrap_err();
     assert!(matches!(err, H1Error::Incomplete), "{err}");
     let h = complete("HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n");
-    assert!(matches!(body_bytewise(h.body, b"hello"), Err(H1Error::Incomplete)));
+    assert!(matches!(
+        body_bytewise(h.body, b"hello"),
+        Err(H1Error::Incomplete)
+    ));
 }
 
 #[test]
 fn malformed_chunks_are_refused() {
-    for wire in [&b"zz\r\n"[..], b"5\r\nhelloXX", b"\r\n", b"fffffffffffffffff\r\n"] {
+    for wire in [
+        &b"zz\r\n"[..],
+        b"5\r\nhelloXX",
+        b"\r\n",
+        b"fffffffffffffffff\r\n",
+    ] {
         let h = complete("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
-        assert!(matches!(body_bytewise(h.body, wire), Err(H1Error::Invalid(_))), "{wire:?}");
+        assert!(
+            matches!(body_bytewise(h.body, wire), Err(H1Error::Invalid(_))),
+            "{wire:?}"
+        );
     }
 }
 
@@ -82,9 +96,12 @@ fn without_a_length_the_body_runs_to_the_close_and_the_connection_is_not_kept() 
 
 #[test]
 fn head_204_and_304_answers_have_no_body() {
-    let h = head("HTTP/1.1 200 OK\r\ncontent-length: 42\r\n\r\n", &Method::HEAD)
-        .unwrap()
-        .unwrap();
+    let h = head(
+        "HTTP/1.1 200 OK\r\ncontent-length: 42\r\n\r\n",
+        &Method::HEAD,
+    )
+    .unwrap()
+    .unwrap();
     assert!(h.body.is_done());
     assert!(complete("HTTP/1.1 204 No Content\r\n\r\n").body.is_done());
     assert!(complete("HTTP/1.1 304 Not Modified\r\n\r\n").body.is_done());
@@ -92,7 +109,9 @@ fn head_204_and_304_answers_have_no_body() {
 
 #[test]
 fn interim_answers_are_skipped_and_101_refused() {
-    let mut buf = BytesMut::from("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n");
+    let mut buf = BytesMut::from(
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n",
+    );
     let h = parse_head(&mut buf, 1024, &Method::POST).unwrap().unwrap();
     assert_eq!(h.response.status(), 201);
     assert!(buf.is_empty());
@@ -102,10 +121,19 @@ fn interim_answers_are_skipped_and_101_refused() {
 
 #[test]
 fn lengths_and_codings_that_disagree() {
-    let err = head("HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\n", &Method::GET)
-        .unwrap_err();
+    let err = head(
+        "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\n",
+        &Method::GET,
+    )
+    .unwrap_err();
     assert!(matches!(err, H1Error::Invalid(_)), "{err}");
-    assert!(head("HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n", &Method::GET).is_err());
+    assert!(
+        head(
+            "HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
+            &Method::GET
+        )
+        .is_err()
+    );
     // Repeated equal lengths are one length.
     let h = complete("HTTP/1.1 200 OK\r\ncontent-length: 5, 5\r\n\r\n");
     assert_eq!(h.body, Decoder::Length(5));
@@ -117,17 +145,27 @@ fn lengths_and_codings_that_disagree() {
 
 #[test]
 fn connection_close_and_http_1_0_are_not_reused() {
-    assert!(!complete("HTTP/1.1 200 OK\r\nconnection: keep-alive, close\r\ncontent-length: 0\r\n\r\n").keep_alive);
+    assert!(
+        !complete("HTTP/1.1 200 OK\r\nconnection: keep-alive, close\r\ncontent-length: 0\r\n\r\n")
+            .keep_alive
+    );
     assert!(!complete("HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n").keep_alive);
 }
 
 #[test]
 fn a_partial_head_waits_and_an_oversized_one_fails() {
-    assert!(head("HTTP/1.1 200 OK\r\ncontent-le", &Method::GET).unwrap().is_none());
+    assert!(
+        head("HTTP/1.1 200 OK\r\ncontent-le", &Method::GET)
+            .unwrap()
+            .is_none()
+    );
     let long = format!("HTTP/1.1 200 OK\r\nx-big: {}", "a".repeat(2000));
     let err = parse_head(&mut BytesMut::from(long.as_str()), 1024, &Method::GET).unwrap_err();
     assert!(matches!(err, H1Error::HeadTooLarge(1024)), "{err}");
-    assert!(matches!(head("NOT HTTP\r\n\r\n", &Method::GET), Err(H1Error::Parse(_))));
+    assert!(matches!(
+        head("NOT HTTP\r\n\r\n", &Method::GET),
+        Err(H1Error::Parse(_))
+    ));
 }
 
 #[test]
@@ -135,7 +173,10 @@ fn the_request_head_carries_our_length_and_not_the_callers() {
     let mut headers = HeaderMap::new();
     headers.insert(header::HOST, HeaderValue::from_static("r1:80"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("999"));
-    headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    headers.insert(
+        header::TRANSFER_ENCODING,
+        HeaderValue::from_static("chunked"),
+    );
     headers.append("x-multi", HeaderValue::from_static("1"));
     headers.append("x-multi", HeaderValue::from_static("2"));
     let mut out = Vec::new();
@@ -154,13 +195,19 @@ fn the_request_head_carries_our_length_and_not_the_callers() {
 fn settling_after_a_chunk_consumes_its_framing_and_sees_the_end() {
     let mut d = Decoder::Chunked(Chunked::Size);
     let mut buf = BytesMut::from("3\r\nabc\r\n");
-    assert_eq!(d.decode(&mut buf).unwrap(), Decoded::Data(Bytes::from("abc")));
+    assert_eq!(
+        d.decode(&mut buf).unwrap(),
+        Decoded::Data(Bytes::from("abc"))
+    );
     d.settle(&mut buf).unwrap();
     assert!(buf.is_empty(), "the CRLF after the data is framing");
     assert_eq!(d, Decoder::Chunked(Chunked::Size));
     let mut buf = BytesMut::from("3\r\nabc\r\n0\r\n\r\n");
     let mut d = Decoder::Chunked(Chunked::Size);
-    assert_eq!(d.decode(&mut buf).unwrap(), Decoded::Data(Bytes::from("abc")));
+    assert_eq!(
+        d.decode(&mut buf).unwrap(),
+        Decoded::Data(Bytes::from("abc"))
+    );
     d.settle(&mut buf).unwrap();
     assert!(d.is_done());
     // The next chunk's data is left for `decode`.

@@ -50,10 +50,10 @@ impl PooledBody {
     /// request (or is closed).
     fn finish(&mut self) {
         self.decoder = Decoder::Done;
-        if let Some(conn) = self.conn.take() {
-            if self.keep_alive {
-                self.pool.checkin(conn);
-            }
+        if let Some(conn) = self.conn.take()
+            && self.keep_alive
+        {
+            self.pool.checkin(conn);
         }
     }
 
