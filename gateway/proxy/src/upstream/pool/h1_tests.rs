@@ -1,5 +1,7 @@
 //! The replica side's HTTP/1 framing, on byte buffers.
 
+use bytes::Bytes;
+
 use super::*;
 
 fn head(raw: &str, method: &Method) -> Result<Option<Head>, H1Error> {
