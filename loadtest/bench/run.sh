@@ -14,6 +14,7 @@
 #   SWITCHYARD_BIN=/path/to/old/switchyard loadtest/bench/run.sh   # another build, same harness
 #   SCENARIOS="memory" STREAMS=5000 loadtest/bench/run.sh  # some of: plain stream rate memory
 #   BIN=/path/to/release/dir loadtest/bench/run.sh      # prebuilt switchyard + switchyard-loadtest, no cargo
+#   PORT_OFFSET=1000 loadtest/bench/run.sh              # ports + 1000, beside another run
 #
 # Installs nginx and HAProxy (Debian packages) if they are missing. Everything
 # listens on 127.0.0.1 and is stopped by PID when the script exits.
@@ -31,8 +32,10 @@ STREAMS=${STREAMS:-2000}
 PACED_TOKENS=${PACED_TOKENS:-40}
 PACED_GAP_MS=${PACED_GAP_MS:-100}
 OUT=${OUT:-loadtest/results/bench-$(date -u +%Y%m%dT%H%M%SZ)}
-REPLICA_PORT=19101 GW_PORT=18080 GW_ADMIN=18090 NGINX_PORT=18081 HAPROXY_PORT=18082
-PACED_PORT=19102 NGINX_PACED_PORT=18083 HAPROXY_PACED_PORT=18084
+# PORT_OFFSET=1000: every port below + 1000 (two runs side by side).
+P=${PORT_OFFSET:-0}
+REPLICA_PORT=$((19101 + P)) GW_PORT=$((18080 + P)) GW_ADMIN=$((18090 + P)) NGINX_PORT=$((18081 + P)) HAPROXY_PORT=$((18082 + P))
+PACED_PORT=$((19102 + P)) NGINX_PACED_PORT=$((18083 + P)) HAPROXY_PACED_PORT=$((18084 + P))
 # Every paced stream is a client and an upstream connection per proxy.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 FDS=$(ulimit -n)

@@ -120,7 +120,7 @@ async fn first_event(
                     "replica ended the stream before its first data event".into(),
                 ));
             }
-            Ok(Some(Err(e))) => return Err(Refused::Failed(e.into())),
+            Ok(Some(Err(e))) => return Err(Refused::Failed(e)),
             Ok(Some(Ok(frame))) => frame,
         };
         let Ok(data) = frame.into_data() else {
@@ -172,7 +172,7 @@ async fn whole_body(
                     ended: true,
                 });
             }
-            Ok(Some(Err(e))) => return Err(Refused::Failed(e.into())),
+            Ok(Some(Err(e))) => return Err(Refused::Failed(e)),
             Ok(Some(Ok(frame))) => frame,
         };
         if let Ok(data) = frame.into_data() {

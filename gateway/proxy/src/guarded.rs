@@ -64,7 +64,7 @@ pin_project_lite::pin_project! {
         // The replica's body already ended (it was read whole).
         inner_done: bool,
         // The item polled past the end of a coalesced batch, delivered next.
-        held: Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
+        held: Option<Option<Result<Frame<Bytes>, BoxError>>>,
         // SSE keep-alive: the silence that triggers one, and its timer.
         keepalive: Option<(Duration, Pin<Box<Sleep>>)>,
         // A break is reported as `StreamBroken` for the resume layer
@@ -252,7 +252,7 @@ impl Body for GuardedBody {
                         return Poll::Ready(Some(Ok(Frame::data(last.freeze()))));
                     }
                     Poll::Ready(Some(Err(e))) => {
-                        break format!("replica stream failed: {}", chain(&e));
+                        break format!("replica stream failed: {}", chain(&*e));
                     }
                     Poll::Pending => {
                         if let Some(closing) = this.closing.as_mut()
@@ -361,7 +361,7 @@ fn end(
 fn coalesce(
     first: Bytes,
     mut inner: Pin<&mut UpstreamBody>,
-    held: &mut Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
+    held: &mut Option<Option<Result<Frame<Bytes>, BoxError>>>,
     cx: &mut Context<'_>,
 ) -> Bytes {
     let mut batch: Option<BytesMut> = None;

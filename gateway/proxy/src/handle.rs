@@ -54,7 +54,13 @@ impl Proxy {
         B: Body<Data = Bytes> + Send,
         B::Error: Into<BoxError>,
     {
-        handle(self, req, remote).await
+        // Boxed: hyper keeps one allocation per connection the size of
+        // this future for the connection's whole life (its in-flight slot),
+        // and the request path's state is kilobytes. Boxed, that slot holds
+        // a pointer, and the request's state is freed once the response
+        // head is out, not when a long stream (or the keep-alive
+        // connection) ends.
+        Box::pin(handle(self, req, remote)).await
     }
 }
 
@@ -78,17 +84,8 @@ where
     // The caller's rate windows, for OpenAI's `x-ratelimit-*` headers on
     // any answer (429s included).
     let mut rate = RateInfo::default();
-    // Boxed: the request's whole state machine (several KB) is then moved
-    // as a pointer, not copied at each of hyper's moves of this future.
-    let served = Box::pin(serve(
-        gw,
-        &snap,
-        req,
-        remote,
-        &request_id,
-        obs.as_mut(),
-        &mut rate,
-    ));
+    // (Not boxed again: `Proxy::handle` boxes this whole future.)
+    let served = serve(gw, &snap, req, remote, &request_id, obs.as_mut(), &mut rate);
     let mut resp = match served.await {
         Ok(resp) => resp,
         Err(e) => {

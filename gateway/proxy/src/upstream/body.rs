@@ -8,6 +8,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use super::pool::PooledBody;
+use crate::body::BoxError;
 
 /// The body of a replica's answer: from hyper-util's pooled client
 /// (HTTPS, HTTP/2), or from a connection of our own that this body drives.
@@ -35,15 +36,15 @@ impl From<Incoming> for UpstreamBody {
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            UpstreamBody::Legacy(b) => Pin::new(b).poll_frame(cx),
-            UpstreamBody::Pooled(b) => Pin::new(b).poll_frame(cx),
+            UpstreamBody::Legacy(b) => Pin::new(b).poll_frame(cx).map_err(BoxError::from),
+            UpstreamBody::Pooled(b) => Pin::new(b).poll_frame(cx).map_err(BoxError::from),
         }
     }
 

@@ -14,7 +14,7 @@ mod tls;
 
 pub use body::UpstreamBody;
 pub use credential::{CredentialSource, FileCredential, REFRESH_EVERY};
-pub use pool::{Pool, PoolSettings, PooledBody};
+pub use pool::{H1Error, Pool, PoolSettings, PooledBody};
 
 use std::sync::Arc;
 
@@ -73,7 +73,7 @@ pub enum SendError {
     Connect(crate::body::BoxError),
     /// The connection failed while the request was sent or the head read.
     #[error(transparent)]
-    Failed(hyper::Error),
+    Failed(pool::H1Error),
     /// hyper-util's pooled client failed (HTTPS, HTTP/2).
     #[error(transparent)]
     Legacy(hyper_util::client::legacy::Error),

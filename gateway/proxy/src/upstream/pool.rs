@@ -3,11 +3,16 @@
 //!
 //! hyper-util's pooled client runs every upstream connection as a task of
 //! its own: each response chunk it reads is handed over to the request's
-//! task through a channel and a wake-up. Here the connection's future
-//! (hyper's `client::conn::http1::Connection`) is polled by whoever waits
-//! on it: the attempt while it waits for the response head, then the
+//! task through a channel and a wake-up. Here the socket is read by whoever
+//! waits on it: the attempt while it waits for the response head, then the
 //! response body ([`PooledBody`]) as the client's connection reads it, so a
 //! chunk read from the replica is written to the client in the same poll.
+//!
+//! The wire format is ours (`h1.rs`), not hyper's client connection: that
+//! one holds ~26 KiB per connection for its whole life (buffers and a
+//! request channel), most of the memory of a long token stream. A
+//! connection here is its socket; a read buffer exists only while bytes
+//! wait to be decoded or sent on (none between two tokens of a stream).
 //!
 //! - Idle connections are kept per replica and data-plane worker, at most
 //!   `pool_max_idle_per_host` each,
@@ -17,59 +22,133 @@
 //! - A connection goes back only after its response body was read to the
 //!   end and it is ready for another request; a body dropped early (the
 //!   client left, a cut, an error) closes it.
-//! - An idle connection is polled once before reuse: one the replica closed
-//!   meanwhile is seen closed and dropped. A request a reused connection
-//!   could not carry (it turned out closed before the request was written)
-//!   is sent again on a fresh connection, as hyper-util does.
+//! - An idle connection is looked at once before reuse (a read that must
+//!   find nothing): one the replica closed meanwhile is dropped. A request
+//!   a reused connection could not carry (writing it failed) is sent again
+//!   on a fresh connection, as hyper-util does; once written, never.
 
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
-
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
-use http::{Request, Response, Uri};
+use http::{Method, Request, Response};
+use http_body::Body;
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::SendError;
 use crate::worker;
 
+pub mod h1;
 mod lease;
 
+pub use h1::H1Error;
 pub use lease::PooledBody;
 
-/// hyper's half of one HTTP/1 connection: the sender and the connection
-/// future that does its I/O.
+/// First read size; doubled while reads fill it (large bodies), up to
+/// [`MAX_READ`], and back down when they do not.
+const MIN_READ: usize = 8 << 10;
+const MAX_READ: usize = 256 << 10;
+
+/// One HTTP/1 connection to the replica.
 struct Conn {
-    tx: http1::SendRequest<Full<Bytes>>,
-    io: http1::Connection<TokioIo<TcpStream>, Full<Bytes>>,
+    io: TcpStream,
+    /// Bytes read and not yet decoded. Empty, with no allocation of its
+    /// own, between answers and between the events of a stream.
+    buf: BytesMut,
+    /// The next read's size.
+    read_size: usize,
 }
 
 impl Conn {
-    /// Drives the connection's I/O; `Ready`: it is closed (or failed).
-    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.io).poll(cx).map(|_| ())
+    fn new(io: TcpStream) -> Self {
+        Self {
+            io,
+            buf: BytesMut::new(),
+            read_size: MIN_READ,
+        }
     }
 
-    /// Whether an idle connection can carry another request: it is not
-    /// closed (one look at the socket, with no one to wake) and hyper
-    /// wants the next request.
-    fn usable(&mut self) -> bool {
-        let mut cx = Context::from_waker(Waker::noop());
-        self.poll_io(&mut cx).is_pending() && !self.tx.is_closed() && self.tx.is_ready()
+    /// Whether an idle connection can carry another request: reading it
+    /// finds nothing (no close, no stray bytes).
+    fn usable(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Reads what the socket has into `buf`; `Ok(0)`: the replica closed
+    /// it. The buffer is allocated once bytes are there to read.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.io.poll_read_ready(cx))?;
+            if self.buf.capacity() - self.buf.len() < self.read_size / 2 {
+                self.buf.reserve(self.read_size);
+            }
+            let room = self.buf.capacity() - self.buf.len();
+            match self.io.try_read_buf(&mut self.buf) {
+                Ok(n) => {
+                    self.read_size = if n == room {
+                        (self.read_size * 2).min(MAX_READ)
+                    } else if n < self.read_size / 4 {
+                        (self.read_size / 2).max(MIN_READ)
+                    } else {
+                        self.read_size
+                    };
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.release(),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    /// Lets go of the read buffer when it holds nothing (bytes already
+    /// handed on keep their allocation alive only as long as they live).
+    fn release(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
+    }
+
+    /// Writes the request head and body.
+    async fn write(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
+        let mut parts = [IoSlice::new(head), IoSlice::new(body)];
+        let mut rest = &mut parts[..];
+        IoSlice::advance_slices(&mut rest, 0);
+        while !rest.is_empty() {
+            let n = self.io.write_vectored(rest).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut rest, n);
+        }
+        Ok(())
+    }
+
+    /// Reads until a final response head is in.
+    async fn read_head(&mut self, max: usize, method: &Method) -> Result<h1::Head, H1Error> {
+        loop {
+            if !self.buf.is_empty()
+                && let Some(head) = h1::parse_head(&mut self.buf, max, method)?
+            {
+                return Ok(head);
+            }
+            if poll_fn(|cx| self.poll_fill(cx)).await? == 0 {
+                return Err(H1Error::Incomplete);
+            }
+        }
     }
 }
 
 /// An idle connection and since when.
-type Idle = (Box<Conn>, Instant);
+type Idle = (Conn, Instant);
 
 /// The idle connections of one replica and how to open new ones.
 pub struct Pool {
@@ -100,7 +179,7 @@ pub struct PoolSettings {
     pub idle_timeout: Duration,
     /// Bound on opening a connection.
     pub connect_timeout: Duration,
-    /// Bound on the replica's response head (hyper's read buffer).
+    /// Bound on the replica's response head.
     pub max_buf: usize,
 }
 
@@ -128,80 +207,64 @@ impl Pool {
         Self { shared }
     }
 
-    /// Sends `req` (absolute URI) and returns the response once its head
-    /// is in, the connection travelling inside its body.
-    pub async fn send(
-        &self,
-        mut req: Request<Full<Bytes>>,
-    ) -> Result<Response<PooledBody>, SendError> {
-        origin_form(&mut req, &self.shared.host);
+    /// Sends `req` in origin form (`/path?query`, with a `Host` header
+    /// when it has none) and returns the response once its head is in, the
+    /// connection travelling inside its body.
+    pub async fn send(&self, req: Request<Full<Bytes>>) -> Result<Response<PooledBody>, SendError> {
+        let (mut parts, body) = req.into_parts();
+        let body = full_bytes(body);
+        parts
+            .headers
+            .entry(header::HOST)
+            .or_insert_with(|| self.shared.host.clone());
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut head = Vec::new();
+        h1::encode_head(&parts.method, path, &parts.headers, body.len(), &mut head);
+        // The headers may share the client's read buffer: let it go.
+        drop(parts.headers);
         loop {
-            let (conn, reused) = match self.shared.checkout() {
+            let (mut conn, reused) = match self.shared.checkout() {
                 Some(conn) => (conn, true),
                 None => (self.shared.connect().await?, false),
             };
-            match exchange(conn, req).await {
-                Ok((resp, conn)) => {
-                    let (parts, body) = resp.into_parts();
-                    let body = PooledBody::new(body, conn, Arc::clone(&self.shared));
-                    return Ok(Response::from_parts(parts, body));
-                }
-                // The connection was closed before the request went out:
-                // nothing reached the replica, send it on a fresh one.
-                Err((Some(again), _)) if reused => req = again,
-                Err((_, e)) => return Err(SendError::Failed(e)),
+            match conn.write(&head, &body).await {
+                Ok(()) => {}
+                // Nothing was answered on it: send on a fresh one.
+                Err(_) if reused => continue,
+                Err(e) => return Err(SendError::Failed(e.into())),
             }
+            let answer = conn
+                .read_head(self.shared.max_buf, &parts.method)
+                .await
+                .map_err(SendError::Failed)?;
+            let (parts, ()) = answer.response.into_parts();
+            let body = PooledBody::new(
+                conn,
+                answer.body,
+                answer.keep_alive,
+                Arc::clone(&self.shared),
+            );
+            return Ok(Response::from_parts(parts, body));
         }
     }
 }
 
-/// Sends `req` on `conn`, driving the connection until the response head
-/// is in. On failure: the request back if it was never written, and why.
-async fn exchange(
-    mut conn: Box<Conn>,
-    req: Request<Full<Bytes>>,
-) -> Result<(Response<Incoming>, Box<Conn>), (Option<Request<Full<Bytes>>>, hyper::Error)> {
-    let mut answer = std::pin::pin!(conn.tx.try_send_request(req));
-    let mut io_open = true;
-    let answer = poll_fn(|cx| {
-        if let Poll::Ready(r) = answer.as_mut().poll(cx) {
-            return Poll::Ready(r);
-        }
-        // The connection ending fails the answer, which is polled again.
-        if io_open && conn.poll_io(cx).is_ready() {
-            io_open = false;
-            return answer.as_mut().poll(cx);
-        }
-        Poll::Pending
-    })
-    .await;
-    match answer {
-        Ok(resp) => Ok((resp, conn)),
-        Err(mut e) => Err((e.take_message(), e.into_error())),
+/// The bytes of a `Full` body (it is always ready: one frame or none).
+fn full_bytes(mut body: Full<Bytes>) -> Bytes {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match Pin::new(&mut body).poll_frame(&mut cx) {
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
     }
-}
-
-/// hyper's connection API writes the URI as given: send the origin form
-/// (`/path?query`) and a `Host` header, as the pooled client did.
-fn origin_form(req: &mut Request<Full<Bytes>>, host: &HeaderValue) {
-    let path = req.uri().path_and_query().cloned();
-    let mut parts = http::uri::Parts::default();
-    parts.path_and_query = Some(path.unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")));
-    if let Ok(uri) = Uri::from_parts(parts) {
-        *req.uri_mut() = uri;
-    }
-    req.headers_mut()
-        .entry(header::HOST)
-        .or_insert_with(|| host.clone());
 }
 
 impl Shared {
     /// The most recently used idle connection that is still usable.
-    fn checkout(&self) -> Option<Box<Conn>> {
+    fn checkout(&self) -> Option<Conn> {
         let mut idle = self.idle[worker::shard()]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        while let Some((mut conn, since)) = idle.pop() {
+        while let Some((conn, since)) = idle.pop() {
             if since.elapsed() < self.idle_timeout && conn.usable() {
                 return Some(conn);
             }
@@ -210,10 +273,11 @@ impl Shared {
     }
 
     /// Takes back a connection whose response was read to the end.
-    fn checkin(&self, mut conn: Box<Conn>) {
-        if self.max_idle == 0 || !conn.usable() {
+    fn checkin(&self, mut conn: Conn) {
+        if self.max_idle == 0 || !conn.buf.is_empty() || !conn.usable() {
             return;
         }
+        conn.buf = BytesMut::new();
         let mut idle = self.idle[worker::shard()]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
@@ -228,7 +292,7 @@ impl Shared {
         }
     }
 
-    async fn connect(&self) -> Result<Box<Conn>, SendError> {
+    async fn connect(&self) -> Result<Conn, SendError> {
         let stream =
             tokio::time::timeout(self.connect_timeout, TcpStream::connect(&*self.authority))
                 .await
@@ -239,14 +303,7 @@ impl Shared {
         let _ = stream.set_nodelay(true);
         let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(60));
         let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
-        let (tx, io) = http1::Builder::new()
-            .max_buf_size(self.max_buf)
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| SendError::Connect(Box::new(e)))?;
-        // Boxed: a connection's state is large, and futures and bodies
-        // that hold it inline are moved (copied) several times a request.
-        Ok(Box::new(Conn { tx, io }))
+        Ok(Conn::new(stream))
     }
 }
 

@@ -150,3 +150,93 @@ async fn the_request_goes_out_in_origin_form_with_a_host() {
         "{head}"
     );
 }
+
+/// A replica that answers one request with a chunked SSE stream: `events`
+/// sent `gap` apart, then the last chunk (or, with `cut`, a close in the
+/// middle of a chunk).
+async fn sse_replica(events: usize, gap: Duration, cut: bool) -> (String, JoinSet<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut task = JoinSet::new();
+    task.spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let _ = s.read(&mut buf).await.unwrap();
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+        s.write_all(head.as_bytes()).await.unwrap();
+        for i in 0..events {
+            let event = format!("data: {i}\n\n");
+            let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+            s.write_all(chunk.as_bytes()).await.unwrap();
+            tokio::time::sleep(gap).await;
+        }
+        if cut {
+            s.write_all(b"20\r\ndata: half").await.unwrap();
+            return;
+        }
+        s.write_all(b"0\r\n\r\n").await.unwrap();
+        // Keeps the connection open: a reused one must not be closed.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_chunked_stream_arrives_event_by_event_and_holds_no_buffer_between_events() {
+    let (addr, _replica) = sse_replica(3, Duration::from_millis(50), false).await;
+    let pool = pool(&addr);
+    let resp = pool.send(get(&addr)).await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.into_body();
+    for i in 0..3 {
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), format!("data: {i}\n\n"));
+        // Between two events nothing is buffered: the stream's memory is
+        // its socket, not a read buffer.
+        assert_eq!(body.held_buffer(), 0, "after event {i}");
+    }
+    assert!(body.frame().await.is_none());
+    // Read to its end: the connection went back to the pool.
+    assert_eq!(pool.shared.idle.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_stream_cut_in_the_middle_of_a_chunk_is_an_error() {
+    let (addr, _replica) = sse_replica(1, Duration::ZERO, true).await;
+    let pool = pool(&addr);
+    let resp = pool.send(get(&addr)).await.unwrap();
+    let err = resp.into_body().collect().await.unwrap_err();
+    assert!(matches!(err, H1Error::Incomplete), "{err}");
+    assert!(pool.shared.idle.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_request_body_is_sent_with_its_length() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut task = JoinSet::new();
+    task.spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut have = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        while !String::from_utf8_lossy(&have).ends_with("{\"a\":1}") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed early");
+            have.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&have).into_owned()
+    });
+    let pool = pool(&addr);
+    let req = Request::post(format!("http://{addr}/v1/chat/completions"))
+        .header("content-length", "999")
+        .body(Full::new(Bytes::from_static(b"{\"a\":1}")))
+        .unwrap();
+    let resp = pool.send(req).await.unwrap();
+    assert_eq!(read(resp).await, "ok");
+    let sent = task.join_next().await.unwrap().unwrap();
+    assert!(sent.contains("content-length: 7\r\n"), "{sent}");
+    assert!(!sent.contains("999"), "{sent}");
+}
