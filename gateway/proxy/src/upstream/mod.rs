@@ -14,7 +14,7 @@ mod tls;
 
 pub use body::UpstreamBody;
 pub use credential::{CredentialSource, FileCredential, REFRESH_EVERY};
-pub use pool::{H1Error, Pool, PoolSettings, PooledBody};
+pub use pool::{H1Error, Pool, PoolSettings, PooledBody, h1};
 
 use std::sync::Arc;
 
