@@ -14,7 +14,7 @@
 #   SWITCHYARD_BIN=/path/to/old/switchyard loadtest/bench/run.sh   # another build, same harness
 #   SCENARIOS="memory" STREAMS=5000 loadtest/bench/run.sh  # some of: plain stream rate memory
 #   BIN=/path/to/release/dir loadtest/bench/run.sh      # prebuilt switchyard + switchyard-loadtest, no cargo
-#   WORKERS=1 loadtest/bench/run.sh                     # server.workers for Switchyard (default auto: one per core; or shared)
+#   WORKERS=1 loadtest/bench/run.sh                     # server.workers for Switchyard (unset: its default, one per core; or shared)
 #   PORT_OFFSET=1000 loadtest/bench/run.sh              # ports + 1000, beside another run
 #
 # Installs nginx and HAProxy (Debian packages) if they are missing. Everything
@@ -79,7 +79,7 @@ $BIN/switchyard-loadtest replica --port $PACED_PORT --model paced --tokens "$PAC
 pids+=($!); wait_port $PACED_PORT
 
 cat >"$work/switchyard.yaml" <<YAML
-server: { listen: 127.0.0.1:$GW_PORT, admin_listen: 127.0.0.1:$GW_ADMIN, workers: ${WORKERS:-auto}, limits: { max_connections: 200000 } }
+server: { listen: 127.0.0.1:$GW_PORT, admin_listen: 127.0.0.1:$GW_ADMIN,${WORKERS:+ workers: $WORKERS,} limits: { max_connections: 200000 } }
 clouds: { local: { provider: private } }
 models: [{ name: bench, versions: [{ name: v1, weight: 100 }] }, { name: paced, versions: [{ name: v1, weight: 100 }] }]
 replicas:

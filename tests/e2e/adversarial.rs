@@ -242,6 +242,31 @@ async fn a_stream_cut_mid_event_ends_with_a_separate_error_event_and_is_recorded
     assert!(line.contains("error=\"stream_error_event\""), "{line}");
 }
 
+/// A chunked answer whose connection breaks after its finish event (no
+/// terminating chunk): the client has the whole answer, and no error event
+/// is glued after it (the replica SIGKILLed between its last events).
+#[tokio::test]
+async fn a_connection_broken_after_the_finish_event_ends_the_answer_without_an_error() {
+    let chunk = |s: &str| format!("{:x}\r\n{s}\r\n", s.len());
+    let finish = "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                transfer-encoding: chunked\r\n\r\n";
+    let answer = format!("{head}{}{}", chunk(TOKEN), chunk(finish));
+    let s = setup(move |_| vec![Step::write(&answer)]).await;
+    let ans = s.answered_by_bad(true, &[]).await;
+    assert_eq!(ans.status, 200);
+    let events = strict_sse(&ans.body);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events[1].contains("\"finish_reason\":\"stop\""),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e.contains("\"error\"")),
+        "{events:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_stream_stalled_mid_event_ends_with_a_separate_error_event() {
     let s = setup(|_| vec![Step::write(sse_head() + TOKEN + TOKEN + HALF), Step::Hang]).await;

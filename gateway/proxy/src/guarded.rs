@@ -252,6 +252,17 @@ impl Body for GuardedBody {
                         return Poll::Ready(Some(Ok(Frame::data(last.freeze()))));
                     }
                     Poll::Ready(Some(Err(e))) => {
+                        // The connection broke after the answer's end
+                        // marker (`finish_reason`, `[DONE]`) and between
+                        // events: the client has the whole answer, as when
+                        // a replica closes cleanly there.
+                        if let Some(sse) = this.sse.as_ref()
+                            && sse.framer.partial().is_empty()
+                            && sse.watch.finished()
+                        {
+                            tracing::debug!(error = %chain(&*e), "replica connection broke after the answer finished");
+                            break String::new();
+                        }
                         break format!("replica stream failed: {}", chain(&*e));
                     }
                     Poll::Pending => {

@@ -197,7 +197,13 @@ async fn a_chunked_stream_arrives_event_by_event_and_holds_no_buffer_between_eve
     }
     assert!(body.frame().await.is_none());
     // Read to its end: the connection went back to the pool.
-    assert_eq!(pool.shared.idle.lock().unwrap().len(), 1);
+    assert_eq!(
+        pool.shared.idle[crate::worker::shard()]
+            .lock()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -207,7 +213,12 @@ async fn a_stream_cut_in_the_middle_of_a_chunk_is_an_error() {
     let resp = pool.send(get(&addr)).await.unwrap();
     let err = resp.into_body().collect().await.unwrap_err();
     assert!(matches!(err, H1Error::Incomplete), "{err}");
-    assert!(pool.shared.idle.lock().unwrap().is_empty());
+    assert!(
+        pool.shared.idle[crate::worker::shard()]
+            .lock()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

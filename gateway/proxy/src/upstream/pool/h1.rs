@@ -77,7 +77,9 @@ pub fn encode_head(
 /// A parsed response head and how its body is framed.
 #[derive(Debug)]
 pub struct Head {
+    /// The status, version and headers (the body comes from [`Decoder`]).
     pub response: Response<()>,
+    /// How the body is framed, and where its decoding is.
     pub body: Decoder,
     /// Whether the connection may carry another request once the body
     /// has been read to its end.
