@@ -73,11 +73,12 @@ pub struct Continued {
 }
 
 /// Longest a resume waits for the retry budget. A replica that dies
-/// breaks every stream it serves at once (about 330 in `streams-1000`),
-/// more than the budget banks (100); it refills at 10/s plus a fifth of
-/// every request, so waiting up to 2 s lets those streams resume as it
-/// refills instead of ending with an error event, while an outage that
-/// keeps the budget dry still ends them within a bounded time.
+/// breaks every stream it serves at once (about 330 in `streams-1000`);
+/// the budget's window allows that much when the traffic that opened those
+/// streams is in it, and when it is not (a quiet gateway, or an outage
+/// that keeps the budget dry) waiting up to 2 s lets streams resume as
+/// retries leave the window instead of ending with an error event at once,
+/// still within a bounded time.
 const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// How often a waiting resume asks the budget again.
 const BUDGET_POLL: std::time::Duration = std::time::Duration::from_millis(25);
