@@ -69,6 +69,7 @@ pub mod openai;
 mod proxy;
 pub mod resume;
 pub mod retry_budget;
+pub mod server_h1;
 pub mod runtime_keys;
 pub mod snapshot;
 pub mod sse;
