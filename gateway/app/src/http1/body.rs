@@ -75,7 +75,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Body for RequestBody<S> {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.hint.clone()
+        self.hint
     }
 }
 

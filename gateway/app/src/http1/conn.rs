@@ -47,14 +47,23 @@ where
             Head::Closed => break,
             Head::Refused(e) => {
                 tracing::debug!(error = %e, remote = %served.remote, "request refused");
-                let asked = Asked { head: false, version: Version::HTTP_11, keep_alive: false };
+                let asked = Asked {
+                    head: false,
+                    version: Version::HTTP_11,
+                    keep_alive: false,
+                };
                 if respond(&io, e.into_response(Api::OpenAi), asked, false).await != Sent::Abort {
                     linger(&io).await;
                 }
                 return;
             }
         };
-        let RequestHead { mut request, body, keep_alive, expect_continue } = head;
+        let RequestHead {
+            mut request,
+            body,
+            keep_alive,
+            expect_continue,
+        } = head;
         {
             let mut conn = lock(&io);
             conn.body = body;
@@ -137,9 +146,13 @@ where
 /// The error answer for a head that cannot be read.
 fn refusal(e: &switchyard_proxy::server_h1::RequestError) -> ProxyError {
     if e.is_too_large() {
-        ProxyError::HeadTooLarge { message: e.to_string() }
+        ProxyError::HeadTooLarge {
+            message: e.to_string(),
+        }
     } else {
-        ProxyError::MalformedRequest { message: e.to_string() }
+        ProxyError::MalformedRequest {
+            message: e.to_string(),
+        }
     }
 }
 

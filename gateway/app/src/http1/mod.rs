@@ -82,7 +82,14 @@ where
     };
     if h2 {
         let io = h2::Replay::new(first, stream);
-        let Served { gw, remote, names, max_header_bytes, stop, .. } = served;
+        let Served {
+            gw,
+            remote,
+            names,
+            max_header_bytes,
+            stop,
+            ..
+        } = served;
         // Boxed: an HTTP/1 connection's task is not the size of hyper's.
         return Box::pin(h2::serve(io, gw, remote, names, max_header_bytes, stop)).await;
     }

@@ -69,11 +69,10 @@ where
     }
     let first_data = first.clone().flatten();
     let ended = matches!(first, Some(None)) || (first_data.is_some() && body.is_end_stream());
-    let len = hint.or_else(|| {
-        ended.then(|| first_data.as_ref().map_or(0, |d| d.len() as u64))
-    });
+    let len = hint.or_else(|| ended.then(|| first_data.as_ref().map_or(0, |d| d.len() as u64)));
     let framing = Framing::choose(parts.status, asked.head, asked.version, len);
-    let keep = keep && asked.keep_alive && framing != Framing::UntilClose && !asks_close(&parts.headers);
+    let keep =
+        keep && asked.keep_alive && framing != Framing::UntilClose && !asks_close(&parts.headers);
     let persist = match (keep, asked.version) {
         (false, _) => Persist::Close,
         (true, Version::HTTP_10) => Persist::KeepAlive,
@@ -81,7 +80,14 @@ where
     };
     let head_len = hint.filter(|&n| asked.head && n > 0);
     let mut head = Vec::new();
-    encode_head(parts.status, &parts.headers, framing, persist, head_len, &mut head);
+    encode_head(
+        parts.status,
+        &parts.headers,
+        framing,
+        persist,
+        head_len,
+        &mut head,
+    );
     drop(parts);
     let after = if keep { Sent::KeepAlive } else { Sent::Close };
     if framing == Framing::None {
@@ -90,7 +96,12 @@ where
             Err(_) => Sent::Abort,
         };
     }
-    let mut writer = Writer { io, framing, left: len.unwrap_or(u64::MAX), head: Some(head) };
+    let mut writer = Writer {
+        io,
+        framing,
+        left: len.unwrap_or(u64::MAX),
+        head: Some(head),
+    };
     let mut piece = first_data;
     let mut done = ended;
     loop {
@@ -123,22 +134,24 @@ async fn next_data<S>(io: &Shared<S>, body: &mut ProxyBody, watch: bool) -> Next
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    poll_fn(|cx| loop {
-        match Pin::new(&mut *body).poll_frame(cx) {
-            Poll::Ready(None) => return Poll::Ready(Next::End),
-            Poll::Ready(Some(Err(_))) => return Poll::Ready(Next::Gone),
-            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                Ok(d) if d.is_empty() => continue,
-                Ok(d) => return Poll::Ready(Next::Data(d)),
-                // Trailers are not relayed.
-                Err(_) => continue,
-            },
-            Poll::Pending => {}
+    poll_fn(|cx| {
+        loop {
+            match Pin::new(&mut *body).poll_frame(cx) {
+                Poll::Ready(None) => return Poll::Ready(Next::End),
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(Next::Gone),
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(d) if d.is_empty() => continue,
+                    Ok(d) => return Poll::Ready(Next::Data(d)),
+                    // Trailers are not relayed.
+                    Err(_) => continue,
+                },
+                Poll::Pending => {}
+            }
+            if watch && client_left(io, cx) {
+                return Poll::Ready(Next::Gone);
+            }
+            return Poll::Pending;
         }
-        if watch && client_left(io, cx) {
-            return Poll::Ready(Next::Gone);
-        }
-        return Poll::Pending;
     })
     .await
 }
@@ -185,7 +198,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
         }
         let mut line = [0u8; 18];
         let chunked = self.framing == Framing::Chunked;
-        let line_len = if chunked && !data.is_empty() { chunk_line(data.len(), &mut line) } else { 0 };
+        let line_len = if chunked && !data.is_empty() {
+            chunk_line(data.len(), &mut line)
+        } else {
+            0
+        };
         let end: &[u8] = match (chunked, data.is_empty(), last) {
             (true, false, true) => b"\r\n0\r\n\r\n",
             (true, false, false) => b"\r\n",

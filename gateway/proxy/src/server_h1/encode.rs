@@ -24,7 +24,12 @@ pub enum Framing {
 impl Framing {
     /// The framing for a response to a `version` request; `len`: the
     /// body's size when known in advance.
-    pub fn choose(status: StatusCode, head_request: bool, version: Version, len: Option<u64>) -> Self {
+    pub fn choose(
+        status: StatusCode,
+        head_request: bool,
+        version: Version,
+        len: Option<u64>,
+    ) -> Self {
         if head_request
             || status.is_informational()
             || status == StatusCode::NO_CONTENT

@@ -91,7 +91,9 @@ pub fn parse_request(buf: &mut BytesMut, max: usize) -> Result<Option<RequestHea
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut slots);
     let len = match parsed.parse(buf)? {
-        httparse::Status::Complete(len) if len > max => return Err(RequestError::HeadTooLarge(max)),
+        httparse::Status::Complete(len) if len > max => {
+            return Err(RequestError::HeadTooLarge(max));
+        }
         httparse::Status::Complete(len) => len,
         httparse::Status::Partial if buf.len() >= max => {
             return Err(RequestError::HeadTooLarge(max));
@@ -99,8 +101,8 @@ pub fn parse_request(buf: &mut BytesMut, max: usize) -> Result<Option<RequestHea
         httparse::Status::Partial => return Ok(None),
     };
     let method = parsed.method.unwrap_or_default();
-    let method =
-        Method::from_bytes(method.as_bytes()).map_err(|_| RequestError::Invalid("invalid method"))?;
+    let method = Method::from_bytes(method.as_bytes())
+        .map_err(|_| RequestError::Invalid("invalid method"))?;
     let version = match parsed.version {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
@@ -178,7 +180,8 @@ fn framing(version: Version, headers: &HeaderMap) -> Result<Decoder, RequestErro
     let mut length = None;
     for value in headers.get_all(header::CONTENT_LENGTH) {
         for part in value.as_bytes().split(|&b| b == b',') {
-            let n = digits(part.trim_ascii()).ok_or(RequestError::Invalid("invalid content-length"))?;
+            let n =
+                digits(part.trim_ascii()).ok_or(RequestError::Invalid("invalid content-length"))?;
             if length.is_some_and(|l| l != n) {
                 return Err(RequestError::Invalid("conflicting content-length values"));
             }

@@ -45,7 +45,10 @@ fn a_simple_request_parses_and_leaves_the_next_one_in_the_buffer() {
     assert_eq!(h.body, Decoder::Length(2));
     assert!(h.keep_alive && !h.expect_continue);
     let mut d = h.body;
-    assert_eq!(d.decode(&mut buf).unwrap(), Decoded::Data(Bytes::from("{}")));
+    assert_eq!(
+        d.decode(&mut buf).unwrap(),
+        Decoded::Data(Bytes::from("{}"))
+    );
     assert!(d.is_done());
     // Pipelined: the next request is served from the same buffer.
     let next = parse_request(&mut buf, 1024).unwrap().unwrap();
@@ -59,7 +62,10 @@ fn a_head_split_anywhere_parses_the_same() {
     let raw = "GET /v1/models HTTP/1.1\r\nHost: gw\r\nX-A: b\r\n\r\n";
     for cut in 0..raw.len() {
         let mut buf = BytesMut::from(&raw[..cut]);
-        assert!(parse_request(&mut buf, 1024).unwrap().is_none(), "cut at {cut}");
+        assert!(
+            parse_request(&mut buf, 1024).unwrap().is_none(),
+            "cut at {cut}"
+        );
         buf.extend_from_slice(&raw.as_bytes()[cut..]);
         let h = parse_request(&mut buf, 1024).unwrap().unwrap();
         assert_eq!(h.request.headers()["x-a"], "b");
@@ -90,9 +96,18 @@ fn smuggling_shapes_are_refused_naming_the_problem() {
             "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
             "conflicting content-length",
         ),
-        ("POST / HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\n", "conflicting content-length"),
-        ("POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\n", "invalid content-length"),
-        ("POST / HTTP/1.1\r\nContent-Length: 0x3\r\n\r\n", "invalid content-length"),
+        (
+            "POST / HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\n",
+            "conflicting content-length",
+        ),
+        (
+            "POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\n",
+            "invalid content-length",
+        ),
+        (
+            "POST / HTTP/1.1\r\nContent-Length: 0x3\r\n\r\n",
+            "invalid content-length",
+        ),
         (
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
             "single `chunked`",
@@ -101,9 +116,18 @@ fn smuggling_shapes_are_refused_naming_the_problem() {
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
             "single `chunked`",
         ),
-        ("POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n", "single `chunked`"),
-        ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.0"),
-        ("POST / HTTP/1.1\r\nX-A: b\r\n folded\r\nContent-Length: 1\r\n\r\n", "invalid request head"),
+        (
+            "POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n",
+            "single `chunked`",
+        ),
+        (
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.0",
+        ),
+        (
+            "POST / HTTP/1.1\r\nX-A: b\r\n folded\r\nContent-Length: 1\r\n\r\n",
+            "invalid request head",
+        ),
         ("POST / HTTP/1.1\r\nX A: b\r\n\r\n", "invalid request head"),
         ("GET / HTTP/2.0\r\n\r\n", "invalid request head"),
     ];
@@ -118,7 +142,12 @@ fn smuggling_shapes_are_refused_naming_the_problem() {
 
 #[test]
 fn bad_chunk_sizes_and_framing_are_refused() {
-    for wire in ["zz\r\nabc\r\n0\r\n\r\n", "3\r\nabcX\r\n0\r\n\r\n", "ffffffffffffffffff\r\n", "\r\n"] {
+    for wire in [
+        "zz\r\nabc\r\n0\r\n\r\n",
+        "3\r\nabcX\r\n0\r\n\r\n",
+        "ffffffffffffffffff\r\n",
+        "\r\n",
+    ] {
         let e = body_split(Decoder::Chunked(Chunked::Size), wire.as_bytes(), 64).unwrap_err();
         assert!(e.to_string().contains("chunk"), "{wire:?} -> {e}");
     }
@@ -126,10 +155,16 @@ fn bad_chunk_sizes_and_framing_are_refused() {
 
 #[test]
 fn a_chunked_body_split_at_every_byte_decodes_the_same() {
-    let h = parse("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n").unwrap().unwrap();
+    let h = parse("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n")
+        .unwrap()
+        .unwrap();
     let wire = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nx-t: 1\r\n\r\n";
     for step in 1..wire.len() {
-        assert_eq!(body_split(h.body, wire, step).unwrap(), b"hello, world", "step {step}");
+        assert_eq!(
+            body_split(h.body, wire, step).unwrap(),
+            b"hello, world",
+            "step {step}"
+        );
     }
     for cut in 0..wire.len() {
         let mut buf = BytesMut::from(&wire[..cut]);
@@ -174,28 +209,57 @@ fn expect_continue_is_seen_on_http_1_1_only() {
 fn response_framing_is_chosen_from_the_request_and_the_body() {
     use http::StatusCode as S;
     let v11 = Version::HTTP_11;
-    assert_eq!(Framing::choose(S::OK, false, v11, Some(5)), Framing::Length(5));
+    assert_eq!(
+        Framing::choose(S::OK, false, v11, Some(5)),
+        Framing::Length(5)
+    );
     assert_eq!(Framing::choose(S::OK, false, v11, None), Framing::Chunked);
-    assert_eq!(Framing::choose(S::OK, false, Version::HTTP_10, None), Framing::UntilClose);
+    assert_eq!(
+        Framing::choose(S::OK, false, Version::HTTP_10, None),
+        Framing::UntilClose
+    );
     assert_eq!(Framing::choose(S::OK, true, v11, Some(5)), Framing::None);
-    assert_eq!(Framing::choose(S::NO_CONTENT, false, v11, None), Framing::None);
-    assert_eq!(Framing::choose(S::NOT_MODIFIED, false, v11, Some(3)), Framing::None);
+    assert_eq!(
+        Framing::choose(S::NO_CONTENT, false, v11, None),
+        Framing::None
+    );
+    assert_eq!(
+        Framing::choose(S::NOT_MODIFIED, false, v11, Some(3)),
+        Framing::None
+    );
 }
 
 #[test]
 fn a_response_head_carries_our_framing_and_not_the_handlers() {
     let mut headers = HeaderMap::new();
-    headers.insert("content-type", HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert("content-length", HeaderValue::from_static("999"));
     headers.insert("connection", HeaderValue::from_static("keep-alive"));
     let mut out = Vec::new();
-    encode_head(http::StatusCode::OK, &headers, Framing::Chunked, Persist::Close, None, &mut out);
+    encode_head(
+        http::StatusCode::OK,
+        &headers,
+        Framing::Chunked,
+        Persist::Close,
+        None,
+        &mut out,
+    );
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
     );
     let mut out = Vec::new();
-    encode_head(http::StatusCode::OK, &HeaderMap::new(), Framing::None, Persist::KeepAlive, Some(7), &mut out);
+    encode_head(
+        http::StatusCode::OK,
+        &HeaderMap::new(),
+        Framing::None,
+        Persist::KeepAlive,
+        Some(7),
+        &mut out,
+    );
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: keep-alive\r\n\r\n"
@@ -205,7 +269,12 @@ fn a_response_head_carries_our_framing_and_not_the_handlers() {
 #[test]
 fn chunk_lines_are_lowercase_hex() {
     let mut line = [0u8; 18];
-    for (n, want) in [(0usize, "0\r\n"), (10, "a\r\n"), (4096, "1000\r\n"), (usize::MAX, "ffffffffffffffff\r\n")] {
+    for (n, want) in [
+        (0usize, "0\r\n"),
+        (10, "a\r\n"),
+        (4096, "1000\r\n"),
+        (usize::MAX, "ffffffffffffffff\r\n"),
+    ] {
         let len = chunk_line(n, &mut line);
         assert_eq!(&line[..len], want.as_bytes());
     }
