@@ -14,7 +14,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::BytesMut;
 use switchyard_proxy::server_h1::Decoder;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Room a read into an empty buffer gets (most request heads fit).
 const FIRST_READ: usize = 4096;
@@ -54,17 +54,31 @@ pub fn lock<S>(io: &Shared<S>) -> MutexGuard<'_, ConnIo<S>> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
     /// Reads more bytes into the buffer, making room for about `want`
-    /// first. `Ok(0)`: the client closed its side.
+    /// first. `Ok(0)`: the client closed its side. With no buffer, the
+    /// read goes to the stack and a buffer is allocated only for bytes
+    /// that came: waiting for a client allocates nothing.
     pub fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() == self.buf.len() {
-            let room = want.clamp(FIRST_READ, MAX_READ).max(self.buf.len());
-            self.buf.reserve(room);
-        }
-        let n = ready!(tokio_util::io::poll_read_buf(
-            Pin::new(&mut self.stream),
-            cx,
-            &mut self.buf
-        ))?;
+        let room = want.clamp(FIRST_READ, MAX_READ);
+        let n = if self.buf.capacity() == 0 {
+            let mut stack = [0u8; FIRST_READ];
+            let mut rb = ReadBuf::new(&mut stack);
+            ready!(Pin::new(&mut self.stream).poll_read(cx, &mut rb))?;
+            let got = rb.filled();
+            if !got.is_empty() {
+                self.buf.reserve(room.max(got.len()));
+                self.buf.extend_from_slice(got);
+            }
+            got.len()
+        } else {
+            if self.buf.capacity() == self.buf.len() {
+                self.buf.reserve(room.max(self.buf.len()));
+            }
+            ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut self.stream),
+                cx,
+                &mut self.buf
+            ))?
+        };
         if n == 0 {
             self.eof = true;
             self.release();

@@ -20,19 +20,22 @@
 //! - `respond`: the response head and body on the wire;
 //! - `h2`: hyper's HTTP/2 for the connections that speak it.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use switchyard_proxy::Proxy;
 use switchyard_proxy::client_cert::ClientCertNames;
 use switchyard_proxy::server_h1::RequestError;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 mod body;
 mod conn;
+mod date;
 mod h2;
 mod io;
 mod respond;
@@ -69,19 +72,23 @@ pub struct Served {
 
 /// Serves a connection to its end: HTTP/2 when ALPN chose it or the
 /// client opens with its preface, our HTTP/1 otherwise.
-pub async fn serve<S>(mut stream: S, alpn_h2: bool, served: Served)
+pub async fn serve<S>(stream: S, alpn_h2: bool, served: Served)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut first = BytesMut::new();
+    let conn = io::shared(stream, BytesMut::new());
     let h2 = alpn_h2 || {
-        match sniff(&mut stream, &mut first, &served).await {
+        match sniff(&conn, &served).await {
             Some(h2) => h2,
             None => return,
         }
     };
     if h2 {
-        let io = h2::Replay::new(first, stream);
+        let Ok(conn) = Arc::try_unwrap(conn) else {
+            return;
+        };
+        let conn = conn.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let replay = h2::Replay::new(conn.buf, conn.stream);
         let Served {
             gw,
             remote,
@@ -91,38 +98,44 @@ where
             ..
         } = served;
         // Boxed: an HTTP/1 connection's task is not the size of hyper's.
-        return Box::pin(h2::serve(io, gw, remote, names, max_header_bytes, stop)).await;
+        return Box::pin(h2::serve(replay, gw, remote, names, max_header_bytes, stop)).await;
     }
-    conn::serve_h1(io::shared(stream, first), &served).await;
+    conn::serve_h1(conn, &served).await;
 }
 
 /// Reads until the first bytes tell HTTP/2's preface from anything else;
-/// `None`: the client left, or sent nothing before a shutdown.
-async fn sniff<S>(stream: &mut S, first: &mut BytesMut, served: &Served) -> Option<bool>
+/// `None`: the client left, or sent nothing before a shutdown or within
+/// `header_read_timeout`.
+async fn sniff<S>(conn: &io::Shared<S>, served: &Served) -> Option<bool>
 where
-    S: AsyncRead + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
-    let read = async {
+    let mut stop = std::pin::pin!(served.stop.cancelled());
+    let read = std::future::poll_fn(|cx| {
+        let mut conn = io::lock(conn);
         loop {
-            let n = first.len().min(h2::PREFACE.len());
-            if first[..n] != h2::PREFACE[..n] {
-                return Some(false);
+            let n = conn.buf.len().min(h2::PREFACE.len());
+            if conn.buf[..n] != h2::PREFACE[..n] {
+                return Poll::Ready(Some(false));
             }
             if n == h2::PREFACE.len() {
-                return Some(true);
+                return Poll::Ready(Some(true));
             }
-            first.reserve(4096);
-            tokio::select! {
-                read = stream.read_buf(first) => match read {
-                    Ok(0) | Err(_) => return None,
-                    Ok(_) => {}
-                },
-                () = served.stop.cancelled(), if first.is_empty() => return None,
+            match conn.poll_fill(cx, 0) {
+                Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(None),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Pending if conn.buf.is_empty() && stop.as_mut().poll(cx).is_ready() => {
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => return Poll::Pending,
             }
         }
-    };
+    });
     tokio::time::timeout(served.header_read_timeout, read)
         .await
         .ok()
         .flatten()
 }
+
+#[cfg(test)]
+mod tests;

@@ -19,7 +19,11 @@ use switchyard_proxy::ProxyBody;
 use switchyard_proxy::server_h1::encode::{Framing, Persist, asks_close, chunk_line, encode_head};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::date::date_line;
 use super::io::{Shared, lock, write_all};
+
+/// Most bytes of pipelined requests read while a response is written.
+const PIPELINED: usize = 16 << 10;
 
 /// What the response needs to know about its request.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +61,8 @@ where
     poll_fn(|cx| {
         match Pin::new(&mut body).poll_frame(cx) {
             Poll::Ready(None) => first = Some(None),
-            Poll::Ready(Some(Ok(f))) => first = Some(f.into_data().ok()),
+            // (A trailers frame is not relayed: as if nothing were ready.)
+            Poll::Ready(Some(Ok(f))) => first = f.into_data().ok().map(Some),
             Poll::Ready(Some(Err(_))) => failed = true,
             Poll::Pending => {}
         }
@@ -67,8 +72,11 @@ where
     if failed {
         return Sent::Abort;
     }
-    let first_data = first.clone().flatten();
-    let ended = matches!(first, Some(None)) || (first_data.is_some() && body.is_end_stream());
+    let (first_data, ended) = match first {
+        Some(None) => (None, true),
+        Some(Some(data)) => (Some(data), body.is_end_stream()),
+        None => (None, false),
+    };
     let len = hint.or_else(|| ended.then(|| first_data.as_ref().map_or(0, |d| d.len() as u64)));
     let framing = Framing::choose(parts.status, asked.head, asked.version, len);
     let keep =
@@ -79,6 +87,7 @@ where
         (true, _) => Persist::Default,
     };
     let head_len = hint.filter(|&n| asked.head && n > 0);
+    let date = date_line(&parts.headers);
     let mut head = Vec::new();
     encode_head(
         parts.status,
@@ -86,6 +95,7 @@ where
         framing,
         persist,
         head_len,
+        date.as_ref().map_or(&[][..], |d| &d[..]),
         &mut head,
     );
     drop(parts);
@@ -114,7 +124,7 @@ where
             let short = matches!(framing, Framing::Length(_)) && writer.left > 0;
             return if short { Sent::Abort } else { after };
         }
-        match next_data(io, &mut body, keep).await {
+        match next_data(io, &mut body).await {
             Next::Data(d) => piece = Some(d),
             Next::End => done = true,
             Next::Gone => return Sent::Abort,
@@ -130,7 +140,7 @@ enum Next {
 }
 
 /// The body's next data, while watching the client's side of the socket.
-async fn next_data<S>(io: &Shared<S>, body: &mut ProxyBody, watch: bool) -> Next
+async fn next_data<S>(io: &Shared<S>, body: &mut ProxyBody) -> Next
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -147,7 +157,7 @@ where
                 },
                 Poll::Pending => {}
             }
-            if watch && client_left(io, cx) {
+            if client_left(io, cx) {
                 return Poll::Ready(Next::Gone);
             }
             return Poll::Pending;
@@ -157,7 +167,8 @@ where
 }
 
 /// Reads what the client sends meanwhile (a pipelined request is kept,
-/// up to a head's worth); `true` once it closed its side.
+/// up to a head's worth); `true` once it closed its side. Not while an
+/// unread request body is still coming (those bytes are not a request).
 fn client_left<S>(io: &Shared<S>, cx: &mut std::task::Context<'_>) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -166,13 +177,14 @@ where
     if io.eof {
         return true;
     }
-    if io.buf.len() >= 16 << 10 {
-        return false;
+    while io.body.is_done() && io.buf.len() < PIPELINED {
+        match io.poll_fill(cx, 0) {
+            Poll::Ready(Ok(0) | Err(_)) => return true,
+            Poll::Ready(Ok(_)) => {}
+            Poll::Pending => return false,
+        }
     }
-    match io.poll_fill(cx, 0) {
-        Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => true,
-        Poll::Ready(Ok(_)) | Poll::Pending => false,
-    }
+    false
 }
 
 /// Writes body pieces in the response's framing.

@@ -58,6 +58,7 @@ pub enum Persist {
 
 /// Writes the status line, `headers` (without any framing or connection
 /// header of their own: ours are written from `framing` and `persist`),
+/// `extra` (whole header lines of the connection's own, such as `date`),
 /// and the blank line. `head_len`: for a `HEAD` answer, the length a
 /// `GET` would have had, when known.
 pub fn encode_head(
@@ -66,6 +67,7 @@ pub fn encode_head(
     framing: Framing,
     persist: Persist,
     head_len: Option<u64>,
+    extra: &[u8],
     out: &mut Vec<u8>,
 ) {
     out.reserve(96 + headers.len() * 40);
@@ -103,6 +105,7 @@ pub fn encode_head(
         Persist::KeepAlive => out.extend_from_slice(b"connection: keep-alive\r\n"),
         Persist::Close => out.extend_from_slice(b"connection: close\r\n"),
     }
+    out.extend_from_slice(extra);
     out.extend_from_slice(b"\r\n");
 }
 

@@ -245,11 +245,12 @@ fn a_response_head_carries_our_framing_and_not_the_handlers() {
         Framing::Chunked,
         Persist::Close,
         None,
+        b"date: d\r\n",
         &mut out,
     );
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\ndate: d\r\n\r\n"
     );
     let mut out = Vec::new();
     encode_head(
@@ -258,6 +259,7 @@ fn a_response_head_carries_our_framing_and_not_the_handlers() {
         Framing::None,
         Persist::KeepAlive,
         Some(7),
+        b"",
         &mut out,
     );
     assert_eq!(
