@@ -101,6 +101,7 @@ where
     drop(parts);
     let after = if keep { Sent::KeepAlive } else { Sent::Close };
     if framing == Framing::None {
+        drop(body);
         return match write_all(io, &mut [IoSlice::new(&head)]).await {
             Ok(()) => after,
             Err(_) => Sent::Abort,
@@ -115,7 +116,17 @@ where
     let mut piece = first_data;
     let mut done = ended;
     loop {
-        let last = done || body.is_end_stream();
+        // A length-framed body is whole once its length is there, whether
+        // or not the body said so yet.
+        let completes = matches!(framing, Framing::Length(_))
+            && piece.as_ref().map_or(0, |p| p.len() as u64) >= writer.left;
+        let last = done || completes || body.is_end_stream();
+        if last {
+            // Let the body go before its last bytes leave, as hyper does:
+            // what it records when dropped (metrics, spend, the access
+            // log) is done by the time the client has the whole answer.
+            drop(std::mem::take(&mut body));
+        }
         if writer.write(piece.take(), last).await.is_err() {
             return Sent::Abort;
         }
