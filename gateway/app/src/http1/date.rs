@@ -14,6 +14,10 @@ thread_local! {
 
 /// `date: <IMF-fixdate>\r\n` for now, or nothing when the handler set one
 /// (a replica's own `date` is passed on as it is).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the `date` header is wall-clock time shown to clients"
+)]
 pub fn date_line(headers: &HeaderMap) -> Option<[u8; 37]> {
     if headers.contains_key(DATE) {
         return None;

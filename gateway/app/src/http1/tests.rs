@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use switchyard_proxy::NoObserver;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio_util::task::TaskTracker;
 
 use super::*;
 
@@ -51,7 +52,7 @@ async fn a_keep_alive_connection_holds_no_read_buffer_between_requests() {
     let served = served(&stop);
     let (mut client, server) = tokio::io::duplex(64 << 10);
     let shared = io::shared(server, BytesMut::new());
-    let conn = tokio::spawn({
+    let conn = TaskTracker::new().spawn({
         let shared = Arc::clone(&shared);
         async move { conn::serve_h1(shared, &served).await }
     });
@@ -79,7 +80,7 @@ async fn a_keep_alive_connection_holds_no_read_buffer_between_requests() {
 async fn a_request_half_sent_at_shutdown_is_still_answered_then_closed() {
     let stop = CancellationToken::new();
     let (mut client, server) = tokio::io::duplex(64 << 10);
-    let conn = tokio::spawn(serve(server, false, served(&stop)));
+    let conn = TaskTracker::new().spawn(serve(server, false, served(&stop)));
     client
         .write_all(b"GET /v1/models HTTP/1.1\r\n")
         .await
