@@ -1,7 +1,8 @@
 //! The data-plane listener: the accept loop, per-connection limits (the
-//! caps on open connections, a deadline for the first byte, header size and
-//! time limits, our own HTTP/1 ([`crate::http1`]) or hyper's HTTP/2), TLS when `server.tls` is set ([`crate::tls`]), and the orderly
-//! shutdown that lets in-flight requests and streams finish.
+//! caps on open connections, a deadline for the first byte, header size
+//! and time limits), our own HTTP/1 or hyper's HTTP/2 ([`crate::http1`]),
+//! TLS when `server.tls` is set ([`crate::tls`]), and the orderly shutdown
+//! that lets in-flight requests and streams finish.
 
 use std::future::Future;
 use std::io;
