@@ -19,7 +19,8 @@ type Served = Vec<(String, String, usize, Vec<u8>)>;
 fn read(reads: &[&[u8]]) -> (Served, Result<bool, u16>) {
     let mut buf = BytesMut::new();
     let mut served = Served::new();
-    let mut current: Option<(RequestHead, Decoder, Vec<u8>)> = None;
+    // The request being read: its summary so far, and its body's framing.
+    let mut current: Option<((String, String, usize, Vec<u8>), Decoder)> = None;
     for bytes in reads {
         buf.extend_from_slice(bytes);
         loop {
@@ -28,35 +29,38 @@ fn read(reads: &[&[u8]]) -> (Served, Result<bool, u16>) {
                     break;
                 }
                 match parse_request(&mut buf, 4096) {
-                    Ok(Some(head)) => {
-                        let body = head.body;
-                        current = Some((head, body, Vec::new()));
-                    }
+                    Ok(Some(head)) => current = Some((summary(&head), head.body)),
                     Ok(None) => break,
                     Err(e) => return (served, Err(if e.is_too_large() { 431 } else { 400 })),
                 }
             }
-            let (head, decoder, body) = current.as_mut().expect("set above");
+            let Some((request, decoder)) = current.as_mut() else {
+                break;
+            };
             match decoder.decode(&mut buf) {
-                Ok(Decoded::Data(d)) => body.extend_from_slice(&d),
+                Ok(Decoded::Data(d)) => request.3.extend_from_slice(&d),
                 Ok(Decoded::End) => {
-                    let (head, _, body) = current.take().expect("set above");
-                    let r = head.request;
-                    served.push((
-                        r.method().to_string(),
-                        r.uri().to_string(),
-                        r.headers().len(),
-                        body,
-                    ));
+                    if let Some((request, _)) = current.take() {
+                        served.push(request);
+                    }
                 }
                 Ok(Decoded::NeedMore) => break,
                 Err(_) => return (served, Err(400)),
             }
-            let _ = head;
         }
     }
     let clean = current.is_none() && buf.is_empty();
     (served, Ok(clean))
+}
+
+fn summary(head: &RequestHead) -> (String, String, usize, Vec<u8>) {
+    let r = &head.request;
+    (
+        r.method().to_string(),
+        r.uri().to_string(),
+        r.headers().len(),
+        Vec::new(),
+    )
 }
 
 fuzz_target!(|data: &[u8]| {
