@@ -4,128 +4,18 @@
 //! pipelined requests are answered in order; `100 Continue`, `HEAD` and
 //! HTTP/1.0 behave as clients expect; h2c prior knowledge still works.
 
-use std::net::SocketAddr;
-
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use switchyard_fake_replica::ReplicaConfig;
 use switchyard_tests::{chat, within};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::fleet;
 
-/// One response read off a raw connection.
-struct Reply {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
+mod raw;
 
-impl Reply {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-}
-
-/// A client connection speaking HTTP/1 by hand.
-struct Raw {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Raw {
-    async fn open(addr: SocketAddr) -> Self {
-        let s = within(TcpStream::connect(addr)).await.unwrap();
-        Self { s, buf: Vec::new() }
-    }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        self.s.write_all(bytes).await.unwrap();
-    }
-
-    /// Reads more; `false` at the end of the connection.
-    async fn fill(&mut self) -> bool {
-        let mut chunk = [0u8; 4096];
-        match within(self.s.read(&mut chunk)).await {
-            Ok(0) | Err(_) => false,
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                true
-            }
-        }
-    }
-
-    async fn take(&mut self, n: usize) -> Vec<u8> {
-        while self.buf.len() < n {
-            assert!(self.fill().await, "connection ended inside a response");
-        }
-        self.buf.drain(..n).collect()
-    }
-
-    async fn line(&mut self) -> String {
-        loop {
-            if let Some(at) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let line = self.take(at + 2).await;
-                return String::from_utf8_lossy(&line[..at]).into_owned();
-            }
-            assert!(self.fill().await, "connection ended inside a line");
-        }
-    }
-
-    /// The next response; `no_body`: it answers a `HEAD`.
-    async fn reply(&mut self, no_body: bool) -> Reply {
-        let mut head = String::new();
-        loop {
-            let line = self.line().await;
-            if line.is_empty() {
-                break;
-            }
-            head.push_str(&line);
-            head.push('\n');
-        }
-        let status = head[9..12].parse().unwrap();
-        let mut reply = Reply {
-            status,
-            head,
-            body: Vec::new(),
-        };
-        if no_body {
-            return reply;
-        }
-        if let Some(n) = reply.header("content-length") {
-            reply.body = self.take(n.parse().unwrap()).await;
-        } else if reply.header("transfer-encoding") == Some("chunked") {
-            loop {
-                let size = usize::from_str_radix(&self.line().await, 16).unwrap();
-                let data = self.take(size + 2).await;
-                if size == 0 {
-                    break;
-                }
-                reply.body.extend_from_slice(&data[..size]);
-            }
-        } else {
-            while self.fill().await {}
-            reply.body = std::mem::take(&mut self.buf);
-        }
-        reply
-    }
-
-    /// Whether the gateway closed the connection (nothing more comes).
-    async fn closed(&mut self) -> bool {
-        !self.fill().await && self.buf.is_empty()
-    }
-}
+use raw::Raw;
 
 fn chat_post(extra: &str, body: &str) -> String {
     format!(
@@ -308,4 +198,32 @@ async fn h2c_prior_knowledge_is_still_served_by_http2() {
     let body = within(resp.into_body().collect()).await.unwrap().to_bytes();
     let models: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert!(models["data"].is_array());
+}
+
+#[tokio::test]
+async fn a_head_started_but_not_finished_in_time_gets_a_408_naming_the_limit() {
+    let yaml = r#"
+server: { limits: { header_read_timeout_ms: 300 } }
+clouds: { c: { provider: private } }
+models: [{ name: m, versions: [{ name: v1, weight: 100 }] }]
+replicas: [{ id: r, model: m, cloud: c, url: "${R_URL}" }]
+"#;
+    let fleet = switchyard_tests::replicas(&[("r", ReplicaConfig::default())]).await;
+    let gw = switchyard_tests::gateway(yaml, &fleet).await;
+    let mut c = Raw::open(gw.data_addr).await;
+    c.send(b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\n")
+        .await;
+    let reply = c.reply(false).await;
+    assert_eq!(reply.status, 408);
+    let err = &reply.json()["error"];
+    assert_eq!(err["code"], "request_head_timeout");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("header_read_timeout_ms"),
+        "{err}"
+    );
+    assert!(c.closed().await);
+    assert_eq!(fleet["r"].hits(), 0);
 }
