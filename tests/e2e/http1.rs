@@ -227,3 +227,41 @@ replicas: [{ id: r, model: m, cloud: c, url: "${R_URL}" }]
     assert!(c.closed().await);
     assert_eq!(fleet["r"].hits(), 0);
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_before_its_answer_cancels_the_request_upstream() {
+    let (gw, replicas) = fleet(ReplicaConfig::default()).await;
+    for r in replicas.values() {
+        r.hold();
+    }
+    let json = chat("chat", false).to_string();
+    let mut c = Raw::open(gw.data_addr).await;
+    c.send(chat_post(&format!("content-length: {}\r\n", json.len()), &json).as_bytes())
+        .await;
+    switchyard_tests::eventually("the request waits at a replica", || {
+        replicas.values().map(|r| r.in_flight()).sum::<u32>() == 1
+    })
+    .await;
+    let left = tokio::time::Instant::now();
+    drop(c);
+    let gw_ref = gw.proxy().clone();
+    switchyard_tests::eventually("the gateway lets the held request go", || {
+        gw_ref
+            .snapshot()
+            .table
+            .entries()
+            .iter()
+            .all(|e| e.stats.in_flight() == 0)
+    })
+    .await;
+    switchyard_tests::eventually("the replica sees it cancelled", || {
+        replicas.values().map(|r| r.in_flight()).sum::<u32>() == 0
+    })
+    .await;
+    // At once, not when request_timeout_ms (3 s here) ends the attempt.
+    let took = left.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(1500),
+        "took {took:?}"
+    );
+}

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::Served;
 use super::body::RequestBody;
 use super::io::{Shared, lock};
-use super::respond::{Asked, Sent, respond};
+use super::respond::{Asked, Sent, client_left, respond};
 
 /// How long a closing connection reads (and drops) what the client still
 /// sends, so our last answer is not lost to a reset.
@@ -78,7 +78,19 @@ where
             request.extensions_mut().insert(names.clone());
         }
         let request = request.map(|()| RequestBody::new(Arc::clone(&io), body));
-        let resp = served.gw.handle(request, served.remote).await;
+        // A client that leaves while its answer is being prepared (queued,
+        // waiting for a replica's first byte) cancels it, as under hyper.
+        let mut handled = pin!(served.gw.handle(request, served.remote));
+        let resp = poll_fn(|cx| match handled.as_mut().poll(cx) {
+            Poll::Ready(resp) => Poll::Ready(Some(resp)),
+            Poll::Pending if client_left(&io, cx) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        })
+        .await;
+        let Some(resp) = resp else {
+            tracing::debug!(remote = %served.remote, "client left before its answer");
+            return;
+        };
         let body_read = finish_body(&io);
         let keep = body_read && !served.stop.is_cancelled();
         match respond(&io, resp, asked, keep).await {

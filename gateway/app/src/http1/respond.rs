@@ -180,7 +180,7 @@ where
 /// Reads what the client sends meanwhile (a pipelined request is kept,
 /// up to a head's worth); `true` once it closed its side. Not while an
 /// unread request body is still coming (those bytes are not a request).
-fn client_left<S>(io: &Shared<S>, cx: &mut std::task::Context<'_>) -> bool
+pub fn client_left<S>(io: &Shared<S>, cx: &mut std::task::Context<'_>) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
