@@ -16,6 +16,7 @@ mod etcd_fleet;
 mod failover;
 mod global_limits;
 mod health;
+mod http1;
 mod hygiene;
 mod jwt;
 mod keys;

@@ -18,6 +18,7 @@
 //! for them all.
 
 pub mod admin_client;
+pub mod http1;
 pub mod server;
 pub mod signal;
 pub mod silent;

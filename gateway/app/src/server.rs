@@ -1,25 +1,22 @@
 //! The data-plane listener: the accept loop, per-connection limits (the
-//! caps on open connections, a deadline for the first byte, hyper's header
-//! limits), TLS when `server.tls` is set ([`crate::tls`]), and the orderly
-//! shutdown that lets in-flight requests and streams finish.
+//! caps on open connections, a deadline for the first byte, header size
+//! and time limits), our own HTTP/1 or hyper's HTTP/2 ([`crate::http1`]),
+//! TLS when `server.tls` is set ([`crate::tls`]), and the orderly shutdown
+//! that lets in-flight requests and streams finish.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use switchyard_config::Limits;
 use switchyard_proxy::Proxy;
 use switchyard_proxy::client_cert::ClientCertNames;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::http1::{self, Served};
 use crate::silent::FirstByte;
 use crate::tls::Acceptors;
 
@@ -84,13 +81,13 @@ pub async fn serve_data(
     gw: Arc<Proxy>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let graceful = GracefulShutdown::new();
+    // Every connection watches this: on shutdown, idle ones close at once
+    // and busy ones finish what is in flight first.
+    let stop = CancellationToken::new();
     let connections = TaskTracker::new();
     // Connection-level limits are read from the serving snapshot for every
     // new connection: a reload that changes them applies to connections
     // accepted after it (open ones keep the limits they started with).
-    let mut conn_limits = ConnLimits::of(&gw.snapshot().config.server.limits);
-    let mut builder = conn_limits.builder();
     let mut acceptors = Acceptors::default();
     let mut serve = |stream: tokio::net::TcpStream, remote: SocketAddr| {
         let snap = gw.snapshot();
@@ -102,16 +99,12 @@ pub async fn serve_data(
                 return;
             }
         };
-        let now = ConnLimits::of(&snap.config.server.limits);
-        if now != conn_limits {
-            conn_limits = now;
-            builder = conn_limits.builder();
-        }
+        let limits = &snap.config.server.limits;
         let conns = gw.connections();
         let permit = match conns.admit(
             remote.ip(),
-            conn_limits.max_connections,
-            conn_limits.max_connections_per_client,
+            limits.max_connections,
+            limits.max_connections_per_client,
         ) {
             Ok(permit) => permit,
             Err(why) => {
@@ -121,30 +114,27 @@ pub async fn serve_data(
             }
         };
         let _ = stream.set_nodelay(true);
-        let stream = FirstByte::new(stream, conn_limits.header_read_timeout, Arc::clone(conns));
-        let gw = Arc::clone(&gw);
-        let watcher = graceful.watcher();
+        let stream = FirstByte::new(stream, limits.header_read_timeout, Arc::clone(conns));
+        let served = Served {
+            gw: Arc::clone(&gw),
+            remote,
+            names: None,
+            max_header_bytes: limits.max_header_bytes,
+            header_read_timeout: limits.header_read_timeout,
+            stop: stop.clone(),
+        };
         let Some(acceptor) = tls else {
-            let svc = service_fn(move |req| {
-                let gw = Arc::clone(&gw);
-                async move { Ok::<_, Infallible>(gw.handle(req, remote).await) }
-            });
-            let conn = builder
-                .serve_connection(TokioIo::new(stream), svc)
-                .into_owned();
             connections.spawn(async move {
                 let _permit = permit;
-                if let Err(e) = watcher.watch(conn).await {
-                    tracing::debug!(error = %e, %remote, "connection ended with an error");
-                }
+                http1::serve(stream, false, served).await;
             });
             return;
         };
         // The handshake runs in the connection's task, within the time a
         // client has for its request head.
-        let (builder, handshake) = (builder.clone(), conn_limits.header_read_timeout);
         connections.spawn(async move {
             let _permit = permit;
+            let handshake = served.header_read_timeout;
             let stream = match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
@@ -156,27 +146,15 @@ pub async fn serve_data(
                     return;
                 }
             };
+            let session = stream.get_ref().1;
             // A verified client certificate's names ride in every request
             // of the connection (the data plane maps them to a tenant).
-            let names = stream
-                .get_ref()
-                .1
+            let names = session
                 .peer_certificates()
                 .and_then(|chain| chain.first())
                 .map(|leaf| ClientCertNames::of(leaf));
-            let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                let gw = Arc::clone(&gw);
-                if let Some(names) = &names {
-                    req.extensions_mut().insert(names.clone());
-                }
-                async move { Ok::<_, Infallible>(gw.handle(req, remote).await) }
-            });
-            let conn = builder
-                .serve_connection(TokioIo::new(stream), svc)
-                .into_owned();
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, %remote, "connection ended with an error");
-            }
+            let alpn_h2 = session.alpn_protocol() == Some(b"h2");
+            http1::serve(stream, alpn_h2, Served { names, ..served }).await;
         });
     };
     tokio::pin!(shutdown);
@@ -217,12 +195,14 @@ pub async fn serve_data(
         backlog,
         "listener closed; draining connections"
     );
-    // Graceful shutdown closes HTTP/1 connections that are idle, and a
-    // connection accepted a moment ago is idle until its request arrives:
-    // give just-accepted clients a moment to send it, or they would see a
+    // Shutdown closes HTTP/1 connections that are idle, and a connection
+    // accepted a moment ago is idle until its request arrives: give
+    // just-accepted clients a moment to send it, or they would see a
     // reset on a request they had every right to send.
     tokio::time::sleep(FIRST_REQUEST_SETTLE).await;
-    if tokio::time::timeout(grace, graceful.shutdown())
+    stop.cancel();
+    connections.close();
+    if tokio::time::timeout(grace, connections.wait())
         .await
         .is_err()
     {
@@ -230,46 +210,7 @@ pub async fn serve_data(
         // Streams still running end with an error event naming the
         // shutdown, not a bare cut: give them a moment to write it.
         gw.close_streams();
-        connections.close();
         let _ = tokio::time::timeout(STREAM_CLOSE, connections.wait()).await;
     }
-    connections.close();
     Ok(())
-}
-
-/// The limits a connection is served with, taken from the config.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ConnLimits {
-    header_read_timeout: Duration,
-    max_header_bytes: usize,
-    max_connections: usize,
-    max_connections_per_client: usize,
-}
-
-impl ConnLimits {
-    fn of(limits: &Limits) -> Self {
-        Self {
-            header_read_timeout: limits.header_read_timeout,
-            max_header_bytes: limits.max_header_bytes,
-            max_connections: limits.max_connections,
-            max_connections_per_client: limits.max_connections_per_client,
-        }
-    }
-
-    /// An HTTP/1 + h2c connection builder with these limits.
-    fn builder(&self) -> auto::Builder<TokioExecutor> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout)
-            .max_buf_size(self.max_header_bytes)
-            .keep_alive(true);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX))
-            .keep_alive_interval(Some(Duration::from_secs(30)));
-        builder
-    }
 }

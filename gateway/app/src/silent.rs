@@ -1,14 +1,14 @@
 //! A deadline for a connection's first byte.
 //!
-//! hyper's `header_read_timeout` starts only once hyper reads a request
-//! head, and hyper-util's HTTP/1 + h2c auto-detection first waits, without
-//! a deadline, for the bytes that tell the versions apart: a client that
-//! connects and sends nothing held its connection forever (all 20 of 20
-//! silent connections were still open after 120 s with a 5 s timeout).
+//! A client that connects and sends nothing must not hold its connection
+//! forever (under hyper-util's HTTP/1 + h2c auto-detection, which waited
+//! without a deadline for the bytes telling the versions apart, all 20 of
+//! 20 silent connections were still open after 120 s with a 5 s timeout).
 //! [`FirstByte`] fails the connection's reads once `header_read_timeout_ms`
-//! has passed since accept without a byte; after the first byte, hyper's
-//! own timeouts take over. [`AdminListener`] gives the admin API's
-//! connections the same deadline.
+//! has passed since accept without a byte, and counts it as silent; after
+//! the first byte, the connection's own head deadline takes over
+//! ([`crate::http1`]; hyper's for HTTP/2 and the admin API).
+//! [`AdminListener`] gives the admin API's connections the same deadline.
 
 use std::io;
 use std::pin::Pin;

@@ -163,6 +163,27 @@ pub enum ProxyError {
         /// The configured timeout.
         ms: u128,
     },
+    /// The request's HTTP/1 framing is broken or ambiguous (a bad head,
+    /// conflicting lengths, a transfer coding other than `chunked`, a bad
+    /// chunk): answered by the connection itself, never forwarded.
+    #[error("malformed HTTP request: {message}")]
+    MalformedRequest {
+        /// What is wrong, naming the header or part.
+        message: String,
+    },
+    /// The request head is larger than `server.limits.max_header_bytes`
+    /// or has more header lines than the gateway reads.
+    #[error("{message}")]
+    HeadTooLarge {
+        /// Which limit, with its value.
+        message: String,
+    },
+    /// The request head did not arrive within `server.limits.header_read_timeout_ms`.
+    #[error("request head was not received within {ms} ms (server.limits.header_read_timeout_ms)")]
+    HeadTimeout {
+        /// The configured timeout.
+        ms: u128,
+    },
     /// The client's body stream failed.
     #[error("could not read request body: {0}")]
     BodyRead(#[source] BoxError),
@@ -271,7 +292,11 @@ impl ProxyError {
             }
             ProxyError::GlobalLimitsUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ProxyError::BadRequest { .. } | ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequest { .. }
+            | ProxyError::BodyRead(_)
+            | ProxyError::MalformedRequest { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::HeadTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ProxyError::HeadTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ProxyError::UpstreamConnect { .. }
@@ -334,6 +359,9 @@ impl ProxyError {
             ProxyError::BodyTooLarge { .. } => "body_too_large",
             ProxyError::BodyTimeout { .. } => "body_timeout",
             ProxyError::BodyRead(_) => "body_read",
+            ProxyError::MalformedRequest { .. } => "malformed_request",
+            ProxyError::HeadTooLarge { .. } => "request_head_too_large",
+            ProxyError::HeadTimeout { .. } => "request_head_timeout",
             ProxyError::UpstreamConnect { .. } => "upstream_connect",
             ProxyError::UpstreamFailed { .. } => "upstream_failed",
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",

@@ -70,6 +70,7 @@ mod proxy;
 pub mod resume;
 pub mod retry_budget;
 pub mod runtime_keys;
+pub mod server_h1;
 pub mod snapshot;
 pub mod sse;
 pub mod tenant_limits;

@@ -173,15 +173,17 @@ fn chunked_step(state: &mut Chunked, buf: &mut BytesMut) -> Result<Option<Decode
 }
 
 /// The next CRLF-terminated line (without it), consumed; `None`: not all
-/// there yet.
+/// there yet. A line over [`MAX_LINE`] is refused whether it arrived
+/// whole or is still coming (the verdict must not depend on the reads).
 fn line(buf: &mut BytesMut) -> Result<Option<BytesMut>, H1Error> {
     match buf.windows(2).position(|w| w == b"\r\n") {
+        Some(at) if at > MAX_LINE => Err(H1Error::Invalid("chunk line too long")),
         Some(at) => {
             let mut l = buf.split_to(at + 2);
             l.truncate(at);
             Ok(Some(l))
         }
-        None if buf.len() > MAX_LINE => Err(H1Error::Invalid("chunk line too long")),
+        None if buf.len() > MAX_LINE + 1 => Err(H1Error::Invalid("chunk line too long")),
         None => Ok(None),
     }
 }

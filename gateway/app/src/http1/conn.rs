@@ -1,0 +1,217 @@
+//! One HTTP/1 connection's requests, in order: read a head (within
+//! `max_header_bytes` and `header_read_timeout`), hand the request to
+//! `Proxy::handle` with a body read from this connection, write the
+//! answer, then the next request (pipelined ones are already buffered)
+//! or close. A request that cannot be read gets its answer in the API's
+//! error shape and the connection closes.
+
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use http::{Method, Version};
+use switchyard_proxy::server_h1::{Decoded, RequestHead, parse_request};
+use switchyard_proxy::{Api, ProxyError};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::Served;
+use super::body::RequestBody;
+use super::io::{Shared, lock};
+use super::respond::{Asked, Sent, client_left, respond};
+
+/// How long a closing connection reads (and drops) what the client still
+/// sends, so our last answer is not lost to a reset.
+const LINGER: Duration = Duration::from_secs(2);
+/// Most bytes dropped that way.
+const LINGER_BYTES: usize = 1 << 20;
+
+enum Head {
+    Request(RequestHead),
+    /// The client left, the connection idled past its deadline, or the
+    /// gateway is shutting down with nothing in flight.
+    Closed,
+    /// A request that cannot be served: this answer, then close.
+    Refused(ProxyError),
+}
+
+/// Serves the connection's requests until one closes it.
+pub async fn serve_h1<S>(io: Shared<S>, served: &Served)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    loop {
+        let head = match read_head(&io, served).await {
+            Head::Request(head) => head,
+            Head::Closed => break,
+            Head::Refused(e) => {
+                tracing::debug!(error = %e, remote = %served.remote, "request refused");
+                let asked = Asked {
+                    head: false,
+                    version: Version::HTTP_11,
+                    keep_alive: false,
+                };
+                if respond(&io, e.into_response(Api::OpenAi), asked, false).await != Sent::Abort {
+                    linger(&io).await;
+                }
+                return;
+            }
+        };
+        let RequestHead {
+            mut request,
+            body,
+            keep_alive,
+            expect_continue,
+        } = head;
+        {
+            let mut conn = lock(&io);
+            conn.body = body;
+            conn.continue_sent = expect_continue.then_some(0);
+        }
+        let asked = Asked {
+            head: request.method() == Method::HEAD,
+            version: request.version(),
+            keep_alive,
+        };
+        if let Some(names) = &served.names {
+            request.extensions_mut().insert(names.clone());
+        }
+        let request = request.map(|()| RequestBody::new(Arc::clone(&io), body));
+        // A client that leaves while its answer is being prepared (queued,
+        // waiting for a replica's first byte) cancels it, as under hyper.
+        let mut handled = pin!(served.gw.handle(request, served.remote));
+        let resp = poll_fn(|cx| match handled.as_mut().poll(cx) {
+            Poll::Ready(resp) => Poll::Ready(Some(resp)),
+            Poll::Pending if client_left(&io, cx) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        })
+        .await;
+        let Some(resp) = resp else {
+            tracing::debug!(remote = %served.remote, "client left before its answer");
+            return;
+        };
+        let body_read = finish_body(&io);
+        let keep = body_read && !served.stop.is_cancelled();
+        match respond(&io, resp, asked, keep).await {
+            Sent::KeepAlive => {}
+            Sent::Close if !body_read => return linger(&io).await,
+            Sent::Close => break,
+            Sent::Abort => return,
+        }
+    }
+    let _ = poll_fn(|cx| Pin::new(&mut lock(&io).stream).poll_shutdown(cx)).await;
+}
+
+/// Reads the next request head; the deadline starts with the wait.
+async fn read_head<S>(io: &Shared<S>, served: &Served) -> Head
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut stop = pin!(served.stop.cancelled());
+    let mut deadline = pin!(None::<tokio::time::Sleep>);
+    poll_fn(|cx| {
+        let mut conn = lock(io);
+        loop {
+            if !conn.buf.is_empty() {
+                match parse_request(&mut conn.buf, served.max_header_bytes) {
+                    Ok(Some(head)) => {
+                        conn.release();
+                        return Poll::Ready(Head::Request(head));
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Poll::Ready(Head::Refused(refusal(&e))),
+                }
+            }
+            if conn.eof {
+                return Poll::Ready(Head::Closed);
+            }
+            match conn.poll_fill(cx, 0) {
+                Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(Head::Closed),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Pending => break,
+            }
+        }
+        let idle = conn.buf.is_empty();
+        drop(conn);
+        if idle && stop.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Head::Closed);
+        }
+        if deadline.is_none() {
+            deadline.set(Some(tokio::time::sleep(served.header_read_timeout)));
+        }
+        let expired = deadline
+            .as_mut()
+            .as_pin_mut()
+            .is_some_and(|d| d.poll(cx).is_ready());
+        match (expired, idle) {
+            (false, _) => Poll::Pending,
+            (true, true) => Poll::Ready(Head::Closed),
+            (true, false) => Poll::Ready(Head::Refused(ProxyError::HeadTimeout {
+                ms: served.header_read_timeout.as_millis(),
+            })),
+        }
+    })
+    .await
+}
+
+/// The error answer for a head that cannot be read.
+fn refusal(e: &switchyard_proxy::server_h1::RequestError) -> ProxyError {
+    if e.is_too_large() {
+        ProxyError::HeadTooLarge {
+            message: e.to_string(),
+        }
+    } else {
+        ProxyError::MalformedRequest {
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Drops what of the request body is buffered but was never read (the
+/// answer did not need it); whether the body is now read whole, so the
+/// connection can carry the next request.
+fn finish_body<S>(io: &Shared<S>) -> bool {
+    let mut conn = lock(io);
+    let conn = &mut *conn;
+    conn.continue_sent = None;
+    while !conn.body.is_done() && !conn.buf.is_empty() {
+        match conn.body.decode(&mut conn.buf) {
+            Ok(Decoded::Data(_)) => {}
+            Ok(_) => break,
+            Err(_) => return false,
+        }
+    }
+    let done = conn.body.is_done();
+    if conn.buf.is_empty() {
+        conn.buf = bytes::BytesMut::new();
+    }
+    done
+}
+
+/// Closes our side, then reads and drops what the client still sends for
+/// a moment: closing with unread bytes would reset the connection, and a
+/// reset can destroy the answer before the client reads it.
+async fn linger<S>(io: &Shared<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let _ = poll_fn(|cx| Pin::new(&mut lock(io).stream).poll_shutdown(cx)).await;
+    let mut dropped = 0usize;
+    let drain = poll_fn(|cx| {
+        let mut conn = lock(io);
+        loop {
+            dropped += conn.buf.len();
+            conn.buf.clear();
+            if dropped > LINGER_BYTES {
+                return Poll::Ready(());
+            }
+            match conn.poll_fill(cx, 0) {
+                Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(()),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    });
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}

@@ -1,0 +1,122 @@
+//! A connection's socket and read buffer, shared by the connection driver
+//! and the request body it hands to the proxy (both run in the one task,
+//! so the lock is never contended; it is what makes the body `Send`).
+//!
+//! The read buffer exists only while bytes wait: it is allocated when a
+//! read needs room and let go as soon as everything in it was consumed,
+//! so a connection between requests, or between the events of a stream,
+//! holds none.
+
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, ready};
+
+use bytes::BytesMut;
+use switchyard_proxy::server_h1::Decoder;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Room a read into an empty buffer gets (most request heads fit).
+const FIRST_READ: usize = 4096;
+/// Most room one body read asks for.
+const MAX_READ: usize = 64 << 10;
+
+/// The socket, what was read from it and not consumed yet, and where the
+/// current request's body is.
+pub struct ConnIo<S> {
+    pub stream: S,
+    pub buf: BytesMut,
+    /// The current request's body framing (`Length(0)` between requests).
+    pub body: Decoder,
+    /// `100 Continue` is owed before the body is read: bytes of it written.
+    pub continue_sent: Option<usize>,
+    /// The client closed its side.
+    pub eof: bool,
+}
+
+/// The connection's I/O, shared with the request body.
+pub type Shared<S> = Arc<Mutex<ConnIo<S>>>;
+
+pub fn shared<S>(stream: S, buf: BytesMut) -> Shared<S> {
+    Arc::new(Mutex::new(ConnIo {
+        stream,
+        buf,
+        body: Decoder::Length(0),
+        continue_sent: None,
+        eof: false,
+    }))
+}
+
+/// Locks the connection (never contended: one task uses it).
+pub fn lock<S>(io: &Shared<S>) -> MutexGuard<'_, ConnIo<S>> {
+    io.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
+    /// Reads more bytes into the buffer, making room for about `want`
+    /// first. `Ok(0)`: the client closed its side. With no buffer, the
+    /// read goes to the stack and a buffer is allocated only for bytes
+    /// that came: waiting for a client allocates nothing.
+    pub fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
+        let room = want.clamp(FIRST_READ, MAX_READ);
+        let n = if self.buf.capacity() == 0 {
+            // Uninitialised: no 4 KiB memset per read.
+            let mut stack = [MaybeUninit::<u8>::uninit(); FIRST_READ];
+            let mut rb = ReadBuf::uninit(&mut stack);
+            ready!(Pin::new(&mut self.stream).poll_read(cx, &mut rb))?;
+            let got = rb.filled();
+            if !got.is_empty() {
+                self.buf.reserve(room.max(got.len()));
+                self.buf.extend_from_slice(got);
+            }
+            got.len()
+        } else {
+            if self.buf.capacity() == self.buf.len() {
+                self.buf.reserve(room.max(self.buf.len()));
+            }
+            ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut self.stream),
+                cx,
+                &mut self.buf
+            ))?
+        };
+        if n == 0 {
+            self.eof = true;
+            self.release();
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// Lets the read buffer go once it holds nothing.
+    pub fn release(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 0 {
+            self.buf = BytesMut::new();
+        }
+    }
+
+    /// Writes every byte of `bufs` (one `writev` when the socket takes
+    /// them), then flushes.
+    pub fn poll_write_all(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &mut &mut [IoSlice<'_>],
+    ) -> Poll<io::Result<()>> {
+        while !bufs.is_empty() {
+            let n = ready!(Pin::new(&mut self.stream).poll_write_vectored(cx, bufs))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            IoSlice::advance_slices(bufs, n);
+        }
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+}
+
+/// Writes `bufs` whole on the shared connection.
+pub async fn write_all<S>(io: &Shared<S>, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    std::future::poll_fn(|cx| lock(io).poll_write_all(cx, &mut bufs)).await
+}

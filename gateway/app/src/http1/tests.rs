@@ -1,0 +1,110 @@
+//! The connection driver on an in-memory socket: what a connection holds
+//! between requests, shutdown, and the size of its task.
+
+use std::time::Duration;
+
+use switchyard_proxy::NoObserver;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio_util::task::TaskTracker;
+
+use super::*;
+
+fn proxy() -> Arc<Proxy> {
+    let yaml = "clouds: { c: { provider: private } }\n\
+                models: [{ name: m, versions: [{ name: v1, weight: 100 }] }]\n\
+                replicas: [{ id: r, model: m, cloud: c, url: \"http://127.0.0.1:1\" }]\n";
+    let config = switchyard_config::load_str(yaml, &|_| None).unwrap();
+    Arc::new(Proxy::new(config, Arc::new(NoObserver)).unwrap())
+}
+
+fn served(stop: &CancellationToken) -> Served {
+    Served {
+        gw: proxy(),
+        remote: "127.0.0.1:9".parse().unwrap(),
+        names: None,
+        max_header_bytes: 16 << 10,
+        header_read_timeout: Duration::from_secs(5),
+        stop: stop.clone(),
+    }
+}
+
+/// Reads one whole response with a `content-length` body.
+async fn response(client: &mut DuplexStream) -> String {
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        assert_eq!(client.read(&mut byte).await.unwrap(), 1, "head cut short");
+        got.push(byte[0]);
+    }
+    let head = String::from_utf8(got).unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |n| n.trim().parse().unwrap());
+    let mut body = vec![0u8; len];
+    client.read_exact(&mut body).await.unwrap();
+    head + &String::from_utf8(body).unwrap()
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_holds_no_read_buffer_between_requests() {
+    let stop = CancellationToken::new();
+    let served = served(&stop);
+    let (mut client, server) = tokio::io::duplex(64 << 10);
+    let shared = io::shared(server, BytesMut::new());
+    let conn = TaskTracker::new().spawn({
+        let shared = Arc::clone(&shared);
+        async move { conn::serve_h1(shared, &served).await }
+    });
+    client
+        .write_all(b"GET /v1/models HTTP/1.1\r\nhost: gw\r\n\r\n")
+        .await
+        .unwrap();
+    let first = response(&mut client).await;
+    assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
+    assert!(first.contains("\r\ndate: "), "{first}");
+    tokio::task::yield_now().await;
+    assert_eq!(io::lock(&shared).buf.capacity(), 0, "no buffer while idle");
+    // Shutdown closes the idle connection at once.
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(2), conn)
+        .await
+        .expect("an idle connection closes on shutdown")
+        .unwrap();
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+}
+
+#[tokio::test]
+async fn a_request_half_sent_at_shutdown_is_still_answered_then_closed() {
+    let stop = CancellationToken::new();
+    let (mut client, server) = tokio::io::duplex(64 << 10);
+    let conn = TaskTracker::new().spawn(serve(server, false, served(&stop)));
+    client
+        .write_all(b"GET /v1/models HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    stop.cancel();
+    client.write_all(b"host: gw\r\n\r\n").await.unwrap();
+    let answer = response(&mut client).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+    tokio::time::timeout(Duration::from_secs(2), conn)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_task_is_small() {
+    let stop = CancellationToken::new();
+    let (_client, server) = tokio::io::duplex(64);
+    let fut = serve(server, false, served(&stop));
+    // hyper's HTTP/1 connection held ~16 KiB of buffers besides its
+    // ~3.5 KiB task. (Unoptimized builds lay futures out larger; this
+    // guards against a buffer creeping into the task's state.)
+    let size = std::mem::size_of_val(&fut);
+    assert!(size < 2048, "the connection future is {size} bytes");
+}
