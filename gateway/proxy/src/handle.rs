@@ -22,7 +22,9 @@
 //! answer gets its `x-request-id` and, with `server.cors`, its CORS headers
 //! ([`cors::decorate`]).
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -49,18 +51,24 @@ use crate::{
 impl Proxy {
     /// Serves one data-plane request. Never fails: errors are answers too.
     /// Takes any body, so tests call it with no socket.
-    pub async fn handle<B>(&self, req: Request<B>, remote: SocketAddr) -> Response<ProxyBody>
+    ///
+    /// Returned boxed: the client connection keeps this future for the
+    /// request's whole life (hyper's h2 in its stream slot, our HTTP/1 in
+    /// the connection task), and the request path's state is kilobytes.
+    /// Boxed, the connection holds a pointer, and the request's state is
+    /// freed once the response head is out, not when a long stream (or the
+    /// keep-alive connection) ends. Not an `async fn`: that would keep the
+    /// request by value in the connection too, twice (rust-lang/rust#62958).
+    pub fn handle<B>(
+        &self,
+        req: Request<B>,
+        remote: SocketAddr,
+    ) -> Pin<Box<impl Future<Output = Response<ProxyBody>>>>
     where
         B: Body<Data = Bytes> + Send,
         B::Error: Into<BoxError>,
     {
-        // Boxed: hyper keeps one allocation per connection the size of
-        // this future for the connection's whole life (its in-flight slot),
-        // and the request path's state is kilobytes. Boxed, that slot holds
-        // a pointer, and the request's state is freed once the response
-        // head is out, not when a long stream (or the keep-alive
-        // connection) ends.
-        Box::pin(handle(self, req, remote)).await
+        Box::pin(handle(self, req, remote))
     }
 }
 
