@@ -91,147 +91,153 @@ pub fn retryable_status(status: StatusCode) -> bool {
 /// `prepare` adapts path and body to a replica (its model name, its
 /// protocol adapter); its error is the client's request that the replica's
 /// protocol cannot carry, returned as is.
-pub async fn send(
+///
+/// Not an `async fn`, which would store `req` and `prepare` twice for the
+/// whole attempt (see `forward::forward`).
+#[allow(clippy::manual_async_fn)]
+pub fn send(
     gw: &Proxy,
     snap: &Snapshot,
     mut req: Request<'_>,
     prepare: impl Fn(&Upstream) -> Result<(String, Bytes), ProxyError>,
-) -> Result<Response<ProxyBody>, ProxyError> {
-    let limits = &snap.config.server.limits;
-    let deadline = tokio::time::Instant::now() + limits.request_timeout;
-    let mut tried: Vec<usize> = Vec::with_capacity(MAX_ATTEMPTS);
-    gw.retry_budget().deposit();
-    let mut last: Option<Result<Response<ProxyBody>, ProxyError>> = None;
-    // What each failed attempt ran into, for the final answer.
-    let mut failures: Vec<String> = Vec::new();
-    let mut last_replica = "";
-    let mut course = Course::new(req.model);
-    // The context fallback's ranking once one is in use.
-    let mut context_ranking: Option<Ranking<'_>> = None;
-    let mut next = Next::Untried;
-    // The first refusal of a replica whose protocol cannot carry the request.
-    let mut refusal: Option<ProxyError> = None;
-    'attempts: for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 {
-            if tokio::time::Instant::now() >= deadline {
-                break;
-            }
-            let granted = gw.retry_budget().withdraw();
-            req.obs.retry_budget(granted);
-            if !granted {
-                break;
-            }
-            let wait = match next {
-                Next::SameGroup { wait } => wait,
-                _ => Duration::ZERO,
-            };
-            tokio::time::sleep(backoff(attempt).max(wait)).await;
-        }
-        if next == Next::ContextFallback {
-            match course.switch(snap, &req) {
-                Some(r) => context_ranking = Some(r),
-                None => break,
-            }
-        }
-        let ranking = context_ranking.as_ref().unwrap_or(req.ranking);
-        // A replica whose protocol cannot carry the request (an adapter
-        // refuses it: `tools` to Bedrock, say) gives its slot back and is
-        // left out, without counting as an attempt or a replica failure;
-        // its refusal is the answer only if no candidate can carry it.
-        let (admitted, (path_and_query, body)) = loop {
-            let admitted = match course.admit(snap, req.model, ranking, &tried, next) {
-                Ok(a) => a,
-                // Nothing left to try: the last attempt's answer stands.
-                Err(_) if last.is_some() => break 'attempts,
-                Err(_) if refusal.is_some() && !ranking.iter().any(|i| course.can_carry(i)) => {
-                    return Err(refusal.take().expect("checked"));
+) -> impl Future<Output = Result<Response<ProxyBody>, ProxyError>> {
+    async move {
+        let limits = &snap.config.server.limits;
+        let deadline = tokio::time::Instant::now() + limits.request_timeout;
+        let mut tried: Vec<usize> = Vec::with_capacity(MAX_ATTEMPTS);
+        gw.retry_budget().deposit();
+        let mut last: Option<Result<Response<ProxyBody>, ProxyError>> = None;
+        // What each failed attempt ran into, for the final answer.
+        let mut failures: Vec<String> = Vec::new();
+        let mut last_replica = "";
+        let mut course = Course::new(req.model);
+        // The context fallback's ranking once one is in use.
+        let mut context_ranking: Option<Ranking<'_>> = None;
+        let mut next = Next::Untried;
+        // The first refusal of a replica whose protocol cannot carry the request.
+        let mut refusal: Option<ProxyError> = None;
+        'attempts: for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                if tokio::time::Instant::now() >= deadline {
+                    break;
                 }
-                Err(RouteError::NoCapacity { .. }) => {
-                    wait_for_slot(gw, snap, &mut req, &course, deadline).await?
+                let granted = gw.retry_budget().withdraw();
+                req.obs.retry_budget(granted);
+                if !granted {
+                    break;
                 }
-                Err(e) => return Err(e.into()),
+                let wait = match next {
+                    Next::SameGroup { wait } => wait,
+                    _ => Duration::ZERO,
+                };
+                tokio::time::sleep(backoff(attempt).max(wait)).await;
+            }
+            if next == Next::ContextFallback {
+                match course.switch(snap, &req) {
+                    Some(r) => context_ranking = Some(r),
+                    None => break,
+                }
+            }
+            let ranking = context_ranking.as_ref().unwrap_or(req.ranking);
+            // A replica whose protocol cannot carry the request (an adapter
+            // refuses it: `tools` to Bedrock, say) gives its slot back and is
+            // left out, without counting as an attempt or a replica failure;
+            // its refusal is the answer only if no candidate can carry it.
+            let (admitted, (path_and_query, body)) = loop {
+                let admitted = match course.admit(snap, req.model, ranking, &tried, next) {
+                    Ok(a) => a,
+                    // Nothing left to try: the last attempt's answer stands.
+                    Err(_) if last.is_some() => break 'attempts,
+                    Err(_) if refusal.is_some() && !ranking.iter().any(|i| course.can_carry(i)) => {
+                        return Err(refusal.take().expect("checked"));
+                    }
+                    Err(RouteError::NoCapacity { .. }) => {
+                        wait_for_slot(gw, snap, &mut req, &course, deadline).await?
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                match prepare(&snap.upstreams[admitted.index]) {
+                    Ok(prepared) => break (admitted, prepared),
+                    Err(e) => {
+                        tracing::debug!(replica = %admitted.entry.replica.id, error = %e, "protocol cannot carry the request");
+                        course.cannot_carry(admitted.index);
+                        refusal.get_or_insert(e);
+                    }
+                }
             };
-            match prepare(&snap.upstreams[admitted.index]) {
-                Ok(prepared) => break (admitted, prepared),
+            // Declared after the slot's guard inside the body: wakes a waiter
+            // of this replica's group once the slot is free again.
+            let entry = admitted.entry;
+            let release = Release(gw.queues().get(&entry.replica.model));
+            tried.push(admitted.index);
+            req.obs.admitted(&admitted);
+            let replica = entry.replica.id.as_str();
+            // One clock read for the attempt's start and deadlines.
+            let sent = tokio::time::Instant::now();
+            let out = Outbound {
+                method: req.method.clone(),
+                path_and_query,
+                headers: req.headers,
+                body,
+                remote: req.remote,
+                request_id: req.request_id,
+                obs: &mut *req.obs,
+                observer: gw.observer().as_ref(),
+                tenant_usage: req.tenant_usage,
+                started: sent,
+                deadline: deadline.min(sent + limits.attempt_timeout),
+                first_event_deadline: deadline.min(sent + limits.first_token_timeout),
+                resumable: req.resumable && entry.replica.resume != Resume::None,
+                closing: gw.closing(),
+                // Nothing left to fail over to: wait the fixed timeout.
+                last_chance: attempt + 1 == MAX_ATTEMPTS
+                    || !ranking
+                        .iter()
+                        .any(|i| !tried.contains(&i) && course.can_carry(i)),
+            };
+            let result = forward::forward(snap, admitted, out, release).await;
+            let failure = classify(&result);
+            next = match failure {
+                Failure::None => Next::Answer,
+                _ => {
+                    let standing = course.standing(snap, ranking, &tried, entry, failure, deadline);
+                    next::decide(failure, &standing)
+                }
+            };
+            req.obs
+                .attempt_done(&result, next != Next::Answer, sent.elapsed());
+            if next == Next::Answer {
+                return finish(result, failures, replica, attempt + 1);
+            }
+            if matches!(next, Next::SameGroup { .. }) {
+                course.group_retried = true;
+            }
+            match &result {
+                Ok(resp) => {
+                    tracing::debug!(%replica, status = %resp.status(), attempt, ?next, "retryable answer");
+                    failures.push(format!("replica `{replica}` answered {}", resp.status()));
+                }
                 Err(e) => {
-                    tracing::debug!(replica = %admitted.entry.replica.id, error = %e, "protocol cannot carry the request");
-                    course.cannot_carry(admitted.index);
-                    refusal.get_or_insert(e);
+                    tracing::debug!(%replica, error = %e, attempt, ?next, "retryable failure");
+                    failures.push(e.to_string());
                 }
             }
-        };
-        // Declared after the slot's guard inside the body: wakes a waiter
-        // of this replica's group once the slot is free again.
-        let entry = admitted.entry;
-        let release = Release(gw.queues().get(&entry.replica.model));
-        tried.push(admitted.index);
-        req.obs.admitted(&admitted);
-        let replica = entry.replica.id.as_str();
-        // One clock read for the attempt's start and deadlines.
-        let sent = tokio::time::Instant::now();
-        let out = Outbound {
-            method: req.method.clone(),
-            path_and_query,
-            headers: req.headers,
-            body,
-            remote: req.remote,
-            request_id: req.request_id,
-            obs: &mut *req.obs,
-            observer: gw.observer().as_ref(),
-            tenant_usage: req.tenant_usage,
-            started: sent,
-            deadline: deadline.min(sent + limits.attempt_timeout),
-            first_event_deadline: deadline.min(sent + limits.first_token_timeout),
-            resumable: req.resumable && entry.replica.resume != Resume::None,
-            closing: gw.closing(),
-            // Nothing left to fail over to: wait the fixed timeout.
-            last_chance: attempt + 1 == MAX_ATTEMPTS
-                || !ranking
-                    .iter()
-                    .any(|i| !tried.contains(&i) && course.can_carry(i)),
-        };
-        let result = forward::forward(snap, admitted, out, release).await;
-        let failure = classify(&result);
-        next = match failure {
-            Failure::None => Next::Answer,
-            _ => {
-                let standing = course.standing(snap, ranking, &tried, entry, failure, deadline);
-                next::decide(failure, &standing)
+            last_replica = replica;
+            last = Some(result);
+        }
+        req.obs.attempts_exhausted();
+        let attempts = tried.len();
+        match last {
+            Some(result) => {
+                failures.pop();
+                finish(result, failures, last_replica, attempts)
             }
-        };
-        req.obs
-            .attempt_done(&result, next != Next::Answer, sent.elapsed());
-        if next == Next::Answer {
-            return finish(result, failures, replica, attempt + 1);
+            None => Err(ProxyError::Route(
+                switchyard_router::RouteError::NoCapacity {
+                    model: req.model.to_owned(),
+                },
+            )),
         }
-        if matches!(next, Next::SameGroup { .. }) {
-            course.group_retried = true;
-        }
-        match &result {
-            Ok(resp) => {
-                tracing::debug!(%replica, status = %resp.status(), attempt, ?next, "retryable answer");
-                failures.push(format!("replica `{replica}` answered {}", resp.status()));
-            }
-            Err(e) => {
-                tracing::debug!(%replica, error = %e, attempt, ?next, "retryable failure");
-                failures.push(e.to_string());
-            }
-        }
-        last_replica = replica;
-        last = Some(result);
-    }
-    req.obs.attempts_exhausted();
-    let attempts = tried.len();
-    match last {
-        Some(result) => {
-            failures.pop();
-            finish(result, failures, last_replica, attempts)
-        }
-        None => Err(ProxyError::Route(
-            switchyard_router::RouteError::NoCapacity {
-                model: req.model.to_owned(),
-            },
-        )),
     }
 }
 

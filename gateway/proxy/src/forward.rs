@@ -74,195 +74,202 @@ const ADDED_DOWNSTREAM: usize = 6;
 
 /// Sends `out` to the admitted replica and returns its response with our
 /// headers added and its body wrapped to hold the replica's slot.
-pub async fn forward(
+///
+/// Not an `async fn`: one stores its by-value arguments twice (the
+/// arguments, then the locals they move into: rust-lang/rust#62958) for the
+/// whole first-event wait; the block uses `out`'s fields in place.
+#[allow(clippy::manual_async_fn)]
+pub fn forward(
     snap: &Snapshot,
     admitted: Admitted<'_>,
     out: Outbound<'_>,
     release: Release,
-) -> Result<Response<ProxyBody>, ProxyError> {
-    let started = out.started;
-    let Admitted {
-        index,
-        entry,
-        mut guard,
-    } = admitted;
-    let up = &snap.upstreams[index];
-    let limits = &snap.config.server.limits;
-    let uri = up
-        .uri(out.path_and_query)
-        .map_err(|e| ProxyError::BadRequest {
-            message: format!("request path cannot be forwarded: {e}"),
-            param: None,
-        })?;
+) -> impl Future<Output = Result<Response<ProxyBody>, ProxyError>> {
+    async move {
+        let started = out.started;
+        let Admitted {
+            index,
+            entry,
+            mut guard,
+        } = admitted;
+        let up = &snap.upstreams[index];
+        let limits = &snap.config.server.limits;
+        let uri = up
+            .uri(out.path_and_query)
+            .map_err(|e| ProxyError::BadRequest {
+                message: format!("request path cannot be forwarded: {e}"),
+                param: None,
+            })?;
 
-    let body = out.body;
-    let mut req = Request::new(Full::new(body.clone()));
-    *req.method_mut() = out.method;
-    *req.uri_mut() = uri;
-    // Sized once for the client's headers and the few added below.
-    *req.headers_mut() = HeaderMap::with_capacity(out.headers.len() + ADDED_UPSTREAM);
-    let headers = req.headers_mut();
-    crate::headers::to_replica(out.headers, headers, up.adapter.is_some());
-    append_forwarded_for(headers, out.remote);
-    headers.insert(X_REQUEST_ID.clone(), out.request_id.clone());
-    // The body is inspected (SSE framing, usage) and may get an error event
-    // appended: it must reach us as plain bytes.
-    headers.insert(
-        header::ACCEPT_ENCODING,
-        HeaderValue::from_static("identity"),
-    );
-    out.obs.sending(headers);
-    let replica = &entry.replica.id;
-    // The replica's credentials, last: SigV4 signs the final bytes.
-    up.authorize(&mut req, &body)
-        .map_err(|reason| ProxyError::UpstreamCredentials {
-            replica: replica.clone(),
-            reason,
-        })?;
-
-    let sent = tokio::time::timeout_at(out.deadline, up.send(&snap.client, req)).await;
-    let resp = match sent {
-        Err(_) => {
-            guard.finish(Outcome::Failure);
-            return Err(timed_out(replica, limits));
-        }
-        Ok(Err(e)) => {
-            guard.finish(Outcome::Failure);
-            let replica = replica.clone();
-            return Err(if e.is_connect() {
-                ProxyError::UpstreamConnect {
-                    replica,
-                    source: e.into(),
-                }
-            } else {
-                ProxyError::UpstreamFailed {
-                    replica,
-                    source: e.into(),
-                }
-            });
-        }
-        Ok(Ok(resp)) => resp,
-    };
-    if let Err(refused) = commit::check_head(&resp) {
-        guard.finish(Outcome::Failure);
-        return Err(refused.into_error(replica, limits));
-    }
-    guard.record(if resp.status().is_server_error() {
-        Outcome::Failure
-    } else {
-        Outcome::Success
-    });
-    if let Some(secs) = retry_after(&resp) {
-        // The replica asked for a pause: route around it for that long.
-        guard
-            .stats()
-            .health
-            .cool_until(clock() + secs.min(60) * 1000);
-    }
-
-    let (mut parts, mut body) = resp.into_parts();
-    // Nothing reaches the client before the answer may be committed (see
-    // `commit.rs`): until then a replica that goes silent or breaks is a
-    // failed attempt that another replica can take over.
-    let first = FirstToken::new(
-        started,
-        out.first_event_deadline,
-        guard.stats().ttft(),
-        limits,
-        out.last_chance,
-    );
-    let held = commit::hold(&parts, &mut body, out.first_event_deadline, first.deadline).await;
-    let (stream, held) = match held {
-        Ok(held) => held,
-        Err(Refused::NoFirstEvent) => {
-            guard.fail_late();
-            return Err(ProxyError::FirstTokenTimeout {
+        let body = out.body;
+        let mut req = Request::new(Full::new(body.clone()));
+        *req.method_mut() = out.method;
+        *req.uri_mut() = uri;
+        // Sized once for the client's headers and the few added below.
+        *req.headers_mut() = HeaderMap::with_capacity(out.headers.len() + ADDED_UPSTREAM);
+        let headers = req.headers_mut();
+        crate::headers::to_replica(out.headers, headers, up.adapter.is_some());
+        append_forwarded_for(headers, out.remote);
+        headers.insert(X_REQUEST_ID.clone(), out.request_id.clone());
+        // The body is inspected (SSE framing, usage) and may get an error event
+        // appended: it must reach us as plain bytes.
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        out.obs.sending(headers);
+        let replica = &entry.replica.id;
+        // The replica's credentials, last: SigV4 signs the final bytes.
+        up.authorize(&mut req, &body)
+            .map_err(|reason| ProxyError::UpstreamCredentials {
                 replica: replica.clone(),
-                ms: first.waited_ms(started),
-                usual_ms: first.usual.map(|u| u.as_millis()),
-            });
-        }
-        Err(refused) => {
-            guard.fail_late();
+                reason,
+            })?;
+
+        let sent = tokio::time::timeout_at(out.deadline, up.send(&snap.client, req)).await;
+        let resp = match sent {
+            Err(_) => {
+                guard.finish(Outcome::Failure);
+                return Err(timed_out(replica, limits));
+            }
+            Ok(Err(e)) => {
+                guard.finish(Outcome::Failure);
+                let replica = replica.clone();
+                return Err(if e.is_connect() {
+                    ProxyError::UpstreamConnect {
+                        replica,
+                        source: e.into(),
+                    }
+                } else {
+                    ProxyError::UpstreamFailed {
+                        replica,
+                        source: e.into(),
+                    }
+                });
+            }
+            Ok(Ok(resp)) => resp,
+        };
+        if let Err(refused) = commit::check_head(&resp) {
+            guard.finish(Outcome::Failure);
             return Err(refused.into_error(replica, limits));
         }
-    };
-    let sse = stream.is_some();
-    if sse && parts.status.is_success() {
-        guard.stats().record_ttft(started.elapsed());
-    }
-    if parts.status == StatusCode::BAD_REQUEST
-        && held.ended
-        && says_context_length_exceeded(&held.prefix)
-    {
-        parts.extensions.insert(ContextLengthExceeded);
-    }
-    crate::headers::to_client(&mut parts.headers, &snap.config.server.response_headers);
-    // Room for ours (here, the attempt count, the request id): one grow.
-    parts.headers.reserve(ADDED_DOWNSTREAM);
-    if sse {
-        // We may append an error event, so the length is ours to decide.
-        parts.headers.remove(header::CONTENT_LENGTH);
-    } else if held.ended {
+        guard.record(if resp.status().is_server_error() {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        });
+        if let Some(secs) = retry_after(&resp) {
+            // The replica asked for a pause: route around it for that long.
+            guard
+                .stats()
+                .health
+                .cool_until(clock() + secs.min(60) * 1000);
+        }
+
+        let (mut parts, mut body) = resp.into_parts();
+        // Nothing reaches the client before the answer may be committed (see
+        // `commit.rs`): until then a replica that goes silent or breaks is a
+        // failed attempt that another replica can take over.
+        let first = FirstToken::new(
+            started,
+            out.first_event_deadline,
+            guard.stats().ttft(),
+            limits,
+            out.last_chance,
+        );
+        let held = commit::hold(&parts, &mut body, out.first_event_deadline, first.deadline).await;
+        let (stream, held) = match held {
+            Ok(held) => held,
+            Err(Refused::NoFirstEvent) => {
+                guard.fail_late();
+                return Err(ProxyError::FirstTokenTimeout {
+                    replica: replica.clone(),
+                    ms: first.waited_ms(started),
+                    usual_ms: first.usual.map(|u| u.as_millis()),
+                });
+            }
+            Err(refused) => {
+                guard.fail_late();
+                return Err(refused.into_error(replica, limits));
+            }
+        };
+        let sse = stream.is_some();
+        if sse && parts.status.is_success() {
+            guard.stats().record_ttft(started.elapsed());
+        }
+        if parts.status == StatusCode::BAD_REQUEST
+            && held.ended
+            && says_context_length_exceeded(&held.prefix)
+        {
+            parts.extensions.insert(ContextLengthExceeded);
+        }
+        crate::headers::to_client(&mut parts.headers, &snap.config.server.response_headers);
+        // Room for ours (here, the attempt count, the request id): one grow.
+        parts.headers.reserve(ADDED_DOWNSTREAM);
+        if sse {
+            // We may append an error event, so the length is ours to decide.
+            parts.headers.remove(header::CONTENT_LENGTH);
+        } else if held.ended {
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(held.prefix.len()));
+        }
         parts
             .headers
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(held.prefix.len()));
-    }
-    parts
-        .headers
-        .insert(X_REPLICA.clone(), up.id_header.clone());
-    parts
-        .headers
-        .insert(X_VERSION.clone(), up.version_header.clone());
-    parts
-        .headers
-        .insert(X_GENERATION.clone(), snap.generation_header.clone());
-    out.obs.answered();
-    let outcome = OutcomeSlot::default();
-    parts.extensions.insert(outcome.clone());
-    let resumable = out.resumable && sse && parts.status.is_success() && up.adapter.is_none();
-    if resumable {
-        parts.extensions.insert(Resumable { index });
-    }
-    let body = GuardedBody::new(
-        body,
-        guard,
-        release,
-        limits.stream_idle_timeout,
-        stream,
-        outcome,
-    )
-    .with_keepalive(limits.sse_keepalive.filter(|_| sse))
-    .with_closing(out.closing)
-    .with_prefix(held.prefix, held.ended);
-    if resumable {
-        return Ok(Response::from_parts(parts, body.resumable().boxed()));
-    }
-    // Cloud protocols translate the answer; every OpenAI-shaped success is
-    // metered for cost (the pass-through wraps inline: no extra allocation).
-    let meter = (entry.replica.protocol == Protocol::OpenAi && parts.status.is_success())
-        .then(|| {
-            Meter::new(
-                out.observer.meter(&entry.replica),
-                out.tenant_usage.cloned(),
-                entry.replica.cost,
-            )
-        })
-        .flatten();
-    let body = match &up.adapter {
-        Some(adapter) => {
-            let translated = adapter.respond(parts.status, &mut parts.headers, body.boxed());
-            match meter {
-                Some(m) => UsageTap::new(translated, m).boxed(),
-                None => translated,
-            }
+            .insert(X_REPLICA.clone(), up.id_header.clone());
+        parts
+            .headers
+            .insert(X_VERSION.clone(), up.version_header.clone());
+        parts
+            .headers
+            .insert(X_GENERATION.clone(), snap.generation_header.clone());
+        out.obs.answered();
+        let outcome = OutcomeSlot::default();
+        parts.extensions.insert(outcome.clone());
+        let resumable = out.resumable && sse && parts.status.is_success() && up.adapter.is_none();
+        if resumable {
+            parts.extensions.insert(Resumable { index });
         }
-        None => match meter {
-            Some(m) => UsageTap::new(body, m).boxed(),
-            None => body.boxed(),
-        },
-    };
-    Ok(Response::from_parts(parts, body))
+        let body = GuardedBody::new(
+            body,
+            guard,
+            release,
+            limits.stream_idle_timeout,
+            stream,
+            outcome,
+        )
+        .with_keepalive(limits.sse_keepalive.filter(|_| sse))
+        .with_closing(out.closing)
+        .with_prefix(held.prefix, held.ended);
+        if resumable {
+            return Ok(Response::from_parts(parts, body.resumable().boxed()));
+        }
+        // Cloud protocols translate the answer; every OpenAI-shaped success is
+        // metered for cost (the pass-through wraps inline: no extra allocation).
+        let meter = (entry.replica.protocol == Protocol::OpenAi && parts.status.is_success())
+            .then(|| {
+                Meter::new(
+                    out.observer.meter(&entry.replica),
+                    out.tenant_usage.cloned(),
+                    entry.replica.cost,
+                )
+            })
+            .flatten();
+        let body = match &up.adapter {
+            Some(adapter) => {
+                let translated = adapter.respond(parts.status, &mut parts.headers, body.boxed());
+                match meter {
+                    Some(m) => UsageTap::new(translated, m).boxed(),
+                    None => translated,
+                }
+            }
+            None => match meter {
+                Some(m) => UsageTap::new(body, m).boxed(),
+                None => body.boxed(),
+            },
+        };
+        Ok(Response::from_parts(parts, body))
+    }
 }
 
 /// Marks an answer whose event stream, should it break, the resume layer

@@ -72,46 +72,56 @@ impl Proxy {
     }
 }
 
-async fn handle<B>(gw: &Proxy, req: Request<B>, remote: SocketAddr) -> Response<ProxyBody>
+/// Not an `async fn` (nor is `serve`): one stores its by-value arguments
+/// twice (rust-lang/rust#62958), and the request is handed down by value.
+#[allow(clippy::manual_async_fn)]
+fn handle<B>(
+    gw: &Proxy,
+    req: Request<B>,
+    remote: SocketAddr,
+) -> impl Future<Output = Response<ProxyBody>>
 where
     B: Body<Data = Bytes> + Send,
     B::Error: Into<BoxError>,
 {
-    let api = Api::for_path(req.uri().path());
-    let request_id = request_id(req.headers());
-    // 1. One snapshot for the whole request.
-    let snap = gw.snapshot();
-    let cors = snap.config.server.cors.as_ref();
-    let origin = cors.and_then(|_| req.headers().get(header::ORIGIN).cloned());
-    let mut obs = gw.observer().request(Arrival {
-        method: req.method(),
-        uri: req.uri(),
-        headers: req.headers(),
-        request_id: &request_id,
-    });
-    // The caller's rate windows, for OpenAI's `x-ratelimit-*` headers on
-    // any answer (429s included).
-    let mut rate = RateInfo::default();
-    // (Not boxed again: `Proxy::handle` boxes this whole future.)
-    let served = serve(gw, &snap, req, remote, &request_id, obs.as_mut(), &mut rate);
-    let mut resp = match served.await {
-        Ok(resp) => resp,
-        Err(e) => {
-            tracing::debug!(error = %e, kind = e.label(), "request failed");
-            obs.failed(&e);
-            e.into_response(api)
+    async move {
+        let api = Api::for_path(req.uri().path());
+        let request_id = request_id(req.headers());
+        // 1. One snapshot for the whole request.
+        let snap = gw.snapshot();
+        let cors = snap.config.server.cors.as_ref();
+        let origin = cors.and_then(|_| req.headers().get(header::ORIGIN).cloned());
+        let mut obs = gw.observer().request(Arrival {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+            request_id: &request_id,
+        });
+        // The caller's rate windows, for OpenAI's `x-ratelimit-*` headers on
+        // any answer (429s included).
+        let mut rate = RateInfo::default();
+        // (Not boxed again: `Proxy::handle` boxes this whole future.)
+        let served = serve(gw, &snap, req, remote, &request_id, obs.as_mut(), &mut rate);
+        let mut resp = match served.await {
+            Ok(resp) => resp,
+            Err(e) => {
+                tracing::debug!(error = %e, kind = e.label(), "request failed");
+                obs.failed(&e);
+                e.into_response(api)
+            }
+        };
+        resp.headers_mut().insert(names::X_REQUEST_ID, request_id);
+        rate.apply(resp.headers_mut());
+        if let Some(cors) = cors {
+            cors::decorate(cors, origin.as_ref(), resp.headers_mut());
         }
-    };
-    resp.headers_mut().insert(names::X_REQUEST_ID, request_id);
-    rate.apply(resp.headers_mut());
-    if let Some(cors) = cors {
-        cors::decorate(cors, origin.as_ref(), resp.headers_mut());
+        // Metrics, access log and spans finish when the body has been sent.
+        observed::respond(obs, resp)
     }
-    // Metrics, access log and spans finish when the body has been sent.
-    observed::respond(obs, resp)
 }
 
-async fn serve<B>(
+#[allow(clippy::manual_async_fn)]
+fn serve<B>(
     gw: &Proxy,
     snap: &Arc<Snapshot>,
     req: Request<B>,
@@ -119,213 +129,215 @@ async fn serve<B>(
     request_id: &HeaderValue,
     obs: &mut dyn RequestObserver,
     rate: &mut RateInfo,
-) -> Result<Response<ProxyBody>, ProxyError>
+) -> impl Future<Output = Result<Response<ProxyBody>, ProxyError>>
 where
     B: Body<Data = Bytes> + Send,
     B::Error: Into<BoxError>,
 {
-    obs.bind(snap);
+    async move {
+        obs.bind(snap);
 
-    // 2-3. What is asked; answer locally what we can.
-    let endpoint = Endpoint::classify(req.method(), req.uri().path())?;
-    let protocol = match &endpoint {
-        Endpoint::ListModels => {
-            client_cert::authenticate(
-                &snap.config,
-                gw.runtime_keys(),
-                snap.jwt.as_ref(),
-                req.headers(),
-                req.extensions(),
-            )?;
-            return Ok(local::list_models(snap));
-        }
-        Endpoint::Preflight { allow } => {
-            let cors = snap.config.server.cors.as_ref();
-            return cors::preflight(cors, req.headers(), allow, req.uri().path());
-        }
-        Endpoint::Live => return Ok(local::live()),
-        Endpoint::Ready => return Ok(local::ready(gw)),
-        Endpoint::KserveModelReady { model } => return Ok(local::model_ready(snap, model)),
-        Endpoint::OpenAiInfer => Protocol::OpenAi,
-        Endpoint::KserveInfer { .. } | Endpoint::KserveMetadata { .. } => Protocol::KserveV2,
-    };
-    let (parts, body) = req.into_parts();
-    // Who calls (401 without a valid key when tenants are configured);
-    // the priority asked, up to the tenant's ceiling.
-    let identity = client_cert::identify(
-        &snap.config,
-        gw.runtime_keys(),
-        snap.jwt.as_ref(),
-        &parts.headers,
-        &parts.extensions,
-    )?;
-    let caller = identity.as_ref().map(|(tenant, _)| *tenant);
-    let priority = auth::ceiling(Priority::from_headers(&parts.headers)?, caller);
-    let mut admission = match &identity {
-        Some((tenant, key)) => {
-            obs.caller(&tenant.name, &key.id);
-            Some(
-                gw.tenant_limits()
-                    .admit_any(tenant, key, tokio::time::Instant::now(), rate)
-                    .await?,
-            )
-        }
-        None => None,
-    };
+        // 2-3. What is asked; answer locally what we can.
+        let endpoint = Endpoint::classify(req.method(), req.uri().path())?;
+        let protocol = match &endpoint {
+            Endpoint::ListModels => {
+                client_cert::authenticate(
+                    &snap.config,
+                    gw.runtime_keys(),
+                    snap.jwt.as_ref(),
+                    req.headers(),
+                    req.extensions(),
+                )?;
+                return Ok(local::list_models(snap));
+            }
+            Endpoint::Preflight { allow } => {
+                let cors = snap.config.server.cors.as_ref();
+                return cors::preflight(cors, req.headers(), allow, req.uri().path());
+            }
+            Endpoint::Live => return Ok(local::live()),
+            Endpoint::Ready => return Ok(local::ready(gw)),
+            Endpoint::KserveModelReady { model } => return Ok(local::model_ready(snap, model)),
+            Endpoint::OpenAiInfer => Protocol::OpenAi,
+            Endpoint::KserveInfer { .. } | Endpoint::KserveMetadata { .. } => Protocol::KserveV2,
+        };
+        let (parts, body) = req.into_parts();
+        // Who calls (401 without a valid key when tenants are configured);
+        // the priority asked, up to the tenant's ceiling.
+        let identity = client_cert::identify(
+            &snap.config,
+            gw.runtime_keys(),
+            snap.jwt.as_ref(),
+            &parts.headers,
+            &parts.extensions,
+        )?;
+        let caller = identity.as_ref().map(|(tenant, _)| *tenant);
+        let priority = auth::ceiling(Priority::from_headers(&parts.headers)?, caller);
+        let mut admission = match &identity {
+            Some((tenant, key)) => {
+                obs.caller(&tenant.name, &key.id);
+                Some(
+                    gw.tenant_limits()
+                        .admit_any(tenant, key, tokio::time::Instant::now(), rate)
+                        .await?,
+                )
+            }
+            None => None,
+        };
 
-    // 4. The whole body, bounded in size and time (routing needs `model`, and a
-    //    buffered body is what lets a later attempt replay it).
-    //    Held bodies count against the gateway-wide budget (503 when spent).
-    let limits = &snap.config.server.limits;
-    let mut buffered = gw.buffer_budget().reserve(
-        declared_length(&parts.headers)
-            .unwrap_or(0)
-            .min(limits.max_body_bytes as u64) as usize,
-        limits.max_buffered_bytes,
-    )?;
-    let body = read_body(body, &parts.headers, limits).await?;
-    buffered.grow_to(body.len(), limits.max_buffered_bytes)?;
-    obs.body_read();
+        // 4. The whole body, bounded in size and time (routing needs `model`, and a
+        //    buffered body is what lets a later attempt replay it).
+        //    Held bodies count against the gateway-wide budget (503 when spent).
+        let limits = &snap.config.server.limits;
+        let mut buffered = gw.buffer_budget().reserve(
+            declared_length(&parts.headers)
+                .unwrap_or(0)
+                .min(limits.max_body_bytes as u64) as usize,
+            limits.max_buffered_bytes,
+        )?;
+        let body = read_body(body, &parts.headers, limits).await?;
+        buffered.grow_to(body.len(), limits.max_buffered_bytes)?;
+        obs.body_read();
 
-    // 5. The model the client named: the OpenAI body's `model`, or the KServe path.
-    let (model, openai) = match &endpoint {
-        Endpoint::KserveInfer { model } | Endpoint::KserveMetadata { model } => {
-            (model.clone(), None)
+        // 5. The model the client named: the OpenAI body's `model`, or the KServe path.
+        let (model, openai) = match &endpoint {
+            Endpoint::KserveInfer { model } | Endpoint::KserveMetadata { model } => {
+                (model.clone(), None)
+            }
+            _ => {
+                let head = openai::parse(&body)?;
+                (head.model.clone(), Some(head))
+            }
+        };
+        // A LoRA adapter's name (`models[i].adapters`) routes to its group and
+        // is forwarded as sent to that group's replicas; a fallback group gets
+        // its own model name.
+        let (model, lora) = match snap.table.adapter(&model) {
+            Some((group, a)) => {
+                let a = a.to_owned();
+                (group, Some(a))
+            }
+            None => (model, None),
+        };
+        let lora_group = lora
+            .as_ref()
+            .map(|_| switchyard_router::parse_model(&model).0);
+        let name_for = |up: &Upstream| match (&lora, lora_group) {
+            (Some(a), Some(g)) if up.group == g => a.clone(),
+            _ => up.model_name.clone(),
+        };
+        obs.target(&model);
+        auth::authorize_model(caller, &model)?;
+        // Tokens per minute and budgets: the estimate set aside before the call.
+        if let (Some((tenant, key)), Some(admission)) = (&identity, admission.as_mut()) {
+            let ask =
+                tenant_limits::estimate(snap, &model, &parts, openai.as_ref(), &body, tenant, key);
+            gw.tenant_limits()
+                .reserve_any(
+                    admission,
+                    tenant,
+                    key,
+                    ask,
+                    tokio::time::Instant::now(),
+                    rate,
+                )
+                .await?;
         }
-        _ => {
-            let head = openai::parse(&body)?;
-            (head.model.clone(), Some(head))
-        }
-    };
-    // A LoRA adapter's name (`models[i].adapters`) routes to its group and
-    // is forwarded as sent to that group's replicas; a fallback group gets
-    // its own model name.
-    let (model, lora) = match snap.table.adapter(&model) {
-        Some((group, a)) => {
-            let a = a.to_owned();
-            (group, Some(a))
-        }
-        None => (model, None),
-    };
-    let lora_group = lora
-        .as_ref()
-        .map(|_| switchyard_router::parse_model(&model).0);
-    let name_for = |up: &Upstream| match (&lora, lora_group) {
-        (Some(a), Some(g)) if up.group == g => a.clone(),
-        _ => up.model_name.clone(),
-    };
-    obs.target(&model);
-    auth::authorize_model(caller, &model)?;
-    // Tokens per minute and budgets: the estimate set aside before the call.
-    if let (Some((tenant, key)), Some(admission)) = (&identity, admission.as_mut()) {
-        let ask =
-            tenant_limits::estimate(snap, &model, &parts, openai.as_ref(), &body, tenant, key);
-        gw.tenant_limits()
-            .reserve_any(
-                admission,
-                tenant,
-                key,
-                ask,
-                tokio::time::Instant::now(),
-                rate,
-            )
-            .await?;
+        let tenant_usage = admission.as_ref().map(tenant_limits::Admission::sink);
+
+        // 6. Rank every replica that may serve (pure, lazy).
+        let clouds = tenant_clouds(snap, caller, allowed_clouds(&parts.headers))?;
+        let group = snap.table.group(switchyard_router::parse_model(&model).0);
+        let prefix = prefix_blocks(group, openai.as_ref(), &body);
+        let route = RouteRequest {
+            model: &model,
+            protocol,
+            clouds: &clouds,
+            affinity_key: affinity_key(group, &parts.headers, openai.as_ref(), &body),
+            prefix: &prefix,
+            adapter: lora.as_deref(),
+        };
+        let ranking = snap.table.rank(&route, fastrand::u64(..))?;
+
+        // 7. Attempts: take a slot on the best untried candidate, adapt the
+        //    request to it (its model name), send; on a retryable failure before
+        //    any byte went to the client, try the next one.
+        // A chat stream of a group that allows resumes may be continued
+        // elsewhere should it break (`resume/`).
+        let max_resumes = snap
+            .config
+            .model(switchyard_router::parse_model(&model).0)
+            .map_or(0, |m| m.routing.max_resumes);
+        let resumable = max_resumes > 0
+            && openai.as_ref().is_some_and(|h| h.stream)
+            && parts.uri.path().ends_with("/chat/completions");
+        // The client's query string is not forwarded: neither the OpenAI API
+        // nor KServe v2 uses one, and it is where clients put keys
+        // (`?api-key=`). Cloud adapters build their own (`api-version`).
+        let passthrough = |up: &Upstream| match (&endpoint, &openai) {
+            (Endpoint::KserveInfer { .. }, _) => {
+                (format!("/v2/models/{}/infer", up.model_name), body.clone())
+            }
+            (Endpoint::KserveMetadata { .. }, _) => {
+                (format!("/v2/models/{}", up.model_name), body.clone())
+            }
+            (_, Some(head)) => {
+                let body = openai::rewrite_model(&body, head, &name_for(up));
+                // Token-exact resume needs the stream's token ids.
+                let body = if resumable && up.token_ids && !resume::token_ids::client_asked(&body) {
+                    resume::token_ids::ask(&body)
+                } else {
+                    body
+                };
+                (parts.uri.path().to_owned(), body)
+            }
+            _ => (parts.uri.path().to_owned(), body.clone()),
+        };
+        let prepare = |up: &Upstream| {
+            // Cloud protocols (Azure OpenAI, Bedrock) translate; the rest pass through.
+            if let (Some(adapter), Some(head)) = (&up.adapter, &openai) {
+                let call = adapter::Call {
+                    path: parts.uri.path(),
+                    body: &body,
+                    head,
+                };
+                return adapter.prepare(&call, &name_for(up));
+            }
+            Ok(passthrough(up))
+        };
+        let deadline = tokio::time::Instant::now() + limits.request_timeout;
+        let request = failover::Request {
+            model: &model,
+            ranking: &ranking,
+            route,
+            method: &parts.method,
+            headers: &parts.headers,
+            remote,
+            request_id,
+            priority,
+            obs,
+            resumable,
+            tenant_usage: tenant_usage.as_ref(),
+        };
+        let resp = failover::send(gw, snap, request, prepare).await?;
+        let resp = resume::attach(resp, || resume::Continuation {
+            snap: Arc::clone(snap),
+            observer: Arc::clone(gw.observer()),
+            budget: Arc::clone(gw.retry_budget()),
+            queue: gw.queues().get(switchyard_router::parse_model(&model).0),
+            path: parts.uri.path().to_owned(),
+            headers: parts.headers.clone(),
+            body: body.clone(),
+            clouds: clouds.iter().map(|c| (*c).to_owned()).collect(),
+            remote,
+            request_id: request_id.clone(),
+            deadline,
+            max_resumes,
+            adapter: lora.clone(),
+            tenant_usage: tenant_usage.clone(),
+            closing: gw.closing().clone(),
+        });
+        Ok(tenant_limits::hold(resp, admission))
     }
-    let tenant_usage = admission.as_ref().map(tenant_limits::Admission::sink);
-
-    // 6. Rank every replica that may serve (pure, lazy).
-    let clouds = tenant_clouds(snap, caller, allowed_clouds(&parts.headers))?;
-    let group = snap.table.group(switchyard_router::parse_model(&model).0);
-    let prefix = prefix_blocks(group, openai.as_ref(), &body);
-    let route = RouteRequest {
-        model: &model,
-        protocol,
-        clouds: &clouds,
-        affinity_key: affinity_key(group, &parts.headers, openai.as_ref(), &body),
-        prefix: &prefix,
-        adapter: lora.as_deref(),
-    };
-    let ranking = snap.table.rank(&route, fastrand::u64(..))?;
-
-    // 7. Attempts: take a slot on the best untried candidate, adapt the
-    //    request to it (its model name), send; on a retryable failure before
-    //    any byte went to the client, try the next one.
-    // A chat stream of a group that allows resumes may be continued
-    // elsewhere should it break (`resume/`).
-    let max_resumes = snap
-        .config
-        .model(switchyard_router::parse_model(&model).0)
-        .map_or(0, |m| m.routing.max_resumes);
-    let resumable = max_resumes > 0
-        && openai.as_ref().is_some_and(|h| h.stream)
-        && parts.uri.path().ends_with("/chat/completions");
-    // The client's query string is not forwarded: neither the OpenAI API
-    // nor KServe v2 uses one, and it is where clients put keys
-    // (`?api-key=`). Cloud adapters build their own (`api-version`).
-    let passthrough = |up: &Upstream| match (&endpoint, &openai) {
-        (Endpoint::KserveInfer { .. }, _) => {
-            (format!("/v2/models/{}/infer", up.model_name), body.clone())
-        }
-        (Endpoint::KserveMetadata { .. }, _) => {
-            (format!("/v2/models/{}", up.model_name), body.clone())
-        }
-        (_, Some(head)) => {
-            let body = openai::rewrite_model(&body, head, &name_for(up));
-            // Token-exact resume needs the stream's token ids.
-            let body = if resumable && up.token_ids && !resume::token_ids::client_asked(&body) {
-                resume::token_ids::ask(&body)
-            } else {
-                body
-            };
-            (parts.uri.path().to_owned(), body)
-        }
-        _ => (parts.uri.path().to_owned(), body.clone()),
-    };
-    let prepare = |up: &Upstream| {
-        // Cloud protocols (Azure OpenAI, Bedrock) translate; the rest pass through.
-        if let (Some(adapter), Some(head)) = (&up.adapter, &openai) {
-            let call = adapter::Call {
-                path: parts.uri.path(),
-                body: &body,
-                head,
-            };
-            return adapter.prepare(&call, &name_for(up));
-        }
-        Ok(passthrough(up))
-    };
-    let deadline = tokio::time::Instant::now() + limits.request_timeout;
-    let request = failover::Request {
-        model: &model,
-        ranking: &ranking,
-        route,
-        method: &parts.method,
-        headers: &parts.headers,
-        remote,
-        request_id,
-        priority,
-        obs,
-        resumable,
-        tenant_usage: tenant_usage.as_ref(),
-    };
-    let resp = failover::send(gw, snap, request, prepare).await?;
-    let resp = resume::attach(resp, || resume::Continuation {
-        snap: Arc::clone(snap),
-        observer: Arc::clone(gw.observer()),
-        budget: Arc::clone(gw.retry_budget()),
-        queue: gw.queues().get(switchyard_router::parse_model(&model).0),
-        path: parts.uri.path().to_owned(),
-        headers: parts.headers.clone(),
-        body: body.clone(),
-        clouds: clouds.iter().map(|c| (*c).to_owned()).collect(),
-        remote,
-        request_id: request_id.clone(),
-        deadline,
-        max_resumes,
-        adapter: lora.clone(),
-        tenant_usage: tenant_usage.clone(),
-        closing: gw.closing().clone(),
-    });
-    Ok(tenant_limits::hold(resp, admission))
 }
 
 /// Reads the body up to `max_body_bytes`, refusing early on a declared
