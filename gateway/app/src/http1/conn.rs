@@ -80,13 +80,16 @@ where
         let request = request.map(|()| RequestBody::new(Arc::clone(&io), body));
         // A client that leaves while its answer is being prepared (queued,
         // waiting for a replica's first byte) cancels it, as under hyper.
-        let mut handled = pin!(served.gw.handle(request, served.remote));
+        let mut handled = served.gw.handle(request, served.remote);
         let resp = poll_fn(|cx| match handled.as_mut().poll(cx) {
             Poll::Ready(resp) => Poll::Ready(Some(resp)),
             Poll::Pending if client_left(&io, cx) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         })
         .await;
+        // The finished request future (kilobytes, boxed) goes now, not
+        // when a long stream ends.
+        drop(handled);
         let Some(resp) = resp else {
             tracing::debug!(remote = %served.remote, "client left before its answer");
             return;
