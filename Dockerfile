@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Multi-stage build: a locked release build, then a small non-root runtime.
+# Multi-stage build: a locked, LTO-optimized build (profile `dist`), then a small non-root runtime.
 #
 #   docker build -t switchyard .
 #   docker run -p 8080:8080 -e SWITCHYARD_API_KEY=... -e SWITCHYARD_REPLICA_URL=http://vllm:8000 switchyard
@@ -21,13 +21,14 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p switchyard-gateway --bin switchyard \
- && strip target/release/switchyard
+# `dist`: the release profile with whole-program LTO (Cargo.toml).
+RUN cargo build --profile dist --locked -p switchyard-gateway --bin switchyard \
+ && strip target/dist/switchyard
 
 FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin switchyard \
  && mkdir -p /etc/switchyard
-COPY --from=build /src/target/release/switchyard /usr/local/bin/switchyard
+COPY --from=build /src/target/dist/switchyard /usr/local/bin/switchyard
 COPY examples/ /etc/switchyard/examples/
 COPY examples/container.yaml /etc/switchyard/config.yaml
 USER 10001:10001
