@@ -117,6 +117,42 @@ async fn graceful_shutdown_lets_an_in_flight_stream_finish() {
     within(gw.wait()).await.unwrap();
 }
 
+/// HTTP/2 connections are hyper's (HTTP/1 is ours): the same drain holds
+/// for them, an h2c stream in flight at shutdown finishes whole (hyper
+/// sends GOAWAY and lets open streams end) and the drain then completes.
+#[tokio::test]
+async fn graceful_shutdown_lets_an_in_flight_h2c_stream_finish() {
+    use http_body_util::Full;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let (gw, _r) = fleet(streaming(30, 20)).await;
+    let client = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
+    let body = serde_json::to_vec(&chat("chat", true)).unwrap();
+    let req = http::Request::post(format!("http://{}/v1/chat/completions", gw.data_addr))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let resp = within(client.request(req)).await.unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.into_body();
+    let mut text = String::from_utf8(next_chunk(&mut stream).await.unwrap().to_vec()).unwrap();
+
+    gw.begin_shutdown();
+    eventually_refused(gw.data_addr).await;
+    while let Some(chunk) = next_chunk(&mut stream).await {
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    let events = switchyard_tests::sse_data(&text);
+    let tokens = events.iter().filter(|e| e.contains("\"tok")).count();
+    assert_eq!(tokens, 30, "every token arrived: {events:?}");
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    within(gw.wait()).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_stream_still_running_when_the_grace_period_ends_gets_an_error_event() {
     let cfg = streaming(400, 20);
