@@ -78,6 +78,12 @@ impl Acceptors {
                 tracing::warn!(error = %e, "cannot watch the TLS certificate files; they are re-read on a config reload only");
             })
             .ok();
+        // Each data-plane worker builds its acceptor on its first
+        // connection, maybe long after the config was loaded: the files
+        // may have been renewed since (the other workers' watches saw it,
+        // this one was not watching yet). Read them as they are now, after
+        // the watch started so no later change is missed.
+        reload(tls, &cert);
         self.current = Some(Current {
             config_key: Arc::clone(&tls.certified),
             verifier,
