@@ -32,8 +32,15 @@ pub const MIN_RAMP: f64 = 0.1;
 
 /// Milliseconds since the first call, monotonic. The only clock health uses.
 pub fn clock() -> u64 {
+    clock_at(Instant::now())
+}
+
+/// [`clock`] at `now`, for a caller that has just read the time anyway.
+pub fn clock_at(now: Instant) -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+    now.saturating_duration_since(*START.get_or_init(Instant::now))
+        .as_millis() as u64
+        + 1
 }
 
 /// Why a replica was last ejected, for operators.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
-use crate::health::{Admission, Health, clock};
+use crate::health::{Admission, Health, clock, clock_at};
 
 /// Weight of the newest sample in the latency EWMA.
 const EWMA_ALPHA: f64 = 0.2;
@@ -211,9 +211,12 @@ impl InFlightGuard {
         self.finished = true;
         match outcome {
             Outcome::Success => {
-                let now = clock();
-                self.stats.record_latency_at(self.started.elapsed(), now);
-                self.stats.health.on_success(now);
+                // One clock read for both.
+                let now = Instant::now();
+                let ms = clock_at(now);
+                self.stats
+                    .record_latency_at(now.saturating_duration_since(self.started), ms);
+                self.stats.health.on_success(ms);
             }
             Outcome::Failure => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);

@@ -228,6 +228,43 @@ replicas: [{ id: r, model: m, cloud: c, url: "${R_URL}" }]
     assert_eq!(fleet["r"].hits(), 0);
 }
 
+/// The head-wait timer is kept across a connection's requests (one
+/// registration per timeout, not per request): each wait still gets the
+/// whole `header_read_timeout_ms` from its own start, and an idle
+/// connection still closes.
+#[tokio::test]
+async fn each_keep_alive_wait_gets_the_whole_head_timeout_and_an_idle_connection_closes() {
+    let yaml = r#"
+server: { limits: { header_read_timeout_ms: 1000 } }
+clouds: { c: { provider: private } }
+models: [{ name: m, versions: [{ name: v1, weight: 100 }] }]
+replicas: [{ id: r, model: m, cloud: c, url: "${R_URL}" }]
+"#;
+    let fleet = switchyard_tests::replicas(&[("r", ReplicaConfig::default())]).await;
+    let gw = switchyard_tests::gateway(yaml, &fleet).await;
+    let json = chat("m", false).to_string();
+    let request = chat_post(&format!("content-length: {}\r\n", json.len()), &json);
+    let mut c = Raw::open(gw.data_addr).await;
+    // Three requests 700 ms apart: the third comes 1.4 s after the first
+    // wait began, so a timer left at that wait's deadline would have
+    // closed the connection.
+    for i in 0..3 {
+        if i > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        }
+        c.send(request.as_bytes()).await;
+        assert_eq!(c.reply(false).await.status, 200, "request {i}");
+    }
+    let idle = std::time::Instant::now();
+    assert!(c.closed().await);
+    assert!(
+        idle.elapsed() >= std::time::Duration::from_millis(900),
+        "closed after {:?}",
+        idle.elapsed()
+    );
+    assert_eq!(fleet["r"].hits(), 3);
+}
+
 #[tokio::test]
 async fn a_client_that_leaves_before_its_answer_cancels_the_request_upstream() {
     let (gw, replicas) = fleet(ReplicaConfig::default()).await;

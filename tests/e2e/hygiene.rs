@@ -206,6 +206,59 @@ const CLIENT_HEADERS: &[(&str, &str)] = &[
     ("x-custom", "kept-for-private-replicas"),
 ];
 
+/// What the gateway sets on a replica's request replaces the client's
+/// header of that name (the request id, `accept-encoding`, the replica's
+/// credential, `host`), once; a client's `x-forwarded-for` gets our peer
+/// appended; what `Connection` lists stays here.
+#[tokio::test]
+async fn the_gateway_s_own_request_headers_replace_the_client_s_once() {
+    let fleet = switchyard_tests::replicas(&[("r", ReplicaConfig::default())]).await;
+    let yaml = r#"
+clouds: { c: { provider: private } }
+models: [{ name: m, versions: [{ name: v1, weight: 100 }] }]
+replicas: [{ id: r, model: m, cloud: c, url: "${R_URL}",
+             auth: { header: x-upstream-token, value: ours } }]
+"#;
+    let gw = switchyard_tests::gateway(yaml, &fleet).await;
+    let replica = &fleet["r"];
+    let body = chat("m", false).to_string();
+    let ans = Http::default()
+        .call(
+            "POST",
+            gw.data_addr,
+            "/v1/chat/completions",
+            &[
+                ("x-forwarded-for", "10.0.0.1, 10.0.0.2"),
+                ("x-request-id", "client-id-1"),
+                ("accept-encoding", "gzip"),
+                ("x-upstream-token", "theirs"),
+                ("connection", "x-hop"),
+                ("x-hop", "1"),
+                ("x-custom", "kept"),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(ans.status, 200, "{:?}", ans.body);
+    let sent = replica.last_request().unwrap();
+    assert_eq!(sent.path, "/v1/chat/completions");
+    let all = |name: &str| -> Vec<String> {
+        sent.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(all("x-forwarded-for"), ["10.0.0.1, 10.0.0.2, 127.0.0.1"]);
+    assert_eq!(all("x-request-id"), ["client-id-1"]);
+    assert_eq!(all("accept-encoding"), ["identity"]);
+    assert_eq!(all("x-upstream-token"), ["ours"]);
+    assert_eq!(all("host"), [replica.url().trim_start_matches("http://")]);
+    assert_eq!(all("x-custom"), ["kept"]);
+    assert!(all("x-hop").is_empty() && all("connection").is_empty());
+    assert_eq!(all("content-length"), [sent.body.len().to_string()]);
+}
+
 #[tokio::test]
 async fn client_cookies_addressing_cloud_tokens_and_queries_stay_here() {
     let http = Http::default();

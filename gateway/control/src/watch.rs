@@ -4,11 +4,14 @@
 //! The file watch is on the file's *directory*, not the file: editors that
 //! write a temporary file and rename it over the original, and Kubernetes
 //! ConfigMap mounts that swap a `..data` symlink, replace the inode a
-//! file-level watch would be attached to. Any event in the directory
-//! (debounced: an editor's save is several events) makes the gateway read
-//! the file again; an unchanged file has the same content hash and is a
-//! no-op, so spurious events cost one parse.
+//! file-level watch would be attached to. An event on the file, or on a
+//! ConfigMap's `..data` swap (debounced: an editor's save is several
+//! events), makes the gateway read the file again; an unchanged file has
+//! the same content hash and is a no-op. Events on the directory's other
+//! files (a log written beside the config, the cordons file) are not
+//! looked at: each one cost a parse of the whole config.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,11 +54,15 @@ pub fn watch_file(
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let name = path
+        .file_name()
+        .map(OsStr::to_os_string)
+        .unwrap_or_default();
     let (tx, rx) = mpsc::channel::<()>(16);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         match event {
             // Access events (a reader opening the file) are not changes.
-            Ok(e) if e.kind.is_access() => {}
+            Ok(e) if e.kind.is_access() || !concerns(&e, &name) => {}
             Ok(_) => {
                 // Full channel: a reload is already pending, which is enough.
                 let _ = tx.try_send(());
@@ -71,6 +78,18 @@ pub fn watch_file(
         _watcher: watcher,
         stop,
     })
+}
+
+/// Whether a directory event may have changed the config file `name`: it
+/// names the file, or a name starting with `..` (a Kubernetes ConfigMap
+/// mount swaps its `..data` link; the file is a link through it). An event
+/// that names no path is taken to.
+fn concerns(event: &notify::Event, name: &OsStr) -> bool {
+    event.paths.is_empty()
+        || event.paths.iter().any(|p| {
+            p.file_name()
+                .is_none_or(|n| n == name || n.as_encoded_bytes().starts_with(b".."))
+        })
 }
 
 async fn debounced_reloads(
@@ -134,4 +153,48 @@ pub fn reload_on_sighup(
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, EventKind, ModifyKind, RenameMode};
+
+    use super::*;
+
+    fn event(kind: EventKind, paths: &[&str]) -> notify::Event {
+        paths.iter().fold(notify::Event::new(kind), |e, p| {
+            e.add_path(PathBuf::from(p))
+        })
+    }
+
+    #[test]
+    fn only_the_config_file_and_a_configmap_swap_concern_the_watch() {
+        let name = OsStr::new("switchyard.yaml");
+        let write = EventKind::Modify(ModifyKind::Any);
+        let rename = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        // The file itself, written in place or renamed over by an editor.
+        assert!(concerns(&event(write, &["/etc/sy/switchyard.yaml"]), name));
+        assert!(concerns(
+            &event(
+                rename,
+                &["/etc/sy/.switchyard.yaml.tmp", "/etc/sy/switchyard.yaml"]
+            ),
+            name
+        ));
+        // A ConfigMap update: `..data_tmp` renamed over `..data`.
+        assert!(concerns(
+            &event(rename, &["/etc/sy/..data_tmp", "/etc/sy/..data"]),
+            name
+        ));
+        assert!(concerns(&event(EventKind::Any, &[]), name));
+        // A log and the cordons file beside it do not.
+        assert!(!concerns(&event(write, &["/etc/sy/switchyard.log"]), name));
+        assert!(!concerns(
+            &event(
+                EventKind::Create(CreateKind::File),
+                &["/etc/sy/switchyard.yaml.cordons.json"]
+            ),
+            name
+        ));
+    }
 }

@@ -80,6 +80,8 @@ pub struct Request<'a> {
     pub resumable: bool,
     /// Where the answer's usage is booked for the caller's tenant.
     pub tenant_usage: Option<&'a Arc<dyn UsageSink>>,
+    /// When the whole request (`server.limits.request_timeout`) is over.
+    pub deadline: tokio::time::Instant,
 }
 
 /// Statuses that say "this replica, not this request": worth another replica.
@@ -103,7 +105,7 @@ pub fn send(
 ) -> impl Future<Output = Result<Response<ProxyBody>, ProxyError>> {
     async move {
         let limits = &snap.config.server.limits;
-        let deadline = tokio::time::Instant::now() + limits.request_timeout;
+        let deadline = req.deadline;
         let mut tried: Vec<usize> = Vec::with_capacity(MAX_ATTEMPTS);
         gw.retry_budget().deposit();
         let mut last: Option<Result<Response<ProxyBody>, ProxyError>> = None;

@@ -18,6 +18,7 @@ use crate::first_token::FirstToken;
 use crate::guarded::GuardedBody;
 use crate::observe::{Observer, OutcomeSlot, RequestObserver};
 use crate::snapshot::Snapshot;
+use crate::upstream::{Pool, Upstream, h1};
 use crate::usage::{Meter, UsageSink, UsageTap};
 
 /// What to send upstream, already adapted to the replica.
@@ -82,7 +83,7 @@ const ADDED_DOWNSTREAM: usize = 6;
 pub fn forward(
     snap: &Snapshot,
     admitted: Admitted<'_>,
-    out: Outbound<'_>,
+    mut out: Outbound<'_>,
     release: Release,
 ) -> impl Future<Output = Result<Response<ProxyBody>, ProxyError>> {
     async move {
@@ -94,39 +95,25 @@ pub fn forward(
         } = admitted;
         let up = &snap.upstreams[index];
         let limits = &snap.config.server.limits;
-        let uri = up
-            .uri(out.path_and_query)
-            .map_err(|e| ProxyError::BadRequest {
-                message: format!("request path cannot be forwarded: {e}"),
-                param: None,
-            })?;
-
-        let body = out.body;
-        let mut req = Request::new(Full::new(body.clone()));
-        *req.method_mut() = out.method;
-        *req.uri_mut() = uri;
-        // Sized once for the client's headers and the few added below.
-        *req.headers_mut() = HeaderMap::with_capacity(out.headers.len() + ADDED_UPSTREAM);
-        let headers = req.headers_mut();
-        crate::headers::to_replica(out.headers, headers, up.adapter.is_some());
-        append_forwarded_for(headers, out.remote);
-        headers.insert(X_REQUEST_ID.clone(), out.request_id.clone());
-        // The body is inspected (SSE framing, usage) and may get an error event
-        // appended: it must reach us as plain bytes.
-        headers.insert(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_static("identity"),
-        );
-        out.obs.sending(headers);
         let replica = &entry.replica.id;
-        // The replica's credentials, last: SigV4 signs the final bytes.
-        up.authorize(&mut req, &body)
-            .map_err(|reason| ProxyError::UpstreamCredentials {
-                replica: replica.clone(),
-                reason,
-            })?;
-
-        let sent = tokio::time::timeout_at(out.deadline, up.send(&snap.client, req)).await;
+        let credentials = |reason| ProxyError::UpstreamCredentials {
+            replica: replica.clone(),
+            reason,
+        };
+        let body = out.body.clone();
+        let sent = match (&up.pool, &up.adapter) {
+            // Plain HTTP/1 on our own pool: the head is written straight
+            // from the client's headers, with no request built for it.
+            (Some(pool), None) => {
+                let head = pooled_head(up, pool, &mut out, body.len())?.map_err(credentials)?;
+                let send = Upstream::send_head(pool, &out.method, &head, &body);
+                tokio::time::timeout_at(out.deadline, send).await
+            }
+            _ => {
+                let req = request(up, &mut out)?.map_err(credentials)?;
+                tokio::time::timeout_at(out.deadline, up.send(&snap.client, req)).await
+            }
+        };
         let resp = match sent {
             Err(_) => {
                 guard.finish(Outcome::Failure);
@@ -209,7 +196,7 @@ pub fn forward(
         if sse {
             // We may append an error event, so the length is ours to decide.
             parts.headers.remove(header::CONTENT_LENGTH);
-        } else if held.ended {
+        } else if held.ended && !says_length(&parts.headers, held.prefix.len()) {
             parts
                 .headers
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(held.prefix.len()));
@@ -272,6 +259,104 @@ pub fn forward(
     }
 }
 
+/// The replica's request as an `http::Request` (TLS replicas through
+/// hyper, cloud adapters that sign or rewrite it): the client's headers
+/// that may pass, ours, and the replica's credentials, last (SigV4 signs
+/// the final bytes). The inner error is the credentials'.
+fn request(
+    up: &Upstream,
+    out: &mut Outbound<'_>,
+) -> Result<Result<Request<Full<Bytes>>, String>, ProxyError> {
+    let uri = up
+        .uri(std::mem::take(&mut out.path_and_query))
+        .map_err(|e| unforwardable(&e))?;
+    let mut req = Request::new(Full::new(out.body.clone()));
+    *req.method_mut() = out.method.clone();
+    *req.uri_mut() = uri;
+    // Sized once for the client's headers and the few added below.
+    *req.headers_mut() = HeaderMap::with_capacity(out.headers.len() + ADDED_UPSTREAM);
+    let headers = req.headers_mut();
+    crate::headers::to_replica(out.headers, headers, up.adapter.is_some());
+    append_forwarded_for(headers, out.remote);
+    headers.insert(X_REQUEST_ID.clone(), out.request_id.clone());
+    // The body is inspected (SSE framing, usage) and may get an error event
+    // appended: it must reach us as plain bytes.
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
+    out.obs.sending(headers);
+    Ok(up.authorize(&mut req, &out.body).map(|()| req))
+}
+
+/// The same request for a replica on our own HTTP/1 pool, as the bytes of
+/// its head, written straight from the client's headers: no header map,
+/// URI or request is built for it (they were a tenth of a request's
+/// instructions). What [`request`] sends, in the same order of precedence:
+/// our headers and the credentials replace the client's of the same name.
+fn pooled_head(
+    up: &Upstream,
+    pool: &Pool,
+    out: &mut Outbound<'_>,
+    body_len: usize,
+) -> Result<Result<Vec<u8>, String>, ProxyError> {
+    let path = out.path_and_query.as_str();
+    // What `http::Uri` would refuse and would break the request line.
+    if path.bytes().any(|b| b <= b' ' || b == 0x7f) || !path.starts_with('/') {
+        return Err(unforwardable(&"invalid uri character"));
+    }
+    // The observer's (`traceparent`); no allocation when there is none.
+    let mut added = HeaderMap::new();
+    out.obs.sending(&mut added);
+    let credentials = match up.credential_headers() {
+        Ok(c) => c,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let ours = |name: &HeaderName| {
+        *name == X_REQUEST_ID
+            || *name == header::ACCEPT_ENCODING
+            || added.contains_key(name)
+            || credentials.iter().flatten().any(|(n, _)| n == name)
+    };
+    let mut head = h1::RequestHead::start(
+        &out.method,
+        &up.base_path,
+        path,
+        out.headers.len() + ADDED_UPSTREAM,
+    );
+    head.header(&header::HOST, pool.host().as_bytes());
+    let mut forwarded_for = None;
+    for (name, value) in crate::headers::for_replica(out.headers, false) {
+        if *name == X_FORWARDED_FOR {
+            forwarded_for = forwarded_for.or(Some(value));
+        } else if !ours(name) {
+            head.header(name, value.as_bytes());
+        }
+    }
+    let mut ip = [0u8; 48];
+    let n = write_ip(&mut ip, out.remote.ip());
+    match forwarded_for {
+        Some(prev) => head.header_parts(&X_FORWARDED_FOR, &[prev.as_bytes(), b", ", &ip[..n]]),
+        None => head.header_parts(&X_FORWARDED_FOR, &[&ip[..n]]),
+    }
+    head.header(&X_REQUEST_ID, out.request_id.as_bytes());
+    head.header(&header::ACCEPT_ENCODING, b"identity");
+    for (name, value) in added
+        .iter()
+        .chain(credentials.iter().flatten().map(|(n, v)| (n, v)))
+    {
+        head.header(name, value.as_bytes());
+    }
+    Ok(Ok(head.finish(&out.method, body_len)))
+}
+
+fn unforwardable(e: &dyn std::fmt::Display) -> ProxyError {
+    ProxyError::BadRequest {
+        message: format!("request path cannot be forwarded: {e}"),
+        param: None,
+    }
+}
+
 /// Marks an answer whose event stream, should it break, the resume layer
 /// may continue on another replica: it was served by replica `index` of
 /// the snapshot's table, and it is not metered here.
@@ -297,6 +382,24 @@ fn says_context_length_exceeded(body: &[u8]) -> bool {
                 .and_then(|c| c.as_str())
                 == Some(CODE)
         })
+}
+
+/// Whether the replica's one `content-length` already says `len` (the
+/// usual case: then no value is made, which is an allocation).
+fn says_length(headers: &HeaderMap, len: usize) -> bool {
+    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
+    match (values.next(), values.next()) {
+        (Some(v), None) => {
+            let digits = v.as_bytes();
+            !digits.is_empty()
+                && digits.iter().all(u8::is_ascii_digit)
+                && std::str::from_utf8(digits)
+                    .ok()
+                    .and_then(|d| d.parse::<usize>().ok())
+                    == Some(len)
+        }
+        _ => false,
+    }
 }
 
 /// The attempt ran out of time before the replica's first byte.
@@ -401,6 +504,83 @@ mod tests {
             let n = write_ip(&mut out, ip.parse().unwrap());
             assert_eq!(&out[..n], ip.as_bytes());
         }
+    }
+
+    /// The head written for a pooled replica: its base path, its `host`,
+    /// the client's headers that may pass, ours replacing the client's,
+    /// the credential last, the body's length.
+    #[test]
+    fn a_pooled_replica_gets_its_head_written_from_the_client_s_headers() {
+        let yaml = r#"
+clouds: { c: { provider: private } }
+models: [{ name: m, versions: [{ name: v1, weight: 100 }] }]
+replicas: [{ id: r, model: m, cloud: c, url: "http://127.0.0.1:9/base/", auth: { bearer: tok } }]
+"#;
+        let config = switchyard_config::load_str(yaml, &|_| None).unwrap();
+        let up = Upstream::new(&config.replicas[0], &config.server.limits).unwrap();
+        let pool = up.pool.as_ref().unwrap();
+        let mut client = HeaderMap::new();
+        for (k, v) in [
+            ("host", "gw"),
+            ("content-type", "application/json"),
+            ("content-length", "999"),
+            ("authorization", "Bearer client"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-request-id", "theirs"),
+            ("accept-encoding", "gzip"),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+        ] {
+            client.append(k, HeaderValue::from_static(v));
+        }
+        let (mut obs, closing) = (crate::observe::NoObserver, Default::default());
+        let now = tokio::time::Instant::now();
+        let mut out = Outbound {
+            method: Method::POST,
+            path_and_query: "/v1/chat/completions".into(),
+            headers: &client,
+            body: Bytes::from_static(b"{}"),
+            remote: "127.0.0.2:5".parse().unwrap(),
+            request_id: &HeaderValue::from_static("ours"),
+            started: now,
+            deadline: now,
+            first_event_deadline: now,
+            last_chance: true,
+            resumable: false,
+            closing: &closing,
+            obs: &mut obs,
+            observer: &crate::observe::NoObserver,
+            tenant_usage: None,
+        };
+        let head = pooled_head(&up, pool, &mut out, 2).unwrap().unwrap();
+        assert_eq!(
+            String::from_utf8(head).unwrap(),
+            "POST /base/v1/chat/completions HTTP/1.1\r\n\
+             host: 127.0.0.1:9\r\n\
+             content-type: application/json\r\n\
+             x-forwarded-for: 10.0.0.1, 127.0.0.2\r\n\
+             x-request-id: ours\r\n\
+             accept-encoding: identity\r\n\
+             authorization: Bearer tok\r\n\
+             content-length: 2\r\n\r\n"
+        );
+        // A path that would break the request line is refused.
+        out.path_and_query = "/v1/a b".into();
+        assert!(pooled_head(&up, pool, &mut out, 2).is_err());
+    }
+
+    #[test]
+    fn a_replica_length_is_kept_only_when_it_is_the_body_s() {
+        let mut h = HeaderMap::new();
+        assert!(!says_length(&h, 5));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        assert!(says_length(&h, 5));
+        assert!(!says_length(&h, 6));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("+5"));
+        assert!(!says_length(&h, 5));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        h.append(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        assert!(!says_length(&h, 5));
     }
 
     #[test]

@@ -317,6 +317,7 @@ where
             obs,
             resumable,
             tenant_usage: tenant_usage.as_ref(),
+            deadline,
         };
         let resp = failover::send(gw, snap, request, prepare).await?;
         let resp = resume::attach(resp, || resume::Continuation {

@@ -16,7 +16,7 @@
 //! unless `server.response_headers.allow` names them; never what
 //! `server.response_headers.deny` names.
 
-use http::header::{self, HeaderMap, HeaderName};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use switchyard_config::ResponseHeaders;
 use switchyard_config::defaults::RESPONSE_HEADERS_DENIED;
 
@@ -90,17 +90,26 @@ pub const CLOUD_KEPT: [HeaderName; 5] = [
 /// Copies the client's headers that may go to a replica into `to`
 /// (`cloud`: the replica is behind a cloud adapter).
 pub fn to_replica(from: &HeaderMap, to: &mut HeaderMap, cloud: bool) {
+    for (name, value) in for_replica(from, cloud) {
+        to.append(name.clone(), value.clone());
+    }
+}
+
+/// The client's headers that may go to a replica, in order (`cloud`: the
+/// replica is behind a cloud adapter).
+pub fn for_replica(
+    from: &HeaderMap,
+    cloud: bool,
+) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
     let listed = connection_listed(from);
-    for (name, value) in from {
+    from.iter().filter(move |(name, _)| {
         let pass = if cloud {
             CLOUD_KEPT.contains(name)
         } else {
             !HOP_BY_HOP.contains(name) && !NOT_FORWARDED.contains(name)
         };
-        if pass && !listed.iter().any(|l| l == name.as_str()) {
-            to.append(name.clone(), value.clone());
-        }
-    }
+        pass && !listed.iter().any(|l| l == name.as_str())
+    })
 }
 
 /// Removes from a replica's response headers what must not reach the
@@ -155,8 +164,6 @@ fn connection_listed(headers: &HeaderMap) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
-
     use super::*;
 
     fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {

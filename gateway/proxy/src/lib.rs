@@ -67,6 +67,7 @@ pub mod observe;
 mod observed;
 pub mod openai;
 mod proxy;
+pub mod read_sized;
 pub mod resume;
 pub mod retry_budget;
 pub mod runtime_keys;

@@ -25,8 +25,14 @@ use std::sync::Arc;
 use switchyard_config::Cost;
 
 const KEY: &[u8] = b"\"usage\"";
+/// The key's searcher, built once (building one per chunk cost more than
+/// the search of a whole answer).
+static FINDER: std::sync::LazyLock<memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memmem::Finder::new(KEY));
 /// Most bytes kept after the key: OpenAI's usage with its token details
-/// is ~300 bytes. Inline, so metering allocates nothing per request.
+/// is ~300 bytes. Allocated once a key is seen, at the size taken: an
+/// inline array made every metered body 1 KiB bigger, zeroed and copied
+/// on every request, and held through a whole stream.
 const CAPTURE_MAX: usize = 1024;
 
 /// Token counts of one answer.
@@ -41,29 +47,15 @@ pub struct Usage {
 }
 
 /// Incremental finder of the last valid `usage` object.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct UsageScan {
-    /// Bytes from the latest `"usage"` key on (`capture[..len]`).
-    capture: [u8; CAPTURE_MAX],
-    len: usize,
+    /// Bytes from the latest `"usage"` key on.
+    capture: Vec<u8>,
     capturing: bool,
     /// The last bytes of the previous chunk, for a key split across two.
     tail: [u8; 6],
     tail_len: usize,
     found: Option<Usage>,
-}
-
-impl Default for UsageScan {
-    fn default() -> Self {
-        Self {
-            capture: [0; CAPTURE_MAX],
-            len: 0,
-            capturing: false,
-            tail: [0; 6],
-            tail_len: 0,
-            found: None,
-        }
-    }
 }
 
 impl UsageScan {
@@ -75,7 +67,7 @@ impl UsageScan {
             let head = chunk.len().min(6);
             joint[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
             joint[self.tail_len..self.tail_len + head].copy_from_slice(&chunk[..head]);
-            if let Some(at) = memmem::find(&joint[..self.tail_len + head], KEY) {
+            if let Some(at) = FINDER.find(&joint[..self.tail_len + head]) {
                 self.restart();
                 self.capture_range(&joint[at..self.tail_len]);
             }
@@ -83,7 +75,7 @@ impl UsageScan {
         // Each key ends the previous capture (parsed on the way: the real
         // usage may be followed by a `"usage":null`) and starts a new one.
         let mut from = 0;
-        for at in memmem::find_iter(chunk, KEY) {
+        for at in FINDER.find_iter(chunk) {
             if self.capturing {
                 self.capture_range(&chunk[from..at]);
             }
@@ -99,7 +91,7 @@ impl UsageScan {
     /// The usage found, if any.
     pub fn finish(&mut self) -> Option<Usage> {
         if self.capturing {
-            let parsed = parse(&self.capture[..self.len]);
+            let parsed = parse(&self.capture);
             self.note(parsed);
             self.capturing = false;
         }
@@ -114,17 +106,16 @@ impl UsageScan {
 
     fn restart(&mut self) {
         if self.capturing {
-            let parsed = parse(&self.capture[..self.len]);
+            let parsed = parse(&self.capture);
             self.note(parsed);
         }
-        self.len = 0;
+        self.capture.clear();
         self.capturing = true;
     }
 
     fn capture_range(&mut self, bytes: &[u8]) {
-        let take = bytes.len().min(CAPTURE_MAX - self.len);
-        self.capture[self.len..self.len + take].copy_from_slice(&bytes[..take]);
-        self.len += take;
+        let take = bytes.len().min(CAPTURE_MAX - self.capture.len());
+        self.capture.extend_from_slice(&bytes[..take]);
     }
 
     fn keep_tail(&mut self, chunk: &[u8]) {

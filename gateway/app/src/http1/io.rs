@@ -8,14 +8,14 @@
 //! holds none.
 
 use std::io::{self, IoSlice};
-use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use bytes::BytesMut;
+use switchyard_proxy::read_sized::poll_read_sized;
 use switchyard_proxy::server_h1::Decoder;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Room a read into an empty buffer gets (most request heads fit).
 const FIRST_READ: usize = 4096;
@@ -57,20 +57,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
     /// Reads more bytes into the buffer, making room for about `want`
     /// first. `Ok(0)`: the client closed its side. With no buffer, the
     /// read goes to the stack and a buffer is allocated only for bytes
-    /// that came: waiting for a client allocates nothing.
+    /// that came, at their size ([`poll_read_sized`]): waiting for a
+    /// client allocates nothing.
     pub fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
         let room = want.clamp(FIRST_READ, MAX_READ);
         let n = if self.buf.capacity() == 0 {
-            // Uninitialised: no 4 KiB memset per read.
-            let mut stack = [MaybeUninit::<u8>::uninit(); FIRST_READ];
-            let mut rb = ReadBuf::uninit(&mut stack);
-            ready!(Pin::new(&mut self.stream).poll_read(cx, &mut rb))?;
-            let got = rb.filled();
-            if !got.is_empty() {
-                self.buf.reserve(room.max(got.len()));
-                self.buf.extend_from_slice(got);
-            }
-            got.len()
+            ready!(poll_read_sized::<_, FIRST_READ>(
+                &mut self.stream,
+                cx,
+                &mut self.buf,
+                room
+            ))?
         } else {
             if self.buf.capacity() == self.buf.len() {
                 self.buf.reserve(room.max(self.buf.len()));

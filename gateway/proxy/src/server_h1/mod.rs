@@ -13,15 +13,13 @@
 //! folded header lines (`httparse` refuses those) are all refused.
 
 use bytes::BytesMut;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap};
 use http::{Method, Request, Uri, Version};
 
 pub mod encode;
 
-pub use crate::upstream::h1::{Chunked, Decoded, Decoder, H1Error};
-
-/// Most header lines in a request head (hyper's default).
-pub const MAX_HEADERS: usize = 100;
+use crate::upstream::h1::HeaderSpans;
+pub use crate::upstream::h1::{Chunked, Decoded, Decoder, H1Error, MAX_HEADERS};
 
 /// Why a request cannot be read; each maps to the answer the client gets.
 #[derive(Debug, thiserror::Error)]
@@ -111,22 +109,11 @@ pub fn parse_request(buf: &mut BytesMut, max: usize) -> Result<Option<RequestHea
     let target = parsed.path.unwrap_or_default();
     let target_at = target.as_ptr() as usize - base;
     let target = (target_at, target_at + target.len());
-    let mut spans = Vec::with_capacity(parsed.headers.len());
-    for h in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| RequestError::Invalid("invalid header name"))?;
-        let start = h.value.as_ptr() as usize - base;
-        spans.push((name, start, start + h.value.len()));
-    }
+    let spans = HeaderSpans::of(buf, parsed.headers);
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.1))
         .map_err(|_| RequestError::Invalid("invalid request target"))?;
-    let mut headers = HeaderMap::with_capacity(spans.len());
-    for (name, start, end) in spans {
-        let value = HeaderValue::from_maybe_shared(head.slice(start..end))
-            .map_err(|_| RequestError::Invalid("invalid header value"))?;
-        headers.append(name, value);
-    }
+    let headers = spans.into_map(&head, 0).map_err(RequestError::Invalid)?;
     let body = framing(version, &headers)?;
     let keep_alive = match version {
         Version::HTTP_10 => has_token(&headers, "keep-alive"),

@@ -1,6 +1,7 @@
 //! The client side's HTTP/1 framing, on byte buffers.
 
 use bytes::Bytes;
+use http::HeaderValue;
 
 use super::encode::{Framing, Persist, chunk_line, encode_head};
 use super::*;

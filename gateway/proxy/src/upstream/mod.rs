@@ -220,17 +220,23 @@ impl Upstream {
     /// bytes sent). The one path for requests and health probes alike. The
     /// error names what is missing, never a credential.
     pub fn authorize(&self, req: &mut Request<Full<Bytes>>, body: &Bytes) -> Result<(), String> {
-        if let Some((name, value)) = &self.auth {
-            req.headers_mut().insert(name.clone(), value.clone());
-        }
-        if let Some(source) = &self.credential {
-            let (name, value) = source.current()?;
+        for (name, value) in self.credential_headers()?.into_iter().flatten() {
             req.headers_mut().insert(name, value);
         }
         if let Some(adapter) = &self.adapter {
             adapter.authorize(req, body)?;
         }
         Ok(())
+    }
+
+    /// The replica's own credential headers: the config's fixed one and a
+    /// file's current one (an adapter's signature is not among them).
+    pub fn credential_headers(&self) -> Result<[Option<(HeaderName, HeaderValue)>; 2], String> {
+        let current = match &self.credential {
+            Some(source) => Some(source.current()?),
+            None => None,
+        };
+        Ok([self.auth.clone(), current])
     }
 
     /// Brings the replica's changing credential (if any) up to date.
@@ -258,6 +264,20 @@ impl Upstream {
                 Err(e) => Err(SendError::Legacy(e)),
             },
         }
+    }
+
+    /// Sends a request whose head is already written to this replica's
+    /// own pool (plain HTTP/1, no adapter: see `forward::pooled_head`).
+    pub async fn send_head(
+        pool: &Pool,
+        method: &http::Method,
+        head: &[u8],
+        body: &[u8],
+    ) -> Result<http::Response<UpstreamBody>, SendError> {
+        // Boxed, as in `send`.
+        Box::pin(pool.send_head(method, head, body))
+            .await
+            .map(|resp| resp.map(UpstreamBody::Pooled))
     }
 
     /// The client to send with: this replica's own (private CA) or `shared`.

@@ -44,6 +44,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::SendError;
+use crate::read_sized::poll_read_sized;
 use crate::worker;
 
 pub mod h1;
@@ -77,7 +78,9 @@ impl Conn {
     }
 
     /// Whether an idle connection can carry another request: reading it
-    /// finds nothing (no close, no stray bytes).
+    /// finds nothing (no close, no stray bytes). A socket tokio knows to be
+    /// drained, with no event since, answers without a syscall; a close
+    /// or stray bytes are an event, and get a real read.
     fn usable(&self) -> bool {
         let mut probe = [0u8; 1];
         matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
@@ -85,26 +88,41 @@ impl Conn {
 
     /// Reads what the socket has into `buf`; `Ok(0)`: the replica closed
     /// it. The buffer is allocated once bytes are there to read.
+    ///
+    /// Through `poll_read`, not `try_read_buf`: after a read that does not
+    /// fill the room it had, tokio marks the socket drained (epoll is
+    /// edge-triggered; tokio#5866), so neither the next read nor the idle
+    /// check at check-in ([`Conn::usable`]) costs a `recvfrom` that finds
+    /// nothing. nginx does the same. That was one syscall per request.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.io.poll_read_ready(cx))?;
+        ready!(self.io.poll_read_ready(cx))?;
+        // No buffer (between answers, between a stream's events): the
+        // read goes to the stack and the buffer is allocated at the size
+        // of what came.
+        let read = if self.buf.capacity() == 0 && self.read_size == MIN_READ {
+            poll_read_sized::<_, MIN_READ>(&mut self.io, cx, &mut self.buf, 2 * MIN_READ)
+        } else {
             if self.buf.capacity() - self.buf.len() < self.read_size / 2 {
                 self.buf.reserve(self.read_size);
             }
-            let room = self.buf.capacity() - self.buf.len();
-            match self.io.try_read_buf(&mut self.buf) {
-                Ok(n) => {
-                    self.read_size = if n == room {
-                        (self.read_size * 2).min(MAX_READ)
-                    } else if n < self.read_size / 4 {
-                        (self.read_size / 2).max(MIN_READ)
-                    } else {
-                        self.read_size
-                    };
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.release(),
-                Err(e) => return Poll::Ready(Err(e)),
+            tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+        };
+        let room = self.read_size;
+        match read {
+            Poll::Ready(Ok(n)) => {
+                self.read_size = if n >= room {
+                    (self.read_size * 2).min(MAX_READ)
+                } else if n < self.read_size / 4 {
+                    (self.read_size / 2).max(MIN_READ)
+                } else {
+                    self.read_size
+                };
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                self.release();
+                Poll::Pending
             }
         }
     }
@@ -222,19 +240,31 @@ impl Pool {
         h1::encode_head(&parts.method, path, &parts.headers, body.len(), &mut head);
         // The headers may share the client's read buffer: let it go.
         drop(parts.headers);
+        self.send_head(&parts.method, &head, &body).await
+    }
+
+    /// Sends a request whose head is already written (`head`, ending with
+    /// its blank line; the request path writes it straight from the
+    /// client's headers, [`h1::RequestHead`]) and its `body`.
+    pub async fn send_head(
+        &self,
+        method: &Method,
+        head: &[u8],
+        body: &[u8],
+    ) -> Result<Response<PooledBody>, SendError> {
         loop {
             let (mut conn, reused) = match self.shared.checkout() {
                 Some(conn) => (conn, true),
                 None => (self.shared.connect().await?, false),
             };
-            match conn.write(&head, &body).await {
+            match conn.write(head, body).await {
                 Ok(()) => {}
                 // Nothing was answered on it: send on a fresh one.
                 Err(_) if reused => continue,
                 Err(e) => return Err(SendError::Failed(e.into())),
             }
             let answer = conn
-                .read_head(self.shared.max_buf, &parts.method)
+                .read_head(self.shared.max_buf, method)
                 .await
                 .map_err(SendError::Failed)?;
             let (parts, ()) = answer.response.into_parts();
@@ -246,6 +276,11 @@ impl Pool {
             );
             return Ok(Response::from_parts(parts, body));
         }
+    }
+
+    /// The `Host` header this pool's requests carry.
+    pub fn host(&self) -> &HeaderValue {
+        &self.shared.host
     }
 }
 
@@ -264,8 +299,9 @@ impl Shared {
         let mut idle = self.idle[worker::shard()]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
         while let Some((conn, since)) = idle.pop() {
-            if since.elapsed() < self.idle_timeout && conn.usable() {
+            if now - since < self.idle_timeout && conn.usable() {
                 return Some(conn);
             }
         }
@@ -282,13 +318,14 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         // Oldest first: close the ones past their idle timeout.
+        let now = Instant::now();
         let expired = idle
             .iter()
-            .take_while(|(_, since)| since.elapsed() >= self.idle_timeout)
+            .take_while(|(_, since)| now - *since >= self.idle_timeout)
             .count();
         idle.drain(..expired);
         if idle.len() < self.max_idle {
-            idle.push((conn, Instant::now()));
+            idle.push((conn, now));
         }
     }
 

@@ -10,8 +10,6 @@
 //! stream. Here a connection holds a socket and, only while bytes are
 //! being decoded, a read buffer.
 
-use std::io::Write;
-
 use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
@@ -20,8 +18,8 @@ mod decode;
 
 pub use decode::{Chunked, Decoded, Decoder};
 
-/// Most header lines in a response head (hyper's default).
-const MAX_HEADERS: usize = 100;
+/// Most header lines in a head, either side's (hyper's default).
+pub const MAX_HEADERS: usize = 100;
 
 /// Why a replica's answer could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -53,25 +51,79 @@ pub fn encode_head(
     body_len: usize,
     out: &mut Vec<u8>,
 ) {
-    out.reserve(64 + path.len() + headers.len() * 48);
-    out.extend_from_slice(method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(path.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut head = RequestHead::start(method, "", path, headers.len());
     for (name, value) in headers {
+        head.header(name, value.as_bytes());
+    }
+    *out = head.finish(method, body_len);
+}
+
+/// A request head written line by line: the request path writes the
+/// client's headers and ours straight into it, with no header map built
+/// for the replica's request.
+pub struct RequestHead {
+    buf: Vec<u8>,
+}
+
+impl RequestHead {
+    /// `method base path HTTP/1.1`, with room for about `lines` headers.
+    pub fn start(method: &Method, base: &str, path: &str, lines: usize) -> Self {
+        let mut buf = Vec::with_capacity(64 + base.len() + path.len() + lines * 48);
+        buf.extend_from_slice(method.as_str().as_bytes());
+        buf.push(b' ');
+        buf.extend_from_slice(base.as_bytes());
+        buf.extend_from_slice(path.as_bytes());
+        buf.extend_from_slice(b" HTTP/1.1\r\n");
+        Self { buf }
+    }
+
+    /// One header line; a length or transfer coding is never the caller's
+    /// (the body's own length is written at the end).
+    pub fn header(&mut self, name: &HeaderName, value: &[u8]) {
         if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
-            continue;
+            return;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        self.header_parts(name, &[value]);
     }
-    let wants_length = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
-    if body_len > 0 || wants_length {
-        let _ = write!(out, "content-length: {body_len}\r\n");
+
+    /// One header line, given as parts of its value (`x-forwarded-for`:
+    /// the client's, then the address we saw).
+    pub fn header_parts(&mut self, name: &HeaderName, parts: &[&[u8]]) {
+        self.buf.extend_from_slice(name.as_str().as_bytes());
+        self.buf.extend_from_slice(b": ");
+        for part in parts {
+            self.buf.extend_from_slice(part);
+        }
+        self.buf.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"\r\n");
+
+    /// The `content-length` of the body sent (for a method that has a
+    /// body, or any body) and the blank line.
+    pub fn finish(mut self, method: &Method, body_len: usize) -> Vec<u8> {
+        let wants_length = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+        if body_len > 0 || wants_length {
+            self.buf.extend_from_slice(b"content-length: ");
+            push_decimal(&mut self.buf, body_len as u64);
+            self.buf.extend_from_slice(b"\r\n");
+        }
+        self.buf.extend_from_slice(b"\r\n");
+        self.buf
+    }
+}
+
+/// `n` in decimal, without the formatting machinery.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// A parsed response head and how its body is framed.
@@ -120,21 +172,12 @@ pub fn parse_head(
             let _ = buf.split_to(len);
             continue;
         }
-        let base = buf.as_ptr() as usize;
-        let mut spans = Vec::with_capacity(parsed.headers.len());
-        for h in parsed.headers.iter() {
-            let name = HeaderName::from_bytes(h.name.as_bytes())
-                .map_err(|_| H1Error::Invalid("header name"))?;
-            let start = h.value.as_ptr() as usize - base;
-            spans.push((name, start, start + h.value.len()));
-        }
+        let spans = HeaderSpans::of(buf, parsed.headers);
         let head = buf.split_to(len).freeze();
-        let mut headers = HeaderMap::with_capacity(spans.len());
-        for (name, start, end) in spans {
-            let value = HeaderValue::from_maybe_shared(head.slice(start..end))
-                .map_err(|_| H1Error::Invalid("header value"))?;
-            headers.append(name, value);
-        }
+        // Room for the headers the gateway adds to an answer: no regrowth.
+        let headers = spans
+            .into_map(&head, ANSWER_ROOM)
+            .map_err(H1Error::Invalid)?;
         let (body, framed) = framing(status, method, &headers)?;
         let keep_alive = framed && version == Version::HTTP_11 && !wants_close(&headers);
         let mut response = Response::new(());
@@ -146,6 +189,59 @@ pub fn parse_head(
             body,
             keep_alive,
         }));
+    }
+}
+
+/// Headers the gateway adds to a replica's answer (the replica, version,
+/// generation, attempts, request id, a length), room for which the parsed
+/// map is given up front.
+const ANSWER_ROOM: usize = 6;
+
+/// Where each header line of a parsed head is, as offsets into the buffer
+/// it was parsed from: the map is built once the head has been split off,
+/// its values sharing the head's bytes. On the stack: a `Vec` here was an
+/// allocation per head.
+pub struct HeaderSpans {
+    /// `[name start, name end, value start, value end]` per line.
+    at: [[u32; 4]; MAX_HEADERS],
+    len: usize,
+}
+
+impl HeaderSpans {
+    /// The spans of `lines`, parsed from `buf`.
+    pub fn of(buf: &[u8], lines: &[httparse::Header<'_>]) -> Self {
+        let base = buf.as_ptr() as usize;
+        let mut spans = Self {
+            at: [[0; 4]; MAX_HEADERS],
+            len: 0,
+        };
+        for (slot, line) in spans.at.iter_mut().zip(lines) {
+            // A head is bounded by `max_header_bytes`, far below 4 GiB.
+            let name = (line.name.as_ptr() as usize - base) as u32;
+            let value = (line.value.as_ptr() as usize - base) as u32;
+            *slot = [
+                name,
+                name + line.name.len() as u32,
+                value,
+                value + line.value.len() as u32,
+            ];
+        }
+        spans.len = lines.len().min(MAX_HEADERS);
+        spans
+    }
+
+    /// The header map over `head` (the bytes the spans point into), with
+    /// room for `room` more headers.
+    pub fn into_map(self, head: &bytes::Bytes, room: usize) -> Result<HeaderMap, &'static str> {
+        let mut headers = HeaderMap::with_capacity(self.len + room);
+        for &[ns, ne, vs, ve] in &self.at[..self.len] {
+            let name = HeaderName::from_bytes(&head[ns as usize..ne as usize])
+                .map_err(|_| "invalid header name")?;
+            let value = HeaderValue::from_maybe_shared(head.slice(vs as usize..ve as usize))
+                .map_err(|_| "invalid header value")?;
+            headers.append(name, value);
+        }
+        Ok(headers)
     }
 }
 
