@@ -281,16 +281,7 @@ async fn a_client_that_leaves_before_its_answer_cancels_the_request_upstream() {
     .await;
     let left = tokio::time::Instant::now();
     drop(c);
-    let gw_ref = gw.proxy().clone();
-    switchyard_tests::eventually("the gateway lets the held request go", || {
-        gw_ref
-            .snapshot()
-            .table
-            .entries()
-            .iter()
-            .all(|e| e.stats.in_flight() == 0)
-    })
-    .await;
+    switchyard_tests::slots_released(&gw).await;
     switchyard_tests::eventually("the replica sees it cancelled", || {
         replicas.values().map(|r| r.in_flight()).sum::<u32>() == 0
     })

@@ -76,16 +76,7 @@ async fn client_disconnect_mid_stream_releases_the_slot_and_the_replica() {
         c.in_flight() == 0
     })
     .await;
-    let gw_ref = gw.proxy().clone();
-    eventually("the gateway releases the slot", || {
-        gw_ref
-            .snapshot()
-            .table
-            .entries()
-            .iter()
-            .all(|e| e.stats.in_flight() == 0)
-    })
-    .await;
+    switchyard_tests::slots_released(&gw).await;
 }
 
 #[tokio::test]

@@ -239,6 +239,21 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until the gateway holds no replica slot (every request it
+/// forwarded was let go).
+pub async fn slots_released(gw: &switchyard_gateway::Running) {
+    let proxy = gw.proxy().clone();
+    eventually("the gateway releases every replica slot", || {
+        proxy
+            .snapshot()
+            .table
+            .entries()
+            .iter()
+            .all(|e| e.stats.in_flight() == 0)
+    })
+    .await;
+}
+
 /// A chat request body.
 pub fn chat(model: &str, stream: bool) -> serde_json::Value {
     serde_json::json!({

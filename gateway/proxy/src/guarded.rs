@@ -10,13 +10,14 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use switchyard_router::InFlightGuard;
 use sync_wrapper::SyncWrapper;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::admission::Release;
 use crate::body::{BoxError, StreamBroken, sse_error_event};
 use crate::error::chain;
 use crate::events::EventFramer;
+use crate::lazy_deadline::LazyDeadline;
 use crate::observe::{OutcomeSlot, StreamOutcome};
 use crate::sse::SseWatch;
 
@@ -49,9 +50,11 @@ pin_project_lite::pin_project! {
     pub struct GuardedBody {
         #[pin]
         inner: UpstreamBody,
-        #[pin]
-        idle: Sleep,
+        // The idle timeout's timer, and when the silence it times began
+        // (the last data, or the first wait).
+        idle: LazyDeadline,
         idle_timeout: Duration,
+        data_since: Option<Instant>,
         guard: Option<InFlightGuard>,
         // After `guard`: fields drop in order, so the slot is free before
         // the queued request this wakes looks for one.
@@ -65,8 +68,11 @@ pin_project_lite::pin_project! {
         inner_done: bool,
         // The item polled past the end of a coalesced batch, delivered next.
         held: Option<Option<Result<Frame<Bytes>, BoxError>>>,
-        // SSE keep-alive: the silence that triggers one, and its timer.
-        keepalive: Option<(Duration, Pin<Box<Sleep>>)>,
+        // SSE keep-alive: the silence that triggers one, its timer, and
+        // when the silence began (the last chunk or keep-alive, or the first
+        // wait).
+        keepalive: Option<(Duration, LazyDeadline)>,
+        chunk_since: Option<Instant>,
         // A break is reported as `StreamBroken` for the resume layer
         // (`resume/`) instead of ending with an error event here.
         resumable: bool,
@@ -110,8 +116,9 @@ impl GuardedBody {
     ) -> Self {
         Self {
             inner,
-            idle: tokio::time::sleep(idle_timeout),
+            idle: LazyDeadline::default(),
             idle_timeout,
+            data_since: None,
             guard: Some(guard),
             release: Some(release),
             sse,
@@ -121,6 +128,7 @@ impl GuardedBody {
             inner_done: false,
             held: None,
             keepalive: None,
+            chunk_since: None,
             resumable: false,
             closing: None,
             cut: None,
@@ -148,7 +156,7 @@ impl GuardedBody {
     /// Sends `: keep-alive` comments after `every` of upstream silence
     /// (`None`: never). Only meaningful for SSE bodies.
     pub fn with_keepalive(mut self, every: Option<Duration>) -> Self {
-        self.keepalive = every.map(|d| (d, Box::pin(tokio::time::sleep(d))));
+        self.keepalive = every.map(|d| (d, LazyDeadline::default()));
         self
     }
 
@@ -205,12 +213,12 @@ impl Body for GuardedBody {
                             Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
                         };
                         let data = coalesce(first, this.inner.as_mut(), this.held, cx);
-                        if let Some((every, timer)) = this.keepalive.as_mut() {
-                            timer.as_mut().reset(Instant::now() + *every);
-                        }
-                        let idle_deadline = Instant::now() + *this.idle_timeout;
+                        // The timers are not moved (see `lazy_deadline.rs`):
+                        // only when the silence began.
+                        let now = Instant::now();
+                        *this.chunk_since = Some(now);
                         let Some(sse) = this.sse.as_mut() else {
-                            this.idle.as_mut().reset(idle_deadline);
+                            *this.data_since = Some(now);
                             return Poll::Ready(Some(Ok(Frame::data(data))));
                         };
                         let framed = match sse.framer.push_bytes(data) {
@@ -218,7 +226,7 @@ impl Body for GuardedBody {
                             Err(e) => break e.to_string(),
                         };
                         if framed.data_events > 0 {
-                            this.idle.as_mut().reset(idle_deadline);
+                            *this.data_since = Some(now);
                         }
                         if framed.events.is_empty() {
                             continue;
@@ -273,7 +281,15 @@ impl Body for GuardedBody {
                             *this.resumable = false;
                             break SHUTDOWN.to_owned();
                         }
-                        if this.idle.as_mut().poll(cx).is_ready() {
+                        // The silences start with the first wait.
+                        let mut now = None;
+                        let mut now = || *now.get_or_insert_with(Instant::now);
+                        let silent = *this.data_since.get_or_insert_with(&mut now);
+                        if this
+                            .idle
+                            .poll_expired(cx, silent + *this.idle_timeout)
+                            .is_ready()
+                        {
                             break format!(
                                 "replica sent no {} for {} ms",
                                 if this.sse.is_some() {
@@ -285,9 +301,14 @@ impl Body for GuardedBody {
                             );
                         }
                         if let Some((every, timer)) = this.keepalive.as_mut()
-                            && timer.as_mut().poll(cx).is_ready()
+                            && timer
+                                .poll_expired(
+                                    cx,
+                                    *this.chunk_since.get_or_insert_with(now) + *every,
+                                )
+                                .is_ready()
                         {
-                            timer.as_mut().reset(Instant::now() + *every);
+                            *this.chunk_since = Some(Instant::now());
                             return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
                                 KEEPALIVE,
                             )))));

@@ -188,13 +188,12 @@ where
         //    buffered body is what lets a later attempt replay it).
         //    Held bodies count against the gateway-wide budget (503 when spent).
         let limits = &snap.config.server.limits;
+        let declared = declared_length(&parts.headers);
         let mut buffered = gw.buffer_budget().reserve(
-            declared_length(&parts.headers)
-                .unwrap_or(0)
-                .min(limits.max_body_bytes as u64) as usize,
+            declared.unwrap_or(0).min(limits.max_body_bytes as u64) as usize,
             limits.max_buffered_bytes,
         )?;
-        let body = read_body(body, &parts.headers, limits).await?;
+        let body = read_body(body, declared, limits).await?;
         buffered.grow_to(body.len(), limits.max_buffered_bytes)?;
         obs.body_read();
 
@@ -218,9 +217,9 @@ where
             }
             None => (model, None),
         };
-        let lora_group = lora
-            .as_ref()
-            .map(|_| switchyard_router::parse_model(&model).0);
+        // The model's group (`name` of `name@version`), read once.
+        let group_name = switchyard_router::parse_model(&model).0;
+        let lora_group = lora.as_ref().map(|_| group_name);
         let name_for = |up: &Upstream| match (&lora, lora_group) {
             (Some(a), Some(g)) if up.group == g => a.clone(),
             _ => up.model_name.clone(),
@@ -246,7 +245,7 @@ where
 
         // 6. Rank every replica that may serve (pure, lazy).
         let clouds = tenant_clouds(snap, caller, allowed_clouds(&parts.headers))?;
-        let group = snap.table.group(switchyard_router::parse_model(&model).0);
+        let group = snap.table.group(group_name);
         let prefix = prefix_blocks(group, openai.as_ref(), &body);
         let route = RouteRequest {
             model: &model,
@@ -265,7 +264,7 @@ where
         // elsewhere should it break (`resume/`).
         let max_resumes = snap
             .config
-            .model(switchyard_router::parse_model(&model).0)
+            .model(group_name)
             .map_or(0, |m| m.routing.max_resumes);
         let resumable = max_resumes > 0
             && openai.as_ref().is_some_and(|h| h.stream)
@@ -324,7 +323,7 @@ where
             snap: Arc::clone(snap),
             observer: Arc::clone(gw.observer()),
             budget: Arc::clone(gw.retry_budget()),
-            queue: gw.queues().get(switchyard_router::parse_model(&model).0),
+            queue: gw.queues().get(group_name),
             path: parts.uri.path().to_owned(),
             headers: parts.headers.clone(),
             body: body.clone(),
@@ -341,15 +340,14 @@ where
     }
 }
 
-/// Reads the body up to `max_body_bytes`, refusing early on a declared
+/// Reads the body up to `max_body_bytes`, refusing early on a `declared`
 /// `Content-Length` over the limit, within `body_read_timeout`.
-async fn read_body<B>(body: B, headers: &HeaderMap, limits: &Limits) -> Result<Bytes, ProxyError>
+async fn read_body<B>(body: B, declared: Option<u64>, limits: &Limits) -> Result<Bytes, ProxyError>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
     let limit = limits.max_body_bytes;
-    let declared = declared_length(headers);
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ProxyError::BodyTooLarge { limit });
     }

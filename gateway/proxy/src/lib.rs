@@ -62,6 +62,7 @@ mod guarded;
 pub mod handle;
 pub mod headers;
 pub mod jwt;
+pub mod lazy_deadline;
 pub mod local;
 pub mod observe;
 mod observed;

@@ -12,10 +12,11 @@ use std::task::Poll;
 use std::time::Duration;
 
 use http::{Method, Version};
+use switchyard_proxy::lazy_deadline::LazyDeadline;
 use switchyard_proxy::server_h1::{Decoded, RequestHead, parse_request};
 use switchyard_proxy::{Api, ProxyError};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::Served;
 use super::body::RequestBody;
@@ -42,9 +43,8 @@ pub async fn serve_h1<S>(io: Shared<S>, served: &Served)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // The head-wait timer, kept for the connection's life (see
-    // `read_head`); boxed, the connection's future stays under 2 KiB.
-    let mut timer: Option<Pin<Box<Sleep>>> = None;
+    // The head-wait timer, kept for the connection's life (see `read_head`).
+    let mut timer = LazyDeadline::default();
     loop {
         let head = match read_head(&io, served, &mut timer).await {
             Head::Request(head) => head,
@@ -112,15 +112,15 @@ where
 
 /// Reads the next request head; the deadline starts with the wait.
 ///
-/// The timer outlives the wait: registering a fresh one for every request
-/// made the worker wake its own event loop (an `eventfd` write and one more
-/// `epoll_wait`) whenever the new deadline was the earliest, about every
-/// third request. A timer still set for an earlier wait fires no later
-/// than this wait's deadline; it is then moved on to that deadline, so it
-/// is registered again about once per `header_read_timeout`, not per
-/// request. When it fires while a request is being served, the
-/// connection's task is polled once for nothing.
-async fn read_head<S>(io: &Shared<S>, served: &Served, timer: &mut Option<Pin<Box<Sleep>>>) -> Head
+/// The timer outlives the wait ([`LazyDeadline`]): registering a fresh one
+/// for every request made the worker wake its own event loop (an `eventfd`
+/// write and one more `epoll_wait`) whenever the new deadline was the
+/// earliest, about every third request. Set for an earlier wait, it fires
+/// no later than this wait's deadline and is then moved on to it, so it is
+/// registered about once per `header_read_timeout`. When it fires while a
+/// request is being served, the connection's task is polled once for
+/// nothing.
+async fn read_head<S>(io: &Shared<S>, served: &Served, timer: &mut LazyDeadline) -> Head
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -154,16 +154,7 @@ where
             return Poll::Ready(Head::Closed);
         }
         let deadline = *deadline.get_or_insert_with(|| Instant::now() + served.header_read_timeout);
-        let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        let expired = if t.as_mut().poll(cx).is_pending() {
-            false
-        } else if t.deadline() < deadline {
-            // Set for an earlier wait: move it on to this one's deadline.
-            t.as_mut().reset(deadline);
-            t.as_mut().poll(cx).is_ready()
-        } else {
-            true
-        };
+        let expired = timer.poll_expired(cx, deadline).is_ready();
         match (expired, idle) {
             (false, _) => Poll::Pending,
             (true, true) => Poll::Ready(Head::Closed),
