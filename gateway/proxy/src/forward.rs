@@ -217,19 +217,22 @@ pub fn forward(
         if resumable {
             parts.extensions.insert(Resumable { index });
         }
-        let body = GuardedBody::new(
+        // Set in place: the body is a few hundred bytes, and each
+        // by-value builder step was a copy of it.
+        let mut body = GuardedBody::new(
             body,
             guard,
             release,
             limits.stream_idle_timeout,
             stream,
             outcome,
-        )
-        .with_keepalive(limits.sse_keepalive.filter(|_| sse))
-        .with_closing(out.closing)
-        .with_prefix(held.prefix, held.ended);
+        );
+        body.set_keepalive(limits.sse_keepalive.filter(|_| sse));
+        body.watch_closing(out.closing);
+        body.set_prefix(held.prefix, held.ended);
         if resumable {
-            return Ok(Response::from_parts(parts, body.resumable().boxed()));
+            body.set_resumable();
+            return Ok(Response::from_parts(parts, body.boxed()));
         }
         // Cloud protocols translate the answer; every OpenAI-shaped success is
         // metered for cost (the pass-through wraps inline: no extra allocation).

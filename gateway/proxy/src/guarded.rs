@@ -139,37 +139,33 @@ impl GuardedBody {
     /// Ends an SSE stream with an error event naming the shutdown when
     /// `token` is cancelled (the grace period is over). One small
     /// allocation per event stream; other bodies are not watched.
-    pub fn with_closing(mut self, token: &CancellationToken) -> Self {
+    pub fn watch_closing(&mut self, token: &CancellationToken) {
         if self.sse.is_some() {
             self.closing = Some(SyncWrapper::new(Box::pin(token.clone().cancelled_owned())));
         }
-        self
     }
 
     /// Reports a break of this SSE stream as a [`StreamBroken`] error and
     /// records no outcome: the resume layer continues the answer or ends it.
-    pub fn resumable(mut self) -> Self {
+    pub fn set_resumable(&mut self) {
         self.resumable = self.sse.is_some();
-        self
     }
 
     /// Sends `: keep-alive` comments after `every` of upstream silence
     /// (`None`: never). Only meaningful for SSE bodies.
-    pub fn with_keepalive(mut self, every: Option<Duration>) -> Self {
+    pub fn set_keepalive(&mut self, every: Option<Duration>) {
         self.keepalive = every.map(|d| (d, LazyDeadline::default()));
-        self
     }
 
     /// Sends `prefix` (read before the response was committed: whole SSE
     /// events up to the first `data:` one, or the start of a body) ahead of
     /// the rest; `ended`: that was the whole body.
-    pub fn with_prefix(mut self, prefix: Bytes, ended: bool) -> Self {
+    pub fn set_prefix(&mut self, prefix: Bytes, ended: bool) {
         if let Some(sse) = &mut self.sse {
             sse.watch.feed(&prefix);
         }
         self.prefix = (!prefix.is_empty()).then_some(prefix);
         self.inner_done = ended;
-        self
     }
 }
 
