@@ -15,6 +15,7 @@
 #   loadtest/bench/callgrind.sh
 #   PLAIN=500 STREAM=50 loadtest/bench/callgrind.sh
 #   SWITCHYARD_BIN=/path/to/other/switchyard loadtest/bench/callgrind.sh
+#   TARGET=nginx loadtest/bench/callgrind.sh     # nginx, same replica and load
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PLAIN=${PLAIN:-2000}
@@ -23,6 +24,7 @@ WARMUP=${WARMUP:-100}
 CONCURRENCY=${CONCURRENCY:-8}
 TOKENS=${TOKENS:-16}
 GATEWAY_EXTRA=${GATEWAY_EXTRA:-}
+TARGET=${TARGET:-switchyard}
 OUT=${OUT:-loadtest/results/callgrind-$(date -u +%Y%m%dT%H%M%SZ)}
 REPLICA_PORT=${REPLICA_PORT:-19201} GW_PORT=${GW_PORT:-18280} GW_ADMIN=${GW_ADMIN:-18290}
 BIN=${BIN:-target/release}
@@ -48,9 +50,34 @@ clouds: { local: { provider: private } }
 models: [{ name: bench, versions: [{ name: v1, weight: 100 }] }]
 replicas: [{ id: r1, model: bench, cloud: local, url: "http://127.0.0.1:$REPLICA_PORT", max_concurrency: 100000 }]
 YAML
-say "starting switchyard under callgrind"
-RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" \
-  "$SWITCHYARD" run --config "$work/switchyard.yaml" >"$work/switchyard.log" 2>"$OUT/valgrind.log" &
+if [ "$TARGET" = nginx ]; then
+  # The same replica and load through nginx (one worker, no master: the
+  # measured process is the one serving), for its instructions per request.
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "nginx is needed (apt-get install nginx-light)" >&2; exit 1; }
+  mkdir -p "$work/nginx"
+  cat >"$work/nginx/nginx.conf" <<NGINX
+master_process off; worker_processes 1; daemon off;
+pid $work/nginx/nginx.pid; error_log $work/nginx/error.log warn;
+events { worker_connections 10000; }
+http {
+  access_log off; client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy;
+  upstream replicas { server 127.0.0.1:$REPLICA_PORT; keepalive 256; }
+  server {
+    listen 127.0.0.1:$GW_PORT;
+    location / { proxy_pass http://replicas; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+NGINX
+  say "starting nginx under callgrind"
+  valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" \
+    "$(command -v nginx || echo /usr/sbin/nginx)" -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>"$OUT/valgrind.log" &
+else
+  say "starting switchyard under callgrind"
+  # The log is not written beside the config: the config's directory is
+  # watched, and a file changing there used to make it re-read the config.
+  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" \
+    "$SWITCHYARD" run --config "$work/switchyard.yaml" >"$OUT/switchyard.log" 2>"$OUT/valgrind.log" &
+fi
 VG=$!; pids+=($VG); wait_port "$GW_PORT"
 
 load() { # requests json extra-flags...

@@ -158,8 +158,8 @@ say "starting haproxy on :$HAPROXY_PORT"
 $HAPROXY -db -f "$work/haproxy/haproxy.cfg" >"$work/haproxy/haproxy.log" 2>&1 &
 HAPROXY_PID=$!; pids+=($HAPROXY_PID); wait_port $HAPROXY_PORT
 
-# CPU ticks (utime+stime) of a process and its children threads/workers.
-ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
+# CPU ticks of processes (their threads included): "user kernel".
+ticks() { local u=0 k=0; for p in "$@"; do read -r a b < <(awk '{print $14, $15}' "/proc/$p/stat"); u=$((u + a)); k=$((k + b)); done; echo "$u $k"; }
 nginx_pids() { echo "$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"; }
 rss_kb() { local m=0; for p in "$@"; do r=$(awk '/VmHWM/{print $2}' "/proc/$p/status"); m=$((m + r)); done; echo $m; }
 HZ=$(getconf CLK_TCK)
@@ -168,18 +168,22 @@ measure() { # name url-base stream pids...
   local name=$1 url=$2 stream=$3; shift 3
   local before after flag=""
   [ "$stream" = 1 ] && flag="--stream"
-  before=$( [ $# -gt 0 ] && ticks "$@" || echo 0)
+  before=$( [ $# -gt 0 ] && ticks "$@" || echo "0 0")
   $BIN/switchyard-loadtest run --url "$url" --model bench $LOAD_ARGS \
     --duration-secs "$DURATION" --warmup-secs 1 $flag --no-progress --json "$OUT/$name.json" --plot "$OUT/$name.svg" >"$OUT/$name.txt"
-  after=$( [ $# -gt 0 ] && ticks "$@" || echo 0)
+  after=$( [ $# -gt 0 ] && ticks "$@" || echo "0 0")
   local rss=0; [ $# -gt 0 ] && rss=$(rss_kb "$@")
-  python3 - "$OUT/$name.json" "$((after - before))" "$HZ" "$rss" <<'PY'
+  python3 - "$OUT/$name.json" "$before" "$after" "$HZ" "$rss" <<'PY'
 import json, sys
-path, ticks, hz, rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+path, before, after, hz, rss = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+user, kernel = (int(a) - int(b) for a, b in zip(after.split(), before.split()))
 r = json.load(open(path))
 # CPU covers warm-up too; divide by every request sent in the window.
 sent = r["requests"] * (1 + 1.0 / max(r["seconds"], 1e-9))
-r["proxy_cpu_us_per_req"] = ticks / hz * 1e6 / sent if ticks else None
+per = lambda t: t / hz * 1e6 / sent if user + kernel else None
+# Kernel time (syscalls, loopback TCP) and our own code's apart: what a
+# change to the request path can move is mostly the user part.
+r["proxy_cpu_us_per_req"], r["proxy_user_us_per_req"], r["proxy_kernel_us_per_req"] = per(user + kernel), per(user), per(kernel)
 r["proxy_peak_rss_kb"] = rss or None
 json.dump(r, open(path, "w"), indent=2)
 PY
@@ -270,7 +274,11 @@ for kind in [k for k in ("plain", "stream") if have("direct-" + k)]:
     print()
     print(f"- switchyard / direct: throughput {ratio(s['rps'], d['rps']):.2f}x, p99 {ratio(s['latency_ms']['p99'], d['latency_ms']['p99']):.2f}x")
     print(f"- switchyard / nginx: throughput {ratio(s['rps'], n['rps']):.2f}x, p99 {ratio(s['latency_ms']['p99'], n['latency_ms']['p99']):.2f}x, "
-          f"CPU per {'stream' if kind == 'stream' else 'request'} {ratio(s.get('proxy_cpu_us_per_req') or 0, n.get('proxy_cpu_us_per_req') or 0):.2f}x")
+          f"CPU per {'stream' if kind == 'stream' else 'request'} {ratio(s.get('proxy_cpu_us_per_req') or 0, n.get('proxy_cpu_us_per_req') or 0):.2f}x "
+          f"(user {ratio(s.get('proxy_user_us_per_req') or 0, n.get('proxy_user_us_per_req') or 0):.2f}x: "
+          f"{s.get('proxy_user_us_per_req') or 0:.1f} vs {n.get('proxy_user_us_per_req') or 0:.1f} µs, "
+          f"kernel {ratio(s.get('proxy_kernel_us_per_req') or 0, n.get('proxy_kernel_us_per_req') or 0):.2f}x: "
+          f"{s.get('proxy_kernel_us_per_req') or 0:.1f} vs {n.get('proxy_kernel_us_per_req') or 0:.1f} µs)")
     print(f"- switchyard / haproxy: throughput {ratio(s['rps'], h['rps']):.2f}x, p99 {ratio(s['latency_ms']['p99'], h['latency_ms']['p99']):.2f}x, "
           f"CPU per {'stream' if kind == 'stream' else 'request'} {ratio(s.get('proxy_cpu_us_per_req') or 0, h.get('proxy_cpu_us_per_req') or 0):.2f}x")
     if kind == "stream":

@@ -18,6 +18,9 @@ enum After {
     /// Closes it without saying so (no `Connection: close`): a replica's
     /// idle timeout firing between two requests.
     SilentClose,
+    /// Sends bytes nobody asked for a moment after its answer, and keeps
+    /// the connection open.
+    Stray,
 }
 
 /// A replica answering `hello` to each request; returns its address, its
@@ -51,8 +54,15 @@ async fn replica(after: After) -> (String, Arc<AtomicUsize>, JoinSet<()>) {
                     if s.write_all(ok).await.is_err() {
                         return;
                     }
-                    if let After::SilentClose = after {
-                        return;
+                    match after {
+                        After::SilentClose => return,
+                        After::Stray => {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            if s.write_all(b"HTTP/1.1 200 OK\r\n").await.is_err() {
+                                return;
+                            }
+                        }
+                        After::KeepAlive => {}
                     }
                 }
             });
@@ -113,6 +123,21 @@ async fn a_connection_the_replica_closed_while_idle_is_replaced() {
         assert_eq!(read(resp).await, "hello");
         // The replica's FIN arrives while the connection is idle.
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}
+
+/// The answer's last read was short, so tokio marks the socket drained
+/// and the idle check makes no syscall; bytes that come after are an
+/// event, and the check reads them.
+#[tokio::test]
+async fn a_connection_with_stray_bytes_after_its_answer_is_not_reused() {
+    let (addr, accepted, _replica) = replica(After::Stray).await;
+    let pool = pool(&addr);
+    for _ in 0..3 {
+        let resp = pool.send(get(&addr)).await.unwrap();
+        assert_eq!(read(resp).await, "hello");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 3);
 }
