@@ -200,16 +200,29 @@ async fn h2c_prior_knowledge_is_still_served_by_http2() {
     assert!(models["data"].is_array());
 }
 
+/// A gateway with `header_read_timeout_ms: ms` in front of one replica, `r`.
+async fn head_timeout_gateway(
+    ms: u64,
+) -> (
+    switchyard_gateway::Running,
+    std::collections::HashMap<String, switchyard_fake_replica::FakeReplica>,
+) {
+    let yaml = format!(
+        r#"
+server: {{ limits: {{ header_read_timeout_ms: {ms} }} }}
+clouds: {{ c: {{ provider: private }} }}
+models: [{{ name: m, versions: [{{ name: v1, weight: 100 }}] }}]
+replicas: [{{ id: r, model: m, cloud: c, url: "${{R_URL}}" }}]
+"#
+    );
+    let fleet = switchyard_tests::replicas(&[("r", ReplicaConfig::default())]).await;
+    let gw = switchyard_tests::gateway(&yaml, &fleet).await;
+    (gw, fleet)
+}
+
 #[tokio::test]
 async fn a_head_started_but_not_finished_in_time_gets_a_408_naming_the_limit() {
-    let yaml = r#"
-server: { limits: { header_read_timeout_ms: 300 } }
-clouds: { c: { provider: private } }
-models: [{ name: m, versions: [{ name: v1, weight: 100 }] }]
-replicas: [{ id: r, model: m, cloud: c, url: "${R_URL}" }]
-"#;
-    let fleet = switchyard_tests::replicas(&[("r", ReplicaConfig::default())]).await;
-    let gw = switchyard_tests::gateway(yaml, &fleet).await;
+    let (gw, fleet) = head_timeout_gateway(300).await;
     let mut c = Raw::open(gw.data_addr).await;
     c.send(b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\n")
         .await;
@@ -234,14 +247,7 @@ replicas: [{ id: r, model: m, cloud: c, url: "${R_URL}" }]
 /// connection still closes.
 #[tokio::test]
 async fn each_keep_alive_wait_gets_the_whole_head_timeout_and_an_idle_connection_closes() {
-    let yaml = r#"
-server: { limits: { header_read_timeout_ms: 1000 } }
-clouds: { c: { provider: private } }
-models: [{ name: m, versions: [{ name: v1, weight: 100 }] }]
-replicas: [{ id: r, model: m, cloud: c, url: "${R_URL}" }]
-"#;
-    let fleet = switchyard_tests::replicas(&[("r", ReplicaConfig::default())]).await;
-    let gw = switchyard_tests::gateway(yaml, &fleet).await;
+    let (gw, fleet) = head_timeout_gateway(1000).await;
     let json = chat("m", false).to_string();
     let request = chat_post(&format!("content-length: {}\r\n", json.len()), &json);
     let mut c = Raw::open(gw.data_addr).await;
