@@ -247,16 +247,16 @@ async fn a_head_started_but_not_finished_in_time_gets_a_408_naming_the_limit() {
 /// connection still closes.
 #[tokio::test]
 async fn each_keep_alive_wait_gets_the_whole_head_timeout_and_an_idle_connection_closes() {
-    let (gw, fleet) = head_timeout_gateway(1000).await;
+    let (gw, fleet) = head_timeout_gateway(2000).await;
     let json = chat("m", false).to_string();
     let request = chat_post(&format!("content-length: {}\r\n", json.len()), &json);
     let mut c = Raw::open(gw.data_addr).await;
-    // Three requests 700 ms apart: the third comes 1.4 s after the first
-    // wait began, so a timer left at that wait's deadline would have
-    // closed the connection.
+    // Three requests 1.2 s apart: the third comes 2.4 s after the first
+    // wait began, so a timer left at that wait's deadline (2 s) would have
+    // closed the connection; each wait has 0.8 s to spare.
     for i in 0..3 {
         if i > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
         }
         c.send(request.as_bytes()).await;
         assert_eq!(c.reply(false).await.status, 200, "request {i}");
@@ -264,7 +264,7 @@ async fn each_keep_alive_wait_gets_the_whole_head_timeout_and_an_idle_connection
     let idle = std::time::Instant::now();
     assert!(c.closed().await);
     assert!(
-        idle.elapsed() >= std::time::Duration::from_millis(900),
+        idle.elapsed() >= std::time::Duration::from_millis(1800),
         "closed after {:?}",
         idle.elapsed()
     );

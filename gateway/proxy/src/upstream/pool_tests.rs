@@ -61,6 +61,7 @@ async fn replica(after: After) -> (String, Arc<AtomicUsize>, JoinSet<()>) {
                             if s.write_all(b"HTTP/1.1 200 OK\r\n").await.is_err() {
                                 return;
                             }
+                            STRAYS_SENT.fetch_add(1, Ordering::SeqCst);
                         }
                         After::KeepAlive => {}
                     }
@@ -127,6 +128,9 @@ async fn a_connection_the_replica_closed_while_idle_is_replaced() {
     assert_eq!(accepted.load(Ordering::SeqCst), 3);
 }
 
+/// Stray bytes written by `After::Stray` replicas (one test uses them).
+static STRAYS_SENT: AtomicUsize = AtomicUsize::new(0);
+
 /// The answer's last read was short, so tokio marks the socket drained
 /// and the idle check makes no syscall; bytes that come after are an
 /// event, and the check reads them.
@@ -134,10 +138,17 @@ async fn a_connection_the_replica_closed_while_idle_is_replaced() {
 async fn a_connection_with_stray_bytes_after_its_answer_is_not_reused() {
     let (addr, accepted, _replica) = replica(After::Stray).await;
     let pool = pool(&addr);
-    for _ in 0..3 {
+    for i in 1..=3 {
         let resp = pool.send(get(&addr)).await.unwrap();
         assert_eq!(read(resp).await, "hello");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Until the replica has written them (on loopback they are then
+        // in our socket), and the runtime has had a turn to see them.
+        let waited = tokio::time::Instant::now();
+        while STRAYS_SENT.load(Ordering::SeqCst) < i {
+            assert!(waited.elapsed() < Duration::from_secs(10), "no stray bytes");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::task::yield_now().await;
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 3);
 }
