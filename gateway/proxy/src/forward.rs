@@ -96,21 +96,17 @@ pub fn forward(
         let up = &snap.upstreams[index];
         let limits = &snap.config.server.limits;
         let replica = &entry.replica.id;
-        let credentials = |reason| ProxyError::UpstreamCredentials {
-            replica: replica.clone(),
-            reason,
-        };
         let body = out.body.clone();
         let sent = match (&up.pool, &up.adapter) {
             // Plain HTTP/1 on our own pool: the head is written straight
             // from the client's headers, with no request built for it.
             (Some(pool), None) => {
-                let head = pooled_head(up, pool, &mut out, body.len())?.map_err(credentials)?;
+                let head = pooled_head(up, pool, replica, &mut out, body.len())?;
                 let send = Upstream::send_head(pool, &out.method, &head, &body);
                 tokio::time::timeout_at(out.deadline, send).await
             }
             _ => {
-                let req = request(up, &mut out)?.map_err(credentials)?;
+                let req = request(up, replica, &mut out)?;
                 tokio::time::timeout_at(out.deadline, up.send(&snap.client, req)).await
             }
         };
@@ -265,11 +261,12 @@ pub fn forward(
 /// The replica's request as an `http::Request` (TLS replicas through
 /// hyper, cloud adapters that sign or rewrite it): the client's headers
 /// that may pass, ours, and the replica's credentials, last (SigV4 signs
-/// the final bytes). The inner error is the credentials'.
+/// the final bytes).
 fn request(
     up: &Upstream,
+    replica: &str,
     out: &mut Outbound<'_>,
-) -> Result<Result<Request<Full<Bytes>>, String>, ProxyError> {
+) -> Result<Request<Full<Bytes>>, ProxyError> {
     let uri = up
         .uri(std::mem::take(&mut out.path_and_query))
         .map_err(|e| unforwardable(&e))?;
@@ -289,20 +286,23 @@ fn request(
         HeaderValue::from_static("identity"),
     );
     out.obs.sending(headers);
-    Ok(up.authorize(&mut req, &out.body).map(|()| req))
+    up.authorize(&mut req, &out.body)
+        .map_err(|reason| credentials_failed(replica, reason))?;
+    Ok(req)
 }
 
 /// The same request for a replica on our own HTTP/1 pool, as the bytes of
 /// its head, written straight from the client's headers: no header map,
-/// URI or request is built for it (they were a tenth of a request's
+/// URI or request is built for it (they were 9 % of a request's
 /// instructions). What [`request`] sends, in the same order of precedence:
 /// our headers and the credentials replace the client's of the same name.
 fn pooled_head(
     up: &Upstream,
     pool: &Pool,
+    replica: &str,
     out: &mut Outbound<'_>,
     body_len: usize,
-) -> Result<Result<Vec<u8>, String>, ProxyError> {
+) -> Result<Vec<u8>, ProxyError> {
     let path = out.path_and_query.as_str();
     // What `http::Uri` would refuse and would break the request line.
     if path.bytes().any(|b| b <= b' ' || b == 0x7f) || !path.starts_with('/') {
@@ -311,10 +311,9 @@ fn pooled_head(
     // The observer's (`traceparent`); no allocation when there is none.
     let mut added = HeaderMap::new();
     out.obs.sending(&mut added);
-    let credentials = match up.credential_headers() {
-        Ok(c) => c,
-        Err(reason) => return Ok(Err(reason)),
-    };
+    let credentials = up
+        .credential_headers()
+        .map_err(|reason| credentials_failed(replica, reason))?;
     let ours = |name: &HeaderName| {
         *name == X_REQUEST_ID
             || *name == header::ACCEPT_ENCODING
@@ -350,7 +349,15 @@ fn pooled_head(
     {
         head.header(name, value.as_bytes());
     }
-    Ok(Ok(head.finish(&out.method, body_len)))
+    Ok(head.finish(&out.method, body_len))
+}
+
+/// The replica's credentials could not be had (the reason never holds one).
+fn credentials_failed(replica: &str, reason: String) -> ProxyError {
+    ProxyError::UpstreamCredentials {
+        replica: replica.to_owned(),
+        reason,
+    }
 }
 
 fn unforwardable(e: &dyn std::fmt::Display) -> ProxyError {
@@ -555,7 +562,7 @@ replicas: [{ id: r, model: m, cloud: c, url: "http://127.0.0.1:9/base/", auth: {
             observer: &crate::observe::NoObserver,
             tenant_usage: None,
         };
-        let head = pooled_head(&up, pool, &mut out, 2).unwrap().unwrap();
+        let head = pooled_head(&up, pool, "r", &mut out, 2).unwrap();
         assert_eq!(
             String::from_utf8(head).unwrap(),
             "POST /base/v1/chat/completions HTTP/1.1\r\n\
@@ -569,7 +576,7 @@ replicas: [{ id: r, model: m, cloud: c, url: "http://127.0.0.1:9/base/", auth: {
         );
         // A path that would break the request line is refused.
         out.path_and_query = "/v1/a b".into();
-        assert!(pooled_head(&up, pool, &mut out, 2).is_err());
+        assert!(pooled_head(&up, pool, "r", &mut out, 2).is_err());
     }
 
     #[test]

@@ -3,10 +3,10 @@
 //! HTTP/1.1 or the connection's end on HTTP/1.0; none at all for `HEAD`,
 //! 1xx, 204 and 304.
 
-use std::io::Write;
-
 use http::header::{self, HeaderMap};
 use http::{StatusCode, Version};
+
+use crate::upstream::h1::push_decimal;
 
 /// How a response body goes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,17 +88,19 @@ pub fn encode_head(
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    match framing {
-        Framing::Length(n) => {
-            let _ = write!(out, "content-length: {n}\r\n");
+    let length = match framing {
+        Framing::Length(n) => Some(n),
+        Framing::Chunked => {
+            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+            None
         }
-        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-        Framing::None => {
-            if let Some(n) = head_len {
-                let _ = write!(out, "content-length: {n}\r\n");
-            }
-        }
-        Framing::UntilClose => {}
+        Framing::None => head_len,
+        Framing::UntilClose => None,
+    };
+    if let Some(n) = length {
+        out.extend_from_slice(b"content-length: ");
+        push_decimal(out, n);
+        out.extend_from_slice(b"\r\n");
     }
     match persist {
         Persist::Default => {}

@@ -111,8 +111,9 @@ impl RequestHead {
     }
 }
 
-/// `n` in decimal, without the formatting machinery.
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+/// `n` in decimal, without the formatting machinery (both sides' heads
+/// write a length per message).
+pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
