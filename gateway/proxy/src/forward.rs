@@ -103,7 +103,9 @@ pub fn forward(
             (Some(pool), None) => {
                 let head = pooled_head(up, pool, replica, &mut out, body.len())?;
                 let send = Upstream::send_head(pool, &out.method, &head, &body);
-                tokio::time::timeout_at(out.deadline, send).await
+                let sent = tokio::time::timeout_at(out.deadline, send).await;
+                crate::spare::recycle_buffer(head);
+                sent
             }
             _ => {
                 let req = request(up, replica, &mut out)?;

@@ -27,10 +27,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Request, Response, header};
 use http_body::Body;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use switchyard_config::{Limits, Protocol};
 use switchyard_router::{Group, RouteRequest};
 
@@ -69,6 +69,21 @@ impl Proxy {
         B::Error: Into<BoxError>,
     {
         Box::pin(handle(self, req, remote))
+    }
+
+    /// [`Proxy::handle`], unboxed: for a connection that keeps one box for
+    /// its requests' futures and puts each new one in it (`Pin::set`),
+    /// rather than allocating (and freeing) kilobytes per request.
+    pub fn handle_unboxed<B>(
+        &self,
+        req: Request<B>,
+        remote: SocketAddr,
+    ) -> impl Future<Output = Response<ProxyBody>>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<BoxError>,
+    {
+        handle(self, req, remote)
     }
 }
 
@@ -336,6 +351,7 @@ where
             tenant_usage: tenant_usage.clone(),
             closing: gw.closing().clone(),
         });
+        crate::spare::recycle_map(parts.headers);
         Ok(tenant_limits::hold(resp, admission))
     }
 }
@@ -351,21 +367,48 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ProxyError::BodyTooLarge { limit });
     }
-    match tokio::time::timeout(
-        limits.body_read_timeout,
-        Limited::new(body, limit).collect(),
-    )
-    .await
-    {
+    match tokio::time::timeout(limits.body_read_timeout, collect(body, limit)).await {
         Err(_) => Err(ProxyError::BodyTimeout {
             ms: limits.body_read_timeout.as_millis(),
         }),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(ProxyError::BodyTooLarge { limit })
-        }
-        Ok(Err(e)) => Err(ProxyError::BodyRead(e)),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(read) => read,
     }
+}
+
+/// The body's bytes, refused past `limit` bytes. A body that comes in one
+/// piece (the usual case: the HTTP/1 connection hands over a buffered
+/// `content-length` body whole) is kept as it came, with no copy and no
+/// list of pieces (http-body-util's `collect` allocated one per request).
+async fn collect<B>(body: B, limit: usize) -> Result<Bytes, ProxyError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut whole = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ProxyError::BodyRead(e.into()))?;
+        // Trailers carry nothing routing or a replica needs.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let len = joined.as_ref().map_or(whole.len(), BytesMut::len) + data.len();
+        if len > limit {
+            return Err(ProxyError::BodyTooLarge { limit });
+        }
+        match &mut joined {
+            Some(joined) => joined.extend_from_slice(&data),
+            None if whole.is_empty() => whole = data,
+            None => {
+                let mut both = BytesMut::with_capacity(len);
+                both.extend_from_slice(&whole);
+                both.extend_from_slice(&data);
+                joined = Some(both);
+            }
+        }
+    }
+    Ok(joined.map_or(whole, BytesMut::freeze))
 }
 
 /// The body length the client declared in `Content-Length`.
@@ -494,4 +537,61 @@ fn fresh_request_id() -> HeaderValue {
         *digit = HEX[((word >> shift) & 0xf) as usize];
     }
     HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+#[cfg(test)]
+mod collect_tests {
+    use std::collections::VecDeque;
+    use std::task::{Context, Poll};
+
+    use http_body::Frame;
+
+    use super::*;
+
+    /// A body that yields its pieces one frame each, then trailers.
+    struct Pieces(VecDeque<Frame<Bytes>>);
+
+    impl Pieces {
+        fn new(pieces: &[&'static [u8]]) -> Self {
+            let mut frames: VecDeque<_> = pieces
+                .iter()
+                .map(|p| Frame::data(Bytes::from_static(p)))
+                .collect();
+            frames.push_back(Frame::trailers(HeaderMap::new()));
+            Self(frames)
+        }
+    }
+
+    impl Body for Pieces {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.pop_front().map(Ok))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_in_pieces_is_joined_in_order_and_trailers_are_left_out() {
+        let body = collect(Pieces::new(&[b"{\"model\":", b"", b"\"m\"", b"}"]), 64).await;
+        assert_eq!(&body.unwrap()[..], b"{\"model\":\"m\"}");
+    }
+
+    #[tokio::test]
+    async fn a_body_in_one_piece_is_not_copied() {
+        static ONE: &[u8] = b"{\"model\":\"m\"}";
+        let body = collect(Pieces::new(&[ONE]), 64).await.unwrap();
+        assert_eq!(body.as_ptr(), ONE.as_ptr());
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_in_pieces_is_refused() {
+        let body = collect(Pieces::new(&[b"12345", b"67890", b"1"]), 10).await;
+        assert!(matches!(body, Err(ProxyError::BodyTooLarge { limit: 10 })));
+        let exact = collect(Pieces::new(&[b"12345", b"67890"]), 10).await;
+        assert_eq!(exact.unwrap().len(), 10);
+    }
 }

@@ -74,6 +74,7 @@ pub mod retry_budget;
 pub mod runtime_keys;
 pub mod server_h1;
 pub mod snapshot;
+pub mod spare;
 pub mod sse;
 pub mod tenant_limits;
 pub mod upstream;

@@ -115,6 +115,9 @@ impl UsageScan {
 
     fn capture_range(&mut self, bytes: &[u8]) {
         let take = bytes.len().min(CAPTURE_MAX - self.capture.len());
+        if take > 0 && self.capture.capacity() == 0 {
+            self.capture = crate::spare::buffer(take);
+        }
         self.capture.extend_from_slice(&bytes[..take]);
     }
 
@@ -122,6 +125,12 @@ impl UsageScan {
         let n = chunk.len().min(6);
         self.tail[..n].copy_from_slice(&chunk[chunk.len() - n..]);
         self.tail_len = n;
+    }
+}
+
+impl Drop for UsageScan {
+    fn drop(&mut self) {
+        crate::spare::recycle_buffer(std::mem::take(&mut self.capture));
     }
 }
 

@@ -45,6 +45,11 @@ where
 {
     // The head-wait timer, kept for the connection's life (see `read_head`).
     let mut timer = LazyDeadline::default();
+    // The box of the requests' futures (kilobytes): a new request's future
+    // goes into the last one's, so a keep-alive connection allocates it
+    // once, not per request. Freed when an answer streams (it would sit
+    // idle for the stream's whole life) and with the connection.
+    let mut handled = None;
     loop {
         let head = match read_head(&io, served, &mut timer).await {
             Head::Request(head) => head,
@@ -84,20 +89,26 @@ where
         let request = request.map(|()| RequestBody::new(Arc::clone(&io), body));
         // A client that leaves while its answer is being prepared (queued,
         // waiting for a replica's first byte) cancels it, as under hyper.
-        let mut handled = served.gw.handle(request, served.remote);
-        let resp = poll_fn(|cx| match handled.as_mut().poll(cx) {
+        // (The new future is not bound to a local: one would be kept in
+        // this task's state across the await below, kilobytes of it.)
+        let mut fut = reuse(
+            &mut handled,
+            served.gw.handle_unboxed(request, served.remote),
+        );
+        let resp = poll_fn(|cx| match fut.as_mut().poll(cx) {
             Poll::Ready(resp) => Poll::Ready(Some(resp)),
             Poll::Pending if client_left(&io, cx) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         })
         .await;
-        // The finished request future (kilobytes, boxed) goes now, not
-        // when a long stream ends.
-        drop(handled);
         let Some(resp) = resp else {
             tracing::debug!(remote = %served.remote, "client left before its answer");
             return;
         };
+        if http_body::Body::size_hint(resp.body()).exact().is_none() {
+            // A stream: its request's state goes now, not when it ends.
+            handled = None;
+        }
         let body_read = finish_body(&io);
         let keep = body_read && !served.stop.is_cancelled();
         match respond(&io, resp, asked, keep).await {
@@ -108,6 +119,18 @@ where
         }
     }
     let _ = poll_fn(|cx| Pin::new(&mut lock(&io).stream).poll_shutdown(cx)).await;
+}
+
+/// `next`, in `slot`'s box when there is one (the finished future before
+/// it is dropped in place), else in a new one kept there.
+fn reuse<F: Future>(slot: &mut Option<Pin<Box<F>>>, next: F) -> Pin<&mut F> {
+    match slot {
+        Some(boxed) => {
+            boxed.set(next);
+            boxed.as_mut()
+        }
+        None => slot.insert(Box::pin(next)).as_mut(),
+    }
 }
 
 /// Reads the next request head; the deadline starts with the wait.

@@ -15,8 +15,8 @@ use std::task::Poll;
 use bytes::Bytes;
 use http::{Response, Version};
 use http_body::Body;
-use switchyard_proxy::ProxyBody;
 use switchyard_proxy::server_h1::encode::{Framing, Persist, asks_close, chunk_line, encode_head};
+use switchyard_proxy::{ProxyBody, spare};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::date::date_line;
@@ -88,7 +88,7 @@ where
     };
     let head_len = hint.filter(|&n| asked.head && n > 0);
     let date = date_line(&parts.headers);
-    let mut head = Vec::new();
+    let mut head = spare::buffer(0);
     encode_head(
         parts.status,
         &parts.headers,
@@ -98,11 +98,13 @@ where
         date.as_ref().map_or(&[][..], |d| &d[..]),
         &mut head,
     );
-    drop(parts);
+    spare::recycle_map(parts.headers);
     let after = if keep { Sent::KeepAlive } else { Sent::Close };
     if framing == Framing::None {
         drop(body);
-        return match write_all(io, &mut [IoSlice::new(&head)]).await {
+        let written = write_all(io, &mut [IoSlice::new(&head)]).await;
+        spare::recycle_buffer(head);
+        return match written {
             Ok(()) => after,
             Err(_) => Sent::Abort,
         };
@@ -239,9 +241,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
             IoSlice::new(end),
         ];
         let n = bufs.iter().filter(|b| !b.is_empty()).count();
-        if n == 0 {
-            return Ok(());
-        }
-        write_all(self.io, &mut bufs).await
+        let written = if n == 0 {
+            Ok(())
+        } else {
+            write_all(self.io, &mut bufs).await
+        };
+        spare::recycle_buffer(head);
+        written
     }
 }

@@ -63,6 +63,13 @@ async fn a_keep_alive_connection_holds_no_read_buffer_between_requests() {
     let first = response(&mut client).await;
     assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
     assert!(first.contains("\r\ndate: "), "{first}");
+    // The next request's future goes into the box of the first's.
+    client
+        .write_all(b"GET /v1/nope HTTP/1.1\r\nhost: gw\r\n\r\n")
+        .await
+        .unwrap();
+    let second = response(&mut client).await;
+    assert!(second.starts_with("HTTP/1.1 404 "), "{second}");
     tokio::task::yield_now().await;
     assert_eq!(io::lock(&shared).buf.capacity(), 0, "no buffer while idle");
     // Shutdown closes the idle connection at once.
@@ -104,7 +111,8 @@ async fn a_connection_task_is_small() {
     let fut = serve(server, false, served(&stop));
     // hyper's HTTP/1 connection held ~16 KiB of buffers besides its
     // ~3.5 KiB task. (Unoptimized builds lay futures out larger; this
-    // guards against a buffer creeping into the task's state.)
+    // guards against a buffer creeping into the task's state; the request
+    // futures' box, reused across requests, is a pointer in it.)
     let size = std::mem::size_of_val(&fut);
-    assert!(size < 2048, "the connection future is {size} bytes");
+    assert!(size < 2304, "the connection future is {size} bytes");
 }

@@ -68,7 +68,7 @@ pub struct RequestHead {
 impl RequestHead {
     /// `method base path HTTP/1.1`, with room for about `lines` headers.
     pub fn start(method: &Method, base: &str, path: &str, lines: usize) -> Self {
-        let mut buf = Vec::with_capacity(64 + base.len() + path.len() + lines * 48);
+        let mut buf = crate::spare::buffer(64 + base.len() + path.len() + lines * 48);
         buf.extend_from_slice(method.as_str().as_bytes());
         buf.push(b' ');
         buf.extend_from_slice(base.as_bytes());
@@ -234,7 +234,7 @@ impl HeaderSpans {
     /// The header map over `head` (the bytes the spans point into), with
     /// room for `room` more headers.
     pub fn into_map(self, head: &bytes::Bytes, room: usize) -> Result<HeaderMap, &'static str> {
-        let mut headers = HeaderMap::with_capacity(self.len + room);
+        let mut headers = crate::spare::header_map(self.len + room);
         for &[ns, ne, vs, ve] in &self.at[..self.len] {
             let name = HeaderName::from_bytes(&head[ns as usize..ne as usize])
                 .map_err(|_| "invalid header name")?;
