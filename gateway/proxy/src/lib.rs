@@ -38,7 +38,9 @@
 //! - [`upstream`]: per-replica address and credentials ([`upstream::Upstream::authorize`]
 //!   is the one place credentials are attached, for requests and probes);
 //!   [`adapter`]: cloud protocols (Azure OpenAI, Bedrock, SageMaker).
-//! - [`error`]: the layer's error enum and its one HTTP edge.
+//! - [`error`]: the layer's error enum and its one HTTP edge; [`spare`]:
+//!   per-thread spares of the header maps and head buffers every request
+//!   builds and drops.
 //! - [`Proxy`] (in `proxy.rs`): what a request needs that outlives a
 //!   generation; [`observe`]: the observer seam; [`snapshot`]: what one
 //!   generation holds.
