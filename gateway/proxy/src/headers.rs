@@ -48,8 +48,10 @@ pub(crate) mod names {
     }
 }
 
-/// Hop-by-hop headers: they describe one connection.
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// Hop-by-hop headers: they describe one connection. (Statics, not
+/// consts: a const array is built and dropped at every use, on every
+/// header of every request.)
+static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -61,7 +63,7 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 /// Client headers never sent to any replica, besides hop-by-hop ones.
-const NOT_FORWARDED: [HeaderName; 13] = [
+static NOT_FORWARDED: [HeaderName; 13] = [
     header::PROXY_AUTHORIZATION,
     header::HOST,
     header::CONTENT_LENGTH,
@@ -79,7 +81,7 @@ const NOT_FORWARDED: [HeaderName; 13] = [
 
 /// The only client headers a cloud replica gets (its adapter adds the
 /// protocol's own and the signature).
-pub const CLOUD_KEPT: [HeaderName; 5] = [
+pub static CLOUD_KEPT: [HeaderName; 5] = [
     header::CONTENT_TYPE,
     header::ACCEPT,
     HeaderName::from_static("traceparent"),

@@ -12,6 +12,8 @@
 //! lone `chunked`, a transfer coding on HTTP/1.0, a bad chunk size and
 //! folded header lines (`httparse` refuses those) are all refused.
 
+use std::mem::MaybeUninit;
+
 use bytes::BytesMut;
 use http::header::{self, HeaderMap};
 use http::{Method, Request, Uri, Version};
@@ -86,9 +88,10 @@ pub struct RequestHead {
 /// lines before it are skipped). `Ok(None)`: more bytes are needed.
 /// Header values share the head's bytes (no copy per header).
 pub fn parse_request(buf: &mut BytesMut, max: usize) -> Result<Option<RequestHead>, RequestError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Request::new(&mut slots);
-    let len = match parsed.parse(buf)? {
+    // Left uninitialized: httparse writes the lines it finds.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut []);
+    let len = match parsed.parse_with_uninit_headers(buf, &mut slots)? {
         httparse::Status::Complete(len) if len > max => {
             return Err(RequestError::HeadTooLarge(max));
         }

@@ -10,6 +10,8 @@
 //! stream. Here a connection holds a socket and, only while bytes are
 //! being decoded, a read buffer.
 
+use std::mem::MaybeUninit;
+
 use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
@@ -148,9 +150,12 @@ pub fn parse_head(
     method: &Method,
 ) -> Result<Option<Head>, H1Error> {
     loop {
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Response::new(&mut slots);
-        let len = match parsed.parse(buf)? {
+        // Left uninitialized: httparse writes the lines it finds (zeroing
+        // 3 KiB of slots was a memset per head).
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut []);
+        let config = httparse::ParserConfig::default();
+        let len = match config.parse_response_with_uninit_headers(&mut parsed, buf, &mut slots)? {
             httparse::Status::Complete(len) => len,
             httparse::Status::Partial if buf.len() >= max => {
                 return Err(H1Error::HeadTooLarge(max));
