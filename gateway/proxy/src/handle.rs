@@ -52,13 +52,13 @@ impl Proxy {
     /// Serves one data-plane request. Never fails: errors are answers too.
     /// Takes any body, so tests call it with no socket.
     ///
-    /// Returned boxed: the client connection keeps this future for the
-    /// request's whole life (hyper's h2 in its stream slot, our HTTP/1 in
-    /// the connection task), and the request path's state is kilobytes.
-    /// Boxed, the connection holds a pointer, and the request's state is
-    /// freed once the response head is out, not when a long stream (or the
-    /// keep-alive connection) ends. Not an `async fn`: that would keep the
-    /// request by value in the connection too, twice (rust-lang/rust#62958).
+    /// Returned boxed: hyper's h2 keeps this future in its stream slot for
+    /// the request's whole life, and the request path's state is
+    /// kilobytes. Boxed, the stream holds a pointer, and the request's state
+    /// is freed once the response head is out, not when a long stream ends.
+    /// (Our HTTP/1 connection reuses one box: [`Proxy::handle_unboxed`].)
+    /// Not an `async fn`: that would keep the request by value in the
+    /// connection too, twice (rust-lang/rust#62958).
     pub fn handle<B>(
         &self,
         req: Request<B>,
