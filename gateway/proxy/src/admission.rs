@@ -28,17 +28,30 @@ pub enum Priority {
 impl Priority {
     /// Reads the header; a value other than high, normal or low is a 400.
     pub fn from_headers(headers: &HeaderMap) -> Result<Self, ProxyError> {
-        match headers
-            .get(crate::headers::names::X_PRIORITY)
-            .map(|v| v.as_bytes())
-        {
-            None | Some(b"normal") => Ok(Priority::Normal),
-            Some(b"high") => Ok(Priority::High),
-            Some(b"low") => Ok(Priority::Low),
-            Some(_) => Err(ProxyError::BadRequest {
-                message: "header x-switchyard-priority must be high, normal or low".into(),
-                param: None,
-            }),
+        Self::from_value(
+            headers
+                .get(crate::headers::names::X_PRIORITY)
+                .map(|v| v.as_bytes()),
+        )
+        .ok_or_else(Self::invalid)
+    }
+
+    /// The header's value (none: normal); `None` for a value other than
+    /// high, normal or low.
+    pub fn from_value(value: Option<&[u8]>) -> Option<Self> {
+        match value {
+            None | Some(b"normal") => Some(Priority::Normal),
+            Some(b"high") => Some(Priority::High),
+            Some(b"low") => Some(Priority::Low),
+            Some(_) => None,
+        }
+    }
+
+    /// The 400 for a value other than high, normal or low.
+    pub fn invalid() -> ProxyError {
+        ProxyError::BadRequest {
+            message: "header x-switchyard-priority must be high, normal or low".into(),
+            param: None,
         }
     }
 }

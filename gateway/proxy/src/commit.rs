@@ -41,16 +41,63 @@ pub enum Refused {
     NoFirstEvent,
 }
 
+/// What a replica's head says about its body, read in one pass over its
+/// lines: the checks here each asked the map by name before (a hash and a
+/// probe per lookup, about nine an answer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Described {
+    /// How many `content-length` lines.
+    pub lengths: u8,
+    /// The first `content-length`, when it is digits only.
+    pub length: Option<u64>,
+    /// A `transfer-encoding` line.
+    pub coding: bool,
+    /// The first `content-encoding` is not `identity`: the body is opaque.
+    pub encoded: bool,
+    /// The first `content-type` is `application/json`.
+    pub json: bool,
+    /// The first `content-type` is `text/event-stream`.
+    pub event_stream: bool,
+}
+
+impl Described {
+    /// One pass over `headers`.
+    pub fn of(headers: &HeaderMap) -> Self {
+        let mut d = Described::default();
+        let (mut encoding, mut content_type) = (false, false);
+        for (name, value) in headers {
+            if name == header::CONTENT_LENGTH {
+                if d.lengths == 0 {
+                    d.length = crate::upstream::h1::digits(value.as_bytes());
+                }
+                d.lengths = d.lengths.saturating_add(1);
+            } else if name == header::TRANSFER_ENCODING {
+                d.coding = true;
+            } else if name == header::CONTENT_ENCODING && !std::mem::replace(&mut encoding, true) {
+                d.encoded = value != "identity";
+            } else if name == header::CONTENT_TYPE && !std::mem::replace(&mut content_type, true) {
+                d.json = value.as_bytes().starts_with(b"application/json");
+                d.event_stream = value.as_bytes().starts_with(b"text/event-stream");
+            }
+        }
+        d
+    }
+
+    /// Whether the one `content-length` line says `len` (the usual case:
+    /// then no value is made for it, which is an allocation).
+    pub fn says_length(&self, len: usize) -> bool {
+        self.lengths == 1 && self.length == Some(len as u64)
+    }
+}
+
 /// An answer's head that breaks HTTP, as a reason.
-pub fn check_head<B>(resp: &Response<B>) -> Result<(), Refused> {
+pub fn check_head<B>(resp: &Response<B>, head: &Described) -> Result<(), Refused> {
     let status = resp.status();
     let reason = if status.is_informational() {
         format!("replica answered {status} to a request that asked for no upgrade")
     } else if status.as_u16() > 599 {
         format!("replica answered with invalid status {}", status.as_u16())
-    } else if resp.headers().contains_key(header::CONTENT_LENGTH)
-        && resp.headers().contains_key(header::TRANSFER_ENCODING)
-    {
+    } else if head.lengths > 0 && head.coding {
         "replica sent both Content-Length and Transfer-Encoding".to_owned()
     } else {
         return Ok(());
@@ -75,20 +122,12 @@ pub struct Held {
 /// `deadline`).
 pub async fn hold(
     parts: &Parts,
+    head: &Described,
     body: &mut UpstreamBody,
     deadline: tokio::time::Instant,
     first_event_deadline: tokio::time::Instant,
 ) -> Result<(Option<Sse>, Held), Refused> {
-    let encoded = parts
-        .headers
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|v| v != "identity");
-    let sse = !encoded
-        && parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
-    if sse {
+    if head.event_stream && !head.encoded {
         let mut stream = Sse::default();
         let held = if parts.status.is_success() {
             first_event(body, &mut stream.framer, first_event_deadline).await?
@@ -97,8 +136,8 @@ pub async fn hold(
         };
         return Ok((Some(stream), held));
     }
-    let held = if read_whole(&parts.headers) {
-        whole_body(body, (&parts.headers, parts.version), deadline).await?
+    let held = if read_whole(head) {
+        whole_body(body, (head, parts.version), deadline).await?
     } else {
         Held::default()
     };
@@ -140,15 +179,8 @@ async fn first_event(
 }
 
 /// Whether a body that is not SSE is read whole before committing.
-pub fn read_whole(headers: &HeaderMap) -> bool {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    let small = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|n| n <= WHOLE_BODY);
-    json || small
+pub fn read_whole(head: &Described) -> bool {
+    head.json || head.length.is_some_and(|n| n <= WHOLE_BODY as u64)
 }
 
 /// Reads a body that is not a stream, up to [`WHOLE_BODY`] bytes or until
@@ -157,7 +189,7 @@ pub fn read_whole(headers: &HeaderMap) -> bool {
 /// JSON when it says it is JSON, since a cut looks like its end.
 async fn whole_body(
     body: &mut UpstreamBody,
-    head: (&HeaderMap, Version),
+    head: (&Described, Version),
     deadline: tokio::time::Instant,
 ) -> Result<Held, Refused> {
     let mut prefix = Prefix::default();
@@ -233,18 +265,14 @@ impl Prefix {
 }
 
 fn close_delimited_json_is_whole(
-    (headers, version): (&HeaderMap, Version),
+    (head, version): (&Described, Version),
     body: &[u8],
 ) -> Result<(), Refused> {
-    let close_delimited = version <= Version::HTTP_11
-        && !headers.contains_key(header::CONTENT_LENGTH)
-        && !headers.contains_key(header::TRANSFER_ENCODING);
-    let json = || {
-        headers
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
-    };
-    if close_delimited && json() && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+    let close_delimited = version <= Version::HTTP_11 && head.lengths == 0 && !head.coding;
+    if close_delimited
+        && head.json
+        && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err()
+    {
         return Err(Refused::Failed(
             "replica closed the connection in the middle of its JSON body".into(),
         ));
@@ -286,8 +314,9 @@ mod tests {
 
     #[test]
     fn heads_that_break_http_are_refused() {
-        assert!(check_head(&resp(200, &[("content-length", "2")])).is_ok());
-        assert!(check_head(&resp(503, &[])).is_ok());
+        let check = |r: &Response<()>| check_head(r, &Described::of(r.headers()));
+        assert!(check(&resp(200, &[("content-length", "2")])).is_ok());
+        assert!(check(&resp(503, &[])).is_ok());
         for bad in [
             resp(101, &[("upgrade", "websocket")]),
             resp(103, &[]),
@@ -298,16 +327,13 @@ mod tests {
                 &[("content-length", "5"), ("transfer-encoding", "chunked")],
             ),
         ] {
-            assert!(
-                matches!(check_head(&bad), Err(Refused::Failed(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(check(&bad), Err(Refused::Failed(_))), "{bad:?}");
         }
     }
 
     #[test]
     fn json_and_small_bodies_are_read_whole_binary_streams_are_not() {
-        let h = |pairs: &[(&str, &str)]| resp(200, pairs).headers().clone();
+        let h = |pairs: &[(&str, &str)]| Described::of(resp(200, pairs).headers());
         assert!(read_whole(&h(&[("content-type", "application/json")])));
         assert!(read_whole(&h(&[("content-length", "100")])));
         assert!(!read_whole(&h(&[(
@@ -315,5 +341,39 @@ mod tests {
             "application/vnd.amazon.eventstream"
         )])));
         assert!(!read_whole(&h(&[("content-length", "10000000")])));
+    }
+
+    #[test]
+    fn a_head_is_described_by_the_first_line_of_each_name() {
+        let d = |pairs: &[(&str, &str)]| Described::of(resp(200, pairs).headers());
+        let sse = d(&[
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("content-type", "application/json"),
+            ("content-encoding", "identity"),
+        ]);
+        assert!(sse.event_stream && !sse.json && !sse.encoded);
+        assert_eq!((sse.lengths, sse.length, sse.coding), (0, None, false));
+        let gz = d(&[
+            ("content-encoding", "gzip"),
+            ("content-encoding", "identity"),
+        ]);
+        assert!(gz.encoded);
+        let json = d(&[
+            ("content-type", "application/json"),
+            ("content-length", "12"),
+            ("transfer-encoding", "chunked"),
+        ]);
+        assert!(json.json && json.coding);
+        assert_eq!((json.lengths, json.length), (1, Some(12)));
+    }
+
+    #[test]
+    fn a_replica_length_is_kept_only_when_it_is_the_body_s() {
+        let d = |pairs: &[(&str, &str)]| Described::of(resp(200, pairs).headers());
+        assert!(!d(&[]).says_length(5));
+        assert!(d(&[("content-length", "5")]).says_length(5));
+        assert!(!d(&[("content-length", "5")]).says_length(6));
+        assert!(!d(&[("content-length", "+5")]).says_length(5));
+        assert!(!d(&[("content-length", "5"), ("content-length", "5")]).says_length(5));
     }
 }

@@ -35,6 +35,7 @@ use switchyard_config::{Limits, Protocol};
 use switchyard_router::{Group, RouteRequest};
 
 use crate::admission::Priority;
+use crate::asked::Asked;
 use crate::body::{BoxError, ProxyBody};
 use crate::endpoint::Endpoint;
 use crate::error::{Api, ProxyError};
@@ -101,7 +102,8 @@ where
 {
     async move {
         let api = Api::for_path(req.uri().path());
-        let request_id = request_id(req.headers());
+        let asked = Asked::scan(req.headers());
+        let request_id = asked.request_id.clone().unwrap_or_else(fresh_request_id);
         // 1. One snapshot for the whole request.
         let snap = gw.snapshot();
         let cors = snap.config.server.cors.as_ref();
@@ -116,7 +118,15 @@ where
         // any answer (429s included).
         let mut rate = RateInfo::default();
         // (Not boxed again: `Proxy::handle` boxes this whole future.)
-        let served = serve(gw, &snap, req, remote, &request_id, obs.as_mut(), &mut rate);
+        let served = serve(
+            gw,
+            &snap,
+            req,
+            remote,
+            (&asked, &request_id),
+            obs.as_mut(),
+            &mut rate,
+        );
         let mut resp = match served.await {
             Ok(resp) => resp,
             Err(e) => {
@@ -141,7 +151,7 @@ fn serve<B>(
     snap: &Arc<Snapshot>,
     req: Request<B>,
     remote: SocketAddr,
-    request_id: &HeaderValue,
+    (asked, request_id): (&Asked, &HeaderValue),
     obs: &mut dyn RequestObserver,
     rate: &mut RateInfo,
 ) -> impl Future<Output = Result<Response<ProxyBody>, ProxyError>>
@@ -186,7 +196,7 @@ where
             &parts.extensions,
         )?;
         let caller = identity.as_ref().map(|(tenant, _)| *tenant);
-        let priority = auth::ceiling(Priority::from_headers(&parts.headers)?, caller);
+        let priority = auth::ceiling(asked.priority.ok_or_else(Priority::invalid)?, caller);
         let mut admission = match &identity {
             Some((tenant, key)) => {
                 obs.caller(&tenant.name, &key.id);
@@ -203,7 +213,7 @@ where
         //    buffered body is what lets a later attempt replay it).
         //    Held bodies count against the gateway-wide budget (503 when spent).
         let limits = &snap.config.server.limits;
-        let declared = declared_length(&parts.headers);
+        let declared = asked.length;
         let mut buffered = gw.buffer_budget().reserve(
             declared.unwrap_or(0).min(limits.max_body_bytes as u64) as usize,
             limits.max_buffered_bytes,
@@ -259,14 +269,19 @@ where
         let tenant_usage = admission.as_ref().map(tenant_limits::Admission::sink);
 
         // 6. Rank every replica that may serve (pure, lazy).
-        let clouds = tenant_clouds(snap, caller, allowed_clouds(&parts.headers))?;
+        let asked_clouds = if asked.clouds {
+            allowed_clouds(&parts.headers)
+        } else {
+            Vec::new()
+        };
+        let clouds = tenant_clouds(snap, caller, asked_clouds)?;
         let group = snap.table.group(group_name);
         let prefix = prefix_blocks(group, openai.as_ref(), &body);
         let route = RouteRequest {
             model: &model,
             protocol,
             clouds: &clouds,
-            affinity_key: affinity_key(group, &parts.headers, openai.as_ref(), &body),
+            affinity_key: affinity_key(group, &parts.headers, asked, openai.as_ref(), &body),
             prefix: &prefix,
             adapter: lora.as_deref(),
         };
@@ -411,14 +426,6 @@ where
     Ok(joined.map_or(whole, BytesMut::freeze))
 }
 
-/// The body length the client declared in `Content-Length`.
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-}
-
 /// The `affinity` policy's key, only for groups that use it: the session
 /// header's value when present, else the first `prefix_bytes` of the
 /// prompt (`messages`, or `prompt`), located by the one parse `openai.rs`
@@ -427,14 +434,13 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 fn affinity_key(
     group: Option<&Group>,
     headers: &HeaderMap,
+    asked: &Asked,
     openai: Option<&openai::OpenAiHead>,
     body: &[u8],
 ) -> Option<u64> {
-    let Some(settings) = group?.affinity() else {
+    let Some(settings) = group.and_then(Group::affinity) else {
         // Other policies use the key only to keep a session on one version.
-        return headers
-            .get(names::X_SESSION)
-            .map(|s| switchyard_router::affinity_key(s.as_bytes()));
+        return asked.session;
     };
     if let Some(session) = headers.get(settings.header.as_str()) {
         return Some(switchyard_router::affinity_key(session.as_bytes()));
@@ -517,16 +523,8 @@ fn tenant_clouds<'a>(
     Ok(both)
 }
 
-/// The client's `x-request-id` when it is sane, else a fresh one.
-fn request_id(headers: &HeaderMap) -> HeaderValue {
-    headers
-        .get(names::X_REQUEST_ID)
-        .filter(|v| (1..=128).contains(&v.len()))
-        .cloned()
-        .unwrap_or_else(fresh_request_id)
-}
-
-/// 32 random hex digits, written in place (one allocation: the value's).
+/// A request id for a client that sent none (or no sane one, see
+/// [`Asked`]): 32 random hex digits, written in place (one allocation: the value's).
 fn fresh_request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = [0u8; 32];

@@ -33,8 +33,6 @@ pub(crate) mod names {
     pub const X_PRIORITY: HeaderName = HeaderName::from_static("x-switchyard-priority");
     /// Clouds a request may reach.
     pub const X_CLOUDS: HeaderName = HeaderName::from_static("x-switchyard-clouds");
-    /// The session that keeps a conversation on one model version.
-    pub const X_SESSION: HeaderName = HeaderName::from_static("x-switchyard-session");
 
     /// The attempt count as a header value; the usual ones without an
     /// allocation.
@@ -115,12 +113,13 @@ pub fn for_replica(
 }
 
 /// Removes from a replica's response headers what must not reach the
-/// client.
-pub fn to_client(headers: &mut HeaderMap, policy: &ResponseHeaders) {
+/// client. Returns whether any line went (usually none does; a caller that
+/// read the headers before then reads them again).
+pub fn to_client(headers: &mut HeaderMap, policy: &ResponseHeaders) -> bool {
     // Usually there is nothing to remove: look first, allocating nothing.
     let removable = |name: &HeaderName| HOP_BY_HOP.contains(name) || denied(name.as_str(), policy);
     if !headers.keys().any(removable) {
-        return;
+        return false;
     }
     for name in connection_listed(headers) {
         headers.remove(name.as_str());
@@ -136,6 +135,7 @@ pub fn to_client(headers: &mut HeaderMap, policy: &ResponseHeaders) {
     for name in dropped {
         headers.remove(name);
     }
+    true
 }
 
 fn denied(name: &str, policy: &ResponseHeaders) -> bool {
@@ -227,13 +227,16 @@ mod tests {
             ("x-cache-status", "hit"),
             ("x-cache-status", "again"),
         ]);
-        to_client(&mut h, &ResponseHeaders::default());
+        assert!(
+            !to_client(&mut h, &ResponseHeaders::default()),
+            "nothing went"
+        );
         assert_eq!(h.get_all("x-cache-status").iter().count(), 2);
         let deny = ResponseHeaders {
             allow: vec![],
             deny: vec!["x-cache-status".into()],
         };
-        to_client(&mut h, &deny);
+        assert!(to_client(&mut h, &deny), "a line went");
         assert_eq!(names(&h), ["content-type"]);
     }
 

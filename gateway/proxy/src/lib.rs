@@ -47,6 +47,7 @@
 
 pub mod adapter;
 pub mod admission;
+pub mod asked;
 pub mod auth;
 pub mod body;
 pub mod budget;

@@ -20,8 +20,8 @@ use http::{Method, Request, Uri, Version};
 
 pub mod encode;
 
-use crate::upstream::h1::HeaderSpans;
 pub use crate::upstream::h1::{Chunked, Decoded, Decoder, H1Error, MAX_HEADERS};
+use crate::upstream::h1::{Framing, HeaderSpans, digits};
 
 /// Why a request cannot be read; each maps to the answer the client gets.
 #[derive(Debug, thiserror::Error)]
@@ -116,13 +116,14 @@ pub fn parse_request(buf: &mut BytesMut, max: usize) -> Result<Option<RequestHea
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.1))
         .map_err(|_| RequestError::Invalid("invalid request target"))?;
-    let headers = spans.into_map(&head, 0).map_err(RequestError::Invalid)?;
-    let body = framing(version, &headers)?;
+    let (headers, seen) = spans.into_map(&head, 0).map_err(RequestError::Invalid)?;
+    let body = framing(version, &headers, seen)?;
     let keep_alive = match version {
-        Version::HTTP_10 => has_token(&headers, "keep-alive"),
-        _ => !has_token(&headers, "close"),
+        Version::HTTP_10 => seen.connection && has_token(&headers, "keep-alive"),
+        _ => !(seen.connection && has_token(&headers, "close")),
     };
     let expect_continue = version == Version::HTTP_11
+        && seen.expect
         && headers
             .get(header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
@@ -141,10 +142,9 @@ pub fn parse_request(buf: &mut BytesMut, max: usize) -> Result<Option<RequestHea
 
 /// How the request body is delimited (RFC 9112 §6.3): a request without
 /// a length or a coding has none.
-fn framing(version: Version, headers: &HeaderMap) -> Result<Decoder, RequestError> {
-    let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter().peekable();
-    if codings.peek().is_some() {
-        if headers.contains_key(header::CONTENT_LENGTH) {
+fn framing(version: Version, headers: &HeaderMap, seen: Framing) -> Result<Decoder, RequestError> {
+    if seen.coding {
+        if seen.length {
             return Err(RequestError::Invalid(
                 "both content-length and transfer-encoding are set",
             ));
@@ -155,7 +155,7 @@ fn framing(version: Version, headers: &HeaderMap) -> Result<Decoder, RequestErro
             ));
         }
         let mut count = 0;
-        for value in codings {
+        for value in headers.get_all(header::TRANSFER_ENCODING) {
             for coding in value.as_bytes().split(|&b| b == b',') {
                 count += 1;
                 if count > 1 || !coding.trim_ascii().eq_ignore_ascii_case(b"chunked") {
@@ -168,7 +168,8 @@ fn framing(version: Version, headers: &HeaderMap) -> Result<Decoder, RequestErro
         return Ok(Decoder::Chunked(Chunked::Size));
     }
     let mut length = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
+    let lengths = seen.length.then(|| headers.get_all(header::CONTENT_LENGTH));
+    for value in lengths.into_iter().flatten() {
         for part in value.as_bytes().split(|&b| b == b',') {
             let n =
                 digits(part.trim_ascii()).ok_or(RequestError::Invalid("invalid content-length"))?;
@@ -179,14 +180,6 @@ fn framing(version: Version, headers: &HeaderMap) -> Result<Decoder, RequestErro
         }
     }
     Ok(Decoder::Length(length.unwrap_or(0)))
-}
-
-/// A decimal length: digits only (no sign, no spaces), at most 18 of them.
-fn digits(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 18 || !s.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(s.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 /// Whether a `Connection` line names `token`.

@@ -129,6 +129,14 @@ pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[at..]);
 }
 
+/// A decimal length: digits only (no sign, no spaces), at most 18 of them.
+pub fn digits(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 18 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(s.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
 /// A parsed response head and how its body is framed.
 #[derive(Debug)]
 pub struct Head {
@@ -181,11 +189,12 @@ pub fn parse_head(
         let spans = HeaderSpans::of(buf, parsed.headers);
         let head = buf.split_to(len).freeze();
         // Room for the headers the gateway adds to an answer: no regrowth.
-        let headers = spans
+        let (headers, seen) = spans
             .into_map(&head, ANSWER_ROOM)
             .map_err(H1Error::Invalid)?;
-        let (body, framed) = framing(status, method, &headers)?;
-        let keep_alive = framed && version == Version::HTTP_11 && !wants_close(&headers);
+        let (body, framed) = framing(status, method, &headers, seen)?;
+        let keep_alive =
+            framed && version == Version::HTTP_11 && !(seen.connection && wants_close(&headers));
         let mut response = Response::new(());
         *response.status_mut() = status;
         *response.version_mut() = version;
@@ -237,18 +246,84 @@ impl HeaderSpans {
     }
 
     /// The header map over `head` (the bytes the spans point into), with
-    /// room for `room` more headers.
-    pub fn into_map(self, head: &bytes::Bytes, room: usize) -> Result<HeaderMap, &'static str> {
+    /// room for `room` more headers, and which framing lines it has.
+    pub fn into_map(
+        self,
+        head: &bytes::Bytes,
+        room: usize,
+    ) -> Result<(HeaderMap, Framing), &'static str> {
         let mut headers = crate::spare::header_map(self.len + room);
+        let mut seen = Framing::default();
         for &[ns, ne, vs, ve] in &self.at[..self.len] {
-            let name = HeaderName::from_bytes(&head[ns as usize..ne as usize])
-                .map_err(|_| "invalid header name")?;
+            let name = &head[ns as usize..ne as usize];
+            let name = match common_name(name) {
+                Some(name) => name,
+                None => HeaderName::from_bytes(name).map_err(|_| "invalid header name")?,
+            };
+            seen.note(&name);
             let value = HeaderValue::from_maybe_shared(head.slice(vs as usize..ve as usize))
                 .map_err(|_| "invalid header value")?;
             headers.append(name, value);
         }
-        Ok(headers)
+        Ok((headers, seen))
     }
+}
+
+/// Which of the lines that frame a message a parsed head has, noted while
+/// its map is built: the framing rules then look up only lines that are
+/// there (most heads have a length and nothing else of these; each lookup
+/// that finds nothing still hashes and probes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Framing {
+    /// A `content-length` line.
+    pub length: bool,
+    /// A `transfer-encoding` line.
+    pub coding: bool,
+    /// A `connection` line.
+    pub connection: bool,
+    /// An `expect` line.
+    pub expect: bool,
+}
+
+impl Framing {
+    fn note(&mut self, name: &HeaderName) {
+        // Standard names compare as one byte each.
+        if name == header::CONTENT_LENGTH {
+            self.length = true;
+        } else if name == header::TRANSFER_ENCODING {
+            self.coding = true;
+        } else if name == header::CONNECTION {
+            self.connection = true;
+        } else if name == header::EXPECT {
+            self.expect = true;
+        }
+    }
+}
+
+/// The names heads usually carry, as clients and replicas write them (in
+/// lowercase), without `HeaderName::from_bytes`: it copies each name
+/// through a lowercasing table and searches the standard names (~170
+/// instructions a line), and allocates for the others. Any other spelling
+/// takes that path and yields the same name.
+fn common_name(name: &[u8]) -> Option<HeaderName> {
+    Some(match name {
+        b"host" => header::HOST,
+        b"date" => header::DATE,
+        b"accept" => header::ACCEPT,
+        b"server" => header::SERVER,
+        b"expect" => header::EXPECT,
+        b"connection" => header::CONNECTION,
+        b"user-agent" => header::USER_AGENT,
+        b"content-type" => header::CONTENT_TYPE,
+        b"authorization" => header::AUTHORIZATION,
+        b"cache-control" => header::CACHE_CONTROL,
+        b"content-length" => header::CONTENT_LENGTH,
+        b"accept-encoding" => header::ACCEPT_ENCODING,
+        b"content-encoding" => header::CONTENT_ENCODING,
+        b"transfer-encoding" => header::TRANSFER_ENCODING,
+        b"x-request-id" => crate::headers::names::X_REQUEST_ID,
+        _ => return None,
+    })
 }
 
 /// How the body is delimited, and whether its end is known without the
@@ -257,6 +332,7 @@ fn framing(
     status: StatusCode,
     method: &Method,
     headers: &HeaderMap,
+    seen: Framing,
 ) -> Result<(Decoder, bool), H1Error> {
     if *method == Method::HEAD
         || status == StatusCode::NO_CONTENT
@@ -264,10 +340,14 @@ fn framing(
     {
         return Ok((Decoder::Length(0), true));
     }
-    if let Some(te) = last_token(headers, &header::TRANSFER_ENCODING) {
+    if let Some(te) = seen
+        .coding
+        .then(|| last_token(headers, &header::TRANSFER_ENCODING))
+        .flatten()
+    {
         // A length next to a transfer coding is ignored, and such a
         // connection is not trusted with another request.
-        let clean = !headers.contains_key(header::CONTENT_LENGTH);
+        let clean = !seen.length;
         return Ok(if te.eq_ignore_ascii_case("chunked") {
             (Decoder::Chunked(Chunked::Size), clean)
         } else {
@@ -275,7 +355,8 @@ fn framing(
         });
     }
     let mut length = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
+    let lengths = seen.length.then(|| headers.get_all(header::CONTENT_LENGTH));
+    for value in lengths.into_iter().flatten() {
         for part in value
             .to_str()
             .map_err(|_| H1Error::Invalid("content-length"))?
