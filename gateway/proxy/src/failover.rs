@@ -39,7 +39,7 @@ use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::forward::{self, Outbound};
 use crate::headers::names;
-use crate::observe::{RequestObserver, Shed};
+use crate::observe::{OutcomeSlot, RequestObserver, Shed};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
@@ -82,6 +82,8 @@ pub struct Request<'a> {
     pub tenant_usage: Option<&'a Arc<dyn UsageSink>>,
     /// When the whole request (`server.limits.request_timeout`) is over.
     pub deadline: tokio::time::Instant,
+    /// Where the answer's body records how the replica's side ended.
+    pub outcome: &'a OutcomeSlot,
 }
 
 /// Statuses that say "this replica, not this request": worth another replica.
@@ -186,6 +188,7 @@ pub fn send(
                 obs: &mut *req.obs,
                 observer: gw.observer().as_ref(),
                 tenant_usage: req.tenant_usage,
+                outcome: req.outcome,
                 started: sent,
                 deadline: deadline.min(sent + limits.attempt_timeout),
                 first_event_deadline: deadline.min(sent + limits.first_token_timeout),

@@ -58,6 +58,8 @@ pub struct Outbound<'a> {
     pub observer: &'a dyn Observer,
     /// And where it is booked for the caller's tenant.
     pub tenant_usage: Option<&'a Arc<dyn UsageSink>>,
+    /// Where the answer's body records how the replica's side ended.
+    pub outcome: &'a OutcomeSlot,
 }
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -218,8 +220,6 @@ pub fn forward(
             .headers
             .insert(X_GENERATION.clone(), snap.generation_header.clone());
         out.obs.answered();
-        let outcome = OutcomeSlot::default();
-        parts.extensions.insert(outcome.clone());
         let resumable = out.resumable && sse && parts.status.is_success() && up.adapter.is_none();
         if resumable {
             parts.extensions.insert(Resumable { index });
@@ -232,7 +232,7 @@ pub fn forward(
             release,
             limits.stream_idle_timeout,
             stream,
-            outcome,
+            out.outcome.clone(),
         );
         body.set_keepalive(limits.sse_keepalive.filter(|_| sse));
         body.watch_closing(out.closing);
@@ -554,6 +554,7 @@ replicas: [{ id: r, model: m, cloud: c, url: "http://127.0.0.1:9/base/", auth: {
             obs: &mut obs,
             observer: &crate::observe::NoObserver,
             tenant_usage: None,
+            outcome: &OutcomeSlot::default(),
         };
         let head = pooled_head(&up, pool, "r", &mut out, 2).unwrap();
         assert_eq!(

@@ -40,7 +40,7 @@ use crate::body::{BoxError, ProxyBody};
 use crate::endpoint::Endpoint;
 use crate::error::{Api, ProxyError};
 use crate::headers::names;
-use crate::observe::{Arrival, RequestObserver};
+use crate::observe::{Arrival, OutcomeSlot, RequestObserver};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
 use crate::tenant_limits::RateInfo;
@@ -117,13 +117,14 @@ where
         // The caller's rate windows, for OpenAI's `x-ratelimit-*` headers on
         // any answer (429s included).
         let mut rate = RateInfo::default();
+        let outcome = OutcomeSlot::default();
         // (Not boxed again: `Proxy::handle` boxes this whole future.)
         let served = serve(
             gw,
             &snap,
             req,
             remote,
-            (&asked, &request_id),
+            (&asked, &request_id, &outcome),
             obs.as_mut(),
             &mut rate,
         );
@@ -141,7 +142,7 @@ where
             cors::decorate(cors, origin.as_ref(), resp.headers_mut());
         }
         // Metrics, access log and spans finish when the body has been sent.
-        observed::respond(obs, resp)
+        observed::respond(obs, outcome, resp)
     }
 }
 
@@ -151,7 +152,7 @@ fn serve<B>(
     snap: &Arc<Snapshot>,
     req: Request<B>,
     remote: SocketAddr,
-    (asked, request_id): (&Asked, &HeaderValue),
+    (asked, request_id, outcome): (&Asked, &HeaderValue, &OutcomeSlot),
     obs: &mut dyn RequestObserver,
     rate: &mut RateInfo,
 ) -> impl Future<Output = Result<Response<ProxyBody>, ProxyError>>
@@ -244,11 +245,6 @@ where
         };
         // The model's group (`name` of `name@version`), read once.
         let group_name = switchyard_router::parse_model(&model).0;
-        let lora_group = lora.as_ref().map(|_| group_name);
-        let name_for = |up: &Upstream| match (&lora, lora_group) {
-            (Some(a), Some(g)) if up.group == g => a.clone(),
-            _ => up.model_name.clone(),
-        };
         obs.target(&model);
         auth::authorize_model(caller, &model)?;
         // Tokens per minute and budgets: the estimate set aside before the call.
@@ -310,7 +306,8 @@ where
                 (format!("/v2/models/{}", up.model_name), body.clone())
             }
             (_, Some(head)) => {
-                let body = openai::rewrite_model(&body, head, &name_for(up));
+                let body =
+                    openai::rewrite_model(&body, head, name_for(up, lora.as_deref(), group_name));
                 // Token-exact resume needs the stream's token ids.
                 let body = if resumable && up.token_ids && !resume::token_ids::client_asked(&body) {
                     resume::token_ids::ask(&body)
@@ -329,7 +326,7 @@ where
                     body: &body,
                     head,
                 };
-                return adapter.prepare(&call, &name_for(up));
+                return adapter.prepare(&call, name_for(up, lora.as_deref(), group_name));
             }
             Ok(passthrough(up))
         };
@@ -347,9 +344,10 @@ where
             resumable,
             tenant_usage: tenant_usage.as_ref(),
             deadline,
+            outcome,
         };
         let resp = failover::send(gw, snap, request, prepare).await?;
-        let resp = resume::attach(resp, || resume::Continuation {
+        let resp = resume::attach(resp, outcome, || resume::Continuation {
             snap: Arc::clone(snap),
             observer: Arc::clone(gw.observer()),
             budget: Arc::clone(gw.retry_budget()),
@@ -368,6 +366,16 @@ where
         });
         crate::spare::recycle_map(parts.headers);
         Ok(tenant_limits::hold(resp, admission))
+    }
+}
+
+/// The model name `up` is sent: the client's LoRA `adapter` of `group`
+/// to that group's replicas, else the replica's own (borrowed: a name
+/// made per attempt was an allocation).
+fn name_for<'a>(up: &'a Upstream, adapter: Option<&'a str>, group: &str) -> &'a str {
+    match adapter {
+        Some(a) if up.group == group => a,
+        _ => &up.model_name,
     }
 }
 
@@ -528,11 +536,10 @@ fn tenant_clouds<'a>(
 fn fresh_request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = [0u8; 32];
-    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
-    for (i, digit) in id.iter_mut().enumerate() {
-        let word = if i < 16 { a } else { b };
-        let shift = 60 - 4 * (i % 16);
-        *digit = HEX[((word >> shift) & 0xf) as usize];
+    let mut bits = fastrand::u128(..);
+    for digit in id.iter_mut().rev() {
+        *digit = HEX[(bits & 0xf) as usize];
+        bits >>= 4;
     }
     HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
@@ -591,5 +598,33 @@ mod collect_tests {
         assert!(matches!(body, Err(ProxyError::BodyTooLarge { limit: 10 })));
         let exact = collect(Pieces::new(&[b"12345", b"67890"]), 10).await;
         assert_eq!(exact.unwrap().len(), 10);
+    }
+}
+
+#[cfg(test)]
+mod request_id_tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_request_id_is_32_lowercase_hex_digits_and_new_each_time() {
+        let ids: Vec<HeaderValue> = (0..64).map(|_| fresh_request_id()).collect();
+        for id in &ids {
+            assert_eq!(id.len(), 32, "{id:?}");
+            assert!(
+                id.as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)),
+                "{id:?}"
+            );
+        }
+        let distinct: std::collections::HashSet<_> =
+            ids.iter().map(HeaderValue::as_bytes).collect();
+        assert_eq!(distinct.len(), ids.len());
+        // Every digit position takes more than one value.
+        for at in 0..32 {
+            let seen: std::collections::HashSet<u8> =
+                ids.iter().map(|id| id.as_bytes()[at]).collect();
+            assert!(seen.len() > 1, "digit {at} never changes");
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! client-asserted addressing (`forwarded`, `x-real-ip`: the gateway
 //! appends the one it saw to `x-forwarded-for`). A cloud replica (an
 //! adapter: Azure OpenAI, Bedrock, SageMaker) gets only what its protocol
-//! needs, [`CLOUD_KEPT`]: a client's `x-amz-*` or `x-ms-*` token must not
+//! needs, [`cloud_kept`]: a client's `x-amz-*` or `x-ms-*` token must not
 //! ride along on (or be signed into) our request.
 //!
 //! **To a client**: never hop-by-hop headers; by default not
@@ -46,46 +46,52 @@ pub(crate) mod names {
     }
 }
 
-/// Hop-by-hop headers: they describe one connection. (Statics, not
-/// consts: a const array is built and dropped at every use, on every
-/// header of every request.)
-static HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::PROXY_AUTHENTICATE,
-];
+/// Hop-by-hop headers: they describe one connection. These lists match
+/// a name's text: a `match` is a switch on the length and a comparison or
+/// two, where a list of `HeaderName`s was walked, name by name, for every
+/// header of every request.
+fn hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-authenticate"
+    )
+}
 
 /// Client headers never sent to any replica, besides hop-by-hop ones.
-static NOT_FORWARDED: [HeaderName; 13] = [
-    header::PROXY_AUTHORIZATION,
-    header::HOST,
-    header::CONTENT_LENGTH,
-    header::AUTHORIZATION,
-    header::EXPECT,
-    header::COOKIE,
-    HeaderName::from_static("cookie2"),
-    header::FORWARDED,
-    HeaderName::from_static("x-real-ip"),
-    HeaderName::from_static("api-key"),
-    HeaderName::from_static("x-api-key"),
-    HeaderName::from_static("x-forwarded-host"),
-    HeaderName::from_static("x-amz-security-token"),
-];
+fn not_forwarded(name: &str) -> bool {
+    matches!(
+        name,
+        "proxy-authorization"
+            | "host"
+            | "content-length"
+            | "authorization"
+            | "expect"
+            | "cookie"
+            | "cookie2"
+            | "forwarded"
+            | "x-real-ip"
+            | "api-key"
+            | "x-api-key"
+            | "x-forwarded-host"
+            | "x-amz-security-token"
+    )
+}
 
 /// The only client headers a cloud replica gets (its adapter adds the
 /// protocol's own and the signature).
-pub static CLOUD_KEPT: [HeaderName; 5] = [
-    header::CONTENT_TYPE,
-    header::ACCEPT,
-    HeaderName::from_static("traceparent"),
-    HeaderName::from_static("tracestate"),
-    HeaderName::from_static("x-forwarded-for"),
-];
+pub fn cloud_kept(name: &str) -> bool {
+    matches!(
+        name,
+        "content-type" | "accept" | "traceparent" | "tracestate" | "x-forwarded-for"
+    )
+}
 
 /// Copies the client's headers that may go to a replica into `to`
 /// (`cloud`: the replica is behind a cloud adapter).
@@ -103,12 +109,13 @@ pub fn for_replica(
 ) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
     let listed = connection_listed(from);
     from.iter().filter(move |(name, _)| {
+        let name = name.as_str();
         let pass = if cloud {
-            CLOUD_KEPT.contains(name)
+            cloud_kept(name)
         } else {
-            !HOP_BY_HOP.contains(name) && !NOT_FORWARDED.contains(name)
+            !hop_by_hop(name) && !not_forwarded(name)
         };
-        pass && !listed.iter().any(|l| l == name.as_str())
+        pass && !listed.iter().any(|l| l == name)
     })
 }
 
@@ -117,19 +124,14 @@ pub fn for_replica(
 /// read the headers before then reads them again).
 pub fn to_client(headers: &mut HeaderMap, policy: &ResponseHeaders) -> bool {
     // Usually there is nothing to remove: look first, allocating nothing.
-    let removable = |name: &HeaderName| HOP_BY_HOP.contains(name) || denied(name.as_str(), policy);
-    if !headers.keys().any(removable) {
+    let removable = |name: &str| hop_by_hop(name) || denied(name, policy);
+    if !headers.keys().any(|name| removable(name.as_str())) {
         return false;
     }
-    for name in connection_listed(headers) {
-        headers.remove(name.as_str());
-    }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
-    }
+    let listed = connection_listed(headers);
     let dropped: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| denied(name.as_str(), policy))
+        .filter(|name| removable(name.as_str()) || listed.iter().any(|l| l == name.as_str()))
         .cloned()
         .collect();
     for name in dropped {
@@ -152,8 +154,13 @@ fn matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-/// Header names listed in `Connection:` are hop-by-hop too.
+/// Header names listed in `Connection:` are hop-by-hop too. (Looked up
+/// only when a `connection` line is there: most requests have none, and a
+/// lookup that finds nothing still hashes and probes.)
 fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    if !headers.keys().any(|name| name == header::CONNECTION) {
+        return Vec::new();
+    }
     headers
         .get_all(header::CONNECTION)
         .iter()

@@ -13,7 +13,8 @@
 //! # Layout
 //! The request path reads top to bottom in [`handle`] ([`Proxy::handle`]);
 //! each phase is one file:
-//! - [`endpoint`]: classify (404/405); [`local`]: answers given here;
+//! - [`asked`]: the client's headers the path reads, in one pass;
+//!   [`endpoint`]: classify (404/405); [`local`]: answers given here;
 //!   [`auth`]: the tenant behind an API key, its models and priority
 //!   ([`runtime_keys`]: keys created at run time, asked on a config miss;
 //!   [`jwt`]: or behind a token of a configured issuer;
@@ -26,7 +27,9 @@
 //!   [`admission`]: the wait queues when every replica is full.
 //! - [`forward`]: one attempt: build, authorize, send, classify, hold the
 //!   answer until it may be committed (`commit.rs`: a valid head, the
-//!   first SSE `data:` event, a small body read whole).; [`headers`]: which headers cross, both ways.
+//!   first SSE `data:` event, a small body read whole; what the
+//!   replica's head says, in one pass); [`headers`]: which headers cross,
+//!   both ways.
 //! - [`resume`]: a committed chat stream that breaks is continued on
 //!   another replica (prefill or regenerate-and-skip), or ends honestly.
 //! - [`connections`]: open client connections, their caps and counts

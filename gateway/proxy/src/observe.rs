@@ -168,8 +168,11 @@ impl StreamOutcome {
 
 /// Where the body wrapper holding a replica's answer (`guarded.rs`) records
 /// how the replica's side ended, for the observer's
-/// [`RequestObserver::stream_end`]. Rides in the response's extensions
-/// from the attempt to the body that finishes the observer.
+/// [`RequestObserver::stream_end`]. Made with the request and handed
+/// down to its attempts (one of theirs is the answer; the others' bodies
+/// are dropped unread and record nothing), not carried in the response's
+/// extensions: those are a map allocated on the first insert, and a box
+/// per value.
 #[derive(Debug, Clone, Default)]
 pub struct OutcomeSlot(Arc<AtomicU8>);
 

@@ -13,22 +13,20 @@ use crate::body::{BoxError, ProxyBody};
 use crate::observe::{OutcomeSlot, RequestObserver, StreamOutcome};
 
 /// Hands `resp` to `obs` and moves `obs` into its body, which finishes it
-/// at its end.
+/// at its end (`slot`: where a replica's body records how it ended; an
+/// answer no replica gave records nothing there).
 pub(crate) fn respond(
     mut obs: Box<dyn RequestObserver>,
-    mut resp: Response<ProxyBody>,
+    slot: OutcomeSlot,
+    resp: Response<ProxyBody>,
 ) -> Response<ProxyBody> {
-    let slot = resp.extensions_mut().remove::<OutcomeSlot>();
     let stream = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     obs.respond(resp.status(), stream);
     if resp.body().is_end_stream() {
-        obs.stream_end(
-            slot.and_then(|s| s.get())
-                .unwrap_or(StreamOutcome::Complete),
-        );
+        obs.stream_end(slot.get().unwrap_or(StreamOutcome::Complete));
         obs.finish(true);
         return resp;
     }
@@ -50,7 +48,7 @@ struct Observed {
     inner: ProxyBody,
     obs: Box<dyn RequestObserver>,
     /// How the replica's side ended, when a replica answered.
-    slot: Option<OutcomeSlot>,
+    slot: OutcomeSlot,
     /// Body bytes still to send when the length is known: hyper stops
     /// polling a sized body once it has that many, without a final `None`.
     remaining: Option<u64>,
@@ -60,7 +58,7 @@ struct Observed {
 impl Observed {
     fn finish(&mut self, completed: bool) {
         if !std::mem::replace(&mut self.finished, true) {
-            let outcome = self.slot.as_ref().and_then(OutcomeSlot::get);
+            let outcome = self.slot.get();
             self.obs.stream_end(outcome.unwrap_or(if completed {
                 StreamOutcome::Complete
             } else {

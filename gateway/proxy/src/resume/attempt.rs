@@ -18,7 +18,7 @@ use super::token_ids::{self, TokenIds};
 use crate::admission::{GroupQueue, Release};
 use crate::body::ProxyBody;
 use crate::forward::{self, Outbound, Resumable};
-use crate::observe::{NoObserver, Observer, ResumeAttempt};
+use crate::observe::{NoObserver, Observer, OutcomeSlot, ResumeAttempt};
 use crate::retry_budget::RetryBudget;
 use crate::snapshot::Snapshot;
 use crate::usage::UsageSink;
@@ -188,6 +188,8 @@ pub async fn continue_after(
         let limits = &snap.config.server.limits;
         let now = Instant::now();
         let mut obs = NoObserver;
+        // The continuation's own: the client's body reports the answer.
+        let outcome = OutcomeSlot::default();
         let out = Outbound {
             method: Method::POST,
             path_and_query: path,
@@ -204,6 +206,7 @@ pub async fn continue_after(
             obs: &mut obs,
             observer: ctx.observer.as_ref(),
             tenant_usage: ctx.tenant_usage.as_ref(),
+            outcome: &outcome,
         };
         let release = Release(Arc::clone(&ctx.queue));
         let sent = forward::forward(snap, admitted, out, release).await;

@@ -66,16 +66,13 @@ use crate::usage::{Meter, Usage};
 /// and `make` is not called.
 pub fn attach(
     mut resp: Response<ProxyBody>,
+    outcome: &OutcomeSlot,
     make: impl FnOnce() -> Continuation,
 ) -> Response<ProxyBody> {
     let Some(Resumable { index }) = resp.extensions_mut().remove::<Resumable>() else {
         return resp;
     };
-    let outcome = resp
-        .extensions()
-        .get::<OutcomeSlot>()
-        .cloned()
-        .unwrap_or_default();
+    let outcome = outcome.clone();
     let ctx = Arc::new(make());
     let meter = meter(&ctx, index);
     let client_ids = token_ids::client_asked(&ctx.body);
