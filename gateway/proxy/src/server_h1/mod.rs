@@ -116,7 +116,7 @@ pub fn parse_request(buf: &mut BytesMut, max: usize) -> Result<Option<RequestHea
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.1))
         .map_err(|_| RequestError::Invalid("invalid request target"))?;
-    let (headers, seen) = spans.into_map(&head, 0).map_err(RequestError::Invalid)?;
+    let (headers, seen) = spans.to_map(&head, 0).map_err(RequestError::Invalid)?;
     let body = framing(version, &headers, seen)?;
     let keep_alive = match version {
         Version::HTTP_10 => seen.connection && has_token(&headers, "keep-alive"),

@@ -74,6 +74,29 @@ fn a_head_split_anywhere_parses_the_same() {
 }
 
 #[test]
+fn every_line_of_a_long_head_is_kept_in_order_and_names_are_read_in_any_case() {
+    // More lines than are kept on the stack: the rest spill, none is lost.
+    let lines: String = (0..90).map(|i| format!("x-line-{i}: v{i}\r\n")).collect();
+    let raw = format!("GET / HTTP/1.1\r\n{lines}Content-LENGTH: 0\r\nconnection: close\r\n\r\n");
+    let h = parse(&raw).unwrap().unwrap();
+    let headers = h.request.headers();
+    assert_eq!(headers.len(), 92);
+    for i in 0..90 {
+        assert_eq!(
+            headers[format!("x-line-{i}").as_str()],
+            format!("v{i}").as_str()
+        );
+    }
+    assert_eq!(headers["content-length"], "0");
+    // A `connection` line written in lowercase (the common spelling) is seen.
+    assert!(!h.keep_alive);
+    let upper = parse("GET / HTTP/1.1\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let upper = upper.unwrap().unwrap();
+    assert!(!upper.keep_alive);
+    assert_eq!(upper.body, Decoder::Chunked(Chunked::Size));
+}
+
+#[test]
 fn heads_over_the_limit_or_with_too_many_lines_are_431() {
     let big = format!("GET / HTTP/1.1\r\nx-big: {}\r\n\r\n", "v".repeat(2000));
     let e = parse_request(&mut BytesMut::from(big.as_str()), 1024).unwrap_err();
