@@ -172,7 +172,7 @@ pub fn send(
             // Declared after the slot's guard inside the body: wakes a waiter
             // of this replica's group once the slot is free again.
             let entry = admitted.entry;
-            let release = Release(gw.queues().get(&entry.replica.model));
+            let release = Release(Arc::clone(&snap.queues[admitted.index]));
             tried.push(admitted.index);
             req.obs.admitted(&admitted);
             let replica = entry.replica.id.as_str();

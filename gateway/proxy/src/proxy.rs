@@ -45,13 +45,14 @@ impl Proxy {
     /// replica's upstream cannot be prepared (its TLS settings).
     pub fn new(config: Config, observer: Arc<dyn Observer>) -> Result<Self, PrepareError> {
         let stats = StatsRegistry::new();
-        let first = Snapshot::prepare(config, &stats, 1, None)?;
+        let queues = admission::Queues::default();
+        let first = Snapshot::prepare(config, &stats, &queues, 1, None)?;
         Ok(Self {
             current: ArcSwap::from_pointee(first),
             stats,
             retry_budget: Arc::default(),
             buffer_budget: budget::BufferBudget::default(),
-            queues: admission::Queues::default(),
+            queues,
             ready: AtomicBool::new(false),
             observer,
             connections: Arc::default(),
@@ -71,7 +72,7 @@ impl Proxy {
     /// [`Proxy::store`]: the control plane does both under its own lock.
     pub fn prepare(&self, config: Config, generation: u64) -> Result<Snapshot, PrepareError> {
         let old = self.snapshot();
-        Snapshot::prepare(config, &self.stats, generation, Some(&old))
+        Snapshot::prepare(config, &self.stats, &self.queues, generation, Some(&old))
     }
 
     /// Publishes `next`. Requests already running keep the snapshot they

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use switchyard_config::{Config, Cost, Limits};
 use switchyard_router::{ReplicaTable, StatsRegistry};
 
+use crate::admission::{GroupQueue, Queues};
 use crate::upstream::{Upstream, UpstreamClient};
 
 /// Everything one config generation needs to serve a request. A request
@@ -22,6 +23,9 @@ pub struct Snapshot {
     pub table: ReplicaTable,
     /// Per-replica upstream details, same index as `table.entries()`.
     pub upstreams: Vec<Upstream>,
+    /// Per replica, same index, its group's wait queue (the queues outlive
+    /// generations): found once here, not in a shared map per attempt.
+    pub queues: Vec<Arc<GroupQueue>>,
     /// Pooled HTTP client to the replicas.
     pub client: UpstreamClient,
     /// `generation` as a ready-made header value.
@@ -65,6 +69,7 @@ impl Snapshot {
     pub fn prepare(
         config: Config,
         stats: &StatsRegistry,
+        queues: &Queues,
         generation: u64,
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, PrepareError> {
@@ -82,6 +87,7 @@ impl Snapshot {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let table = ReplicaTable::build(&config, stats);
+        let queues = config.replicas.iter().map(|r| queues.get(&r.model)).collect();
         let client = match previous {
             Some(p) if same_pool(&p.config.server.limits, limits) => p.client.clone(),
             _ => crate::upstream::client(limits),
@@ -100,6 +106,7 @@ impl Snapshot {
             config: Arc::new(config),
             table,
             upstreams,
+            queues,
             client,
             generation_header: http::HeaderValue::from(generation),
         })
