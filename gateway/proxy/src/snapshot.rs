@@ -87,7 +87,11 @@ impl Snapshot {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let table = ReplicaTable::build(&config, stats);
-        let queues = config.replicas.iter().map(|r| queues.get(&r.model)).collect();
+        let queues = config
+            .replicas
+            .iter()
+            .map(|r| queues.get(&r.model))
+            .collect();
         let client = match previous {
             Some(p) if same_pool(&p.config.server.limits, limits) => p.client.clone(),
             _ => crate::upstream::client(limits),
