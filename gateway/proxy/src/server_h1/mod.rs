@@ -21,7 +21,7 @@ use http::{Method, Request, Uri, Version};
 pub mod encode;
 
 pub use crate::upstream::h1::{Chunked, Decoded, Decoder, H1Error, MAX_HEADERS};
-use crate::upstream::h1::{Framing, HeaderSpans, digits};
+use crate::upstream::h1::{FramingLines, HeaderSpans, digits};
 
 /// Why a request cannot be read; each maps to the answer the client gets.
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +142,11 @@ pub fn parse_request(buf: &mut BytesMut, max: usize) -> Result<Option<RequestHea
 
 /// How the request body is delimited (RFC 9112 §6.3): a request without
 /// a length or a coding has none.
-fn framing(version: Version, headers: &HeaderMap, seen: Framing) -> Result<Decoder, RequestError> {
+fn framing(
+    version: Version,
+    headers: &HeaderMap,
+    seen: FramingLines,
+) -> Result<Decoder, RequestError> {
     if seen.coding {
         if seen.length {
             return Err(RequestError::Invalid(

@@ -251,9 +251,9 @@ impl HeaderSpans {
         &self,
         head: &bytes::Bytes,
         room: usize,
-    ) -> Result<(HeaderMap, Framing), &'static str> {
+    ) -> Result<(HeaderMap, FramingLines), &'static str> {
         let mut headers = crate::spare::header_map(self.at.len() + room);
-        let mut seen = Framing::default();
+        let mut seen = FramingLines::default();
         for &[ns, ne, vs, ve] in &self.at {
             let name = &head[ns as usize..ne as usize];
             let name = match common_name(name) {
@@ -274,7 +274,7 @@ impl HeaderSpans {
 /// there (most heads have a length and nothing else of these; each lookup
 /// that finds nothing still hashes and probes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Framing {
+pub struct FramingLines {
     /// A `content-length` line.
     pub length: bool,
     /// A `transfer-encoding` line.
@@ -285,7 +285,7 @@ pub struct Framing {
     pub expect: bool,
 }
 
-impl Framing {
+impl FramingLines {
     fn note(&mut self, name: &HeaderName) {
         // Standard names compare as one byte each.
         if name == header::CONTENT_LENGTH {
@@ -332,7 +332,7 @@ fn framing(
     status: StatusCode,
     method: &Method,
     headers: &HeaderMap,
-    seen: Framing,
+    seen: FramingLines,
 ) -> Result<(Decoder, bool), H1Error> {
     if *method == Method::HEAD
         || status == StatusCode::NO_CONTENT
