@@ -35,10 +35,10 @@ use switchyard_config::Resume;
 use switchyard_router::{Admitted, Ranking, RouteError, RouteRequest, clock, parse_model};
 
 use crate::admission::{Priority, Release};
+use crate::answer::Stamp;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::forward::{self, Outbound};
-use crate::headers::names;
 use crate::observe::{OutcomeSlot, RequestObserver, Shed};
 use crate::proxy::Proxy;
 use crate::snapshot::Snapshot;
@@ -91,7 +91,9 @@ pub fn retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
 }
 
-/// Sends the request, failing over to other replicas as the rules above allow.
+/// Sends the request, failing over to other replicas as the rules above
+/// allow; a replica's answer comes with which replica gave it, after how
+/// many attempts.
 /// `prepare` adapts path and body to a replica (its model name, its
 /// protocol adapter); its error is the client's request that the replica's
 /// protocol cannot carry, returned as is.
@@ -104,7 +106,7 @@ pub fn send(
     snap: &Snapshot,
     mut req: Request<'_>,
     prepare: impl Fn(&Upstream) -> Result<(String, Bytes), ProxyError>,
-) -> impl Future<Output = Result<Response<ProxyBody>, ProxyError>> {
+) -> impl Future<Output = Result<(Response<ProxyBody>, Stamp), ProxyError>> {
     async move {
         let limits = &snap.config.server.limits;
         let deadline = req.deadline;
@@ -113,7 +115,7 @@ pub fn send(
         let mut last: Option<Result<Response<ProxyBody>, ProxyError>> = None;
         // What each failed attempt ran into, for the final answer.
         let mut failures: Vec<String> = Vec::new();
-        let mut last_replica = "";
+        let mut last_replica = ("", 0);
         let mut course = Course::new(req.model);
         // The context fallback's ranking once one is in use.
         let mut context_ranking: Option<Ranking<'_>> = None;
@@ -171,7 +173,7 @@ pub fn send(
             };
             // Declared after the slot's guard inside the body: wakes a waiter
             // of this replica's group once the slot is free again.
-            let entry = admitted.entry;
+            let (entry, index) = (admitted.entry, admitted.index);
             let release = Release(Arc::clone(&snap.queues[admitted.index]));
             tried.push(admitted.index);
             req.obs.admitted(&admitted);
@@ -212,7 +214,7 @@ pub fn send(
             req.obs
                 .attempt_done(&result, next != Next::Answer, sent.elapsed());
             if next == Next::Answer {
-                return finish(result, failures, replica, attempt + 1);
+                return finish(result, failures, (replica, index), attempt + 1);
             }
             if matches!(next, Next::SameGroup { .. }) {
                 course.group_retried = true;
@@ -227,7 +229,7 @@ pub fn send(
                     failures.push(e.to_string());
                 }
             }
-            last_replica = replica;
+            last_replica = (replica, index);
             last = Some(result);
         }
         req.obs.attempts_exhausted();
@@ -297,28 +299,30 @@ async fn wait_for_slot<'t>(
     }
 }
 
-/// The final answer: a replica's response with the attempt count, or the
-/// last error with every earlier attempt's, the count and the replica.
+/// The final answer: a replica's response stamped with the replica and
+/// the attempt count, or the last error with every earlier attempt's, the
+/// count and the replica.
 fn finish(
     result: Result<Response<ProxyBody>, ProxyError>,
     earlier: Vec<String>,
-    replica: &str,
+    (replica, index): (&str, usize),
     attempts: usize,
-) -> Result<Response<ProxyBody>, ProxyError> {
-    result
-        .map(|r| with_attempts(r, attempts))
-        .map_err(|last| ProxyError::Attempts {
+) -> Result<(Response<ProxyBody>, Stamp), ProxyError> {
+    match result {
+        Ok(resp) => Ok((
+            resp,
+            Stamp {
+                replica: index,
+                attempts,
+            },
+        )),
+        Err(last) => Err(ProxyError::Attempts {
             last: Box::new(last),
             earlier,
             replica: replica.to_owned(),
             attempts,
-        })
-}
-
-fn with_attempts(mut resp: Response<ProxyBody>, attempts: usize) -> Response<ProxyBody> {
-    resp.headers_mut()
-        .insert(names::X_ATTEMPTS, names::attempts_value(attempts));
-    resp
+        }),
+    }
 }
 
 /// 10 ms, 20 ms, ... with full jitter: enough to let a reset connection

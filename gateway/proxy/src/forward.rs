@@ -64,19 +64,15 @@ pub struct Outbound<'a> {
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-static X_REPLICA: HeaderName = HeaderName::from_static("x-switchyard-replica");
-static X_VERSION: HeaderName = HeaderName::from_static("x-switchyard-version");
-static X_GENERATION: HeaderName = HeaderName::from_static("x-switchyard-config-generation");
 
 /// Headers the gateway adds to a replica's request (`x-forwarded-for`,
 /// `x-request-id`, `accept-encoding`, `traceparent`, credentials).
 const ADDED_UPSTREAM: usize = 5;
-/// Headers the gateway adds to a replica's answer (`content-length`, the
-/// replica, version and generation, attempts, request id).
-const ADDED_DOWNSTREAM: usize = 6;
 
-/// Sends `out` to the admitted replica and returns its response with our
-/// headers added and its body wrapped to hold the replica's slot.
+/// Sends `out` to the admitted replica and returns its response, the
+/// lines that must not reach the client removed and its body wrapped to
+/// hold the replica's slot. (Our own headers are added by the caller:
+/// `answer.rs`.)
 ///
 /// Not an `async fn`: one stores its by-value arguments twice (the
 /// arguments, then the locals they move into: rust-lang/rust#62958) for the
@@ -200,8 +196,6 @@ pub fn forward(
         }
         let filtered =
             crate::headers::to_client(&mut parts.headers, &snap.config.server.response_headers);
-        // Room for ours (here, the attempt count, the request id): one grow.
-        parts.headers.reserve(ADDED_DOWNSTREAM);
         if sse {
             // We may append an error event, so the length is ours to decide.
             parts.headers.remove(header::CONTENT_LENGTH);
@@ -210,15 +204,6 @@ pub fn forward(
                 .headers
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(held.prefix.len()));
         }
-        parts
-            .headers
-            .insert(X_REPLICA.clone(), up.id_header.clone());
-        parts
-            .headers
-            .insert(X_VERSION.clone(), up.version_header.clone());
-        parts
-            .headers
-            .insert(X_GENERATION.clone(), snap.generation_header.clone());
         out.obs.answered();
         let resumable = out.resumable && sse && parts.status.is_success() && up.adapter.is_none();
         if resumable {

@@ -35,6 +35,7 @@ use switchyard_config::{Limits, Protocol};
 use switchyard_router::{Group, RouteRequest};
 
 use crate::admission::Priority;
+use crate::answer::{Answer, Ours, Stamp};
 use crate::asked::Asked;
 use crate::body::{BoxError, ProxyBody};
 use crate::endpoint::Endpoint;
@@ -69,17 +70,20 @@ impl Proxy {
         B: Body<Data = Bytes> + Send,
         B::Error: Into<BoxError>,
     {
-        Box::pin(handle(self, req, remote))
+        let answer = handle(self, req, remote);
+        Box::pin(async move { answer.await.into_response() })
     }
 
     /// [`Proxy::handle`], unboxed: for a connection that keeps one box for
     /// its requests' futures and puts each new one in it (`Pin::set`),
-    /// rather than allocating (and freeing) kilobytes per request.
+    /// rather than allocating (and freeing) kilobytes per request. Our own
+    /// headers come beside the response, for the HTTP/1 encoder to write
+    /// ([`Answer`]).
     pub fn handle_unboxed<B>(
         &self,
         req: Request<B>,
         remote: SocketAddr,
-    ) -> impl Future<Output = Response<ProxyBody>>
+    ) -> impl Future<Output = Answer>
     where
         B: Body<Data = Bytes> + Send,
         B::Error: Into<BoxError>,
@@ -91,11 +95,7 @@ impl Proxy {
 /// Not an `async fn` (nor is `serve`): one stores its by-value arguments
 /// twice (rust-lang/rust#62958), and the request is handed down by value.
 #[allow(clippy::manual_async_fn)]
-fn handle<B>(
-    gw: &Proxy,
-    req: Request<B>,
-    remote: SocketAddr,
-) -> impl Future<Output = Response<ProxyBody>>
+fn handle<B>(gw: &Proxy, req: Request<B>, remote: SocketAddr) -> impl Future<Output = Answer>
 where
     B: Body<Data = Bytes> + Send,
     B::Error: Into<BoxError>,
@@ -128,21 +128,28 @@ where
             obs.as_mut(),
             &mut rate,
         );
-        let mut resp = match served.await {
-            Ok(resp) => resp,
+        let (mut resp, stamp) = match served.await {
+            Ok(answered) => answered,
             Err(e) => {
                 tracing::debug!(error = %e, kind = e.label(), "request failed");
                 obs.failed(&e);
-                e.into_response(api)
+                (e.into_response(api), None)
             }
         };
-        resp.headers_mut().insert(names::X_REQUEST_ID, request_id);
         rate.apply(resp.headers_mut());
-        if let Some(cors) = cors {
-            cors::decorate(cors, origin.as_ref(), resp.headers_mut());
-        }
+        let ours = match cors {
+            // CORS exposes what the answer carries, ours included.
+            Some(cors) => {
+                let served = stamp.map(|s| (Arc::clone(&snap), s));
+                Ours::new(request_id, served).into_map(resp.headers_mut());
+                cors::decorate(cors, origin.as_ref(), resp.headers_mut());
+                None
+            }
+            None => Some(Ours::new(request_id, stamp.map(|s| (snap, s)))),
+        };
         // Metrics, access log and spans finish when the body has been sent.
-        observed::respond(obs, outcome, resp)
+        let response = observed::respond(obs, outcome, resp);
+        Answer { response, ours }
     }
 }
 
@@ -155,7 +162,7 @@ fn serve<B>(
     (asked, request_id, outcome): (&Asked, &HeaderValue, &OutcomeSlot),
     obs: &mut dyn RequestObserver,
     rate: &mut RateInfo,
-) -> impl Future<Output = Result<Response<ProxyBody>, ProxyError>>
+) -> impl Future<Output = Result<(Response<ProxyBody>, Option<Stamp>), ProxyError>>
 where
     B: Body<Data = Bytes> + Send,
     B::Error: Into<BoxError>,
@@ -174,15 +181,18 @@ where
                     req.headers(),
                     req.extensions(),
                 )?;
-                return Ok(local::list_models(snap));
+                return Ok((local::list_models(snap), None));
             }
             Endpoint::Preflight { allow } => {
                 let cors = snap.config.server.cors.as_ref();
-                return cors::preflight(cors, req.headers(), allow, req.uri().path());
+                let answer = cors::preflight(cors, req.headers(), allow, req.uri().path())?;
+                return Ok((answer, None));
             }
-            Endpoint::Live => return Ok(local::live()),
-            Endpoint::Ready => return Ok(local::ready(gw)),
-            Endpoint::KserveModelReady { model } => return Ok(local::model_ready(snap, model)),
+            Endpoint::Live => return Ok((local::live(), None)),
+            Endpoint::Ready => return Ok((local::ready(gw), None)),
+            Endpoint::KserveModelReady { model } => {
+                return Ok((local::model_ready(snap, model), None));
+            }
             Endpoint::OpenAiInfer => Protocol::OpenAi,
             Endpoint::KserveInfer { .. } | Endpoint::KserveMetadata { .. } => Protocol::KserveV2,
         };
@@ -346,7 +356,7 @@ where
             deadline,
             outcome,
         };
-        let resp = failover::send(gw, snap, request, prepare).await?;
+        let (resp, stamp) = failover::send(gw, snap, request, prepare).await?;
         let resp = resume::attach(resp, outcome, || resume::Continuation {
             snap: Arc::clone(snap),
             observer: Arc::clone(gw.observer()),
@@ -365,7 +375,7 @@ where
             closing: gw.closing().clone(),
         });
         crate::spare::recycle_map(parts.headers);
-        Ok(tenant_limits::hold(resp, admission))
+        Ok((tenant_limits::hold(resp, admission), Some(stamp)))
     }
 }
 

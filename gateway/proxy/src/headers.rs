@@ -14,7 +14,8 @@
 //! **To a client**: never hop-by-hop headers; by default not
 //! [`RESPONSE_HEADERS_DENIED`] (`server`, `set-cookie`, `x-upstream-*`, ...)
 //! unless `server.response_headers.allow` names them; never what
-//! `server.response_headers.deny` names.
+//! `server.response_headers.deny` names; never the replica's own lines of
+//! the headers we add (`x-request-id`, `x-switchyard-*`: `answer.rs`).
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use switchyard_config::ResponseHeaders;
@@ -27,6 +28,12 @@ pub(crate) mod names {
 
     /// The request id, both ways.
     pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    /// Which replica served an answer.
+    pub const X_REPLICA: HeaderName = HeaderName::from_static("x-switchyard-replica");
+    /// That replica's model version.
+    pub const X_VERSION: HeaderName = HeaderName::from_static("x-switchyard-version");
+    /// The config generation the request ran on.
+    pub const X_GENERATION: HeaderName = HeaderName::from_static("x-switchyard-config-generation");
     /// Attempts the answer took.
     pub const X_ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
     /// The wait-queue priority a client asks for.
@@ -61,6 +68,20 @@ fn hop_by_hop(name: &str) -> bool {
             | "transfer-encoding"
             | "upgrade"
             | "proxy-authenticate"
+    )
+}
+
+/// The headers the gateway adds to every answer it passes on
+/// (`answer.rs`): a replica's own lines of these names (a Switchyard
+/// behind this one, say) would be read as ours.
+fn ours(name: &str) -> bool {
+    matches!(
+        name,
+        "x-request-id"
+            | "x-switchyard-replica"
+            | "x-switchyard-version"
+            | "x-switchyard-config-generation"
+            | "x-switchyard-attempts"
     )
 }
 
@@ -124,7 +145,7 @@ pub fn for_replica(
 /// read the headers before then reads them again).
 pub fn to_client(headers: &mut HeaderMap, policy: &ResponseHeaders) -> bool {
     // Usually there is nothing to remove: look first, allocating nothing.
-    let removable = |name: &str| hop_by_hop(name) || denied(name, policy);
+    let removable = |name: &str| hop_by_hop(name) || ours(name) || denied(name, policy);
     if !headers.keys().any(|name| removable(name.as_str())) {
         return false;
     }
@@ -273,5 +294,29 @@ mod tests {
         let mut h = from;
         to_client(&mut h, &policy);
         assert_eq!(names(&h), ["content-type", "server"]);
+    }
+
+    /// A replica's lines of the headers we add never pass: ours replace them.
+    #[test]
+    fn a_replica_s_own_lines_of_our_headers_do_not_pass() {
+        let mut h = map(&[
+            ("content-type", "application/json"),
+            ("x-request-id", "theirs"),
+            ("x-switchyard-replica", "inner"),
+            ("x-switchyard-version", "v0"),
+            ("x-switchyard-config-generation", "9"),
+            ("x-switchyard-attempts", "3"),
+        ]);
+        assert!(to_client(&mut h, &ResponseHeaders::default()));
+        assert_eq!(names(&h), ["content-type"]);
+        for name in [
+            super::names::X_REQUEST_ID,
+            super::names::X_REPLICA,
+            super::names::X_VERSION,
+            super::names::X_GENERATION,
+            super::names::X_ATTEMPTS,
+        ] {
+            assert!(ours(name.as_str()), "{name} is one of ours");
+        }
     }
 }

@@ -50,6 +50,7 @@
 
 pub mod adapter;
 pub mod admission;
+pub mod answer;
 pub mod asked;
 pub mod auth;
 pub mod body;

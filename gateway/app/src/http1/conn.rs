@@ -12,6 +12,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use http::{Method, Version};
+use switchyard_proxy::answer::Answer;
 use switchyard_proxy::lazy_deadline::LazyDeadline;
 use switchyard_proxy::server_h1::{Decoded, RequestHead, parse_request};
 use switchyard_proxy::{Api, ProxyError};
@@ -61,7 +62,11 @@ where
                     version: Version::HTTP_11,
                     keep_alive: false,
                 };
-                if respond(&io, e.into_response(Api::OpenAi), asked, false).await != Sent::Abort {
+                let refused = Answer {
+                    response: e.into_response(Api::OpenAi),
+                    ours: None,
+                };
+                if respond(&io, refused, asked, false).await != Sent::Abort {
                     linger(&io).await;
                 }
                 return;
@@ -105,7 +110,10 @@ where
             tracing::debug!(remote = %served.remote, "client left before its answer");
             return;
         };
-        if http_body::Body::size_hint(resp.body()).exact().is_none() {
+        if http_body::Body::size_hint(resp.response.body())
+            .exact()
+            .is_none()
+        {
             // A stream: its request's state goes now, not when it ends.
             handled = None;
         }

@@ -7,14 +7,15 @@
 //! the client leaving (as hyper does): its end ends the response, so a
 //! stream nobody reads stops holding a replica's slot.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::Poll;
 
 use bytes::Bytes;
-use http::{Response, Version};
+use http::Version;
 use http_body::Body;
+use switchyard_proxy::answer::Answer;
 use switchyard_proxy::server_h1::encode::{Framing, Persist, asks_close, chunk_line, encode_head};
 use switchyard_proxy::{ProxyBody, spare};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -45,102 +46,125 @@ pub enum Sent {
     Abort,
 }
 
-/// Writes `resp` to the client; `keep`: whether the connection may carry
-/// another request afterwards (the request's wish, our shutdown, whether
-/// its body was read whole).
-pub async fn respond<S>(io: &Shared<S>, resp: Response<ProxyBody>, asked: Asked, keep: bool) -> Sent
+/// Writes `answer` to the client, our own headers straight into its head;
+/// `keep`: whether the connection may carry another request afterwards
+/// (the request's wish, our shutdown, whether its body was read whole).
+///
+/// Not an `async fn`: that keeps its arguments and the locals they are
+/// taken apart into, both, for the whole response (rust-lang/rust#62958);
+/// the block below keeps each part once.
+pub fn respond<S>(
+    io: &Shared<S>,
+    answer: Answer,
+    asked: Asked,
+    keep: bool,
+) -> impl Future<Output = Sent>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (parts, mut body) = resp.into_parts();
+    let Answer { response, ours } = answer;
+    let (parts, mut body) = response.into_parts();
     // (Before the first poll: a body's hint shrinks as it is read.)
     let hint = body.size_hint().exact();
-    // Whatever the body has ready goes with the head.
-    let mut first = None;
-    let mut failed = false;
-    poll_fn(|cx| {
-        match Pin::new(&mut body).poll_frame(cx) {
-            Poll::Ready(None) => first = Some(None),
-            // (A trailers frame is not relayed: as if nothing were ready.)
-            Poll::Ready(Some(Ok(f))) => first = f.into_data().ok().map(Some),
-            Poll::Ready(Some(Err(_))) => failed = true,
-            Poll::Pending => {}
-        }
-        Poll::Ready(())
-    })
-    .await;
-    if failed {
-        return Sent::Abort;
-    }
-    let (first_data, ended) = match first {
-        Some(None) => (None, true),
-        Some(Some(data)) => (Some(data), body.is_end_stream()),
-        None => (None, false),
-    };
-    let len = hint.or_else(|| ended.then(|| first_data.as_ref().map_or(0, |d| d.len() as u64)));
-    let framing = Framing::choose(parts.status, asked.head, asked.version, len);
-    let keep =
-        keep && asked.keep_alive && framing != Framing::UntilClose && !asks_close(&parts.headers);
-    let persist = match (keep, asked.version) {
-        (false, _) => Persist::Close,
-        (true, Version::HTTP_10) => Persist::KeepAlive,
-        (true, _) => Persist::Default,
-    };
-    let head_len = hint.filter(|&n| asked.head && n > 0);
-    let date = date_line(&parts.headers);
-    let mut head = spare::buffer(0);
-    encode_head(
-        parts.status,
-        &parts.headers,
-        framing,
-        persist,
-        head_len,
-        date.as_ref().map_or(&[][..], |d| &d[..]),
-        &mut head,
-    );
-    spare::recycle_map(parts.headers);
-    let after = if keep { Sent::KeepAlive } else { Sent::Close };
-    if framing == Framing::None {
-        drop(body);
-        let written = write_all(io, &mut [IoSlice::new(&head)]).await;
-        spare::recycle_buffer(head);
-        return match written {
-            Ok(()) => after,
-            Err(_) => Sent::Abort,
-        };
-    }
-    let mut writer = Writer {
-        io,
-        framing,
-        left: len.unwrap_or(u64::MAX),
-        head: Some(head),
-    };
-    let mut piece = first_data;
-    let mut done = ended;
-    loop {
-        // A length-framed body is whole once its length is there, whether
-        // or not the body said so yet.
-        let completes = matches!(framing, Framing::Length(_))
-            && piece.as_ref().map_or(0, |p| p.len() as u64) >= writer.left;
-        let last = done || completes || body.is_end_stream();
-        if last {
-            // Let the body go before its last bytes leave, as hyper does:
-            // what it records when dropped (metrics, spend, the access
-            // log) is done by the time the client has the whole answer.
-            drop(std::mem::take(&mut body));
-        }
-        if writer.write(piece.take(), last).await.is_err() {
+    async move {
+        // Whatever the body has ready goes with the head.
+        let mut first = None;
+        let mut failed = false;
+        poll_fn(|cx| {
+            match Pin::new(&mut body).poll_frame(cx) {
+                Poll::Ready(None) => first = Some(None),
+                // (A trailers frame is not relayed: as if nothing were ready.)
+                Poll::Ready(Some(Ok(f))) => first = f.into_data().ok().map(Some),
+                Poll::Ready(Some(Err(_))) => failed = true,
+                Poll::Pending => {}
+            }
+            Poll::Ready(())
+        })
+        .await;
+        if failed {
             return Sent::Abort;
         }
-        if last {
-            // A body shorter than its length leaves the client waiting: cut.
-            let short = matches!(framing, Framing::Length(_)) && writer.left > 0;
-            return if short { Sent::Abort } else { after };
+        let (first_data, ended) = match first {
+            Some(None) => (None, true),
+            Some(Some(data)) => (Some(data), body.is_end_stream()),
+            None => (None, false),
+        };
+        let len = hint.or_else(|| ended.then(|| first_data.as_ref().map_or(0, |d| d.len() as u64)));
+        let framing = Framing::choose(parts.status, asked.head, asked.version, len);
+        let keep = keep
+            && asked.keep_alive
+            && framing != Framing::UntilClose
+            && !asks_close(&parts.headers);
+        let persist = match (keep, asked.version) {
+            (false, _) => Persist::Close,
+            (true, Version::HTTP_10) => Persist::KeepAlive,
+            (true, _) => Persist::Default,
+        };
+        let head_len = hint.filter(|&n| asked.head && n > 0);
+        let date = date_line(&parts.headers);
+        let mut head = spare::buffer(0);
+        encode_head(
+            parts.status,
+            &parts.headers,
+            framing,
+            persist,
+            head_len,
+            |out| {
+                if let Some(ours) = &ours {
+                    ours.write_h1(out);
+                }
+                if let Some(date) = &date {
+                    out.extend_from_slice(date);
+                }
+            },
+            &mut head,
+        );
+        spare::recycle_map(parts.headers);
+        // (Not held for a long stream's whole life.)
+        drop(ours);
+        let after = if keep { Sent::KeepAlive } else { Sent::Close };
+        if framing == Framing::None {
+            drop(body);
+            let written = write_all(io, &mut [IoSlice::new(&head)]).await;
+            spare::recycle_buffer(head);
+            return match written {
+                Ok(()) => after,
+                Err(_) => Sent::Abort,
+            };
         }
-        match next_data(io, &mut body).await {
-            Next::Data(d) => piece = Some(d),
-            Next::End => done = true,
-            Next::Gone => return Sent::Abort,
+        let mut writer = Writer {
+            io,
+            framing,
+            left: len.unwrap_or(u64::MAX),
+            head: Some(head),
+        };
+        let mut piece = first_data;
+        let mut done = ended;
+        loop {
+            // A length-framed body is whole once its length is there, whether
+            // or not the body said so yet.
+            let completes = matches!(framing, Framing::Length(_))
+                && piece.as_ref().map_or(0, |p| p.len() as u64) >= writer.left;
+            let last = done || completes || body.is_end_stream();
+            if last {
+                // Let the body go before its last bytes leave, as hyper does:
+                // what it records when dropped (metrics, spend, the access
+                // log) is done by the time the client has the whole answer.
+                drop(std::mem::take(&mut body));
+            }
+            if writer.write(piece.take(), last).await.is_err() {
+                return Sent::Abort;
+            }
+            if last {
+                // A body shorter than its length leaves the client waiting: cut.
+                let short = matches!(framing, Framing::Length(_)) && writer.left > 0;
+                return if short { Sent::Abort } else { after };
+            }
+            match next_data(io, &mut body).await {
+                Next::Data(d) => piece = Some(d),
+                Next::End => done = true,
+                Next::Gone => return Sent::Abort,
+            }
         }
     }
 }

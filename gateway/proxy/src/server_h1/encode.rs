@@ -58,19 +58,21 @@ pub enum Persist {
 
 /// Writes the status line, `headers` (without any framing or connection
 /// header of their own: ours are written from `framing` and `persist`),
-/// `extra` (whole header lines of the connection's own, such as `date`),
-/// and the blank line. `head_len`: for a `HEAD` answer, the length a
-/// `GET` would have had, when known.
+/// the lines `extra` writes (the gateway's own, [`crate::answer::Ours`],
+/// and the connection's, such as `date`), and the blank line.
+/// `head_len`: for a `HEAD` answer, the length a `GET` would have had,
+/// when known.
 pub fn encode_head(
     status: StatusCode,
     headers: &HeaderMap,
     framing: Framing,
     persist: Persist,
     head_len: Option<u64>,
-    extra: &[u8],
+    extra: impl FnOnce(&mut Vec<u8>),
     out: &mut Vec<u8>,
 ) {
-    out.reserve(96 + headers.len() * 40);
+    // (Ours and the date: about 200 bytes.)
+    out.reserve(288 + headers.len() * 40);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
@@ -107,7 +109,7 @@ pub fn encode_head(
         Persist::KeepAlive => out.extend_from_slice(b"connection: keep-alive\r\n"),
         Persist::Close => out.extend_from_slice(b"connection: close\r\n"),
     }
-    out.extend_from_slice(extra);
+    extra(out);
     out.extend_from_slice(b"\r\n");
 }
 

@@ -269,7 +269,7 @@ fn a_response_head_carries_our_framing_and_not_the_handlers() {
         Framing::Chunked,
         Persist::Close,
         None,
-        b"date: d\r\n",
+        |out: &mut Vec<u8>| out.extend_from_slice(b"date: d\r\n"),
         &mut out,
     );
     assert_eq!(
@@ -283,7 +283,7 @@ fn a_response_head_carries_our_framing_and_not_the_handlers() {
         Framing::None,
         Persist::KeepAlive,
         Some(7),
-        b"",
+        |_: &mut Vec<u8>| {},
         &mut out,
     );
     assert_eq!(
