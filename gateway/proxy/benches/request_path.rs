@@ -1,6 +1,7 @@
 //! Per-request work of a plain chat completion that is ours (not hyper's):
-//! reading `model` from the body (`openai::parse`), and the header policy
-//! both ways (`headers::to_replica`, `headers::to_client`). Each `_before`
+//! reading `model` from the body (`openai::parse`), the header policy
+//! both ways (`headers::to_replica`, `headers::to_client`), and the answer
+//! head with our own headers (`answer_head`). Each `_before`
 //! is the code as it was before issue 15's session 6, kept here as the
 //! baseline: the body parsed with path tracking on every request, and the
 //! response headers filtered with a list built and eight removals made
@@ -9,14 +10,18 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use switchyard_config::ResponseHeaders;
 use switchyard_config::defaults::RESPONSE_HEADERS_DENIED;
-use switchyard_proxy::{headers, openai};
+use switchyard_proxy::answer::{Ours, Stamp};
+use switchyard_proxy::server_h1::encode::{Framing, Persist, encode_head};
+use switchyard_proxy::{NoObserver, Proxy, headers, openai};
 
 /// A chat request as `switchyard-loadtest` sends it (200-byte prompt).
 fn chat_body() -> Vec<u8> {
@@ -171,5 +176,87 @@ fn header_policy(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, parse, header_policy);
+/// A replica's answer head as the client gets it over HTTP/1: the
+/// replica's lines, then ours (replica, version, generation, attempts,
+/// request id). `_before`: ours inserted into the header map and the map
+/// encoded (issue 15 before session 13); now the encoder writes them
+/// ([`switchyard_proxy::answer::Ours::write_h1`]).
+fn answer_head(c: &mut Criterion) {
+    let yaml = r#"
+clouds: { c: { provider: private } }
+models: [{ name: bench, versions: [{ name: v1, weight: 100 }] }]
+replicas: [{ id: r1, model: bench, cloud: c, url: "http://127.0.0.1:9" }]
+"#;
+    let config = switchyard_config::load_str(yaml, &|_| None).unwrap();
+    let gw = Proxy::new(config, Arc::new(NoObserver)).unwrap();
+    let request_id = HeaderValue::from_static("5f0c6a7e2d3b4c1a9e8f7d6c5b4a3f2e");
+    let replica = map(&[
+        ("content-type", "application/json"),
+        ("content-length", "312"),
+        ("date", "Sun, 06 Dec 2026 23:00:00 GMT"),
+    ]);
+    let stamp = Stamp {
+        replica: 0,
+        attempts: 1,
+    };
+    let encode = |headers: &HeaderMap, ours: Option<&Ours>, out: &mut Vec<u8>| {
+        encode_head(
+            StatusCode::OK,
+            headers,
+            Framing::Length(312),
+            Persist::Default,
+            None,
+            |out| {
+                if let Some(ours) = ours {
+                    ours.write_h1(out);
+                }
+            },
+            out,
+        );
+    };
+    // Both write the same lines (ours after the framing now, not before).
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    let mut h = replica.clone();
+    Ours::new(request_id.clone(), Some((gw.snapshot(), stamp))).into_map(&mut h);
+    encode(&h, None, &mut before);
+    let ours = Ours::new(request_id.clone(), Some((gw.snapshot(), stamp)));
+    encode(&replica, Some(&ours), &mut after);
+    let lines = |head: &[u8]| {
+        let mut l: Vec<Vec<u8>> = head.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+        l.sort();
+        l
+    };
+    assert_eq!(lines(&before), lines(&after));
+    let snap = gw.snapshot();
+    let up = &snap.upstreams[0];
+    c.bench_function("answer_head_before", |b| {
+        let mut out = Vec::with_capacity(512);
+        b.iter(|| {
+            let mut h = replica.clone();
+            h.insert("x-switchyard-replica", up.id_header.clone());
+            h.insert("x-switchyard-version", up.version_header.clone());
+            h.insert(
+                "x-switchyard-config-generation",
+                snap.generation_header.clone(),
+            );
+            h.insert("x-switchyard-attempts", HeaderValue::from_static("1"));
+            h.insert("x-request-id", request_id.clone());
+            out.clear();
+            encode(&h, None, &mut out);
+            black_box(&out);
+        })
+    });
+    c.bench_function("answer_head", |b| {
+        let mut out = Vec::with_capacity(512);
+        b.iter(|| {
+            let h = replica.clone();
+            let ours = Ours::new(request_id.clone(), Some((Arc::clone(&snap), stamp)));
+            out.clear();
+            encode(&h, Some(&ours), &mut out);
+            black_box(&out);
+        })
+    });
+}
+
+criterion_group!(benches, parse, header_policy, answer_head);
 criterion_main!(benches);
