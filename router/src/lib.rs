@@ -50,7 +50,7 @@ pub mod table;
 pub use engine::{EngineFigures, EngineLoad, EngineView};
 pub use error::RouteError;
 pub use hash::affinity_key;
-pub use health::{ActiveView, EjectionReason, HealthState, clock};
+pub use health::{ActiveView, EjectionReason, HealthState, clock, clock_at};
 pub use lora::{Adapters, LoraLoad};
 pub use pick::{Admitted, Ranking, RouteRequest, parse_model};
 pub use prefix::{PrefixIndex, prefix_blocks};

@@ -69,13 +69,14 @@ fn observe(c: &mut Criterion) {
             request_id: &rid,
         });
         obs.bind(&snap);
-        obs.body_read();
+        let read = tokio::time::Instant::now();
+        obs.body_read(read);
         obs.target("chat");
         let ranking = snap.table.rank(&route, fastrand::u64(..)).unwrap();
         let admitted = snap.table.admit("chat", &ranking, &[]).unwrap();
         obs.admitted(&admitted);
         let mut headers = HeaderMap::new();
-        obs.sending(&mut headers);
+        obs.sending(&mut headers, tokio::time::Instant::now());
         obs.answered();
         let answer = Response::new(full(ANSWER));
         obs.attempt_done(&Ok(answer), false, std::time::Duration::from_millis(20));

@@ -281,7 +281,7 @@ fn request(
         header::ACCEPT_ENCODING,
         HeaderValue::from_static("identity"),
     );
-    out.obs.sending(headers);
+    out.obs.sending(headers, out.started);
     up.authorize(&mut req, &out.body)
         .map_err(|reason| credentials_failed(replica, reason))?;
     Ok(req)
@@ -306,7 +306,7 @@ fn pooled_head(
     }
     // The observer's (`traceparent`); no allocation when there is none.
     let mut added = HeaderMap::new();
-    out.obs.sending(&mut added);
+    out.obs.sending(&mut added, out.started);
     let credentials = up
         .credential_headers()
         .map_err(|reason| credentials_failed(replica, reason))?;

@@ -32,7 +32,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, header};
 use http_body::Body;
 use http_body_util::BodyExt;
 use switchyard_config::{Limits, Protocol};
-use switchyard_router::{Group, RouteRequest};
+use switchyard_router::{Group, RouteRequest, clock_at};
 
 use crate::admission::Priority;
 use crate::answer::{Answer, Ours, Stamp};
@@ -231,7 +231,9 @@ where
         )?;
         let body = read_body(body, declared, limits).await?;
         buffered.grow_to(body.len(), limits.max_buffered_bytes)?;
-        obs.body_read();
+        // One clock reading for the phase, the ranking and the deadline.
+        let read = tokio::time::Instant::now();
+        obs.body_read(read);
 
         // 5. The model the client named: the OpenAI body's `model`, or the KServe path.
         let (model, openai) = match &endpoint {
@@ -291,7 +293,9 @@ where
             prefix: &prefix,
             adapter: lora.as_deref(),
         };
-        let ranking = snap.table.rank(&route, fastrand::u64(..))?;
+        let ranking = snap
+            .table
+            .rank_at(&route, fastrand::u64(..), clock_at(read.into_std()))?;
 
         // 7. Attempts: take a slot on the best untried candidate, adapt the
         //    request to it (its model name), send; on a retryable failure before
@@ -340,7 +344,7 @@ where
             }
             Ok(passthrough(up))
         };
-        let deadline = tokio::time::Instant::now() + limits.request_timeout;
+        let deadline = read + limits.request_timeout;
         let request = failover::Request {
             model: &model,
             ranking: &ranking,

@@ -25,6 +25,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use switchyard_config::Replica;
 use switchyard_router::Admitted;
+use tokio::time::Instant;
 
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
@@ -94,16 +95,20 @@ pub enum Shed {
 pub trait RequestObserver: Send + Sync + 'static {
     /// The request's snapshot is loaded.
     fn bind(&mut self, snap: &Arc<Snapshot>) {}
-    /// The body is in: what follows until the first upstream send is ours.
-    fn body_read(&mut self) {}
+    /// The body was in `at` (a clock reading the request path uses for its
+    /// deadline and ranking too: one read of the clock, not one per use).
+    /// What follows until the first upstream send is ours.
+    fn body_read(&mut self, at: Instant) {}
     /// The caller is key `key` (its id, never the key) of `tenant`.
     fn caller(&mut self, tenant: &str, key: &str) {}
     /// The client named `model` (`group` or `group@version`).
     fn target(&mut self, model: &str) {}
     /// An attempt took a slot on `admitted`.
     fn admitted(&mut self, admitted: &Admitted<'_>) {}
-    /// The attempt's request is about to be sent; `headers` are its headers.
-    fn sending(&mut self, headers: &mut HeaderMap) {}
+    /// The attempt's request is about to be sent, at `at` (the attempt's
+    /// start, whose reading its deadlines come from); `headers` are its
+    /// headers.
+    fn sending(&mut self, headers: &mut HeaderMap, at: Instant) {}
     /// The replica's answer is in (headers, and for SSE the first event).
     fn answered(&mut self) {}
     /// An attempt ended with `result` after `latency`; `retry` says whether

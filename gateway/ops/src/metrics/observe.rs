@@ -128,8 +128,8 @@ impl RequestObserver for Obs {
     }
 
     /// The body is in: what follows until the first upstream send is ours.
-    fn body_read(&mut self) {
-        self.body_read = Some(self.start.elapsed());
+    fn body_read(&mut self, at: Instant) {
+        self.body_read = Some(at.saturating_duration_since(self.start));
     }
 
     /// The caller's tenant and key id (never the key).
@@ -189,9 +189,9 @@ impl RequestObserver for Obs {
     /// The request is about to go to the current replica: stamps the first
     /// send and, when tracing, starts the attempt span and puts its
     /// `traceparent` in `headers`.
-    fn sending(&mut self, headers: &mut HeaderMap) {
+    fn sending(&mut self, headers: &mut HeaderMap, at: Instant) {
         if self.first_send.is_none() {
-            self.first_send = Some(self.start.elapsed());
+            self.first_send = Some(at.saturating_duration_since(self.start));
         }
         if let (Some(t), Some(i), Some(snap)) = (&mut self.trace, self.replica, &self.snap) {
             t.attempt(snap, i, self.attempts, headers);
