@@ -32,7 +32,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use switchyard_config::Resume;
-use switchyard_router::{Admitted, Ranking, RouteError, RouteRequest, clock, parse_model};
+use switchyard_router::{
+    Admitted, Ranking, RouteError, RouteRequest, clock, clock_at, parse_model,
+};
 
 use crate::admission::{Priority, Release};
 use crate::answer::Stamp;
@@ -149,8 +151,12 @@ pub fn send(
             // refuses it: `tools` to Bedrock, say) gives its slot back and is
             // left out, without counting as an attempt or a replica failure;
             // its refusal is the answer only if no candidate can carry it.
+            // One clock reading for the admission and the attempt's start
+            // (its deadlines, the observer's send); again after a wait.
+            let mut sent = tokio::time::Instant::now();
             let (admitted, (path_and_query, body)) = loop {
-                let admitted = match course.admit(snap, req.model, ranking, &tried, next) {
+                let now = clock_at(sent.into_std());
+                let admitted = match course.admit(snap, req.model, ranking, (&tried, next), now) {
                     Ok(a) => a,
                     // Nothing left to try: the last attempt's answer stands.
                     Err(_) if last.is_some() => break 'attempts,
@@ -158,7 +164,9 @@ pub fn send(
                         return Err(refusal.take().expect("checked"));
                     }
                     Err(RouteError::NoCapacity { .. }) => {
-                        wait_for_slot(gw, snap, &mut req, &course, deadline).await?
+                        let waited = wait_for_slot(gw, snap, &mut req, &course, deadline).await?;
+                        sent = tokio::time::Instant::now();
+                        waited
                     }
                     Err(e) => return Err(e.into()),
                 };
@@ -178,8 +186,6 @@ pub fn send(
             tried.push(admitted.index);
             req.obs.admitted(&admitted);
             let replica = entry.replica.id.as_str();
-            // One clock read for the attempt's start and deadlines.
-            let sent = tokio::time::Instant::now();
             let out = Outbound {
                 method: req.method.clone(),
                 path_and_query,

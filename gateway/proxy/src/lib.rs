@@ -34,6 +34,9 @@
 //!   another replica (prefill or regenerate-and-skip), or ends honestly.
 //! - [`connections`]: open client connections, their caps and counts
 //!   (the accept loop in the binary asks it).
+//! - [`answer`]: the headers the gateway adds to every answer (request
+//!   id, replica, version, generation, attempts), kept beside the
+//!   response for the HTTP/1 encoder to write.
 //! - `guarded.rs`: the response body holding the replica's slot (idle
 //!   timeout, keep-alive, SSE error event); `observed.rs`: the body that
 //!   finishes the request's observer; [`body`]: the body type (a leaf);

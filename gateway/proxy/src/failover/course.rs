@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use http::Response;
-use switchyard_router::{Admitted, Entry, Ranking, RouteError, RouteRequest, clock, parse_model};
+use switchyard_router::{Admitted, Entry, Ranking, RouteError, RouteRequest, parse_model};
 
 use super::next::{Failure, Next, Standing};
 use super::{Request, retryable_status};
@@ -60,14 +60,15 @@ impl<'a> Course<'a> {
     }
 
     /// Takes a slot as `next` says: the group again (else an untried
-    /// replica), or the best untried replica outside ruled-out groups.
+    /// replica), or the best untried replica outside ruled-out groups;
+    /// `now`: the attempt's clock reading ([`switchyard_router::clock`] scale).
     pub(super) fn admit<'t>(
         &self,
         snap: &'t Snapshot,
         model: &str,
         ranking: &Ranking<'_>,
-        tried: &[usize],
-        next: Next,
+        (tried, next): (&[usize], Next),
+        now: u64,
     ) -> Result<Admitted<'t>, RouteError> {
         let entries = snap.table.entries();
         let untried = || {
@@ -79,13 +80,13 @@ impl<'a> Course<'a> {
                         && self.can_carry(i)
                         && !self.ruled_out.contains(&entries[i].replica.model.as_str())
                 },
-                clock(),
+                now,
             )
         };
         match next {
             Next::SameGroup { .. } => snap
                 .table
-                .admit_group_where_at(model, ranking, self.group, |i| self.can_carry(i), clock())
+                .admit_group_where_at(model, ranking, self.group, |i| self.can_carry(i), now)
                 .or_else(|_| untried()),
             _ => untried(),
         }
