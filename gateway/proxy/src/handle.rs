@@ -2,20 +2,20 @@
 //! its own file:
 //!
 //! 1. **snapshot**: load the config generation once; the request keeps it.
-//! 2. **classify** ([`endpoint`]): which endpoint, or 404/405.
+//! 2. **classify** ([`endpoint`](crate::endpoint)): which endpoint, or 404/405.
 //! 3. **local answers** ([`local`]): `/v1/models`, health, model readiness,
 //!    CORS preflights ([`cors`], before any API key is asked for);
 //!    then **who calls** ([`auth`]): the tenant's key (401), its priority
 //!    ceiling, its limits ([`tenant_limits`], 429), and after the target,
 //!    whether it may call the model (403).
 //! 4. **read body** under the size limit, the body-read timeout and the
-//!    gateway-wide buffer budget ([`budget`]).
+//!    gateway-wide buffer budget ([`budget`](crate::budget)).
 //! 5. **target**: the model the client named (OpenAI body field or KServe path).
 //! 6. **rank** candidates (router, pure and lazy).
 //! 7. **attempts** ([`failover`]): admit into the best untried replica's
-//!    slot, **forward** ([`forward`]), retry retryable failures elsewhere
+//!    slot, **forward** ([`forward`](crate::forward)), retry retryable failures elsewhere
 //!    (bounded, budgeted), and stream the answer back with the slot attached
-//!    to the body ([`body`]).
+//!    to the body ([`body`](crate::body)).
 //!
 //! Every error becomes the API's own error JSON in exactly one place,
 //! [`Proxy::handle`], through [`ProxyError::into_response`]; there too every

@@ -20,8 +20,8 @@
 //!
 //! **Fleet mode** (`global_limits`, [`Global`]): the per-minute limits and
 //! concurrency are leased in slices from counters every instance shares
-//! ([`shared`]) and spend is booked to them by the fleet's sync task
-//! ([`sync`]); without it, none of that code runs.
+//! (`shared.rs`) and spend is booked to them by the fleet's sync task
+//! (`sync.rs`); without it, none of that code runs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -3,7 +3,7 @@
 //! With dedicated workers (`server.workers`), every worker is a
 //! current-thread runtime on a thread of its own. State that holds
 //! sockets, such as the idle upstream connections of a
-//! [`Pool`](crate::upstream::pool::Pool), is kept per worker: a socket is
+//! `upstream::pool::Pool`, is kept per worker: a socket is
 //! registered with the reactor of the runtime that opened it, and using it
 //! from another worker would wait on that worker's event loop for every
 //! read. Threads that are not workers (the shared runtime, tests) are

@@ -11,7 +11,7 @@
 //! costs a map lookup ([`cache`]).
 //!
 //! # Layout
-//! - [`verify`]: one token's checks, in order; [`JwtError`] says which failed.
+//! - `verify.rs`: one token's checks, in order; [`JwtError`] says which failed.
 //! - [`keys`]: an issuer's key set and its fetch schedule.
 //! - [`cache`]: verified tokens, bounded.
 //! - [`ring_provider`]: jsonwebtoken's crypto on `ring`.

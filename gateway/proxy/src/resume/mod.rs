@@ -16,13 +16,13 @@
 //!   2 s for it to refill: a dying replica breaks many streams at once),
 //!   starts only
 //!   before the request deadline, and waits for its first event like any
-//!   attempt. Remembered text is capped ([`delivered::MAX_REMEMBERED`]).
+//!   attempt. Remembered text is capped (`delivered::MAX_REMEMBERED`).
 //! - **Honest**: what cannot be made correct (tool-call deltas in flight,
 //!   several choices, a different regenerated answer, no replica, limit
 //!   reached) ends with the same SSE error event as without resume.
 //! - **One stream**: continuation chunks carry the first stream's `id`,
 //!   `model`, `created` and fingerprint, no second `role`; the usage chunk
-//!   counts what the client received ([`rewrite`]). Each attempt is metered
+//!   counts what the client received (`rewrite.rs`). Each attempt is metered
 //!   on its own replica; a broken one books the tokens it delivered.
 //! - **Visible**: an SSE comment `: switchyard resumed on <replica>`, the
 //!   outcome `resumed` (access log, metrics, span), a log line; every
@@ -31,7 +31,7 @@
 //! Cost for streams that never break: the events are parsed to remember
 //! the delivered text (and on `token_ids` replicas the ids; an event with
 //! ids the client did not ask for is written again without them,
-//! [`frame`]); nothing else. Other answers are not wrapped at all.
+//! `frame.rs`); nothing else. Other answers are not wrapped at all.
 
 mod attempt;
 mod delivered;

@@ -24,7 +24,7 @@ pub struct TokenIds {
 }
 
 /// Most ids (prompt and generated) remembered per stream, 256 KiB like
-/// the text ([`super::delivered::MAX_REMEMBERED`]); past it the stream is
+/// the text (`delivered::MAX_REMEMBERED`); past it the stream is
 /// continued from its text instead (Dynamo's `--migration-max-seq-len`).
 pub const MAX_IDS: usize = 64 << 10;
 
