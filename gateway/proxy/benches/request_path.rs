@@ -1,5 +1,6 @@
 //! Per-request work of a plain chat completion that is ours (not hyper's):
-//! reading `model` from the body (`openai::parse`), the header policy
+//! reading `model` from the body (`openai::parse`; its fields by serde and
+//! by our scanner), the header policy
 //! both ways (`headers::to_replica`, `headers::to_client`), and the answer
 //! head with our own headers (`answer_head`). Each `_before`
 //! is the code as it was before issue 15's session 6, kept here as the
@@ -63,6 +64,25 @@ fn parse(c: &mut Criterion) {
     c.bench_function("openai_parse", |b| {
         b.iter(|| black_box(openai::parse(black_box(&body)).unwrap()))
     });
+    // The fields alone: serde's walk (the parse before session 14) against
+    // the scanner, on the usual body and on a 100 KiB prompt with escapes.
+    let long = format!(
+        r#"{{"model":"bench","stream":true,"messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "Summarise this.\n\t\"quoted\" text, ünïcödé — ".repeat(2_000)
+    )
+    .into_bytes();
+    for (name, body) in [("chat", &body), ("long", &long)] {
+        assert_eq!(
+            openai::scan::fields(body),
+            Some(openai::serde_fields(body).unwrap())
+        );
+        c.bench_function(&format!("openai_fields_serde_{name}"), |b| {
+            b.iter(|| black_box(openai::serde_fields(black_box(body)).unwrap()))
+        });
+        c.bench_function(&format!("openai_fields_scan_{name}"), |b| {
+            b.iter(|| black_box(openai::scan::fields(black_box(body)).unwrap()))
+        });
+    }
 }
 
 fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {

@@ -25,12 +25,14 @@
 //!   (`request_timeout_ms`): a replica that never answers costs one attempt
 //!   timeout, then the request moves on.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use smallvec::SmallVec;
 use switchyard_config::Resume;
 use switchyard_router::{
     Admitted, Ranking, RouteError, RouteRequest, clock, clock_at, parse_model,
@@ -97,22 +99,23 @@ pub fn retryable_status(status: StatusCode) -> bool {
 /// allow; a replica's answer comes with which replica gave it, after how
 /// many attempts.
 /// `prepare` adapts path and body to a replica (its model name, its
-/// protocol adapter); its error is the client's request that the replica's
+/// protocol adapter; the client's path is borrowed when it passes as is); its error is the client's request that the replica's
 /// protocol cannot carry, returned as is.
 ///
 /// Not an `async fn`, which would store `req` and `prepare` twice for the
 /// whole attempt (see `forward::forward`).
 #[allow(clippy::manual_async_fn)]
-pub fn send(
+pub fn send<'p>(
     gw: &Proxy,
     snap: &Snapshot,
     mut req: Request<'_>,
-    prepare: impl Fn(&Upstream) -> Result<(String, Bytes), ProxyError>,
+    prepare: impl Fn(&Upstream) -> Result<(Cow<'p, str>, Bytes), ProxyError>,
 ) -> impl Future<Output = Result<(Response<ProxyBody>, Stamp), ProxyError>> {
     async move {
         let limits = &snap.config.server.limits;
         let deadline = req.deadline;
-        let mut tried: Vec<usize> = Vec::with_capacity(MAX_ATTEMPTS);
+        // On the stack: at most `MAX_ATTEMPTS` replicas are ever tried.
+        let mut tried: SmallVec<[usize; MAX_ATTEMPTS]> = SmallVec::new();
         gw.retry_budget().deposit();
         let mut last: Option<Result<Response<ProxyBody>, ProxyError>> = None;
         // What each failed attempt ran into, for the final answer.

@@ -1,5 +1,6 @@
 //! Sending the request to the chosen replica and turning its answer into ours.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -25,8 +26,9 @@ use crate::usage::{Meter, UsageSink, UsageTap};
 pub struct Outbound<'a> {
     /// Method.
     pub method: Method,
-    /// Path and query on the replica (base path is prepended later).
-    pub path_and_query: String,
+    /// Path and query on the replica (base path is prepended later): the
+    /// client's, borrowed, when it passes as is.
+    pub path_and_query: Cow<'a, str>,
     /// The client's headers (filtered here).
     pub headers: &'a HeaderMap,
     /// The body to send.
@@ -264,7 +266,7 @@ fn request(
     out: &mut Outbound<'_>,
 ) -> Result<Request<Full<Bytes>>, ProxyError> {
     let uri = up
-        .uri(std::mem::take(&mut out.path_and_query))
+        .uri(std::mem::take(&mut out.path_and_query).into_owned())
         .map_err(|e| unforwardable(&e))?;
     let mut req = Request::new(Full::new(out.body.clone()));
     *req.method_mut() = out.method.clone();
@@ -299,7 +301,7 @@ fn pooled_head(
     out: &mut Outbound<'_>,
     body_len: usize,
 ) -> Result<Vec<u8>, ProxyError> {
-    let path = out.path_and_query.as_str();
+    let path = &*out.path_and_query;
     // What `http::Uri` would refuse and would break the request line.
     if path.bytes().any(|b| b <= b' ' || b == 0x7f) || !path.starts_with('/') {
         return Err(unforwardable(&"invalid uri character"));

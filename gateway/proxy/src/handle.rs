@@ -22,6 +22,7 @@
 //! answer gets its `x-request-id` and, with `server.cors`, its CORS headers
 //! ([`cors::decorate`]).
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -236,24 +237,21 @@ where
         obs.body_read(read);
 
         // 5. The model the client named: the OpenAI body's `model`, or the KServe path.
-        let (model, openai) = match &endpoint {
-            Endpoint::KserveInfer { model } | Endpoint::KserveMetadata { model } => {
-                (model.clone(), None)
-            }
-            _ => {
-                let head = openai::parse(&body)?;
-                (head.model.clone(), Some(head))
-            }
+        let openai = match &endpoint {
+            Endpoint::KserveInfer { .. } | Endpoint::KserveMetadata { .. } => None,
+            _ => Some(openai::parse(&body)?),
+        };
+        let named = match (&endpoint, &openai) {
+            (_, Some(head)) => head.model.as_str(),
+            (Endpoint::KserveInfer { model } | Endpoint::KserveMetadata { model }, _) => model,
+            _ => unreachable!("every other endpoint's body was parsed above"),
         };
         // A LoRA adapter's name (`models[i].adapters`) routes to its group and
         // is forwarded as sent to that group's replicas; a fallback group gets
-        // its own model name.
-        let (model, lora) = match snap.table.adapter(&model) {
-            Some((group, a)) => {
-                let a = a.to_owned();
-                (group, Some(a))
-            }
-            None => (model, None),
+        // its own model name. Borrowed otherwise: no copy per request.
+        let (model, lora) = match snap.table.adapter(named) {
+            Some((group, a)) => (Cow::Owned(group), Some(a.to_owned())),
+            None => (Cow::Borrowed(named), None),
         };
         // The model's group (`name` of `name@version`), read once.
         let group_name = switchyard_router::parse_model(&model).0;
@@ -313,12 +311,14 @@ where
         // nor KServe v2 uses one, and it is where clients put keys
         // (`?api-key=`). Cloud adapters build their own (`api-version`).
         let passthrough = |up: &Upstream| match (&endpoint, &openai) {
-            (Endpoint::KserveInfer { .. }, _) => {
-                (format!("/v2/models/{}/infer", up.model_name), body.clone())
-            }
-            (Endpoint::KserveMetadata { .. }, _) => {
-                (format!("/v2/models/{}", up.model_name), body.clone())
-            }
+            (Endpoint::KserveInfer { .. }, _) => (
+                Cow::Owned(format!("/v2/models/{}/infer", up.model_name)),
+                body.clone(),
+            ),
+            (Endpoint::KserveMetadata { .. }, _) => (
+                Cow::Owned(format!("/v2/models/{}", up.model_name)),
+                body.clone(),
+            ),
             (_, Some(head)) => {
                 let body =
                     openai::rewrite_model(&body, head, name_for(up, lora.as_deref(), group_name));
@@ -328,9 +328,9 @@ where
                 } else {
                     body
                 };
-                (parts.uri.path().to_owned(), body)
+                (Cow::Borrowed(parts.uri.path()), body)
             }
-            _ => (parts.uri.path().to_owned(), body.clone()),
+            _ => (Cow::Borrowed(parts.uri.path()), body.clone()),
         };
         let prepare = |up: &Upstream| {
             // Cloud protocols (Azure OpenAI, Bedrock) translate; the rest pass through.
@@ -340,7 +340,9 @@ where
                     body: &body,
                     head,
                 };
-                return adapter.prepare(&call, name_for(up, lora.as_deref(), group_name));
+                return adapter
+                    .prepare(&call, name_for(up, lora.as_deref(), group_name))
+                    .map(|(path, body)| (Cow::Owned(path), body));
             }
             Ok(passthrough(up))
         };

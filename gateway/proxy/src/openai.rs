@@ -8,6 +8,8 @@ use serde_json::value::RawValue;
 
 use crate::error::ProxyError;
 
+pub mod scan;
+
 /// What routing needs from an OpenAI request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenAiHead {
@@ -23,6 +25,25 @@ pub struct OpenAiHead {
     /// `max_completion_tokens`, else `max_tokens`, when a whole number
     /// (the output a tenant's token limit and budget reserve).
     pub max_tokens: Option<u64>,
+}
+
+/// Where the fields routing reads sit in a body's top-level object, as
+/// byte ranges of their values: what both ways of reading a body (the
+/// scanner, serde) give, so they can be checked against each other.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Fields {
+    /// `model` (any JSON value; `null` counts as absent).
+    pub model: Option<(usize, usize)>,
+    /// `stream`, when `true` or `false`.
+    pub stream: Option<bool>,
+    /// `messages` (chat).
+    pub messages: Option<(usize, usize)>,
+    /// `prompt` (completions).
+    pub prompt: Option<(usize, usize)>,
+    /// `max_tokens`.
+    pub max_tokens: Option<(usize, usize)>,
+    /// `max_completion_tokens`.
+    pub max_completion_tokens: Option<(usize, usize)>,
 }
 
 #[derive(Deserialize)]
@@ -42,12 +63,44 @@ struct Head<'a> {
 }
 
 /// Reads `model` and `stream`. The whole body is still checked to be valid
-/// JSON (serde walks and skips the other fields), so a malformed request is
-/// a 400 here and never a confusing error from a replica.
+/// JSON, so a malformed request is a 400 here and never a confusing error
+/// from a replica: by one pass of our own ([`scan`]) when it is sure, else
+/// by serde, whose error names what is wrong.
 pub fn parse(body: &[u8]) -> Result<OpenAiHead, ProxyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(bad("request body is empty; expected a JSON object", None));
     }
+    let fields = match scan::fields(body) {
+        Some(fields) => fields,
+        None => serde_fields(body)?,
+    };
+    let text = |(start, end): (usize, usize)| {
+        // Both readers give ranges of whole UTF-8 values.
+        std::str::from_utf8(&body[start..end]).unwrap_or_default()
+    };
+    let span = fields
+        .model
+        .ok_or_else(|| bad("missing required parameter: 'model'", Some("model")))?;
+    let model =
+        string_value(text(span)).ok_or_else(|| bad("'model' must be a string", Some("model")))?;
+    if model.is_empty() {
+        return Err(bad("'model' must not be empty", Some("model")));
+    }
+    Ok(OpenAiHead {
+        model,
+        span,
+        stream: fields.stream == Some(true),
+        prompt: fields.messages.or(fields.prompt),
+        max_tokens: fields
+            .max_completion_tokens
+            .or(fields.max_tokens)
+            .and_then(|at| text(at).parse().ok()),
+    })
+}
+
+/// [`Fields`] through serde (the reference [`scan`] is fuzzed against);
+/// its error is the 400 for a body that is not a request.
+pub fn serde_fields(body: &[u8]) -> Result<Fields, ProxyError> {
     // Plain serde first: tracking the path costs as much as the parse
     // itself, and only an error needs it.
     let mut de = serde_json::Deserializer::from_slice(body);
@@ -55,28 +108,18 @@ pub fn parse(body: &[u8]) -> Result<OpenAiHead, ProxyError> {
         Ok(head) => head,
         Err(_) => return Err(explain(body)),
     };
-    let raw = head
-        .model
-        .ok_or_else(|| bad("missing required parameter: 'model'", Some("model")))?;
-    let model =
-        string_value(raw.get()).ok_or_else(|| bad("'model' must be a string", Some("model")))?;
-    if model.is_empty() {
-        return Err(bad("'model' must not be empty", Some("model")));
-    }
-    // `raw` borrows from `body`, so its offset in `body` is where the value sits.
+    // A raw value borrows from `body`, so its offset in `body` is where it sits.
     let span = |raw: &RawValue| {
         let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
         (start, start + raw.get().len())
     };
-    Ok(OpenAiHead {
-        model,
-        span: span(raw),
-        stream: head.stream == Some(true),
-        prompt: head.messages.or(head.prompt).map(span),
-        max_tokens: head
-            .max_completion_tokens
-            .or(head.max_tokens)
-            .and_then(|raw| raw.get().parse().ok()),
+    Ok(Fields {
+        model: head.model.map(span),
+        stream: head.stream,
+        messages: head.messages.map(span),
+        prompt: head.prompt.map(span),
+        max_tokens: head.max_tokens.map(span),
+        max_completion_tokens: head.max_completion_tokens.map(span),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Per-thread spares of the buffers every request builds and drops: the
-//! header maps of the client's request and of the replica's answer, and
-//! the bytes of the heads written to the replica and to the client.
+//! header maps of the client's request and of the replica's answer, the
+//! bytes of the heads written to the replica and to the client, and the
+//! header names outside the standard ones that heads keep repeating.
 //!
 //! Each was a `malloc` and a `free` per request (two each for a map: its
 //! entries and its index), and the answer's map is over 1 KiB, a size
@@ -17,7 +18,7 @@
 
 use std::cell::RefCell;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 /// Most spares of each kind a thread keeps (about a worker's requests in
 /// flight between a map's creation and its return).
@@ -27,9 +28,47 @@ const MAX_MAP: usize = 64;
 /// Buffers bigger than this are dropped, not kept.
 const MAX_BUFFER: usize = 8 << 10;
 
+/// Most header names a thread keeps.
+const KEEP_NAMES: usize = 64;
+/// Names longer than this are made each time, not kept.
+const MAX_NAME: usize = 64;
+
 thread_local! {
     static MAPS: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
     static BUFFERS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    /// Names made here before, by their bytes as written on the wire.
+    static NAMES: RefCell<Vec<(Box<[u8]>, HeaderName)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The header name written as `wire`, for a name that is not one of the
+/// standard ones. A client's SDK (the OpenAI SDKs' nine `x-stainless-*`
+/// lines) or a cloud's answer (`openai-*`, `x-ratelimit-*`) sends the same
+/// names on every request, and `HeaderName::from_bytes` lowercases and
+/// allocates each one anew (~300 instructions a line); a name this thread
+/// made before is a shared copy (a reference count). The first
+/// [`KEEP_NAMES`] names seen are kept, so a client sending made-up names
+/// costs itself the slow path, never memory.
+pub fn header_name(wire: &[u8]) -> Result<HeaderName, http::header::InvalidHeaderName> {
+    let known = NAMES.try_with(|names| {
+        let names = names.borrow();
+        names
+            .iter()
+            .find(|(bytes, _)| **bytes == *wire)
+            .map(|(_, name)| name.clone())
+    });
+    if let Ok(Some(name)) = known {
+        return Ok(name);
+    }
+    let name = HeaderName::from_bytes(wire)?;
+    if wire.len() <= MAX_NAME {
+        let _ = NAMES.try_with(|names| {
+            let mut names = names.borrow_mut();
+            if names.len() < KEEP_NAMES {
+                names.push((wire.into(), name.clone()));
+            }
+        });
+    }
+    Ok(name)
 }
 
 /// An empty header map with room for `capacity` headers.
@@ -128,6 +167,42 @@ mod tests {
             // One grown past the limit is not kept.
             recycle_buffer(Vec::with_capacity(MAX_BUFFER * 2));
             assert!(buffer(0).capacity() < MAX_BUFFER * 2);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_kept_name_is_the_same_name_and_the_names_kept_are_bounded() {
+        std::thread::spawn(|| {
+            for wire in [
+                &b"X-Stainless-Lang"[..],
+                b"x-stainless-lang",
+                b"openai-version",
+            ] {
+                let made = HeaderName::from_bytes(wire).unwrap();
+                assert_eq!(header_name(wire).unwrap(), made);
+                assert_eq!(header_name(wire).unwrap(), made, "from the kept copy");
+            }
+            assert_eq!(NAMES.with(|n| n.borrow().len()), 3);
+            assert!(header_name(b"bad name").is_err());
+            assert!(
+                header_name(b"bad name").is_err(),
+                "an invalid name is never kept"
+            );
+            for i in 0..KEEP_NAMES * 2 {
+                let wire = format!("x-made-up-{i}");
+                assert_eq!(header_name(wire.as_bytes()).unwrap().as_str(), wire);
+            }
+            assert_eq!(NAMES.with(|n| n.borrow().len()), KEEP_NAMES);
+            let long = "x".repeat(MAX_NAME + 1);
+            NAMES.with(|n| n.borrow_mut().clear());
+            assert_eq!(header_name(long.as_bytes()).unwrap().as_str(), long);
+            assert_eq!(
+                NAMES.with(|n| n.borrow().len()),
+                0,
+                "a long name is not kept"
+            );
         })
         .join()
         .unwrap();

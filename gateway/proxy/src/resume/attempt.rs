@@ -192,7 +192,7 @@ pub async fn continue_after(
         let outcome = OutcomeSlot::default();
         let out = Outbound {
             method: Method::POST,
-            path_and_query: path,
+            path_and_query: path.into(),
             headers: &ctx.headers,
             body,
             remote: ctx.remote,

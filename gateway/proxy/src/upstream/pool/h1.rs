@@ -258,7 +258,7 @@ impl HeaderSpans {
             let name = &head[ns as usize..ne as usize];
             let name = match common_name(name) {
                 Some(name) => name,
-                None => HeaderName::from_bytes(name).map_err(|_| "invalid header name")?,
+                None => crate::spare::header_name(name).map_err(|_| "invalid header name")?,
             };
             seen.note(&name);
             let value = HeaderValue::from_maybe_shared(head.slice(vs as usize..ve as usize))
@@ -304,7 +304,8 @@ impl FramingLines {
 /// lowercase), without `HeaderName::from_bytes`: it copies each name
 /// through a lowercasing table and searches the standard names (~170
 /// instructions a line), and allocates for the others. Any other spelling
-/// takes that path and yields the same name.
+/// takes that path (through the thread's kept names,
+/// [`crate::spare::header_name`]) and yields the same name.
 fn common_name(name: &[u8]) -> Option<HeaderName> {
     Some(match name {
         b"host" => header::HOST,
