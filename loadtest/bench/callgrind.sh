@@ -16,6 +16,8 @@
 #   PLAIN=500 STREAM=50 loadtest/bench/callgrind.sh
 #   SWITCHYARD_BIN=/path/to/other/switchyard loadtest/bench/callgrind.sh
 #   TARGET=nginx loadtest/bench/callgrind.sh     # nginx, same replica and load
+#   CALLGRIND_FLAGS=--dump-instr=yes loadtest/bench/callgrind.sh
+#       # per-instruction counts, for loadtest/bench/atomics.py
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PLAIN=${PLAIN:-2000}
@@ -24,6 +26,7 @@ WARMUP=${WARMUP:-100}
 CONCURRENCY=${CONCURRENCY:-8}
 TOKENS=${TOKENS:-16}
 GATEWAY_EXTRA=${GATEWAY_EXTRA:-}
+CALLGRIND_FLAGS=${CALLGRIND_FLAGS:-}
 TARGET=${TARGET:-switchyard}
 OUT=${OUT:-loadtest/results/callgrind-$(date -u +%Y%m%dT%H%M%SZ)}
 REPLICA_PORT=${REPLICA_PORT:-19201} GW_PORT=${GW_PORT:-18280} GW_ADMIN=${GW_ADMIN:-18290}
@@ -69,13 +72,13 @@ http {
 }
 NGINX
   say "starting nginx under callgrind"
-  valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" \
+  valgrind --tool=callgrind $CALLGRIND_FLAGS --callgrind-out-file="$OUT/callgrind.out.%p" \
     "$(command -v nginx || echo /usr/sbin/nginx)" -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>"$OUT/valgrind.log" &
 else
   say "starting switchyard under callgrind"
   # The log is not written beside the config: the config's directory is
   # watched, and a file changing there used to make it re-read the config.
-  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" \
+  RUST_LOG=warn valgrind --tool=callgrind $CALLGRIND_FLAGS --callgrind-out-file="$OUT/callgrind.out.%p" \
     "$SWITCHYARD" run --config "$work/switchyard.yaml" >"$OUT/switchyard.log" 2>"$OUT/valgrind.log" &
 fi
 VG=$!; pids+=($VG); wait_port "$GW_PORT"

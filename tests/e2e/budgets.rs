@@ -269,5 +269,8 @@ async fn the_access_log_names_the_tenant_and_key_id_never_the_key() {
         .unwrap();
     assert!(line.contains("tenant=\"team\""), "{line}");
     assert!(line.contains("key_id=\"b1\""), "{line}");
+    // The path and request id are kept for this line (only when it is written).
+    assert!(line.contains("path=\"/v1/"), "{line}");
+    assert!(!line.contains("request_id=\"-\""), "{line}");
     assert!(!logs.contains("b1-key"), "the key itself is never logged");
 }

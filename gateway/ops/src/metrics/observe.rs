@@ -33,8 +33,10 @@ pub struct Obs {
     recorder: Arc<Recorder>,
     start: Instant,
     method: Method,
-    uri: Uri,
-    request_id: HeaderValue,
+    /// The path and request id, for the access log line; kept only when
+    /// that line is written (each copy is two reference-count updates,
+    /// atomic ones, and a fresh id's first copy allocates).
+    access: Option<(Uri, HeaderValue)>,
     snap: Option<Arc<Snapshot>>,
     handles: Option<Arc<Handles>>,
     /// Index into `Handles::groups`.
@@ -77,8 +79,8 @@ impl Obs {
             recorder,
             start: Instant::now(),
             method: arrival.method.clone(),
-            uri: arrival.uri.clone(),
-            request_id: arrival.request_id.clone(),
+            access: tracing::enabled!(target: "switchyard::access", tracing::Level::INFO)
+                .then(|| (arrival.uri.clone(), arrival.request_id.clone())),
             snap: None,
             handles: None,
             group: usize::MAX,
@@ -392,44 +394,46 @@ impl RequestObserver for Obs {
         {
             c.inc();
         }
-        let model = self
-            .handles
-            .as_ref()
-            .and_then(|h| h.groups.get(self.group))
-            .map_or("", |g| g.name.as_str());
-        let trace_id = self.trace.as_ref().map(|t| t.trace_id());
-        let (tenant, key) = self
-            .caller
-            .as_ref()
-            .and_then(|(t, k)| {
-                let t = self.snap.as_ref()?.config.tenants.get(*t)?;
-                let key = match k {
-                    CallerKey::Config(k) => t.keys.get(*k)?.id.as_str(),
-                    CallerKey::Runtime(id) => id,
-                };
-                Some((t.name.as_str(), key))
-            })
-            .unwrap_or(("", ""));
-        tracing::info!(
-            target: "switchyard::access",
-            request_id = self.request_id.to_str().unwrap_or("-"),
-            method = %self.method,
-            path = self.uri.path(),
-            model,
-            version = replica.map_or("", |r| r.version.as_str()),
-            replica = replica.map_or("", |r| r.id.as_str()),
-            cloud = replica.map_or("", |r| r.cloud.as_str()),
-            tenant,
-            key_id = key,
-            status = self.status,
-            attempts = self.attempts,
-            duration_ms = elapsed.as_secs_f64() * 1e3,
-            ttft_ms = self.ttft.map(|d| d.as_secs_f64() * 1e3),
-            error = self.error,
-            outcome = self.outcome.map_or("", StreamOutcome::label),
-            completed,
-            trace_id = trace_id.as_ref().map(tracing::field::display),
-        );
+        if let Some(access) = &self.access {
+            let model = self
+                .handles
+                .as_ref()
+                .and_then(|h| h.groups.get(self.group))
+                .map_or("", |g| g.name.as_str());
+            let trace_id = self.trace.as_ref().map(|t| t.trace_id());
+            let (tenant, key) = self
+                .caller
+                .as_ref()
+                .and_then(|(t, k)| {
+                    let t = self.snap.as_ref()?.config.tenants.get(*t)?;
+                    let key = match k {
+                        CallerKey::Config(k) => t.keys.get(*k)?.id.as_str(),
+                        CallerKey::Runtime(id) => id,
+                    };
+                    Some((t.name.as_str(), key))
+                })
+                .unwrap_or(("", ""));
+            tracing::info!(
+                target: "switchyard::access",
+                request_id = access.1.to_str().unwrap_or("-"),
+                method = %self.method,
+                path = access.0.path(),
+                model,
+                version = replica.map_or("", |r| r.version.as_str()),
+                replica = replica.map_or("", |r| r.id.as_str()),
+                cloud = replica.map_or("", |r| r.cloud.as_str()),
+                tenant,
+                key_id = key,
+                status = self.status,
+                attempts = self.attempts,
+                duration_ms = elapsed.as_secs_f64() * 1e3,
+                ttft_ms = self.ttft.map(|d| d.as_secs_f64() * 1e3),
+                error = self.error,
+                outcome = self.outcome.map_or("", StreamOutcome::label),
+                completed,
+                trace_id = trace_id.as_ref().map(tracing::field::display),
+            );
+        }
         if let Some(t) = self.trace.take() {
             let outcome = self.outcome.map_or("", StreamOutcome::label);
             t.finish(
@@ -447,7 +451,7 @@ impl RequestObserver for Obs {
 impl std::fmt::Debug for Obs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Obs")
-            .field("request_id", &self.request_id)
+            .field("request_id", &self.access.as_ref().map(|(_, id)| id))
             .field("attempts", &self.attempts)
             .field("status", &self.status)
             .finish_non_exhaustive()
