@@ -8,10 +8,14 @@ instruction of each object in the dump (objdump), adds up how often it ran,
 and says in which function.
 
   CALLGRIND_FLAGS=--dump-instr=yes OUT=/tmp/cg loadtest/bench/callgrind.sh
-  loadtest/bench/atomics.py /tmp/cg/callgrind.out.PID.1 REQUESTS [TOP] [--lines]
+  loadtest/bench/atomics.py /tmp/cg/callgrind.out.PID.1 REQUESTS [TOP] [--lines] [--svg=FILE]
 
 --lines: the hottest instructions with where they are inlined from
 (addr2line), the way to tell which `Arc` or mutex it is.
+--svg=FILE: the per-request count by kind (below) as a bar chart, titled
+--title=TEXT. Kinds go by the function an instruction ran in, after
+inlining: read them on the `release` build; the fat-LTO `dist` build
+inlines nearly everything into the connection's future.
 """
 import collections
 import re
@@ -78,6 +82,50 @@ def counts(path):
     return ran, where
 
 
+# Kinds of atomic, by the function the instruction ran in (first match).
+KINDS = [
+    ("bytes reference counts (buffers, header values, URI)", ("bytes::",)),
+    ("glibc: syscall cancellation points", ("asynccancel",)),
+    ("tokio: I/O readiness", ("tokio::runtime::io", "poll_evented", "Registration")),
+    ("tokio: timers", ("tokio::runtime::time", "sleep::Sleep", "timeout::", "Timer")),
+    ("tokio: tasks and wakers", ("waker", "task::harness", "task::state", "task::raw", "scheduler", "task_tracker")),
+    ("tokio: Notify, cancellation, AtomicWaker", ("notify", "Notify", "cancellation_token", "atomic_waker")),
+    ("metrics, costs, observer", ("prometheus", "switchyard_ops", "observe")),
+    ("router stats, slots, queues", ("switchyard_router", "GuardedBody", "admission")),
+    ("upstream pool", ("upstream::pool",)),
+    ("HTTP/1 connection (its mutex)", ("switchyard_gateway::http1", "PollFn", "http_body::Body>::poll_frame")),
+    ("malloc", ("malloc", "_int_free")),
+]
+
+
+def kind(fn):
+    for name, marks in KINDS:
+        if any(m in fn for m in marks):
+            return name
+    return "other"
+
+
+def svg(path, kinds, total, title):
+    """A horizontal bar per kind, per request."""
+    rows = kinds.most_common()
+    width, bar_x, row_h = 760, 330, 22
+    height = 50 + row_h * len(rows)
+    top = max(v for _, v in rows) or 1
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+        f'<text x="10" y="20" font-size="14">{title}: {total:.1f} atomic read-modify-writes per request</text>',
+    ]
+    for i, (name, v) in enumerate(rows):
+        y = 40 + i * row_h
+        w = (width - bar_x - 60) * v / top
+        out.append(f'<text x="{bar_x - 8}" y="{y + 14}" text-anchor="end">{name}</text>')
+        out.append(f'<rect x="{bar_x}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="#4a7ab5"/>')
+        out.append(f'<text x="{bar_x + w + 6:.1f}" y="{y + 14}">{v:.1f}</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     path, requests = args[0], int(args[1])
@@ -96,8 +144,18 @@ def main():
             per_fn[where[(ob, addr)]] += n
             hot.append((n, ob, addr))
     print(f"atomic read-modify-writes per request: {total / requests:.1f}")
+    kinds = collections.Counter()
+    for fn, n in per_fn.items():
+        kinds[kind(fn)] += n / requests
+    print("by kind:")
+    for name, n in kinds.most_common():
+        print(f"{n:7.1f}  {name}")
+    print("by function:")
     for fn, n in per_fn.most_common(top):
         print(f"{n / requests:7.2f}  {fn[:160]}")
+    flags = dict(a[2:].split("=", 1) for a in sys.argv if a.startswith("--") and "=" in a)
+    if "svg" in flags:
+        svg(flags["svg"], kinds, total / requests, flags.get("title", path.rsplit("/", 1)[-1]))
     if "--lines" in sys.argv:
         print("\nhottest instructions, innermost frame first:")
         for n, ob, addr in sorted(hot, reverse=True)[:top]:

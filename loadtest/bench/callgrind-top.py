@@ -27,8 +27,13 @@ def main():
             names[m.group(1)] = m.group(2)
         return names.get(m.group(1), text)
 
+    # Position columns before the cost: `line`, or `instr line` in a dump
+    # made with --dump-instr=yes.
+    positions = 1
     for line in open(path, errors="replace"):
-        if line.startswith("fn="):
+        if line.startswith("positions:"):
+            positions = len(line.split()) - 1
+        elif line.startswith("fn="):
             fn = name(line[3:].rstrip("\n"))
         elif line.startswith("cfn="):
             cfn = name(line[4:].rstrip("\n"))
@@ -36,9 +41,9 @@ def main():
             calls = int(line[6:].split()[0])
         elif line[:1].isdigit() or line[:1] in "+-*":
             fields = line.split()
-            if len(fields) < 2:
+            if len(fields) <= positions:
                 continue
-            cost = int(fields[1])
+            cost = int(fields[positions])
             if calls is None:
                 own[fn] += cost
             else:
