@@ -27,7 +27,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
 say "building release binaries (cached after the first time)"
-cargo build --release -q -p switchyard-gateway -p switchyard-loadtest
+cargo build --release -q -p switchyard-gateway && cargo build --release -q -p switchyard-loadtest
 BIN=target/release
 
 $BIN/switchyard-loadtest replica --port $REPLICA_PORT --model bench --tokens 16 --threads 1 >"$work/replica.log" 2>&1 &

@@ -40,7 +40,7 @@ trap cleanup EXIT
 say() { printf '==> %s\n' "$*" >&2; }
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
 for b in "$SWITCHYARD" "$BIN/switchyard-loadtest"; do
-  [ -x "$b" ] || { echo "$b missing: cargo build --release -p switchyard-gateway -p switchyard-loadtest" >&2; exit 1; }
+  [ -x "$b" ] || { echo "$b missing: cargo build --release -p switchyard-gateway && cargo build --release -p switchyard-loadtest" >&2; exit 1; }
 done
 wait_port() { for _ in $(seq 1 1200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 

@@ -41,7 +41,7 @@ if ! command -v inferno-flamegraph >/dev/null || ! command -v inferno-collapse-p
 fi
 if [ -z "${BIN:-}" ]; then
   say "building release binaries (cached after the first time)"
-  cargo build --release -q -p switchyard-gateway -p switchyard-loadtest
+  cargo build --release -q -p switchyard-gateway && cargo build --release -q -p switchyard-loadtest
   BIN=target/release
 fi
 SWITCHYARD=${SWITCHYARD_BIN:-$BIN/switchyard}

@@ -43,7 +43,7 @@ if [ -n "${BIN:-}" ]; then
   B=$BIN # prebuilt binaries (e.g. BIN=target/debug for a quick try)
 else
   echo "==> building release binaries" >&2
-  cargo build --release -q -p switchyard-gateway -p switchyard-loadtest
+  cargo build --release -q -p switchyard-gateway && cargo build --release -q -p switchyard-loadtest
   B=target/release
 fi
 wait_port() {

@@ -65,7 +65,10 @@ HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
 if [ -z "${BIN:-}" ]; then
   say "building release binaries (cached after the first time)"
-  cargo build --release -q -p switchyard-gateway -p switchyard-loadtest
+  # Apart: built together, the gateway would get the load tester's tokio
+  # `process` feature (orphan reaping, a lock per event-loop turn), which
+  # the shipped binary (Dockerfile, scripts/pgo-build) does not have.
+  cargo build --release -q -p switchyard-gateway && cargo build --release -q -p switchyard-loadtest
   BIN=target/release
 fi
 

@@ -22,7 +22,7 @@ ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 
 say "building release binaries (cached after the first time)"
-cargo build --release -q -p switchyard-gateway -p switchyard-loadtest
+cargo build --release -q -p switchyard-gateway && cargo build --release -q -p switchyard-loadtest
 BIN=target/release
 $BIN/switchyard-loadtest replica --port $REPLICA_PORT --model bench --threads 1 >"$work/replica.log" 2>&1 &
 pids+=($!); wait_port $REPLICA_PORT

@@ -16,7 +16,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 echo "==> building release binaries" >&2
-cargo build --release -q -p switchyard-gateway -p switchyard-loadtest
+cargo build --release -q -p switchyard-gateway && cargo build --release -q -p switchyard-loadtest
 B=target/release
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 port=19301
