@@ -99,8 +99,9 @@ pub fn retryable_status(status: StatusCode) -> bool {
 /// allow; a replica's answer comes with which replica gave it, after how
 /// many attempts.
 /// `prepare` adapts path and body to a replica (its model name, its
-/// protocol adapter; the client's path is borrowed when it passes as is); its error is the client's request that the replica's
-/// protocol cannot carry, returned as is.
+/// protocol adapter; the client's path is borrowed when it passes as is);
+/// its error is the client's request that the replica's protocol cannot
+/// carry, returned as is.
 ///
 /// Not an `async fn`, which would store `req` and `prepare` twice for the
 /// whole attempt (see `forward::forward`).
