@@ -18,6 +18,7 @@ inlining: read them on the `release` build; the fat-LTO `dist` build
 inlines nearly everything into the connection's future.
 """
 import collections
+import os
 import re
 import subprocess
 import sys
@@ -135,6 +136,10 @@ def main():
     total, per_fn, hot = 0, collections.Counter(), []
     for (ob, addr), n in ran.items():
         if ob not in atomic:
+            # The addresses are read from the object as it is now: one
+            # rebuilt after the dump would give a wrong count, silently.
+            if os.path.exists(ob) and os.path.getmtime(ob) > os.path.getmtime(path):
+                sys.exit(f"{ob} changed after {path} was written: dump it again")
             try:
                 atomic[ob] = atomic_addresses(ob)
             except OSError:
@@ -143,19 +148,20 @@ def main():
             total += n
             per_fn[where[(ob, addr)]] += n
             hot.append((n, ob, addr))
-    print(f"atomic read-modify-writes per request: {total / requests:.1f}")
     kinds = collections.Counter()
     for fn, n in per_fn.items():
         kinds[kind(fn)] += n / requests
+    flags = dict(a[2:].split("=", 1) for a in sys.argv if a.startswith("--") and "=" in a)
+    if "svg" in flags:
+        svg(flags["svg"], kinds, total / requests, flags.get("title", path.rsplit("/", 1)[-1]))
+    print(f"atomic read-modify-writes per request: {total / requests:.1f}")
     print("by kind:")
     for name, n in kinds.most_common():
         print(f"{n:7.1f}  {name}")
     print("by function:")
     for fn, n in per_fn.most_common(top):
         print(f"{n / requests:7.2f}  {fn[:160]}")
-    flags = dict(a[2:].split("=", 1) for a in sys.argv if a.startswith("--") and "=" in a)
-    if "svg" in flags:
-        svg(flags["svg"], kinds, total / requests, flags.get("title", path.rsplit("/", 1)[-1]))
+
     if "--lines" in sys.argv:
         print("\nhottest instructions, innermost frame first:")
         for n, ob, addr in sorted(hot, reverse=True)[:top]:
@@ -166,4 +172,7 @@ def main():
             print(f"{n / requests:7.2f}  " + " <- ".join(frames[:4]))
 
 
-main()
+try:
+    main()
+except BrokenPipeError:
+    pass
