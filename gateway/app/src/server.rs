@@ -13,7 +13,6 @@ use std::time::Duration;
 use switchyard_proxy::Proxy;
 use switchyard_proxy::client_cert::ClientCertNames;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::http1::{self, Served};
@@ -83,7 +82,7 @@ pub async fn serve_data(
 ) -> io::Result<()> {
     // Every connection watches this: on shutdown, idle ones close at once
     // and busy ones finish what is in flight first.
-    let stop = CancellationToken::new();
+    let stop = http1::Stop::default();
     let connections = TaskTracker::new();
     // Connection-level limits are read from the serving snapshot for every
     // new connection: a reload that changes them applies to connections
@@ -200,7 +199,7 @@ pub async fn serve_data(
     // just-accepted clients a moment to send it, or they would see a
     // reset on a request they had every right to send.
     tokio::time::sleep(FIRST_REQUEST_SETTLE).await;
-    stop.cancel();
+    stop.stop();
     connections.close();
     if tokio::time::timeout(grace, connections.wait())
         .await

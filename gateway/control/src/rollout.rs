@@ -398,6 +398,12 @@ impl Rollouts {
         self.states.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether any rollout is progressing: [`Rollouts::observe`] does
+    /// nothing otherwise (a caller may skip reading the attempt's time).
+    pub fn watching(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
     /// Records one upstream attempt of `group`'s `version`: whether the
     /// replica served it (`ok`; a client's 4xx counts as served) and its
     /// time to response headers.

@@ -28,6 +28,7 @@ use crate::body::BoxError;
 use crate::error::ProxyError;
 use crate::events::EventFramer;
 use crate::guarded::Sse;
+use crate::lazy_deadline::LazyDeadline;
 
 /// Bodies up to this size are read whole before they are passed on.
 pub const WHOLE_BODY: usize = 256 << 10;
@@ -151,16 +152,17 @@ async fn first_event(
     deadline: tokio::time::Instant,
 ) -> Result<Held, Refused> {
     let mut prefix = Prefix::default();
+    let mut timer = LazyDeadline::default();
     loop {
-        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
-            Err(_) => return Err(Refused::NoFirstEvent),
-            Ok(None) => {
+        let frame = match timer.run(deadline, body.frame()).await {
+            None => return Err(Refused::NoFirstEvent),
+            Some(None) => {
                 return Err(Refused::Failed(
                     "replica ended the stream before its first data event".into(),
                 ));
             }
-            Ok(Some(Err(e))) => return Err(Refused::Failed(e)),
-            Ok(Some(Ok(frame))) => frame,
+            Some(Some(Err(e))) => return Err(Refused::Failed(e)),
+            Some(Some(Ok(frame))) => frame,
         };
         let Ok(data) = frame.into_data() else {
             continue;
@@ -193,10 +195,12 @@ async fn whole_body(
     deadline: tokio::time::Instant,
 ) -> Result<Held, Refused> {
     let mut prefix = Prefix::default();
+    // (A body that came with its head sets up no timer.)
+    let mut timer = LazyDeadline::default();
     while prefix.len() < WHOLE_BODY {
-        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
-            Err(_) => break,
-            Ok(None) => {
+        let frame = match timer.run(deadline, body.frame()).await {
+            None => break,
+            Some(None) => {
                 let prefix = prefix.freeze();
                 close_delimited_json_is_whole(head, &prefix)?;
                 return Ok(Held {
@@ -204,8 +208,8 @@ async fn whole_body(
                     ended: true,
                 });
             }
-            Ok(Some(Err(e))) => return Err(Refused::Failed(e)),
-            Ok(Some(Ok(frame))) => frame,
+            Some(Some(Err(e))) => return Err(Refused::Failed(e)),
+            Some(Some(Ok(frame))) => frame,
         };
         if let Ok(data) = frame.into_data() {
             prefix.push(data);

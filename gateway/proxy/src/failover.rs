@@ -221,8 +221,7 @@ pub fn send<'p>(
                     next::decide(failure, &standing)
                 }
             };
-            req.obs
-                .attempt_done(&result, next != Next::Answer, sent.elapsed());
+            req.obs.attempt_done(&result, next != Next::Answer, sent);
             if next == Next::Answer {
                 return finish(result, failures, (replica, index), attempt + 1);
             }

@@ -19,7 +19,7 @@ use crate::first_token::FirstToken;
 use crate::guarded::GuardedBody;
 use crate::observe::{Observer, OutcomeSlot, RequestObserver};
 use crate::snapshot::Snapshot;
-use crate::upstream::{Pool, Upstream, h1};
+use crate::upstream::{Pool, SendError, Upstream, h1};
 use crate::usage::{Meter, UsageSink, UsageTap};
 
 /// What to send upstream, already adapted to the replica.
@@ -102,22 +102,22 @@ pub fn forward(
             // from the client's headers, with no request built for it.
             (Some(pool), None) => {
                 let head = pooled_head(up, pool, replica, &mut out, body.len())?;
-                let send = Upstream::send_head(pool, &out.method, &head, &body);
-                let sent = tokio::time::timeout_at(out.deadline, send).await;
+                let (method, deadline) = (&out.method, out.deadline);
+                let sent = Upstream::send_head(pool, method, &head, &body, started, deadline).await;
                 crate::spare::recycle_buffer(head);
                 sent
             }
             _ => {
                 let req = request(up, replica, &mut out)?;
-                tokio::time::timeout_at(out.deadline, up.send(&snap.client, req)).await
+                up.send(&snap.client, req, started, out.deadline).await
             }
         };
         let resp = match sent {
-            Err(_) => {
+            Err(SendError::TimedOut) => {
                 guard.finish(Outcome::Failure);
                 return Err(timed_out(replica, limits));
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 guard.finish(Outcome::Failure);
                 let replica = replica.clone();
                 return Err(if e.is_connect() {
@@ -132,7 +132,7 @@ pub fn forward(
                     }
                 });
             }
-            Ok(Ok(resp)) => resp,
+            Ok(resp) => resp,
         };
         let described = commit::Described::of(resp.headers());
         if let Err(refused) = commit::check_head(&resp, &described) {

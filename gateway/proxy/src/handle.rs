@@ -406,11 +406,12 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ProxyError::BodyTooLarge { limit });
     }
-    match tokio::time::timeout(limits.body_read_timeout, collect(body, limit)).await {
-        Err(_) => Err(ProxyError::BodyTimeout {
+    // (Usually in with the head: then no timer is set up.)
+    match crate::lazy_deadline::within(limits.body_read_timeout, collect(body, limit)).await {
+        None => Err(ProxyError::BodyTimeout {
             ms: limits.body_read_timeout.as_millis(),
         }),
-        Ok(read) => read,
+        Some(read) => read,
     }
 }
 

@@ -9,9 +9,18 @@
 //! while the deadline moves on; when it fires early it is re-armed for
 //! the deadline as it is then. A deadline that moves on every chunk costs
 //! one timer registration per timeout instead of one per chunk.
+//!
+//! It also bounds waits that are usually over before they start ([`within`],
+//! [`LazyDeadline::run`]): a request body that came with its head, a
+//! replica's answer body that came with its head. tokio's `timeout` sets up
+//! its timer up front (a reference to the runtime, atomic, taken and let go;
+//! for a duration, a clock read); here none of that happens unless the
+//! future has to wait.
 
-use std::pin::Pin;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
@@ -43,13 +52,39 @@ impl LazyDeadline {
             timer.as_mut().reset(deadline);
         }
     }
+
+    /// `fut`'s output, or `None` once `deadline` has passed first. The
+    /// timer is set up only if `fut` has to wait, and kept for the next
+    /// wait on `self`.
+    pub async fn run<F: Future>(&mut self, deadline: Instant, fut: F) -> Option<F::Output> {
+        let mut fut = pin!(fut);
+        poll_fn(|cx| match fut.as_mut().poll(cx) {
+            Poll::Ready(out) => Poll::Ready(Some(out)),
+            Poll::Pending => self.poll_expired(cx, deadline).map(|()| None),
+        })
+        .await
+    }
+}
+
+/// `fut`'s output, or `None` when it takes longer than `limit` (counted
+/// from its first wait). Unlike `tokio::time::timeout`, a future that is
+/// ready at once costs no clock read and no timer.
+pub async fn within<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    let mut timer = LazyDeadline::default();
+    let mut deadline = None;
+    poll_fn(|cx| match fut.as_mut().poll(cx) {
+        Poll::Ready(out) => Poll::Ready(Some(out)),
+        Poll::Pending => {
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + limit);
+            timer.poll_expired(cx, deadline).map(|()| None)
+        }
+    })
+    .await
 }
 
 #[cfg(test)]
 mod tests {
-    use std::future::poll_fn;
-    use std::time::Duration;
-
     use super::*;
 
     #[tokio::test(start_paused = true)]
@@ -74,5 +109,32 @@ mod tests {
         let near = Instant::now() + Duration::from_secs(1);
         poll_fn(|cx| d.poll_expired(cx, near)).await;
         assert_eq!(Instant::now() - start, Duration::from_secs(19));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bounded_wait_ends_at_its_limit_or_with_its_future() {
+        let start = Instant::now();
+        // Ready at once: no timer ever.
+        let mut d = LazyDeadline::default();
+        assert_eq!(d.run(start, async { 7 }).await, Some(7));
+        assert!(d.timer.is_none());
+        assert_eq!(within(Duration::ZERO, async { 8 }).await, Some(8));
+        // Waits past the deadline: none, at the deadline.
+        let late = tokio::time::sleep(Duration::from_secs(5));
+        assert_eq!(d.run(start + Duration::from_secs(3), late).await, None);
+        assert_eq!(Instant::now() - start, Duration::from_secs(3));
+        // The kept timer serves a later, longer wait.
+        let soon = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            9
+        };
+        assert_eq!(d.run(start + Duration::from_secs(10), soon).await, Some(9));
+        let never = std::future::pending::<()>();
+        assert_eq!(d.run(start + Duration::from_secs(10), never).await, None);
+        assert_eq!(Instant::now() - start, Duration::from_secs(10));
+        // `within` counts from the first wait.
+        let slow = tokio::time::sleep(Duration::from_secs(3));
+        assert_eq!(within(Duration::from_secs(2), slow).await, None);
+        assert_eq!(Instant::now() - start, Duration::from_secs(12));
     }
 }

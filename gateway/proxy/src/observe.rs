@@ -111,13 +111,14 @@ pub trait RequestObserver: Send + Sync + 'static {
     fn sending(&mut self, headers: &mut HeaderMap, at: Instant) {}
     /// The replica's answer is in (headers, and for SSE the first event).
     fn answered(&mut self) {}
-    /// An attempt ended with `result` after `latency`; `retry` says whether
-    /// the loop may try another replica.
+    /// An attempt that started at `sent` ended with `result`; `retry` says
+    /// whether the loop may try another replica. (Its latency is read off
+    /// the clock only by an observer that needs it.)
     fn attempt_done(
         &mut self,
         result: &Result<Response<ProxyBody>, ProxyError>,
         retry: bool,
-        latency: Duration,
+        sent: Instant,
     ) {
     }
     /// The loop gave up: the last failed attempt is final.

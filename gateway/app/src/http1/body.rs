@@ -1,6 +1,10 @@
 //! The request body the proxy reads: decoded from the connection's own
 //! buffer and socket in the proxy's poll (no channel, no second task).
 //! `100 Continue` goes out the first time it is polled, as hyper does.
+//!
+//! A body that came whole with its head (most requests: a small JSON body
+//! in the head's read, or no body) is handed over as it is, and never
+//! touches the connection again: no lock on it and no reference to it.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -17,18 +21,37 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// A request's body, read from its connection when polled.
 pub struct RequestBody<S> {
-    io: Shared<S>,
+    from: From<S>,
     /// Known at the head: what `size_hint` says.
     hint: SizeHint,
 }
 
+enum From<S> {
+    /// Read with the head; `None` once taken.
+    Whole(Option<Bytes>),
+    /// Still to be read from the connection.
+    Conn(Shared<S>),
+}
+
 impl<S> RequestBody<S> {
+    /// A body read from `io` as it comes, framed by `framing`.
     pub fn new(io: Shared<S>, framing: Decoder) -> Self {
         let hint = match framing {
             Decoder::Length(n) => SizeHint::with_exact(n),
             _ => SizeHint::default(),
         };
-        Self { io, hint }
+        Self {
+            from: From::Conn(io),
+            hint,
+        }
+    }
+
+    /// A body that was read whole with its head.
+    pub fn whole(body: Bytes) -> Self {
+        Self {
+            hint: SizeHint::with_exact(body.len() as u64),
+            from: From::Whole((!body.is_empty()).then_some(body)),
+        }
     }
 }
 
@@ -40,7 +63,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Body for RequestBody<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Http1Error>>> {
-        let mut io = lock(&self.io);
+        let io = match &mut self.get_mut().from {
+            From::Whole(body) => return Poll::Ready(body.take().map(|b| Ok(Frame::data(b)))),
+            From::Conn(io) => io,
+        };
+        let mut io = lock(io);
         ready!(poll_continue(&mut io, cx))?;
         loop {
             if !io.buf.is_empty() || io.body.is_done() {
@@ -71,7 +98,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Body for RequestBody<S> {
     }
 
     fn is_end_stream(&self) -> bool {
-        lock(&self.io).body.is_done()
+        match &self.from {
+            From::Whole(body) => body.is_none(),
+            From::Conn(io) => lock(io).body.is_done(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -6,23 +6,24 @@
 //! error shape and the connection closes.
 
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Method, Version};
 use switchyard_proxy::answer::Answer;
 use switchyard_proxy::lazy_deadline::LazyDeadline;
-use switchyard_proxy::server_h1::{Decoded, RequestHead, parse_request};
+use switchyard_proxy::server_h1::{Decoded, Decoder, RequestHead, parse_request};
 use switchyard_proxy::{Api, ProxyError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::Served;
 use super::body::RequestBody;
-use super::io::{Shared, lock};
+use super::io::{ConnIo, Shared, lock};
 use super::respond::{Asked, Sent, client_left, respond};
+use super::{Served, StopWatch};
 
 /// How long a closing connection reads (and drops) what the client still
 /// sends, so our last answer is not lost to a reset.
@@ -31,7 +32,8 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
 
 enum Head {
-    Request(RequestHead),
+    /// A request, and its body when it came whole with the head.
+    Request(RequestHead, Option<Bytes>),
     /// The client left, the connection idled past its deadline, or the
     /// gateway is shutting down with nothing in flight.
     Closed,
@@ -44,16 +46,18 @@ pub async fn serve_h1<S>(io: Shared<S>, served: &Served)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // The head-wait timer, kept for the connection's life (see `read_head`).
+    // The head-wait timer and the shutdown watch, kept for the
+    // connection's life (see `read_head`).
     let mut timer = LazyDeadline::default();
+    let mut stop = StopWatch::new(&served.stop);
     // The box of the requests' futures (kilobytes): a new request's future
     // goes into the last one's, so a keep-alive connection allocates it
     // once, not per request. Freed when an answer streams (it would sit
     // idle for the stream's whole life) and with the connection.
     let mut handled = None;
     loop {
-        let head = match read_head(&io, served, &mut timer).await {
-            Head::Request(head) => head,
+        let (head, whole) = match read_head(&io, served, &mut timer, &mut stop).await {
+            Head::Request(head, whole) => (head, whole),
             Head::Closed => break,
             Head::Refused(e) => {
                 tracing::debug!(error = %e, remote = %served.remote, "request refused");
@@ -72,17 +76,13 @@ where
                 return;
             }
         };
+        // (The body's framing is on the connection already: `read_head`.)
         let RequestHead {
             mut request,
             body,
             keep_alive,
-            expect_continue,
+            ..
         } = head;
-        {
-            let mut conn = lock(&io);
-            conn.body = body;
-            conn.continue_sent = expect_continue.then_some(0);
-        }
         let asked = Asked {
             head: request.method() == Method::HEAD,
             version: request.version(),
@@ -91,7 +91,10 @@ where
         if let Some(names) = &served.names {
             request.extensions_mut().insert(names.clone());
         }
-        let request = request.map(|()| RequestBody::new(Arc::clone(&io), body));
+        let request = request.map(|()| match whole {
+            Some(whole) => RequestBody::whole(whole),
+            None => RequestBody::new(Arc::clone(&io), body),
+        });
         // A client that leaves while its answer is being prepared (queued,
         // waiting for a replica's first byte) cancels it, as under hyper.
         // (The new future is not bound to a local: one would be kept in
@@ -118,7 +121,7 @@ where
             handled = None;
         }
         let body_read = finish_body(&io);
-        let keep = body_read && !served.stop.is_cancelled();
+        let keep = body_read && !served.stop.is_stopped();
         match respond(&io, resp, asked, keep).await {
             Sent::KeepAlive => {}
             Sent::Close if !body_read => return linger(&io).await,
@@ -151,11 +154,15 @@ fn reuse<F: Future>(slot: &mut Option<Pin<Box<F>>>, next: F) -> Pin<&mut F> {
 /// registered about once per `header_read_timeout`. When it fires while a
 /// request is being served, the connection's task is polled once for
 /// nothing.
-async fn read_head<S>(io: &Shared<S>, served: &Served, timer: &mut LazyDeadline) -> Head
+async fn read_head<S>(
+    io: &Shared<S>,
+    served: &Served,
+    timer: &mut LazyDeadline,
+    stop: &mut StopWatch<'_>,
+) -> Head
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut stop = pin!(served.stop.cancelled());
     let mut deadline = None::<Instant>;
     poll_fn(|cx| {
         let mut conn = lock(io);
@@ -163,8 +170,9 @@ where
             if !conn.buf.is_empty() {
                 match parse_request(&mut conn.buf, served.max_header_bytes) {
                     Ok(Some(head)) => {
+                        let whole = whole_body(&mut conn, &head);
                         conn.release();
-                        return Poll::Ready(Head::Request(head));
+                        return Poll::Ready(Head::Request(head, whole));
                     }
                     Ok(None) => {}
                     Err(e) => return Poll::Ready(Head::Refused(refusal(&e))),
@@ -181,7 +189,7 @@ where
         }
         let idle = conn.buf.is_empty();
         drop(conn);
-        if idle && stop.as_mut().poll(cx).is_ready() {
+        if idle && stop.poll_stopped(cx) {
             return Poll::Ready(Head::Closed);
         }
         let deadline = *deadline.get_or_insert_with(|| Instant::now() + served.header_read_timeout);
@@ -195,6 +203,25 @@ where
         }
     })
     .await
+}
+
+/// Sets up the connection for reading `head`'s body, and takes the body
+/// when it is already buffered whole (then nothing is left to read, and
+/// no `100 Continue` is owed).
+fn whole_body<S>(conn: &mut ConnIo<S>, head: &RequestHead) -> Option<Bytes> {
+    if let Decoder::Length(n) = head.body
+        && n <= conn.buf.len() as u64
+    {
+        conn.body = Decoder::Length(0);
+        conn.continue_sent = None;
+        return Some(match n {
+            0 => Bytes::new(),
+            n => conn.buf.split_to(n as usize).freeze(),
+        });
+    }
+    conn.body = head.body;
+    conn.continue_sent = head.expect_continue.then_some(0);
+    None
 }
 
 /// The error answer for a head that cannot be read.

@@ -22,8 +22,10 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -31,7 +33,7 @@ use switchyard_proxy::Proxy;
 use switchyard_proxy::client_cert::ClientCertNames;
 use switchyard_proxy::server_h1::RequestError;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 mod body;
 mod conn;
@@ -67,7 +69,73 @@ pub struct Served {
     /// `server.limits.header_read_timeout_ms`: for each request head.
     pub header_read_timeout: Duration,
     /// The listener's shutdown: idle connections close, busy ones finish.
-    pub stop: CancellationToken,
+    pub stop: Stop,
+}
+
+/// A listener's shutdown as its connections look at it: a flag read with
+/// a plain load (`CancellationToken::is_cancelled` takes a mutex), and the
+/// token an idle connection is woken by.
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    flag: Arc<AtomicBool>,
+    token: CancellationToken,
+}
+
+impl Stop {
+    /// Stops: idle connections close now, busy ones after their answer.
+    pub fn stop(&self) {
+        // Before the token: a connection woken by it sees the flag.
+        self.flag.store(true, Ordering::SeqCst);
+        self.token.cancel();
+    }
+
+    /// Whether [`Stop::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// The token behind it (HTTP/2 connections wait on it).
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+}
+
+/// One connection's wait for its listener's [`Stop`], registered with the
+/// connection's task once and not again for each idle wait (a `Notify`
+/// registration and its removal, under a mutex, per request): while the
+/// task's waker stays the same, the flag is all there is to look at.
+pub(super) struct StopWatch<'s> {
+    stop: &'s Stop,
+    /// Boxed, at the first idle wait: the connection's task stays small.
+    wait: Option<Pin<Box<WaitForCancellationFuture<'s>>>>,
+    /// The waker the wait is registered with.
+    woken: Option<Waker>,
+}
+
+impl<'s> StopWatch<'s> {
+    pub(super) fn new(stop: &'s Stop) -> Self {
+        Self {
+            stop,
+            wait: None,
+            woken: None,
+        }
+    }
+
+    /// Whether the listener stopped; if not, this task is woken when it does.
+    pub(super) fn poll_stopped(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.stop.is_stopped() {
+            return true;
+        }
+        if self.woken.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return false;
+        }
+        self.woken = Some(cx.waker().clone());
+        let stop = self.stop;
+        let wait = self
+            .wait
+            .get_or_insert_with(|| Box::pin(stop.token.cancelled()));
+        wait.as_mut().poll(cx).is_ready()
+    }
 }
 
 /// Serves a connection to its end: HTTP/2 when ALPN chose it or the
@@ -97,6 +165,7 @@ where
             stop,
             ..
         } = served;
+        let stop = stop.token;
         // Boxed: an HTTP/1 connection's task is not the size of hyper's.
         return Box::pin(h2::serve(replay, gw, remote, names, max_header_bytes, stop)).await;
     }
@@ -110,7 +179,7 @@ async fn sniff<S>(conn: &io::Shared<S>, served: &Served) -> Option<bool>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut stop = std::pin::pin!(served.stop.cancelled());
+    let mut stop = std::pin::pin!(served.stop.token.cancelled());
     let read = std::future::poll_fn(|cx| {
         let mut conn = io::lock(conn);
         loop {

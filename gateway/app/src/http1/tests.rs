@@ -17,7 +17,7 @@ fn proxy() -> Arc<Proxy> {
     Arc::new(Proxy::new(config, Arc::new(NoObserver)).unwrap())
 }
 
-fn served(stop: &CancellationToken) -> Served {
+fn served(stop: &super::Stop) -> Served {
     Served {
         gw: proxy(),
         remote: "127.0.0.1:9".parse().unwrap(),
@@ -48,7 +48,7 @@ async fn response(client: &mut DuplexStream) -> String {
 
 #[tokio::test]
 async fn a_keep_alive_connection_holds_no_read_buffer_between_requests() {
-    let stop = CancellationToken::new();
+    let stop = super::Stop::default();
     let served = served(&stop);
     let (mut client, server) = tokio::io::duplex(64 << 10);
     let shared = io::shared(server, BytesMut::new());
@@ -73,7 +73,7 @@ async fn a_keep_alive_connection_holds_no_read_buffer_between_requests() {
     tokio::task::yield_now().await;
     assert_eq!(io::lock(&shared).buf.capacity(), 0, "no buffer while idle");
     // Shutdown closes the idle connection at once.
-    stop.cancel();
+    stop.stop();
     tokio::time::timeout(Duration::from_secs(2), conn)
         .await
         .expect("an idle connection closes on shutdown")
@@ -85,7 +85,7 @@ async fn a_keep_alive_connection_holds_no_read_buffer_between_requests() {
 
 #[tokio::test]
 async fn a_request_half_sent_at_shutdown_is_still_answered_then_closed() {
-    let stop = CancellationToken::new();
+    let stop = super::Stop::default();
     let (mut client, server) = tokio::io::duplex(64 << 10);
     let conn = TaskTracker::new().spawn(serve(server, false, served(&stop)));
     client
@@ -93,7 +93,7 @@ async fn a_request_half_sent_at_shutdown_is_still_answered_then_closed() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    stop.cancel();
+    stop.stop();
     client.write_all(b"host: gw\r\n\r\n").await.unwrap();
     let answer = response(&mut client).await;
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
@@ -106,7 +106,7 @@ async fn a_request_half_sent_at_shutdown_is_still_answered_then_closed() {
 
 #[tokio::test]
 async fn a_connection_task_is_small() {
-    let stop = CancellationToken::new();
+    let stop = super::Stop::default();
     let (_client, server) = tokio::io::duplex(64);
     let fut = serve(server, false, served(&stop));
     // hyper's HTTP/1 connection held ~16 KiB of buffers besides its

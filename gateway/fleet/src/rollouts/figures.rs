@@ -138,6 +138,12 @@ impl Counters {
         self.groups.store(Arc::new(next));
     }
 
+    /// Whether any group is counted: [`Counters::observe`] does nothing
+    /// otherwise (a caller may skip reading the attempt's time).
+    pub fn watching(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
     /// Records one upstream attempt of `group`'s `version`.
     pub fn observe(&self, group: &str, version: &str, ok: bool, latency: Duration) {
         if !self.active.load(Ordering::Relaxed) {

@@ -212,19 +212,22 @@ impl RequestObserver for Obs {
         &mut self,
         result: &Result<Response<ProxyBody>, ProxyError>,
         retry: bool,
-        latency: Duration,
+        sent: Instant,
     ) {
         let Some(replica) = self.replica else {
             return;
         };
         // Canary analysis judges versions by their attempts (a canary
         // failure rescued by a retry elsewhere still counts against it).
+        let watched = self.recorder.rollouts.watching() || self.recorder.fleet_figures.watching();
         if let Some(e) = self
             .snap
             .as_ref()
             .and_then(|s| s.table.entries().get(replica))
+            .filter(|_| watched)
         {
             let r = &e.replica;
+            let latency = sent.elapsed();
             self.recorder
                 .rollouts
                 .observe(&r.model, &r.version, !retry, latency);

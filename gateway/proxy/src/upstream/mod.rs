@@ -77,6 +77,9 @@ pub enum SendError {
     /// hyper-util's pooled client failed (HTTPS, HTTP/2).
     #[error(transparent)]
     Legacy(hyper_util::client::legacy::Error),
+    /// No answer's head before the attempt's deadline.
+    #[error("no response head before the attempt's deadline")]
+    TimedOut,
 }
 
 impl SendError {
@@ -84,7 +87,7 @@ impl SendError {
     pub fn is_connect(&self) -> bool {
         match self {
             SendError::Connect(_) => true,
-            SendError::Failed(_) => false,
+            SendError::Failed(_) | SendError::TimedOut => false,
             SendError::Legacy(e) => e.is_connect(),
         }
     }
@@ -247,21 +250,26 @@ impl Upstream {
     }
 
     /// Sends `req` to this replica: on a connection of its own pool (plain
-    /// HTTP), else with its own client (private CA) or `shared`.
+    /// HTTP), else with its own client (private CA) or `shared`. `at` and
+    /// `deadline` as for [`Pool::send_head`].
     pub async fn send(
         &self,
         shared: &UpstreamClient,
         req: Request<Full<Bytes>>,
+        at: tokio::time::Instant,
+        deadline: tokio::time::Instant,
     ) -> Result<http::Response<UpstreamBody>, SendError> {
         match &self.pool {
             // Boxed like the pooled client's future: it holds a connection
             // being opened, and the attempt's future stays small.
-            Some(pool) => Box::pin(pool.send(req))
+            Some(pool) => Box::pin(pool.send(req, at, deadline))
                 .await
                 .map(|resp| resp.map(UpstreamBody::Pooled)),
-            None => match self.client(shared).request(req).await {
-                Ok(resp) => Ok(resp.map(UpstreamBody::from)),
-                Err(e) => Err(SendError::Legacy(e)),
+            None => match tokio::time::timeout_at(deadline, self.client(shared).request(req)).await
+            {
+                Err(_) => Err(SendError::TimedOut),
+                Ok(Ok(resp)) => Ok(resp.map(UpstreamBody::from)),
+                Ok(Err(e)) => Err(SendError::Legacy(e)),
             },
         }
     }
@@ -273,9 +281,11 @@ impl Upstream {
         method: &http::Method,
         head: &[u8],
         body: &[u8],
+        at: tokio::time::Instant,
+        deadline: tokio::time::Instant,
     ) -> Result<http::Response<UpstreamBody>, SendError> {
         // Boxed, as in `send`.
-        Box::pin(pool.send_head(method, head, body))
+        Box::pin(pool.send_head(method, head, body, at, deadline))
             .await
             .map(|resp| resp.map(UpstreamBody::Pooled))
     }

@@ -44,6 +44,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::SendError;
+use crate::lazy_deadline::LazyDeadline;
 use crate::read_sized::poll_read_sized;
 use crate::worker;
 
@@ -66,6 +67,10 @@ struct Conn {
     buf: BytesMut,
     /// The next read's size.
     read_size: usize,
+    /// Bounds each request's wait for its answer's head, kept from one
+    /// request to the next ([`LazyDeadline`]): a timer set up and torn down
+    /// per request was most of the pool's atomic operations.
+    timer: LazyDeadline,
 }
 
 impl Conn {
@@ -74,6 +79,7 @@ impl Conn {
             io,
             buf: BytesMut::new(),
             read_size: MIN_READ,
+            timer: LazyDeadline::default(),
         }
     }
 
@@ -227,8 +233,14 @@ impl Pool {
 
     /// Sends `req` in origin form (`/path?query`, with a `Host` header
     /// when it has none) and returns the response once its head is in, the
-    /// connection travelling inside its body.
-    pub async fn send(&self, req: Request<Full<Bytes>>) -> Result<Response<PooledBody>, SendError> {
+    /// connection travelling inside its body. See [`Pool::send_head`] for
+    /// `at` and `deadline`.
+    pub async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+        at: Instant,
+        deadline: Instant,
+    ) -> Result<Response<PooledBody>, SendError> {
         let (mut parts, body) = req.into_parts();
         let body = full_bytes(body);
         parts
@@ -240,33 +252,47 @@ impl Pool {
         h1::encode_head(&parts.method, path, &parts.headers, body.len(), &mut head);
         // The headers may share the client's read buffer: let it go.
         drop(parts.headers);
-        self.send_head(&parts.method, &head, &body).await
+        self.send_head(&parts.method, &head, &body, at, deadline)
+            .await
     }
 
     /// Sends a request whose head is already written (`head`, ending with
     /// its blank line; the request path writes it straight from the
     /// client's headers, [`h1::RequestHead`]) and its `body`.
+    ///
+    /// `at`: now, as the caller last read the clock (idle connections are
+    /// judged by it). The answer's head must be in by `deadline`, else
+    /// [`SendError::TimedOut`].
     pub async fn send_head(
         &self,
         method: &Method,
         head: &[u8],
         body: &[u8],
+        at: Instant,
+        deadline: Instant,
     ) -> Result<Response<PooledBody>, SendError> {
         loop {
-            let (mut conn, reused) = match self.shared.checkout() {
+            let (mut conn, reused) = match self.shared.checkout(at) {
                 Some(conn) => (conn, true),
-                None => (self.shared.connect().await?, false),
+                None => match tokio::time::timeout_at(deadline, self.shared.connect()).await {
+                    Ok(conn) => (conn?, false),
+                    Err(_) => return Err(SendError::TimedOut),
+                },
             };
-            match conn.write(head, body).await {
-                Ok(()) => {}
+            let mut timer = std::mem::take(&mut conn.timer);
+            match timer.run(deadline, conn.write(head, body)).await {
+                Some(Ok(())) => {}
+                None => return Err(SendError::TimedOut),
                 // Nothing was answered on it: send on a fresh one.
-                Err(_) if reused => continue,
-                Err(e) => return Err(SendError::Failed(e.into())),
+                Some(Err(_)) if reused => continue,
+                Some(Err(e)) => return Err(SendError::Failed(e.into())),
             }
-            let answer = conn
-                .read_head(self.shared.max_buf, method)
+            let answer = timer
+                .run(deadline, conn.read_head(self.shared.max_buf, method))
                 .await
+                .ok_or(SendError::TimedOut)?
                 .map_err(SendError::Failed)?;
+            conn.timer = timer;
             let (parts, ()) = answer.response.into_parts();
             let body = PooledBody::new(
                 conn,
@@ -294,12 +320,11 @@ fn full_bytes(mut body: Full<Bytes>) -> Bytes {
 }
 
 impl Shared {
-    /// The most recently used idle connection that is still usable.
-    fn checkout(&self) -> Option<Conn> {
+    /// The most recently used idle connection that is still usable `now`.
+    fn checkout(&self, now: Instant) -> Option<Conn> {
         let mut idle = self.idle[worker::shard()]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
         while let Some((conn, since)) = idle.pop() {
             if now - since < self.idle_timeout && conn.usable() {
                 return Some(conn);

@@ -90,6 +90,11 @@ fn get(addr: &str) -> Request<Full<Bytes>> {
         .unwrap()
 }
 
+/// A deadline no test reaches.
+fn far() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
+
 async fn read(resp: Response<PooledBody>) -> Bytes {
     resp.into_body().collect().await.unwrap().to_bytes()
 }
@@ -99,7 +104,7 @@ async fn a_connection_read_to_the_end_is_reused() {
     let (addr, accepted, _replica) = replica(After::KeepAlive).await;
     let pool = pool(&addr);
     for _ in 0..3 {
-        let resp = pool.send(get(&addr)).await.unwrap();
+        let resp = pool.send(get(&addr), Instant::now(), far()).await.unwrap();
         assert_eq!(read(resp).await, "hello");
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
@@ -109,8 +114,8 @@ async fn a_connection_read_to_the_end_is_reused() {
 async fn a_body_dropped_before_its_end_closes_its_connection() {
     let (addr, accepted, _replica) = replica(After::KeepAlive).await;
     let pool = pool(&addr);
-    drop(pool.send(get(&addr)).await.unwrap());
-    let resp = pool.send(get(&addr)).await.unwrap();
+    drop(pool.send(get(&addr), Instant::now(), far()).await.unwrap());
+    let resp = pool.send(get(&addr), Instant::now(), far()).await.unwrap();
     assert_eq!(read(resp).await, "hello");
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
@@ -120,7 +125,7 @@ async fn a_connection_the_replica_closed_while_idle_is_replaced() {
     let (addr, accepted, _replica) = replica(After::SilentClose).await;
     let pool = pool(&addr);
     for _ in 0..3 {
-        let resp = pool.send(get(&addr)).await.unwrap();
+        let resp = pool.send(get(&addr), Instant::now(), far()).await.unwrap();
         assert_eq!(read(resp).await, "hello");
         // The replica's FIN arrives while the connection is idle.
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -139,7 +144,7 @@ async fn a_connection_with_stray_bytes_after_its_answer_is_not_reused() {
     let (addr, accepted, _replica) = replica(After::Stray).await;
     let pool = pool(&addr);
     for i in 1..=3 {
-        let resp = pool.send(get(&addr)).await.unwrap();
+        let resp = pool.send(get(&addr), Instant::now(), far()).await.unwrap();
         assert_eq!(read(resp).await, "hello");
         // Until the replica has written them (on loopback they are then
         // in our socket), and the runtime has had a turn to see them.
@@ -158,8 +163,41 @@ async fn an_unreachable_replica_is_a_connect_error() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     drop(listener);
-    let err = pool(&addr).send(get(&addr)).await.unwrap_err();
+    let err = pool(&addr)
+        .send(get(&addr), Instant::now(), far())
+        .await
+        .unwrap_err();
     assert!(err.is_connect(), "{err}");
+}
+
+#[tokio::test]
+async fn a_replica_silent_past_the_deadline_is_a_timeout_and_its_connection_closes() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut task = JoinSet::new();
+    task.spawn(async move {
+        // Accepts, reads the request, never answers.
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = socket.read(&mut buf).await;
+        std::future::pending::<()>().await;
+    });
+    let pool = pool(&addr);
+    let start = Instant::now();
+    let deadline = start + Duration::from_millis(300);
+    let err = pool.send(get(&addr), start, deadline).await.unwrap_err();
+    assert!(matches!(err, SendError::TimedOut), "{err}");
+    let waited = Instant::now() - start;
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+    assert!(
+        pool.shared
+            .idle
+            .iter()
+            .all(|i| i.lock().unwrap().is_empty())
+    );
 }
 
 #[tokio::test]
@@ -177,7 +215,7 @@ async fn the_request_goes_out_in_origin_form_with_a_host() {
         String::from_utf8_lossy(&buf[..n]).into_owned()
     });
     let pool = pool(&addr);
-    let resp = pool.send(get(&addr)).await.unwrap();
+    let resp = pool.send(get(&addr), Instant::now(), far()).await.unwrap();
     read(resp).await;
     let head = task.join_next().await.unwrap().unwrap();
     assert!(head.starts_with("GET /v1/models HTTP/1.1\r\n"), "{head}");
@@ -221,7 +259,7 @@ async fn sse_replica(events: usize, gap: Duration, cut: bool) -> (String, JoinSe
 async fn a_chunked_stream_arrives_event_by_event_and_holds_no_buffer_between_events() {
     let (addr, _replica) = sse_replica(3, Duration::from_millis(50), false).await;
     let pool = pool(&addr);
-    let resp = pool.send(get(&addr)).await.unwrap();
+    let resp = pool.send(get(&addr), Instant::now(), far()).await.unwrap();
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let mut body = resp.into_body();
     for i in 0..3 {
@@ -246,7 +284,7 @@ async fn a_chunked_stream_arrives_event_by_event_and_holds_no_buffer_between_eve
 async fn a_stream_cut_in_the_middle_of_a_chunk_is_an_error() {
     let (addr, _replica) = sse_replica(1, Duration::ZERO, true).await;
     let pool = pool(&addr);
-    let resp = pool.send(get(&addr)).await.unwrap();
+    let resp = pool.send(get(&addr), Instant::now(), far()).await.unwrap();
     let err = resp.into_body().collect().await.unwrap_err();
     assert!(matches!(err, H1Error::Incomplete), "{err}");
     assert!(
@@ -281,7 +319,7 @@ async fn the_request_body_is_sent_with_its_length() {
         .header("content-length", "999")
         .body(Full::new(Bytes::from_static(b"{\"a\":1}")))
         .unwrap();
-    let resp = pool.send(req).await.unwrap();
+    let resp = pool.send(req, Instant::now(), far()).await.unwrap();
     assert_eq!(read(resp).await, "ok");
     let sent = task.join_next().await.unwrap().unwrap();
     assert!(sent.contains("content-length: 7\r\n"), "{sent}");

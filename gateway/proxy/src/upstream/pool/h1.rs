@@ -261,8 +261,12 @@ impl HeaderSpans {
                 None => crate::spare::header_name(name).map_err(|_| "invalid header name")?,
             };
             seen.note(&name);
-            let value = HeaderValue::from_maybe_shared(head.slice(vs as usize..ve as usize))
-                .map_err(|_| "invalid header value")?;
+            let value = &head[vs as usize..ve as usize];
+            let value = match common_value(value) {
+                Some(value) => value,
+                None => HeaderValue::from_maybe_shared(head.slice(vs as usize..ve as usize))
+                    .map_err(|_| "invalid header value")?,
+            };
             headers.append(name, value);
         }
         Ok((headers, seen))
@@ -325,6 +329,31 @@ fn common_name(name: &[u8]) -> Option<HeaderName> {
         b"x-request-id" => crate::headers::names::X_REQUEST_ID,
         _ => return None,
     })
+}
+
+/// The values heads usually carry, as static values: a value sliced out of
+/// the head costs two atomic reference-count updates (the slice, its
+/// drop), and keeps the head's buffer alive as long as the map. Any other
+/// value is sliced, and reads the same.
+fn common_value(value: &[u8]) -> Option<HeaderValue> {
+    Some(HeaderValue::from_static(match value {
+        b"application/json" => "application/json",
+        b"application/json; charset=utf-8" => "application/json; charset=utf-8",
+        b"text/event-stream" => "text/event-stream",
+        b"text/event-stream; charset=utf-8" => "text/event-stream; charset=utf-8",
+        b"text/plain; charset=utf-8" => "text/plain; charset=utf-8",
+        b"keep-alive" => "keep-alive",
+        b"close" => "close",
+        b"chunked" => "chunked",
+        b"no-cache" => "no-cache",
+        b"*/*" => "*/*",
+        b"gzip, deflate" => "gzip, deflate",
+        b"gzip, deflate, br" => "gzip, deflate, br",
+        b"gzip, deflate, br, zstd" => "gzip, deflate, br, zstd",
+        b"identity" => "identity",
+        b"0" => "0",
+        _ => return None,
+    }))
 }
 
 /// How the body is delimited, and whether its end is known without the

@@ -220,3 +220,45 @@ fn settling_after_a_chunk_consumes_its_framing_and_sees_the_end() {
     assert_eq!(d, Decoder::Chunked(Chunked::Data(2)));
     assert_eq!(&buf[..], b"de\r\n");
 }
+
+#[test]
+fn common_values_read_as_the_bytes_they_stand_for() {
+    let listed = [
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/event-stream",
+        "text/event-stream; charset=utf-8",
+        "text/plain; charset=utf-8",
+        "keep-alive",
+        "close",
+        "chunked",
+        "no-cache",
+        "*/*",
+        "gzip, deflate",
+        "gzip, deflate, br",
+        "gzip, deflate, br, zstd",
+        "identity",
+        "0",
+    ];
+    for v in listed {
+        assert_eq!(common_value(v.as_bytes()).unwrap(), v, "{v}");
+    }
+    // Near misses are not taken for them: case, spacing, a prefix.
+    for v in [
+        "Application/json",
+        "application/json ",
+        "gzip,deflate",
+        "chunk",
+        "",
+    ] {
+        assert!(common_value(v.as_bytes()).is_none(), "{v:?}");
+    }
+    // In a parsed head, listed or not, a value reads as it was written.
+    let head = complete(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+         cache-control: no-cache, private\r\ncontent-length: 0\r\n\r\n",
+    );
+    let h = head.response.headers();
+    assert_eq!(h["content-type"], "application/json");
+    assert_eq!(h["cache-control"], "no-cache, private");
+}
