@@ -7,8 +7,7 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::body::RequestBody;
-use super::io::{ConnIo, Shared, lock};
+use super::io::{ConnIo, Io};
 use super::respond::{Asked, Sent, client_left, respond};
 use super::{Served, StopWatch};
 
@@ -42,7 +41,7 @@ enum Head {
 }
 
 /// Serves the connection's requests until one closes it.
-pub async fn serve_h1<S>(io: Shared<S>, served: &Served)
+pub async fn serve_h1<S>(mut io: Io<S>, served: &Served)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -56,7 +55,7 @@ where
     // idle for the stream's whole life) and with the connection.
     let mut handled = None;
     loop {
-        let (head, whole) = match read_head(&io, served, &mut timer, &mut stop).await {
+        let (head, whole) = match read_head(&mut io, served, &mut timer, &mut stop).await {
             Head::Request(head, whole) => (head, whole),
             Head::Closed => break,
             Head::Refused(e) => {
@@ -70,8 +69,8 @@ where
                     response: e.into_response(Api::OpenAi),
                     ours: None,
                 };
-                if respond(&io, refused, asked, false).await != Sent::Abort {
-                    linger(&io).await;
+                if respond(&mut io, refused, asked, false).await != Sent::Abort {
+                    linger(&mut io).await;
                 }
                 return;
             }
@@ -91,10 +90,16 @@ where
         if let Some(names) = &served.names {
             request.extensions_mut().insert(names.clone());
         }
-        let request = request.map(|()| match whole {
+        let body = match whole {
             Some(whole) => RequestBody::whole(whole),
-            None => RequestBody::new(Arc::clone(&io), body),
-        });
+            // Still to come: the body reads it from the connection.
+            None => {
+                let shared;
+                (io, shared) = io.lend();
+                RequestBody::new(shared, body)
+            }
+        };
+        let request = request.map(|()| body);
         // A client that leaves while its answer is being prepared (queued,
         // waiting for a replica's first byte) cancels it, as under hyper.
         // (The new future is not bound to a local: one would be kept in
@@ -105,7 +110,7 @@ where
         );
         let resp = poll_fn(|cx| match fut.as_mut().poll(cx) {
             Poll::Ready(resp) => Poll::Ready(Some(resp)),
-            Poll::Pending if client_left(&io, cx) => Poll::Ready(None),
+            Poll::Pending if client_left(&mut io, cx) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         })
         .await;
@@ -120,16 +125,18 @@ where
             // A stream: its request's state goes now, not when it ends.
             handled = None;
         }
-        let body_read = finish_body(&io);
+        // (A body lent out is gone with the handler's future.)
+        io = io.reclaim();
+        let body_read = io.with(finish_body);
         let keep = body_read && !served.stop.is_stopped();
-        match respond(&io, resp, asked, keep).await {
+        match respond(&mut io, resp, asked, keep).await {
             Sent::KeepAlive => {}
-            Sent::Close if !body_read => return linger(&io).await,
+            Sent::Close if !body_read => return linger(&mut io).await,
             Sent::Close => break,
             Sent::Abort => return,
         }
     }
-    let _ = poll_fn(|cx| Pin::new(&mut lock(&io).stream).poll_shutdown(cx)).await;
+    let _ = poll_fn(|cx| io.with(|conn| Pin::new(&mut conn.stream).poll_shutdown(cx))).await;
 }
 
 /// `next`, in `slot`'s box when there is one (the finished future before
@@ -155,7 +162,7 @@ fn reuse<F: Future>(slot: &mut Option<Pin<Box<F>>>, next: F) -> Pin<&mut F> {
 /// request is being served, the connection's task is polled once for
 /// nothing.
 async fn read_head<S>(
-    io: &Shared<S>,
+    io: &mut Io<S>,
     served: &Served,
     timer: &mut LazyDeadline,
     stop: &mut StopWatch<'_>,
@@ -165,30 +172,10 @@ where
 {
     let mut deadline = None::<Instant>;
     poll_fn(|cx| {
-        let mut conn = lock(io);
-        loop {
-            if !conn.buf.is_empty() {
-                match parse_request(&mut conn.buf, served.max_header_bytes) {
-                    Ok(Some(head)) => {
-                        let whole = whole_body(&mut conn, &head);
-                        conn.release();
-                        return Poll::Ready(Head::Request(head, whole));
-                    }
-                    Ok(None) => {}
-                    Err(e) => return Poll::Ready(Head::Refused(refusal(&e))),
-                }
-            }
-            if conn.eof {
-                return Poll::Ready(Head::Closed);
-            }
-            match conn.poll_fill(cx, 0) {
-                Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(Head::Closed),
-                Poll::Ready(Ok(_)) => {}
-                Poll::Pending => break,
-            }
-        }
-        let idle = conn.buf.is_empty();
-        drop(conn);
+        let idle = match io.with(|conn| poll_head(conn, cx, served.max_header_bytes)) {
+            Poll::Ready(head) => return Poll::Ready(head),
+            Poll::Pending => io.with(|conn| conn.buf.is_empty()),
+        };
         if idle && stop.poll_stopped(cx) {
             return Poll::Ready(Head::Closed);
         }
@@ -203,6 +190,34 @@ where
         }
     })
     .await
+}
+
+/// Reads until a whole head is in; pending once the socket has nothing.
+fn poll_head<S>(conn: &mut ConnIo<S>, cx: &mut Context<'_>, max_header_bytes: usize) -> Poll<Head>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        if !conn.buf.is_empty() {
+            match parse_request(&mut conn.buf, max_header_bytes) {
+                Ok(Some(head)) => {
+                    let whole = whole_body(conn, &head);
+                    conn.release();
+                    return Poll::Ready(Head::Request(head, whole));
+                }
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Head::Refused(refusal(&e))),
+            }
+        }
+        if conn.eof {
+            return Poll::Ready(Head::Closed);
+        }
+        match conn.poll_fill(cx, 0) {
+            Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(Head::Closed),
+            Poll::Ready(Ok(_)) => {}
+            Poll::Pending => return Poll::Pending,
+        }
+    }
 }
 
 /// Sets up the connection for reading `head`'s body, and takes the body
@@ -240,9 +255,7 @@ fn refusal(e: &switchyard_proxy::server_h1::RequestError) -> ProxyError {
 /// Drops what of the request body is buffered but was never read (the
 /// answer did not need it); whether the body is now read whole, so the
 /// connection can carry the next request.
-fn finish_body<S>(io: &Shared<S>) -> bool {
-    let mut conn = lock(io);
-    let conn = &mut *conn;
+fn finish_body<S>(conn: &mut ConnIo<S>) -> bool {
     conn.continue_sent = None;
     while !conn.body.is_done() && !conn.buf.is_empty() {
         match conn.body.decode(&mut conn.buf) {
@@ -261,26 +274,27 @@ fn finish_body<S>(io: &Shared<S>) -> bool {
 /// Closes our side, then reads and drops what the client still sends for
 /// a moment: closing with unread bytes would reset the connection, and a
 /// reset can destroy the answer before the client reads it.
-async fn linger<S>(io: &Shared<S>)
+async fn linger<S>(io: &mut Io<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let _ = poll_fn(|cx| Pin::new(&mut lock(io).stream).poll_shutdown(cx)).await;
+    let _ = poll_fn(|cx| io.with(|conn| Pin::new(&mut conn.stream).poll_shutdown(cx))).await;
     let mut dropped = 0usize;
     let drain = poll_fn(|cx| {
-        let mut conn = lock(io);
-        loop {
-            dropped += conn.buf.len();
-            conn.buf.clear();
-            if dropped > LINGER_BYTES {
-                return Poll::Ready(());
+        io.with(|conn| {
+            loop {
+                dropped += conn.buf.len();
+                conn.buf.clear();
+                if dropped > LINGER_BYTES {
+                    return Poll::Ready(());
+                }
+                match conn.poll_fill(cx, 0) {
+                    Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(()),
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Pending => return Poll::Pending,
+                }
             }
-            match conn.poll_fill(cx, 0) {
-                Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(()),
-                Poll::Ready(Ok(_)) => {}
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        })
     });
     let _ = tokio::time::timeout(LINGER, drain).await;
 }

@@ -1,6 +1,11 @@
-//! A connection's socket and read buffer, shared by the connection driver
-//! and the request body it hands to the proxy (both run in the one task,
-//! so the lock is never contended; it is what makes the body `Send`).
+//! A connection's socket and read buffer. The connection's driver owns
+//! them ([`Io::Own`]) except while a request body that must still be read
+//! from the socket is out with the proxy: then they are shared with that
+//! body behind a mutex ([`Io::Lent`]; both run in the one task, so it is
+//! never contended: it is what makes the body `Send`), and taken back
+//! once the body is gone. A body that came whole with its head is handed
+//! over as bytes, so most requests never share the socket: each lock was
+//! two atomic read-modify-writes, some seven per request.
 //!
 //! The read buffer exists only while bytes wait: it is allocated when a
 //! read needs room and let go as soon as everything in it was consumed,
@@ -38,19 +43,67 @@ pub struct ConnIo<S> {
 /// The connection's I/O, shared with the request body.
 pub type Shared<S> = Arc<Mutex<ConnIo<S>>>;
 
-pub fn shared<S>(stream: S, buf: BytesMut) -> Shared<S> {
-    Arc::new(Mutex::new(ConnIo {
-        stream,
-        buf,
-        body: Decoder::Length(0),
-        continue_sent: None,
-        eof: false,
-    }))
-}
-
 /// Locks the connection (never contended: one task uses it).
 pub fn lock<S>(io: &Shared<S>) -> MutexGuard<'_, ConnIo<S>> {
     io.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The connection's I/O as its driver holds it.
+pub enum Io<S> {
+    /// Its own (boxed: the connection's task stays small).
+    Own(Box<ConnIo<S>>),
+    /// Shared with a request body still reading from the socket.
+    Lent(Shared<S>),
+}
+
+impl<S> Io<S> {
+    pub fn new(stream: S, buf: BytesMut) -> Self {
+        Io::Own(Box::new(ConnIo {
+            stream,
+            buf,
+            body: Decoder::Length(0),
+            continue_sent: None,
+            eof: false,
+        }))
+    }
+
+    /// Runs `f` on the connection (a lock only while it is lent).
+    pub fn with<R>(&mut self, f: impl FnOnce(&mut ConnIo<S>) -> R) -> R {
+        match self {
+            Io::Own(conn) => f(conn),
+            Io::Lent(shared) => f(&mut lock(shared)),
+        }
+    }
+
+    /// The connection shared with a request body that reads from it.
+    pub fn lend(self) -> (Self, Shared<S>) {
+        let shared = match self {
+            Io::Own(conn) => Arc::new(Mutex::new(*conn)),
+            Io::Lent(shared) => shared,
+        };
+        (Io::Lent(Arc::clone(&shared)), shared)
+    }
+
+    /// Its own again once no body shares it.
+    pub fn reclaim(self) -> Self {
+        match self {
+            Io::Lent(shared) => match Arc::try_unwrap(shared) {
+                Ok(conn) => Io::Own(Box::new(
+                    conn.into_inner().unwrap_or_else(PoisonError::into_inner),
+                )),
+                Err(shared) => Io::Lent(shared),
+            },
+            own => own,
+        }
+    }
+
+    /// The socket and what was read, when no body shares them.
+    pub fn into_inner(self) -> Option<ConnIo<S>> {
+        match self.reclaim() {
+            Io::Own(conn) => Some(*conn),
+            Io::Lent(_) => None,
+        }
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
@@ -110,10 +163,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
     }
 }
 
-/// Writes `bufs` whole on the shared connection.
-pub async fn write_all<S>(io: &Shared<S>, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()>
+/// Writes `bufs` whole on the connection.
+pub async fn write_all<S>(io: &mut Io<S>, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    std::future::poll_fn(|cx| lock(io).poll_write_all(cx, &mut bufs)).await
+    std::future::poll_fn(|cx| io.with(|conn| conn.poll_write_all(cx, &mut bufs))).await
 }

@@ -23,8 +23,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -144,18 +144,17 @@ pub async fn serve<S>(stream: S, alpn_h2: bool, served: Served)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let conn = io::shared(stream, BytesMut::new());
+    let mut conn = io::Io::new(stream, BytesMut::new());
     let h2 = alpn_h2 || {
-        match sniff(&conn, &served).await {
+        match sniff(&mut conn, &served).await {
             Some(h2) => h2,
             None => return,
         }
     };
     if h2 {
-        let Ok(conn) = Arc::try_unwrap(conn) else {
+        let Some(conn) = conn.into_inner() else {
             return;
         };
-        let conn = conn.into_inner().unwrap_or_else(PoisonError::into_inner);
         let replay = h2::Replay::new(conn.buf, conn.stream);
         let Served {
             gw,
@@ -175,30 +174,31 @@ where
 /// Reads until the first bytes tell HTTP/2's preface from anything else;
 /// `None`: the client left, or sent nothing before a shutdown or within
 /// `header_read_timeout`.
-async fn sniff<S>(conn: &io::Shared<S>, served: &Served) -> Option<bool>
+async fn sniff<S>(conn: &mut io::Io<S>, served: &Served) -> Option<bool>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut stop = std::pin::pin!(served.stop.token.cancelled());
     let read = std::future::poll_fn(|cx| {
-        let mut conn = io::lock(conn);
-        loop {
-            let n = conn.buf.len().min(h2::PREFACE.len());
-            if conn.buf[..n] != h2::PREFACE[..n] {
-                return Poll::Ready(Some(false));
-            }
-            if n == h2::PREFACE.len() {
-                return Poll::Ready(Some(true));
-            }
-            match conn.poll_fill(cx, 0) {
-                Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(None),
-                Poll::Ready(Ok(_)) => {}
-                Poll::Pending if conn.buf.is_empty() && stop.as_mut().poll(cx).is_ready() => {
-                    return Poll::Ready(None);
+        conn.with(|conn| {
+            loop {
+                let n = conn.buf.len().min(h2::PREFACE.len());
+                if conn.buf[..n] != h2::PREFACE[..n] {
+                    return Poll::Ready(Some(false));
                 }
-                Poll::Pending => return Poll::Pending,
+                if n == h2::PREFACE.len() {
+                    return Poll::Ready(Some(true));
+                }
+                match conn.poll_fill(cx, 0) {
+                    Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(None),
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Pending if conn.buf.is_empty() && stop.as_mut().poll(cx).is_ready() => {
+                        return Poll::Ready(None);
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
             }
-        }
+        })
     });
     tokio::time::timeout(served.header_read_timeout, read)
         .await

@@ -21,7 +21,7 @@ use switchyard_proxy::{ProxyBody, spare};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::date::date_line;
-use super::io::{Shared, lock, write_all};
+use super::io::{Io, write_all};
 
 /// Most bytes of pipelined requests read while a response is written.
 const PIPELINED: usize = 16 << 10;
@@ -54,7 +54,7 @@ pub enum Sent {
 /// taken apart into, both, for the whole response (rust-lang/rust#62958);
 /// the block below keeps each part once.
 pub fn respond<S>(
-    io: &Shared<S>,
+    io: &mut Io<S>,
     answer: Answer,
     asked: Asked,
     keep: bool,
@@ -133,7 +133,6 @@ where
             };
         }
         let mut writer = Writer {
-            io,
             framing,
             left: len.unwrap_or(u64::MAX),
             head: Some(head),
@@ -152,7 +151,7 @@ where
                 // log) is done by the time the client has the whole answer.
                 drop(std::mem::take(&mut body));
             }
-            if writer.write(piece.take(), last).await.is_err() {
+            if writer.write(io, piece.take(), last).await.is_err() {
                 return Sent::Abort;
             }
             if last {
@@ -177,7 +176,7 @@ enum Next {
 }
 
 /// The body's next data, while watching the client's side of the socket.
-async fn next_data<S>(io: &Shared<S>, body: &mut ProxyBody) -> Next
+async fn next_data<S>(io: &mut Io<S>, body: &mut ProxyBody) -> Next
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -206,11 +205,17 @@ where
 /// Reads what the client sends meanwhile (a pipelined request is kept,
 /// up to a head's worth); `true` once it closed its side. Not while an
 /// unread request body is still coming (those bytes are not a request).
-pub fn client_left<S>(io: &Shared<S>, cx: &mut std::task::Context<'_>) -> bool
+pub fn client_left<S>(io: &mut Io<S>, cx: &mut std::task::Context<'_>) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut io = lock(io);
+    io.with(|io| watch_client(io, cx))
+}
+
+fn watch_client<S>(io: &mut super::io::ConnIo<S>, cx: &mut std::task::Context<'_>) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     if io.eof {
         return true;
     }
@@ -225,8 +230,7 @@ where
 }
 
 /// Writes body pieces in the response's framing.
-struct Writer<'a, S> {
-    io: &'a Shared<S>,
+struct Writer {
     framing: Framing,
     /// Bytes a length-framed body still owes.
     left: u64,
@@ -234,8 +238,13 @@ struct Writer<'a, S> {
     head: Option<Vec<u8>>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
-    async fn write(&mut self, data: Option<Bytes>, last: bool) -> std::io::Result<()> {
+impl Writer {
+    async fn write<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut Io<S>,
+        data: Option<Bytes>,
+        last: bool,
+    ) -> std::io::Result<()> {
         let head = self.head.take().unwrap_or_default();
         let mut data = data.unwrap_or_default();
         if let Framing::Length(_) = self.framing {
@@ -268,7 +277,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
         let written = if n == 0 {
             Ok(())
         } else {
-            write_all(self.io, &mut bufs).await
+            write_all(io, &mut bufs).await
         };
         spare::recycle_buffer(head);
         written
