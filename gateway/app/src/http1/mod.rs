@@ -93,11 +93,6 @@ impl Stop {
     pub fn is_stopped(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
-
-    /// The token behind it (HTTP/2 connections wait on it).
-    pub fn token(&self) -> &CancellationToken {
-        &self.token
-    }
 }
 
 /// One connection's wait for its listener's [`Stop`], registered with the
